@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "boot.h"
+#include "config.h"
+#include "log.h"
+#include "module.h"
+#include "status.h"
+#include "strbuf.h"
+#include "yaml-json.h"
+
+const char *stage_name(enum kiln_stage s) {
+        static const char *const names[_STAGE_MAX] = {
+                [STAGE_IDENTIFY] = "identify",
+                [STAGE_FETCH] = "fetch",
+                [STAGE_CONFIGURE] = "configure",
+                [STAGE_APPLY] = "apply",
+        };
+        return names[s];
+}
+
+int boot_load_config(struct kiln_context *ctx) {
+        _cleanup_free_ char *error = NULL;
+        json_t *cfg = NULL;
+        int r;
+
+        r = config_load_baked(ctx->config_file, &cfg, &error);
+        if (r < 0) {
+                log_error("Failed to load config: %s", error ? error : strerror(-r));
+                return r;
+        }
+        json_decref(ctx->config);
+        ctx->config = cfg;
+        return 0;
+}
+
+/* The core's own part of the configure stage: baked config + user-data
+ * config, checked against every module's schema. */
+int boot_configure(struct kiln_context *ctx) {
+        _cleanup_strv_free_ char **warnings = NULL, **errors = NULL;
+        _cleanup_json_ json_t *merged = NULL;
+        int r, result = 0;
+
+        (void) boot_load_config(ctx);
+        merged = json_deep_copy(ctx->config);
+        if (!merged || config_merge(merged, ctx->userdata_config) < 0)
+                return kiln_fail(ctx, -ENOMEM, "Out of memory merging config.");
+        r = config_validate(merged, &warnings, &errors);
+        for (char **w = warnings; w && *w; w++)
+                result = kiln_degrade(ctx, "config: %s", *w);
+        for (char **e = errors; e && *e; e++)
+                kiln_fail(ctx, -EINVAL, "config: %s", *e);
+        json_decref(ctx->config);
+        ctx->config = TAKE_PTR(merged);
+        return r > 0 ? -EINVAL : result;
+}
+
+static int combine(int a, int b) {
+        if (a < 0)
+                return a;
+        if (b < 0)
+                return b;
+        return a > b ? a : b;
+}
+
+static int run_stage(struct kiln_context *ctx, enum kiln_stage s) {
+        int result = 0;
+
+        status_stage_begin(ctx, s);
+        sd_notifyf(0, "STATUS=Boot: %s", stage_name(s));
+        log_debug("Stage %s", stage_name(s));
+        if (s == STAGE_CONFIGURE)
+                result = boot_configure(ctx);
+        for (const struct kiln_module *const *m = kiln_modules; *m; m++) {
+                if ((*m)->stage != s || !(*m)->boot)
+                        continue;
+                kiln_keepalive();
+                result = combine(result, (*m)->boot(ctx));
+        }
+        status_stage_end(ctx, result);
+        return result;
+}
+
+int boot_run(struct kiln_context *ctx) {
+        const char *result;
+        int r;
+
+        r = status_begin(ctx);
+        if (r < 0)
+                log_warning_errno(r, "Failed to write status, ignoring: %m");
+        (void) boot_load_config(ctx);
+        for (enum kiln_stage s = 0; s < _STAGE_MAX; s++)
+                (void) run_stage(ctx, s);
+        r = status_finish(ctx);
+        if (r < 0)
+                log_warning_errno(r, "Failed to write status, ignoring: %m");
+        result = json_string_value(json_object_get(ctx->status, "result"));
+        log_info("Boot %s in %lld ms.", result,
+                 (long long) json_integer_value(json_object_get(ctx->status, "duration_ms")));
+        return status_exit_code(result);
+}

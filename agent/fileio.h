@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Writes data to path atomically: a temp file in the same directory, fsync,
+ * rename, fsync of the directory. Parents are created (0755). The file is
+ * created with mode under a umask of 077 so it is never briefly readable by
+ * others. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Reads a whole file, at most max bytes (-EFBIG beyond). The result is
+ * NUL-terminated; ret_len may be NULL. -ENOENT if absent. */
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+
+int mkdir_p(const char *path, mode_t mode);
+int mkdir_parents(const char *path, mode_t mode);
+/* Removes a tree; absent is fine. Does not cross into other mounts' files by
+ * following symlinks (links are removed, never followed). */
+int rm_rf(const char *path);
+int file_exists(const char *path);

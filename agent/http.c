@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "http.h"
+#include "log.h"
+#include "strbuf.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 3000L
+#define DEFAULT_TIMEOUT_MS 30000L
+#define DEFAULT_BACKOFF_BASE_MS 200L
+#define DEFAULT_BACKOFF_MAX_MS 10000L
+#define DEFAULT_MAX_BODY (16u * 1024 * 1024)
+
+/* One handle, reused: keeps connections and TLS sessions warm across calls. */
+static CURL *shared_handle;
+
+struct transfer {
+        struct strbuf body;
+        char **headers;
+        size_t max_body;
+        bool too_big;
+};
+
+void http_global_init(void) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void http_global_cleanup(void) {
+        if (shared_handle)
+                curl_easy_cleanup(shared_handle);
+        shared_handle = NULL;
+        curl_global_cleanup();
+}
+
+static long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+long http_backoff_ms(unsigned n, long base_ms, long max_ms) {
+        long d = base_ms;
+        unsigned r = 0;
+
+        for (unsigned i = 1; i < n && d < max_ms; i++)
+                d *= 2;
+        if (d > max_ms)
+                d = max_ms;
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+                r = (unsigned) rand();
+        return d / 2 + (long) (r % (unsigned long) (d / 2 + 1));
+}
+
+long http_parse_retry_after(const char *value, long now_s) {
+        unsigned long long secs;
+        time_t when;
+
+        if (!value)
+                return -1;
+        while (isspace((unsigned char) *value))
+                value++;
+        if (safe_atou64(value, &secs) == 0)
+                return secs > 86400ULL * 7 ? 86400L * 7 * 1000 : (long) secs * 1000;
+        when = curl_getdate(value, NULL);
+        if (when < 0)
+                return -1;
+        return when <= now_s ? 0 : (long) (when - now_s) * 1000;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
+        struct transfer *t = userdata;
+        size_t len = size * n;
+
+        if (t->body.len + len > t->max_body) {
+                t->too_big = true;
+                return 0;
+        }
+        return strbuf_append(&t->body, data, len) < 0 ? 0 : len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
+        struct transfer *t = userdata;
+        size_t len = size * n;
+        _cleanup_free_ char *line = strndup(data, len);
+
+        if (!line)
+                return 0;
+        /* A new status line starts a new response (e.g. after 100 Continue). */
+        if (strneq(line, "HTTP/", 5)) {
+                strv_free(t->headers);
+                t->headers = NULL;
+                return len;
+        }
+        strstrip(line);
+        if (!*line || !strchr(line, ':'))
+                return len;
+        return strv_push(&t->headers, line) < 0 ? 0 : len;
+}
+
+static int curl_to_errno(CURLcode c, bool too_big) {
+        switch (c) {
+        case CURLE_OK: return 0;
+        case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+        case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY: return -EHOSTUNREACH;
+        case CURLE_RECV_ERROR:
+        case CURLE_SEND_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE: return -ECONNRESET;
+        case CURLE_WRITE_ERROR: return too_big ? -EFBIG : -EIO;
+        case CURLE_OUT_OF_MEMORY: return -ENOMEM;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE: return -EPROTO;
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL: return -EINVAL;
+        default: return -EIO;
+        }
+}
+
+static bool errno_is_network(int r) {
+        return r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ECONNRESET || r == -EHOSTUNREACH;
+}
+
+static bool should_retry(const struct http_request *req, int r, long status) {
+        if (r < 0)
+                return (req->retry_on & HTTP_RETRY_NETWORK) && errno_is_network(r);
+        if (status >= 500 && status <= 599)
+                return req->retry_on & HTTP_RETRY_5XX;
+        if (status == 429)
+                return req->retry_on & HTTP_RETRY_429;
+        return false;
+}
+
+static void http_response_clear(struct http_response *resp) {
+        free(resp->body);
+        strv_free(resp->headers);
+        resp->body = NULL;
+        resp->headers = NULL;
+        resp->body_len = 0;
+}
+
+void http_response_free(struct http_response *r) {
+        if (!r)
+                return;
+        http_response_clear(r);
+        free(r);
+}
+
+const char *http_response_header(const struct http_response *r, const char *name) {
+        size_t n = strlen(name);
+
+        for (char **h = r ? r->headers : NULL; h && *h; h++)
+                if (strncasecmp(*h, name, n) == 0 && (*h)[n] == ':') {
+                        const char *v = *h + n + 1;
+                        while (*v == ' ' || *v == '\t')
+                                v++;
+                        return v;
+                }
+        return NULL;
+}
+
+static struct curl_slist *build_headers(const struct http_request *req) {
+        struct curl_slist *list = NULL, *n;
+
+        /* No "Expect: 100-continue" round trip. */
+        list = curl_slist_append(list, "Expect:");
+        for (const char *const *h = req->headers; list && h && *h; h++) {
+                n = curl_slist_append(list, *h);
+                if (!n) {
+                        curl_slist_free_all(list);
+                        return NULL;
+                }
+                list = n;
+        }
+        return list;
+}
+
+static void set_method(CURL *c, const struct http_request *req) {
+        const char *m = req->method ? req->method : "GET";
+
+        if (streq(m, "HEAD"))
+                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        else if (!streq(m, "GET"))
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
+        if (req->body || req->body_len > 0 || streq(m, "POST") || streq(m, "PUT")) {
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        }
+}
+
+static CURL *prepare_handle(const struct http_request *req, struct transfer *t, struct curl_slist *headers,
+                            struct curl_slist *resolve, char *errbuf) {
+        CURL *c = shared_handle;
+
+        if (!c)
+                c = shared_handle = curl_easy_init();
+        if (!c)
+                return NULL;
+        curl_easy_reset(c);
+        curl_easy_setopt(c, CURLOPT_URL, req->url);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                         req->connect_timeout_ms > 0 ? req->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
+        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        if (req->ca_file)
+                curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
+        if (req->no_proxy)
+                curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        if (resolve)
+                curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
+        set_method(c, req);
+        return c;
+}
+
+/* One attempt. Returns 0 with status and body in resp, or a negative errno. */
+static int http_attempt(const struct http_request *req, struct curl_slist *headers, struct curl_slist *resolve,
+                        struct http_response *resp) {
+        struct transfer t = {.body = STRBUF_INIT};
+        char errbuf[CURL_ERROR_SIZE] = "";
+        CURLcode code;
+        CURL *c;
+        int r;
+
+        t.max_body = req->max_body > 0 ? req->max_body : DEFAULT_MAX_BODY;
+        c = prepare_handle(req, &t, headers, resolve, errbuf);
+        if (!c)
+                return -ENOMEM;
+        code = curl_easy_perform(c);
+        r = curl_to_errno(code, t.too_big);
+        if (r < 0) {
+                if (req->error)
+                        snprintf(req->error, HTTP_ERROR_MAX, "%s", errbuf[0] ? errbuf : curl_easy_strerror(code));
+                strbuf_done(&t.body);
+                strv_free(t.headers);
+                return r;
+        }
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        resp->body_len = t.body.len;
+        resp->body = strbuf_steal(&t.body);
+        resp->headers = t.headers;
+        if (!resp->body)
+                return -ENOMEM;
+        resp->retry_after_ms = http_parse_retry_after(http_response_header(resp, "Retry-After"), time(NULL));
+        return 0;
+}
+
+static struct curl_slist *build_resolve(const struct http_request *req) {
+        struct curl_slist *list = NULL, *n;
+
+        for (const char *const *h = req->resolve; h && *h; h++) {
+                n = curl_slist_append(list, *h);
+                if (!n) {
+                        curl_slist_free_all(list);
+                        return NULL;
+                }
+                list = n;
+        }
+        return list;
+}
+
+/* How long to wait before the next attempt, or -1 to stop. */
+static long next_delay(const struct http_request *req, const struct http_response *resp, int r, unsigned attempt,
+                       long started) {
+        unsigned max_attempts = req->max_attempts > 0 ? req->max_attempts : 1;
+        long delay;
+
+        if (attempt >= max_attempts || !should_retry(req, r, resp->status))
+                return -1;
+        delay = http_backoff_ms(attempt, req->backoff_base_ms > 0 ? req->backoff_base_ms : DEFAULT_BACKOFF_BASE_MS,
+                                req->backoff_max_ms > 0 ? req->backoff_max_ms : DEFAULT_BACKOFF_MAX_MS);
+        if (r >= 0 && resp->retry_after_ms > delay)
+                delay = resp->retry_after_ms;
+        if (req->budget_ms > 0 && now_ms() - started + delay >= req->budget_ms)
+                return -1;
+        return delay;
+}
+
+int http_request(const struct http_request *req, struct http_response **ret) {
+        struct curl_slist *headers = NULL, *resolve = NULL;
+        struct http_response *resp;
+        long started = now_ms(), delay;
+        unsigned attempt = 0;
+        int r;
+
+        resp = calloc(1, sizeof(*resp));
+        headers = build_headers(req);
+        resolve = build_resolve(req);
+        if (!resp || !headers || (req->resolve && !resolve)) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (;;) {
+                http_response_clear(resp);
+                resp->status = 0;
+                resp->retry_after_ms = -1;
+                attempt++;
+                r = http_attempt(req, headers, resolve, resp);
+                resp->attempts = attempt;
+                delay = next_delay(req, resp, r, attempt, started);
+                if (delay < 0)
+                        break;
+                log_debug("%s %s: %s, retrying in %ld ms (attempt %u)", req->method ? req->method : "GET", req->url,
+                          r < 0 ? "transport error" : "retryable status", delay, attempt);
+                sleep_ms(delay);
+        }
+out:
+        curl_slist_free_all(headers);
+        curl_slist_free_all(resolve);
+        if (r < 0) {
+                http_response_free(resp);
+                return r;
+        }
+        *ret = resp;
+        return 0;
+}
+
+char *http_urlencode(const char *s) {
+        static const char hex[] = "0123456789ABCDEF";
+        struct strbuf b = STRBUF_INIT;
+
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                char enc[3];
+                int r;
+                if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~')
+                        r = strbuf_append(&b, p, 1);
+                else {
+                        enc[0] = '%';
+                        enc[1] = hex[*p >> 4];
+                        enc[2] = hex[*p & 15];
+                        r = strbuf_append(&b, enc, 3);
+                }
+                if (r < 0) {
+                        strbuf_done(&b);
+                        return NULL;
+                }
+        }
+        return strbuf_steal(&b);
+}

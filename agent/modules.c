@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#include "module.h"
+
+/* Every capability kiln has, in boot order. Adding one is adding a folder
+ * under modules/ and a line here. */
+
+extern const struct kiln_module imds_module;
+extern const struct kiln_module userdata_module;
+extern const struct kiln_module scripts_module;
+extern const struct kiln_module nginx_module;
+extern const struct kiln_module acme_module;
+extern const struct kiln_module cloudwatch_module;
+
+const struct kiln_module *const kiln_modules[] = {
+        &imds_module,
+        &userdata_module,
+        &scripts_module,
+        &nginx_module,
+        &acme_module,
+        &cloudwatch_module,
+        NULL,
+};

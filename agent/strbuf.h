@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+
+#include "macro.h"
+
+/* A growable byte buffer, always NUL-terminated after data[len]. */
+struct strbuf {
+        char *data;
+        size_t len;
+        size_t cap;
+};
+
+#define STRBUF_INIT {NULL, 0, 0}
+
+int strbuf_append(struct strbuf *b, const void *data, size_t len);
+int strbuf_puts(struct strbuf *b, const char *s);
+int strbuf_printf(struct strbuf *b, const char *fmt, ...) _printf_(2, 3);
+/* Hands the buffer to the caller; b is left empty. Never NULL on success. */
+char *strbuf_steal(struct strbuf *b);
+void strbuf_done(struct strbuf *b);
+
+static inline void strbuf_donep(struct strbuf *b) {
+        strbuf_done(b);
+}
+#define _cleanup_strbuf_ _cleanup_(strbuf_donep)
+
+/* String helpers used across modules. */
+char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+int safe_atoi(const char *s, int *ret);
+int safe_atol(const char *s, long *ret);
+int safe_atou64(const char *s, unsigned long long *ret);
+char *strstrip(char *s);
+int strv_push(char ***l, const char *s);
+size_t strv_length(char *const *l);

@@ -1,0 +1,2 @@
+libkiln_a_SOURCES += \
+	modules/acme/acme-module.c

@@ -1,0 +1,2 @@
+libkiln_a_SOURCES += \
+	modules/cloudwatch/cloudwatch-module.c

@@ -1,0 +1,2 @@
+libkiln_a_SOURCES += \
+	modules/nginx/nginx-module.c

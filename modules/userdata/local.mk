@@ -1,0 +1,4 @@
+libkiln_a_SOURCES += \
+	modules/userdata/userdata.h \
+	modules/userdata/decode.c \
+	modules/userdata/userdata-module.c

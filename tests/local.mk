@@ -1,0 +1,43 @@
+# Unit tests (TAP, one program per unit of code) and end-to-end tests
+# against the local EC2 (tests/local-ec2).
+
+LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
+TEST_EXTENSIONS = .sh
+SH_LOG_DRIVER = $(LOG_DRIVER)
+AM_TESTS_ENVIRONMENT = \
+	KILN=$(abs_top_builddir)/kiln; export KILN; \
+	top_srcdir=$(abs_top_srcdir); export top_srcdir; \
+	top_builddir=$(abs_top_builddir); export top_builddir;
+
+TEST_UNIT_LDADD = libkiln.a $(KILN_LIBS)
+
+check_PROGRAMS += \
+	tests/unit/test-strbuf \
+	tests/unit/test-yaml \
+	tests/unit/test-fileio \
+	tests/unit/test-proc \
+	tests/unit/test-http \
+	tests/unit/test-imds
+tests_unit_test_strbuf_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_yaml_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_fileio_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_proc_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_http_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_imds_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_strbuf_SOURCES = tests/unit/test-strbuf.c tests/unit/tap.h
+tests_unit_test_yaml_SOURCES = tests/unit/test-yaml.c tests/unit/tap.h
+tests_unit_test_fileio_SOURCES = tests/unit/test-fileio.c tests/unit/tap.h
+tests_unit_test_proc_SOURCES = tests/unit/test-proc.c tests/unit/tap.h
+tests_unit_test_http_SOURCES = tests/unit/test-http.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
+tests_unit_test_imds_SOURCES = tests/unit/test-imds.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
+
+TESTS += $(check_PROGRAMS)
+
+TESTS += \
+	tests/fakes/test-fake-imds.sh \
+	tests/e2e/boot.sh \
+	tests/e2e/status-wait.sh \
+	tests/e2e/cli.sh \
+	tests/e2e/unit.sh
+
+EXTRA_DIST += tests/fakes tests/e2e tests/lib.sh tests/local-ec2 tests/data bench

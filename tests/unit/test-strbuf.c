@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "strbuf.h"
+#include "tap.h"
+
+static void test_append(void) {
+        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+
+        for (int i = 0; i < 1000; i++)
+                strbuf_printf(&b, "%d,", i);
+        ok(b.len == 3890, "printf appends grow the buffer (len %zu)", b.len);
+        ok(b.data[b.len] == 0, "buffer stays NUL-terminated");
+        ok(strncmp(b.data, "0,1,2,", 6) == 0, "content kept in order");
+}
+
+static void test_steal(void) {
+        struct strbuf b = STRBUF_INIT;
+        char *s = strbuf_steal(&b);
+
+        ok(s && *s == 0, "stealing an empty buffer gives an empty string");
+        ok(b.data == NULL && b.len == 0, "buffer is empty after steal");
+        free(s);
+}
+
+static void test_numbers(void) {
+        int i = 7;
+        long l;
+        unsigned long long u;
+
+        is_int(safe_atoi("42", &i), 0, "safe_atoi parses 42");
+        is_int(i, 42, "value is 42");
+        is_int(safe_atoi("42x", &i), -EINVAL, "trailing junk is rejected");
+        is_int(safe_atoi("", &i), -EINVAL, "empty string is rejected");
+        is_int(safe_atoi(" 1", &i), -EINVAL, "leading space is rejected");
+        is_int(safe_atoi("99999999999", &i), -ERANGE, "int overflow is -ERANGE");
+        is_int(safe_atol("-5", &l), 0, "negative long parses");
+        is_int(l, -5, "value is -5");
+        is_int(safe_atou64("-1", &u), -EINVAL, "unsigned rejects a sign");
+        is_int(safe_atou64("18446744073709551616", &u), -ERANGE, "u64 overflow is -ERANGE");
+}
+
+static void test_strv(void) {
+        _cleanup_strv_free_ char **l = NULL;
+        char s[] = "  padded \t\n";
+
+        strv_push(&l, "a");
+        strv_push(&l, "b");
+        is_int(strv_length(l), 2, "strv has two entries");
+        is_str(l[1], "b", "second entry is b");
+        is_str(strstrip(s), "padded", "strstrip trims both ends");
+}
+
+int main(void) {
+        test_append();
+        test_steal();
+        test_numbers();
+        test_strv();
+        return tap_done();
+}

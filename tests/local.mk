@@ -17,13 +17,16 @@ check_PROGRAMS += \
 	tests/unit/test-fileio \
 	tests/unit/test-proc \
 	tests/unit/test-http \
-	tests/unit/test-imds
+	tests/unit/test-imds \
+	tests/unit/test-keys
 tests_unit_test_strbuf_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_yaml_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_fileio_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_proc_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_http_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_imds_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_keys_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_keys_SOURCES = tests/unit/test-keys.c tests/unit/tap.h
 tests_unit_test_strbuf_SOURCES = tests/unit/test-strbuf.c tests/unit/tap.h
 tests_unit_test_yaml_SOURCES = tests/unit/test-yaml.c tests/unit/tap.h
 tests_unit_test_fileio_SOURCES = tests/unit/test-fileio.c tests/unit/tap.h

@@ -1,2 +1,3 @@
 libkiln_a_SOURCES += \
+	modules/acme/acme.h \
 	modules/acme/acme-module.c

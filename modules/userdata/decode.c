@@ -377,12 +377,12 @@ static int decode_mime(struct decoder *d, const struct blob *b, unsigned depth) 
                         r = -ENOMEM;
                         break;
                 }
-                if (!p->verbatim)
-                        part.line = 0; /* positions then count from the part's start, named */
                 if (p->error) {
                         error(d, &part, "%s, skipping it", p->error);
                         continue;
                 }
+                if (!p->verbatim)
+                        part.line = 0; /* positions then count from the part's start, named */
                 r = decode_blob(d, &part, depth + 1);
         }
         mime_message_done(&m);

@@ -6,3 +6,8 @@ libkiln_a_SOURCES += \
 	modules/userdata/cloud-config.c \
 	modules/userdata/validate.c \
 	modules/userdata/userdata-module.c
+
+TESTS += \
+	tests/e2e/userdata-cloud-config.sh \
+	tests/e2e/userdata-mime.sh \
+	tests/e2e/userdata-include.sh

@@ -149,6 +149,12 @@ static int map_items(struct mapper *m, const json_t *list, const char *const *al
                         r = filter_keys(m, item, allowed, path, path, &copy);
                         if (r >= 0)
                                 r = copy_exact(m, path, path);
+                        /* An item made only of unsupported keys ({snapuser: x})
+                         * is skipped whole: it was named in the warning. */
+                        if (r >= 0 && json_object_size(copy) == 0 && json_object_size(item) > 0) {
+                                json_decref(copy);
+                                continue;
+                        }
                 }
                 else
                         r = (copy = json_incref(item)) ? copy_positions(m, path, path) : -ENOMEM;

@@ -10,4 +10,6 @@ libkiln_a_SOURCES += \
 TESTS += \
 	tests/e2e/userdata-cloud-config.sh \
 	tests/e2e/userdata-mime.sh \
-	tests/e2e/userdata-include.sh
+	tests/e2e/userdata-include.sh \
+	tests/e2e/userdata-validate.sh \
+	tests/e2e/userdata-golden.sh

@@ -124,6 +124,14 @@ static bool first_line_is(const struct blob *b, const char *word) {
         return true;
 }
 
+static size_t first_line_len(const struct blob *b) {
+        size_t n = 0;
+
+        while (n < b->len && n < 80 && b->data[n] != '\n' && b->data[n] != '\r' && b->data[n] != 0)
+                n++;
+        return n;
+}
+
 static bool starts_with(const struct blob *b, const char *s) {
         size_t n = strlen(s);
         return b->len >= n && memcmp(b->data, s, n) == 0;
@@ -479,8 +487,7 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
                 return decode_mime(d, b, depth);
         if (starts_with(b, "#cloud-config-archive") || starts_with(b, "#part-handler") ||
             starts_with(b, "## template: jinja") || starts_with(b, "#cloud-config-jsonp")) {
-                warn(d, b, "'%.*s' content is not supported by kiln, skipping it", (int) strcspn(b->data, "\r\n"),
-                     b->data);
+                warn(d, b, "'%.*s' content is not supported by kiln, skipping it", (int) first_line_len(b), b->data);
                 return 0;
         }
         if (blank(b->data, b->len))

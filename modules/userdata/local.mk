@@ -13,3 +13,12 @@ TESTS += \
 	tests/e2e/userdata-include.sh \
 	tests/e2e/userdata-validate.sh \
 	tests/e2e/userdata-golden.sh
+
+# libFuzzer targets (MIME splitter, YAML config loader, cloud-config
+# mapping), built with clang and run ~20 s each.
+TESTS += tests/fuzz/check.sh
+EXTRA_DIST += tests/fuzz
+
+check_PROGRAMS += tests/unit/test-userdata
+tests_unit_test_userdata_SOURCES = tests/unit/test-userdata.c tests/unit/tap.h
+tests_unit_test_userdata_LDADD = $(TEST_UNIT_LDADD)

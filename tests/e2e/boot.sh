@@ -95,7 +95,7 @@ kiln boot >"$T/out" 2>&1
 rc=$?
 [ $rc -eq 1 ]
 ok $? "binary junk: boot exits 1 (error), got $rc"
-check "the error says what was wrong" grep -q 'Invalid user-data: user-data is not a script' "$T/out"
+check "the error says what was wrong" grep -q 'user-data:1:1: not a script (#!)' "$T/out"
 check "and is in status.json" grep -q 'starts with bytes 01 02 03' "$ROOT/run/kiln/status.json"
 
 # --- IMDS disabled fails fast and clearly ---

@@ -1,3 +1,12 @@
 libkiln_a_SOURCES += \
 	modules/acme/acme.h \
-	modules/acme/acme-module.c
+	modules/acme/acme-internal.h \
+	modules/acme/acme-module.c \
+	modules/acme/client.c \
+	modules/acme/order.c \
+	modules/acme/cert.c \
+	modules/acme/ari.c \
+	modules/acme/store.c \
+	modules/acme/renew.c \
+	modules/acme/commands.c \
+	modules/acme/deploy.c

@@ -335,6 +335,17 @@ int acme_account_dir(const char *directory, char **ret) {
         return root_path(ret, ACME_ACCOUNTS_DIR "/%s", b.data);
 }
 
+/* The thumbprint is public (it is in every http-01 answer); kept next to
+ * the key for web servers and tools that answer challenges. */
+static void publish_thumbprint(const struct acme_client *c) {
+        _cleanup_free_ char *path = strdup_printf("%s/thumbprint", c->account_path), *old = NULL;
+
+        if (!path || (read_file(path, 256, &old, NULL) >= 0 && streq(strstrip(old), c->thumbprint)))
+                return;
+        if (write_file_atomic(path, c->thumbprint, strlen(c->thumbprint), 0644) < 0)
+                log_warning("Failed to write %s, ignoring.", path);
+}
+
 int acme_load_account_key(struct acme_client *c) {
         _cleanup_free_ char *key = NULL, *dir = NULL;
         int r;
@@ -356,6 +367,7 @@ int acme_load_account_key(struct acme_client *c) {
         if (r < 0)
                 return acme_errorf(c, r, "Failed to compute the account key thumbprint");
         c->account_path = TAKE_PTR(dir);
+        publish_thumbprint(c);
         return 0;
 }
 

@@ -10,3 +10,7 @@ libkiln_a_SOURCES += \
 	modules/acme/renew.c \
 	modules/acme/commands.c \
 	modules/acme/deploy.c
+
+check_PROGRAMS += tests/unit/test-acme
+tests_unit_test_acme_SOURCES = tests/unit/test-acme.c tests/unit/tap.h
+tests_unit_test_acme_LDADD = $(TEST_UNIT_LDADD)

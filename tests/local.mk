@@ -41,6 +41,7 @@ TESTS += \
 	tests/e2e/boot.sh \
 	tests/e2e/status-wait.sh \
 	tests/e2e/cli.sh \
-	tests/e2e/unit.sh
+	tests/e2e/unit.sh \
+	tests/e2e/http-transports.sh
 
 EXTRA_DIST += tests/fakes tests/e2e tests/lib.sh tests/local-ec2 tests/data bench

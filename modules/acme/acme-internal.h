@@ -159,6 +159,7 @@ int store_rollback(const char *site);
 /* Keeps a hard link of path as path.bak (absent is fine). */
 int store_backup(const char *path);
 int store_lock(int *ret_fd);
+int store_prepare(void);
 int store_snapshot_config(const json_t *config);
 int store_load_snapshot(json_t **ret);
 

@@ -19,7 +19,7 @@
 
 #define PLACEHOLDER_DAYS 90
 #define DEFAULT_ORDER_TIMEOUT_S 120L
-#define TIMER_MIN_S 60L
+#define TIMER_MIN_S 10L
 #define TIMER_MAX_S (12 * 3600L)
 
 static sd_event_source *renew_timer;
@@ -318,7 +318,8 @@ static int schedule(struct kiln_context *ctx) {
         }
         next = acme_next_check(sites, n, now);
         acme_sites_free(sites, n);
-        /* Never a fast loop: at least a minute between checks; at least one
+        /* Never a fast loop: at least 10 s between checks (a failure backs off a
+         * minute or more, see backoff_seconds()); at least one
          * check every 12 h, for ARI and clock jumps. */
         delay = next - now < TIMER_MIN_S ? TIMER_MIN_S : next - now > TIMER_MAX_S ? TIMER_MAX_S : next - now;
         log_debug("Next certificate check in %ld s.", delay);

@@ -14,3 +14,6 @@ libkiln_a_SOURCES += \
 check_PROGRAMS += tests/unit/test-acme
 tests_unit_test_acme_SOURCES = tests/unit/test-acme.c tests/unit/tap.h
 tests_unit_test_acme_LDADD = $(TEST_UNIT_LDADD)
+
+TESTS += \
+	tests/e2e/acme-issue.sh

@@ -370,6 +370,9 @@ int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, c
                 acme_config_done(&cfg);
                 return kiln_fail(ctx, r, "acme: %s", error ? error : strerror(-r));
         }
+        r = store_prepare();
+        if (r < 0)
+                log_warning_errno(r, "Failed to create " ACME_DIR " (0700), ignoring: %m");
         r = store_lock(&lock);
         if (r < 0)
                 log_warning_errno(r, "Failed to take the ACME lock, going on without: %m");

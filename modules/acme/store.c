@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "acme/acme-internal.h"
@@ -149,6 +150,19 @@ int store_lock(int *ret_fd) {
         return r;
 }
 
+/* /var/lib/kiln/acme holds account keys: 0700, whoever made it first. */
+int store_prepare(void) {
+        _cleanup_free_ char *dir = NULL;
+        int r;
+
+        if (root_path(&dir, ACME_DIR) < 0)
+                return -ENOMEM;
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+        return chmod(dir, 0700) < 0 ? negative_errno() : 0;
+}
+
 /* The boot's merged config (user-data included) for `kiln certs` and
  * `kiln renew`, which run without IMDS: only the acme section and sites. */
 int store_snapshot_config(const json_t *config) {
@@ -158,6 +172,7 @@ int store_snapshot_config(const json_t *config) {
 
         if (!snap)
                 return -ENOMEM;
+        (void) store_prepare();
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 json_t *v = json_object_get(config, keys[i]);
                 if (v)

@@ -16,4 +16,5 @@ tests_unit_test_acme_SOURCES = tests/unit/test-acme.c tests/unit/tap.h
 tests_unit_test_acme_LDADD = $(TEST_UNIT_LDADD)
 
 TESTS += \
-	tests/e2e/acme-issue.sh
+	tests/e2e/acme-issue.sh \
+	tests/e2e/acme-fail.sh

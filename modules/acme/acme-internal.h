@@ -27,17 +27,17 @@
 #define ACME_LE_STAGING "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 struct acme_config {
-        char *directory;    /* URL */
-        char *email;        /* may be NULL */
-        char *ca_file;      /* may be NULL */
+        char *directory; /* URL */
+        char *email; /* may be NULL */
+        char *ca_file; /* may be NULL */
         enum key_type key_type;
-        char *profile;      /* may be NULL */
-        char *eab_kid;      /* both or neither */
+        char *profile; /* may be NULL */
+        char *eab_kid; /* both or neither */
         char *eab_hmac_key; /* base64url */
-        long renew_before_s;  /* 0: the lifetime rules */
+        long renew_before_s; /* 0: the lifetime rules */
         long order_timeout_ms;
-        int http_port;      /* where the http-01 location answers locally */
-        int https_port;     /* where nginx serves the sites */
+        int http_port; /* where the http-01 location answers locally */
+        int https_port; /* where nginx serves the sites */
 };
 
 struct acme_site {
@@ -54,7 +54,7 @@ void acme_sites_free(struct acme_site *s, size_t n);
 /* How a failed attempt should be retried. */
 enum acme_retry {
         ACME_RETRY_BACKOFF, /* validation, network, CA errors: 1 min, 10 min, 100 min, 6 h */
-        ACME_RETRY_AFTER,   /* the CA said when (rateLimited, 503 with Retry-After) */
+        ACME_RETRY_AFTER, /* the CA said when (rateLimited, 503 with Retry-After) */
 };
 
 struct acme_client {
@@ -93,8 +93,7 @@ int acme_account_forget(struct acme_client *c);
  * described in c->error. badNonce is retried. */
 int acme_post(struct acme_client *c, const char *url, const char *payload, bool jwk, const char *accept,
               struct http_response **ret);
-int acme_post_json(struct acme_client *c, const char *url, const char *payload, json_t **ret_json,
-                   char **ret_location);
+int acme_post_json(struct acme_client *c, const char *url, const char *payload, json_t **ret_json, char **ret_location);
 /* The http request defaults for the CA. */
 void acme_http_defaults(const struct acme_client *c, struct http_request *req);
 
@@ -113,10 +112,10 @@ const char *acme_order_profile(const json_t *directory, const char *profile);
 struct cert_info {
         time_t not_before;
         time_t not_after;
-        char *issuer;    /* issuer CN (or the whole DN) */
-        char *serial;    /* hex */
-        char *ari_id;    /* RFC 9773 cert ID, NULL without an AKI */
-        char **domains;  /* SAN DNS names */
+        char *issuer; /* issuer CN (or the whole DN) */
+        char *serial; /* hex */
+        char *ari_id; /* RFC 9773 cert ID, NULL without an AKI */
+        char **domains; /* SAN DNS names */
 };
 int cert_info_from_pem(const char *pem, struct cert_info *ret);
 void cert_info_done(struct cert_info *i);
@@ -170,7 +169,7 @@ struct acme_run {
         struct kiln_context *ctx;
         const struct acme_config *cfg;
         struct acme_client *client; /* created on first need */
-        bool force;       /* renew even when not due */
+        bool force; /* renew even when not due */
         bool ignore_backoff;
         time_t now;
 };

@@ -81,13 +81,14 @@ int acme_config_parse(const json_t *config, struct acme_config *ret, char **ret_
         if (!config_get(config, "acme"))
                 return config_error(ret_error, "sites have tls: acme, but there is no acme: section%s", NULL);
         if (key_type_from_string(kt, &c.key_type) < 0)
-                return config_error(ret_error, "acme.key_type '%s' is not one of ecdsa-p256, ecdsa-p384, rsa2048, "
-                                               "rsa3072, rsa4096", kt);
+                return config_error(ret_error,
+                                    "acme.key_type '%s' is not one of ecdsa-p256, ecdsa-p384, rsa2048, "
+                                    "rsa3072, rsa4096",
+                                    kt);
         if (!kid != !hmac)
                 return config_error(ret_error, "acme.eab needs both kid and hmac_key%s", NULL);
         if (rb && parse_duration(rb, &c.renew_before_s) < 0)
-                return config_error(ret_error, "acme.renew_before must be days, or a number with d, h, m or s%s",
-                                    NULL);
+                return config_error(ret_error, "acme.renew_before must be days, or a number with d, h, m or s%s", NULL);
         c.directory = directory_url(d);
         if (!c.directory)
                 return config_error(ret_error, "acme.directory '%s' is not letsencrypt, letsencrypt-staging or a URL",
@@ -348,7 +349,8 @@ static const struct config_key acme_keys[] = {
         {"acme.directory", CONFIG_STRING,
          "letsencrypt (default), letsencrypt-staging, or the directory URL of another ACME CA."},
         {"acme.ca_file", CONFIG_STRING, "PEM bundle that replaces the system trust store for the CA (test CAs)."},
-        {"acme.key_type", CONFIG_STRING, "Certificate key: ecdsa-p256 (default), ecdsa-p384, rsa2048, rsa3072, rsa4096."},
+        {"acme.key_type", CONFIG_STRING,
+         "Certificate key: ecdsa-p256 (default), ecdsa-p384, rsa2048, rsa3072, rsa4096."},
         {"acme.profile", CONFIG_STRING, "Certificate profile to order, when the CA's directory lists it."},
         {"acme.eab", CONFIG_MAP, "External Account Binding, for CAs that require one."},
         {"acme.eab.kid", CONFIG_STRING, "EAB key identifier given by the CA."},

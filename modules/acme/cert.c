@@ -125,8 +125,8 @@ static int ari_id(X509 *x, char **ret) {
         if (buf[1] & 0x80)
                 return cert_ari_id_from_der(ASN1_STRING_get0_data(kid), (size_t) ASN1_STRING_length(kid), buf,
                                             (size_t) n + 1, ret);
-        return cert_ari_id_from_der(ASN1_STRING_get0_data(kid), (size_t) ASN1_STRING_length(kid), buf + 1,
-                                    (size_t) n, ret);
+        return cert_ari_id_from_der(ASN1_STRING_get0_data(kid), (size_t) ASN1_STRING_length(kid), buf + 1, (size_t) n,
+                                    ret);
 }
 
 int cert_info_from_pem(const char *pem, struct cert_info *ret) {

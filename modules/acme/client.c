@@ -95,8 +95,7 @@ int acme_directory(struct acme_client *c) {
                 return transport_error(c, r, c->cfg->directory, err);
         c->requests++;
         if (resp->status != 200)
-                return acme_errorf(c, -EPROTO, "ACME directory %s answered HTTP %ld", c->cfg->directory,
-                                   resp->status);
+                return acme_errorf(c, -EPROTO, "ACME directory %s answered HTTP %ld", c->cfg->directory, resp->status);
         dir = json_loadb(resp->body, resp->body_len, 0, NULL);
         if (!json_is_object(dir) || !json_is_string(json_object_get(dir, "newOrder"))) {
                 json_decref(dir);
@@ -207,7 +206,7 @@ static int problem_type(const struct http_response *resp, const char **ret_short
 
         *ret_doc = doc;
         *ret_short = type && strneq(type, PROBLEM_PREFIX, strlen(PROBLEM_PREFIX)) ? type + strlen(PROBLEM_PREFIX)
-                                                                                   : (type ? type : "");
+                                                                                  : (type ? type : "");
         return 0;
 }
 
@@ -419,8 +418,9 @@ static int account_payload(struct acme_client *c, const char *url, char **ret) {
                         r = acme_eab_jws(c->cfg->eab_kid, c->cfg->eab_hmac_key, url, jwk, &eab);
                 json_decref(jwk);
                 if (r < 0)
-                        return acme_errorf(c, r, "Failed to sign the external account binding (is acme.eab.hmac_key "
-                                                 "base64url?)");
+                        return acme_errorf(c, r,
+                                           "Failed to sign the external account binding (is acme.eab.hmac_key "
+                                           "base64url?)");
                 json_object_set_new(p, "externalAccountBinding", eab);
         }
         *ret = json_dumps(p, JSON_COMPACT);

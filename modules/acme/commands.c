@@ -61,7 +61,9 @@ static json_t *site_json(const struct acme_site *site) {
         if (store_state_load(site->name, &state) < 0)
                 state = json_object();
         j = json_pack("{s:s, s:o, s:s}", "site", site->name, "domains", domains_json(site->domains), "certificate",
-                      !have ? "none" : real > 0 ? "issued" : "placeholder");
+                      !have      ? "none"
+                      : real > 0 ? "issued"
+                                 : "placeholder");
         if (j && have) {
                 _cleanup_free_ char *exp = format_time(ci.not_after);
                 json_object_set_new(j, "issuer", json_string(ci.issuer));
@@ -71,8 +73,10 @@ static json_t *site_json(const struct acme_site *site) {
         }
         if (j) {
                 json_object_set_new(j, "next_renewal", json_time(state, "next_check"));
-                json_object_set_new(j, "next_check", json_integer(json_integer_value(json_object_get(state, "next_check"))));
-                json_object_set_new(j, "failures", json_integer(json_integer_value(json_object_get(state, "failures"))));
+                json_object_set_new(j, "next_check",
+                                    json_integer(json_integer_value(json_object_get(state, "next_check"))));
+                json_object_set_new(j, "failures",
+                                    json_integer(json_integer_value(json_object_get(state, "failures"))));
                 json_object_set(j, "last_error", json_object_get(state, "last_error") ?: json_null());
         }
         cert_info_done(&ci);

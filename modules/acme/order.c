@@ -114,9 +114,15 @@ static int self_check(struct acme_client *c, const char *domain, const char *tok
         _cleanup_http_response_ struct http_response *resp = NULL;
         char err[HTTP_ERROR_MAX] = "";
         const char *res[] = {NULL, NULL};
-        struct http_request req = {.error = err, .max_attempts = 3, .retry_on = HTTP_RETRY_NETWORK | HTTP_RETRY_5XX,
-                                   .budget_ms = 5000, .timeout_ms = 3000, .connect_timeout_ms = 1000,
-                                   .backoff_base_ms = 200, .max_body = 4096, .no_proxy = true};
+        struct http_request req = {.error = err,
+                                   .max_attempts = 3,
+                                   .retry_on = HTTP_RETRY_NETWORK | HTTP_RETRY_5XX,
+                                   .budget_ms = 5000,
+                                   .timeout_ms = 3000,
+                                   .connect_timeout_ms = 1000,
+                                   .backoff_base_ms = 200,
+                                   .max_body = 4096,
+                                   .no_proxy = true};
         int r;
 
         url = strdup_printf("http://%s:%d/.well-known/acme-challenge/%s", domain, c->cfg->http_port, token);
@@ -144,8 +150,8 @@ static int challenge_error(struct order *o, const char *domain, json_t *authz) {
         const char *detail = json_string_value(json_object_get(err, "detail"));
         const char *type = json_string_value(json_object_get(err, "type"));
 
-        return acme_errorf(o->c, -EREMOTEIO, "ACME validation of '%s' failed: %s%s%s", domain,
-                           type ? type : "invalid", detail ? ": " : "", detail ? detail : "");
+        return acme_errorf(o->c, -EREMOTEIO, "ACME validation of '%s' failed: %s%s%s", domain, type ? type : "invalid",
+                           detail ? ": " : "", detail ? detail : "");
 }
 
 static int authorize(struct order *o, const char *url) {

@@ -64,8 +64,7 @@ static void ari_refresh(struct acme_run *run, json_t *state, const struct cert_i
 
         if (!ci->ari_id || (ari && state_time(ari, "next_fetch") > run->now))
                 return;
-        if (client_get(run) < 0 || acme_directory(run->client) < 0 ||
-            !acme_directory_url(run->client, "renewalInfo"))
+        if (client_get(run) < 0 || acme_directory(run->client) < 0 || !acme_directory_url(run->client, "renewalInfo"))
                 return;
         r = ari_fetch(run->client, ci->ari_id, &w);
         if (r < 0) {
@@ -77,8 +76,8 @@ static void ari_refresh(struct acme_run *run, json_t *state, const struct cert_i
                 json_object_set_new(state, "ari", ari);
                 state_set_time(ari, "start", w.start);
                 state_set_time(ari, "end", w.end);
-                state_set_time(ari, "renew_at", renewal_time(ci->not_before, ci->not_after, &w, 0, run->now,
-                                                               random_u32()));
+                state_set_time(ari, "renew_at",
+                               renewal_time(ci->not_before, ci->not_after, &w, 0, run->now, random_u32()));
         }
         state_set_time(ari, "next_fetch", w.next_fetch);
 }
@@ -161,8 +160,7 @@ static int site_key(struct acme_run *run, const char *site, struct kiln_key **re
         return r;
 }
 
-static int install(struct acme_run *run, const char *site, const struct kiln_key *key, bool key_new,
-                   const char *pem) {
+static int install(struct acme_run *run, const char *site, const struct kiln_key *key, bool key_new, const char *pem) {
         _cleanup_free_ char *path = NULL;
         int r;
 
@@ -197,8 +195,7 @@ static int deploy_and_check(struct acme_run *run, const struct acme_site *site, 
                 log_warning("127.0.0.1:%d does not serve the new certificate of '%s' yet.", run->cfg->https_port,
                             site->domains[0]);
         else if (r < 0)
-                log_debug_errno(r, "Could not check the certificate served on 127.0.0.1:%d: %m",
-                                run->cfg->https_port);
+                log_debug_errno(r, "Could not check the certificate served on 127.0.0.1:%d: %m", run->cfg->https_port);
         return 0;
 }
 
@@ -211,8 +208,9 @@ static void record_success(struct acme_run *run, json_t *state, const struct cer
         state_set_time(state, "not_after", ci->not_after);
         json_object_set_new(state, "issuer", json_string(ci->issuer));
         json_object_set_new(state, "serial", json_string(ci->serial));
-        state_set_time(state, "next_check", next_wakeup(state, renewal_time(ci->not_before, ci->not_after, NULL,
-                                                                            run->cfg->renew_before_s, run->now, 0)));
+        state_set_time(state, "next_check",
+                       next_wakeup(state, renewal_time(ci->not_before, ci->not_after, NULL, run->cfg->renew_before_s,
+                                                       run->now, 0)));
 }
 
 static int issue(struct acme_run *run, const struct acme_site *site, json_t *state, const char *replaces,
@@ -259,8 +257,8 @@ static int issue(struct acme_run *run, const struct acme_site *site, json_t *sta
 static int due(struct acme_run *run, const struct acme_site *site, json_t *state, char **ret_replaces) {
         struct cert_info ci = {0};
         time_t at, next = state_time(state, "next_check");
-        bool backoff_ok = run->ignore_backoff || next <= run->now ||
-                          json_integer_value(json_object_get(state, "failures")) == 0;
+        bool backoff_ok =
+                run->ignore_backoff || next <= run->now || json_integer_value(json_object_get(state, "failures")) == 0;
         int r;
 
         r = load_current(site->name, &ci);
@@ -353,8 +351,7 @@ static int run_one(struct acme_run *run, const struct acme_site *site) {
         return r;
 }
 
-int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, const char *only,
-                   bool ignore_backoff) {
+int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, const char *only, bool ignore_backoff) {
         _cleanup_(acme_client_freep) struct acme_client *client = NULL;
         _cleanup_free_ char *error = NULL;
         _cleanup_close_ int lock = -1;

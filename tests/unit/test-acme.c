@@ -110,7 +110,8 @@ static void test_jws(void) {
         _cleanup_(key_freep) struct kiln_key *k = load_key("account-p256.key"), *rsa = load_key("rsa2048.key");
         _cleanup_free_ char *jws = NULL, *p = NULL, *b = NULL, *input = NULL, *sig = NULL;
         _cleanup_json_ json_t *j = NULL;
-        const char *prot = "{\"alg\":\"ES256\",\"kid\":\"https://ca.test/acct/1\",\"nonce\":\"n0\",\"url\":\"https://ca.test/x\"}";
+        const char *prot =
+                "{\"alg\":\"ES256\",\"kid\":\"https://ca.test/acct/1\",\"nonce\":\"n0\",\"url\":\"https://ca.test/x\"}";
         const char *alg = NULL;
         EVP_PKEY *pk = load_pkey("account-p256.key");
 
@@ -295,8 +296,8 @@ static void test_ari_parse(void) {
 }
 
 static void test_profile(void) {
-        _cleanup_json_ json_t *d = json_pack("{s:{s:{s:s, s:s}}}", "meta", "profiles", "classic", "x", "shortlived",
-                                             "y");
+        _cleanup_json_ json_t *d =
+                json_pack("{s:{s:{s:s, s:s}}}", "meta", "profiles", "classic", "x", "shortlived", "y");
         _cleanup_json_ json_t *none = json_pack("{s:{}}", "meta");
 
         is_str(acme_order_profile(d, "shortlived"), "shortlived", "a listed profile is sent");

@@ -288,9 +288,9 @@ static int acme_boot(struct kiln_context *ctx) {
 
         if (!config_get(ctx->config, "acme") && !has_acme_sites(ctx->config))
                 return 0;
-        r = store_snapshot_config(ctx->config);
+        r = store_snapshot_config(ctx->userdata_config);
         if (r < 0)
-                log_warning_errno(r, "Failed to save the ACME config for kiln certs/renew, ignoring: %m");
+                log_warning_errno(r, "Failed to save the user-data's ACME config for kiln certs/renew, ignoring: %m");
         r = acme_run_sites(ctx, ctx->config, false, NULL, false);
         if (r < 0)
                 return r;
@@ -332,7 +332,7 @@ static int acme_start(struct kiln_context *ctx) {
 }
 
 static int acme_reload(struct kiln_context *ctx) {
-        int r = store_snapshot_config(ctx->config);
+        int r = store_snapshot_config(ctx->userdata_config);
 
         if (r < 0)
                 log_warning_errno(r, "Failed to save the ACME config, ignoring: %m");

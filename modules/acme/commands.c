@@ -14,20 +14,27 @@
 #include "strbuf.h"
 
 /* `kiln certs` and `kiln renew`. They run outside the boot, without IMDS:
- * the config is the one the last boot saved (user-data included), or the
- * baked config when no boot has run. */
+ * the config is the baked one, with the user-data's config that the last
+ * boot saved merged over it. */
 
 #define EXIT_USAGE 64
 
 static int load_config(struct kiln_context *ctx, json_t **ret) {
-        int r = store_load_snapshot(ret);
+        _cleanup_json_ json_t *userdata = NULL, *merged = NULL;
+        int r;
 
-        if (r != -ENOENT)
-                return r;
         r = boot_load_config(ctx);
         if (r < 0)
                 return r;
-        *ret = json_incref(ctx->config);
+        merged = json_deep_copy(ctx->config);
+        if (!merged)
+                return -ENOMEM;
+        r = store_load_snapshot(&userdata);
+        if (r >= 0)
+                r = config_merge(merged, userdata);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        *ret = TAKE_PTR(merged);
         return 0;
 }
 

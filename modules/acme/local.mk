@@ -18,4 +18,5 @@ tests_unit_test_acme_LDADD = $(TEST_UNIT_LDADD)
 TESTS += \
 	tests/e2e/acme-issue.sh \
 	tests/e2e/acme-fail.sh \
-	tests/e2e/acme-renew.sh
+	tests/e2e/acme-renew.sh \
+	tests/e2e/acme-eab.sh

@@ -163,8 +163,8 @@ int store_prepare(void) {
         return chmod(dir, 0700) < 0 ? negative_errno() : 0;
 }
 
-/* The boot's merged config (user-data included) for `kiln certs` and
- * `kiln renew`, which run without IMDS: only the acme section and sites. */
+/* The user-data's part of the config, for `kiln certs` and `kiln renew`,
+ * which run without IMDS and merge it over the baked config of the moment. */
 int store_snapshot_config(const json_t *config) {
         _cleanup_json_ json_t *snap = json_object();
         _cleanup_free_ char *path = NULL, *buf = NULL;

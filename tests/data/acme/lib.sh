@@ -33,6 +33,11 @@ acme_config() {
 		echo "  email: admin@example.com"
 		echo "  directory: $dir"
 		[ -n "$ca" ] && echo "  ca_file: $ca"
+		if [ -n "${EAB_KID:-}" ]; then
+			echo "  eab:"
+			echo "    kid: $EAB_KID"
+			echo "    hmac_key: $EAB_HMAC"
+		fi
 		echo "nginx:"
 		echo "  http_port: $LOCAL_EC2_ACME_HTTP_PORT"
 		echo "  https_port: ${HTTPS_PORT:-443}"

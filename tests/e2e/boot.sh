@@ -115,7 +115,9 @@ curl -sf -X POST -d '{}' "$LOCAL_EC2_IMDS/_fake/reset" >/dev/null
 imds_faults '{"fail_5xx": 3, "reset": 2}'
 no_user_data
 kiln boot >"$T/out" 2>&1
-ok $? "boot recovers from IMDS 5xx and resets"
+rc=$?
+ok $rc "boot recovers from IMDS 5xx and resets"
+[ $rc -eq 0 ] || diag "$T/out"
 
 # --- no secret in any log ---
 token_seen=0

@@ -1,2 +1,27 @@
 libkiln_a_SOURCES += \
+	modules/nginx/nginx.h \
+	modules/nginx/site.c modules/nginx/site.h \
+	modules/nginx/render.c modules/nginx/render.h \
+	modules/nginx/layout.c modules/nginx/layout.h \
+	modules/nginx/control.c modules/nginx/control.h \
+	modules/nginx/apply.c \
 	modules/nginx/nginx-module.c
+
+check_PROGRAMS += \
+	tests/unit/test-nginx-site \
+	tests/unit/test-nginx-render \
+	tests/unit/test-nginx-layout
+tests_unit_test_nginx_site_SOURCES = tests/unit/test-nginx-site.c tests/unit/tap.h
+tests_unit_test_nginx_site_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_nginx_render_SOURCES = tests/unit/test-nginx-render.c tests/unit/tap.h
+tests_unit_test_nginx_render_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_nginx_layout_SOURCES = tests/unit/test-nginx-layout.c tests/unit/tap.h
+tests_unit_test_nginx_layout_LDADD = $(TEST_UNIT_LDADD)
+
+TESTS += \
+	tests/e2e/nginx-proxy.sh \
+	tests/e2e/nginx-files.sh \
+	tests/e2e/nginx-rollback.sh \
+	tests/e2e/nginx-install.sh
+
+EXTRA_DIST += tests/local-ec2.d/nginx.sh

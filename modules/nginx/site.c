@@ -373,12 +373,12 @@ static int parse_return(struct parse *p, const char *key, const json_t *v, struc
         const char *body = get_string(p, key, v, "body", site_quoted_text_valid,
                                       "text without quotes, '\\', '$' or control characters");
 
-        if (!json_is_integer(code) || json_integer_value(code) < 200 || json_integer_value(code) > 599)
-                problem(p, key, "'return' must be an HTTP status from 200 to 599 (use 'redirect' for redirects)");
+        json_int_t c = json_integer_value(code);
+
+        if (!json_is_integer(code) || c < 200 || c > 599 || (c >= 300 && c < 400))
+                problem(p, key, "'return' must be an HTTP status from 200 to 599, not 3xx (use 'redirect')");
         else
-                l->code = (int) json_integer_value(code);
-        if (body && l->code >= 300 && l->code < 400)
-                problem(p, key, "a 3xx 'return' takes no 'body'; use 'redirect'");
+                l->code = (int) c;
         return dup_string(body, &l->target);
 }
 
@@ -406,7 +406,7 @@ static int parse_location_map(struct parse *p, const char *key, const json_t *v,
 
 static int parse_location(struct parse *p, const char *prefix, const char *path, const json_t *v,
                           struct site_location *l) {
-        _cleanup_free_ char *key = strdup_printf("%s.locations.%s", prefix, path);
+        _cleanup_free_ char *safe = shown(path), *key = safe ? strdup_printf("%s.locations.%s", prefix, safe) : NULL;
 
         if (!key)
                 return -ENOMEM;
@@ -464,7 +464,8 @@ static int parse_headers(struct parse *p, const char *prefix, const json_t *site
         if (!s->headers)
                 return -ENOMEM;
         json_object_foreach(hdrs, name, v) {
-                _cleanup_free_ char *key = strdup_printf("%s.headers.%s", prefix, name);
+                _cleanup_free_ char *safe = shown(name);
+                _cleanup_free_ char *key = safe ? strdup_printf("%s.headers.%s", prefix, safe) : NULL;
                 struct site_header *h = &s->headers[s->n_headers];
                 if (!key)
                         return -ENOMEM;
@@ -571,11 +572,14 @@ static int parse_amounts(struct parse *p, const char *prefix, const json_t *site
         return r;
 }
 
-static void check_site(struct parse *p, const char *prefix, const struct nginx_site *s) {
-        if (!s->upstream && s->n_locations == 0)
+/* Checks across keys; a key given but invalid has its own message already. */
+static void check_site(struct parse *p, const char *prefix, const json_t *site, const struct nginx_site *s) {
+        if (!json_object_get(site, "upstream") && json_object_size(json_object_get(site, "locations")) == 0)
                 problem(p, prefix, "serves nothing: give an 'upstream' or 'locations'");
-        if (!s->domains && !s->default_server)
+        if (!json_object_get(site, "domains") && !s->default_server)
                 problem(p, prefix, "needs 'domains' (or 'default_server: true' to answer any name)");
+        if ((s->tls == SITE_TLS_ACME || s->tls == SITE_TLS_SELF_SIGNED) && !s->domains && json_object_get(site, "domains") == NULL)
+                problem(p, prefix, "'tls: %s' needs 'domains' to put in the certificate", site_tls_name(s->tls));
         if (s->redirect_http && s->tls == SITE_TLS_NONE)
                 problem(p, prefix, "'redirect_http' needs 'tls' (acme, self-signed or { cert, key })");
         if (s->hsts_max_age > 0 && s->tls == SITE_TLS_NONE)
@@ -616,7 +620,7 @@ static int parse_site(struct parse *p, size_t index, const json_t *site, struct 
                 r = parse_amounts(p, prefix, site, s);
         parse_hsts(p, prefix, site, s);
         if (r >= 0)
-                check_site(p, prefix, s);
+                check_site(p, prefix, site, s);
         return r;
 }
 

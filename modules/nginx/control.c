@@ -245,10 +245,41 @@ static int children_of(pid_t master, struct pids *ret) {
         return 0;
 }
 
-/* A reload took when the master runs new worker processes: on a config it
- * cannot load it logs the error and keeps its old workers. */
+/* Whether an old worker may still accept connections: nginx renames a
+ * worker "worker process is shutting down" when it closes its listening
+ * sockets, in the same turn of its loop. */
+static bool still_serving(pid_t pid) {
+        _cleanup_free_ char *path = strdup_printf("/proc/%d/cmdline", (int) pid), *buf = NULL;
+        size_t len;
+
+        if (!path || read_file(path, 4096, &buf, &len) < 0)
+                return false; /* gone */
+        for (size_t i = 0; i < len; i++)
+                if (buf[i] == 0)
+                        buf[i] = ' ';
+        return strstr(buf, "worker process") && !strstr(buf, "shutting down");
+}
+
+static bool any_still_serving(const struct pids *old) {
+        for (size_t i = 0; i < old->n; i++)
+                if (still_serving(old->p[i]))
+                        return true;
+        return false;
+}
+
+static bool any_new(const struct pids *before, const struct pids *now) {
+        for (size_t i = 0; i < now->n; i++)
+                if (!pids_has(before, now->p[i]))
+                        return true;
+        return false;
+}
+
+/* A reload took when the master runs new worker processes (on a config it
+ * cannot load it logs the error and keeps its old ones) and the old ones
+ * no longer accept connections: from then on only the new config answers. */
 static int wait_new_workers(pid_t master, const struct pids *before, long timeout_ms, char **ret_error) {
         long deadline = now_ms() + timeout_ms;
+        bool started = false;
         struct pids now;
 
         do {
@@ -256,15 +287,16 @@ static int wait_new_workers(pid_t master, const struct pids *before, long timeou
                         *ret_error = strdup_printf("the nginx master (pid %d) exited", (int) master);
                         return -ESRCH;
                 }
-                if (children_of(master, &now) >= 0)
-                        for (size_t i = 0; i < now.n; i++)
-                                if (!pids_has(before, now.p[i]))
-                                        return 0;
-                sleep_ms(10);
+                if (!started && children_of(master, &now) >= 0)
+                        started = any_new(before, &now);
+                if (started && !any_still_serving(before))
+                        return 0;
+                sleep_ms(started ? 2 : 10);
         } while (now_ms() < deadline);
-        *ret_error = strdup_printf("nginx kept its old configuration: no new worker processes within %ld ms "
-                                   "(see nginx's error log)",
-                                   timeout_ms);
+        *ret_error = started ? strdup_printf("nginx's old workers still accept connections after %ld ms", timeout_ms)
+                             : strdup_printf("nginx kept its old configuration: no new worker processes within "
+                                             "%ld ms (see nginx's error log)",
+                                             timeout_ms);
         return -ETIMEDOUT;
 }
 

@@ -613,7 +613,7 @@ static int prepare_options(struct kiln_context *ctx, struct apply_run *a, char *
 }
 
 static int swap_reload(struct kiln_context *ctx, struct apply_run *a) {
-        _cleanup_free_ char *error = NULL;
+        _cleanup_free_ char *error = NULL, *again = NULL;
         long t;
         int r;
 
@@ -628,9 +628,8 @@ static int swap_reload(struct kiln_context *ctx, struct apply_run *a) {
         if (r >= 0)
                 return 0;
         rollback(&a->paths, &a->plan);
-        free(TAKE_PTR(error));
-        if (nginx_reload_and_verify(&a->st, false, &error) < 0)
-                log_error("nginx: reloading the old sites failed too: %s", error ? error : "?");
+        if (nginx_reload_and_verify(&a->st, false, &again) < 0)
+                log_error("nginx: reloading the old sites failed too: %s", again ? again : "?");
         return kiln_fail(ctx, r, "nginx: the reload did not take, restored the old sites: %s", error ? error : strerror(-r));
 }
 

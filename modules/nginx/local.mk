@@ -22,6 +22,7 @@ TESTS += \
 	tests/e2e/nginx-proxy.sh \
 	tests/e2e/nginx-files.sh \
 	tests/e2e/nginx-rollback.sh \
+	tests/e2e/nginx-rhel.sh \
 	tests/e2e/nginx-install.sh
 
 EXTRA_DIST += tests/local-ec2.d/nginx.sh

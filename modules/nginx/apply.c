@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -61,14 +62,29 @@ static long now_ms(void) {
         return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static long cpu_ms(void) {
+/* kiln's own CPU time since it started, children (nginx -t) not included. */
+static double cpu_ms(void) {
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) < 0)
                 return 0;
-        return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000L + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+        return (double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+               (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0;
 }
 
 /* --- certificates --- */
+
+/* OpenSSL 3 looks a digest up, under locks, on every EVP_Digest() given
+ * EVP_sha256(); fetched once, it is not. */
+static const EVP_MD *sha256(void) {
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+        static EVP_MD *md;
+        if (!md)
+                md = EVP_MD_fetch(NULL, "SHA256", NULL);
+        if (md)
+                return md;
+#endif
+        return EVP_sha256();
+}
 
 /* The first 16 bytes of the certificate's SHA-256, in hex: enough to tell
  * a renewed certificate from the one nginx loaded. */
@@ -83,7 +99,7 @@ static int fingerprint(const char *path, char **ret) {
         r = read_file(path, CERT_FILE_MAX, &buf, &len);
         if (r < 0)
                 return r;
-        if (!EVP_Digest(buf, len, md, &md_len, EVP_sha256(), NULL))
+        if (!EVP_Digest(buf, len, md, &md_len, sha256(), NULL))
                 return -EIO;
         for (unsigned i = 0; i < 16 && i < md_len; i++)
                 (void) strbuf_printf(&hex, "%02x", md[i]);
@@ -364,19 +380,22 @@ static int remove_unit_files(const struct nginx_paths *paths, const struct unit 
         return 0;
 }
 
-static int install_unit(const struct nginx_paths *paths, const struct unit *u, const char *content, bool link) {
+/* Writes content as u's file (NULL: removes it). link: whether the Debian
+ * link must be made; it is removed when want_link is false. */
+static int install_unit(const struct nginx_paths *paths, const struct unit *u, const char *content, bool link,
+                        bool want_link) {
         int r;
 
         if (!content)
                 return remove_unit_files(paths, u);
         r = put_file(paths->site_dir, u->file, content);
-        if (r >= 0 && paths->layout == LAYOUT_DEBIAN) {
-                if (link)
-                        r = put_link(paths, u->file);
-                else if (layout_link_is_kilns(paths, u->file) == 1) {
-                        _cleanup_free_ char *l = strdup_printf("%s/%s", paths->include_dir, u->file);
-                        r = l && unlink(l) >= 0 ? 0 : -EIO;
-                }
+        if (r < 0 || paths->layout != LAYOUT_DEBIAN)
+                return r;
+        if (want_link)
+                return link ? put_link(paths, u->file) : 0;
+        if (layout_link_is_kilns(paths, u->file) == 1) {
+                _cleanup_free_ char *l = strdup_printf("%s/%s", paths->include_dir, u->file);
+                r = l && unlink(l) >= 0 ? 0 : -EIO;
         }
         return r;
 }
@@ -395,7 +414,7 @@ static int swap_in(const struct nginx_paths *paths, const struct plan *p) {
                 r = mkdir_p(paths->include_dir, 0755);
         for (size_t i = 0; r >= 0 && i < p->n; i++)
                 if (p->units[i].changed)
-                        r = install_unit(paths, &p->units[i], p->units[i].content, true);
+                        r = install_unit(paths, &p->units[i], p->units[i].content, !p->units[i].had_link, true);
         sync_dir(paths->site_dir);
         sync_dir(paths->include_dir);
         return r;
@@ -408,7 +427,7 @@ static void rollback(const struct nginx_paths *paths, const struct plan *p) {
                 int r;
                 if (!u->changed)
                         continue;
-                r = install_unit(paths, u, u->old, u->had_link);
+                r = install_unit(paths, u, u->old, true, u->had_link);
                 if (r < 0)
                         log_error_errno(r, "Failed to restore nginx site '%s': %m", u->name);
         }
@@ -418,6 +437,16 @@ static void rollback(const struct nginx_paths *paths, const struct plan *p) {
 
 /* --- the staging tree --- */
 
+/* kiln's units are staged as one file, each from a known line: one new
+ * file rather than one per site (creating inodes is most of the cost), and
+ * nginx's "file:line" maps back to the unit. */
+#define STAGED_NAME "kiln_staged"
+
+struct staged {
+        char *file; /* STAGED_NAME, as the layout names files */
+        int *first_line;
+};
+
 static bool is_unit_file(const struct plan *p, const char *file) {
         for (size_t i = 0; i < p->n; i++)
                 if (streq(p->units[i].file, file))
@@ -425,17 +454,15 @@ static bool is_unit_file(const struct plan *p, const char *file) {
         return false;
 }
 
-/* What the include directory will hold after the swap: others' entries as
- * links to themselves, kiln's as the new files. */
-static int stage_tree(const struct nginx_paths *paths, const struct plan *p, const char *dir) {
-        DIR *d;
+/* Others' entries of the include directory, as links to themselves. */
+static int stage_others(const struct nginx_paths *paths, const struct plan *p, const char *dir) {
+        DIR *d = opendir(paths->include_dir);
         struct dirent *e;
         int r = 0;
 
-        d = opendir(paths->include_dir);
-        if (!d && errno != ENOENT)
-                return negative_errno();
-        while (d && r >= 0 && (e = readdir(d))) {
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while (r >= 0 && (e = readdir(d))) {
                 _cleanup_free_ char *from = NULL, *to = NULL;
                 if (streq(e->d_name, ".") || streq(e->d_name, "..") || is_unit_file(p, e->d_name))
                         continue;
@@ -443,12 +470,33 @@ static int stage_tree(const struct nginx_paths *paths, const struct plan *p, con
                 to = strdup_printf("%s/%s", dir, e->d_name);
                 r = from && to ? (symlink(from, to) < 0 ? negative_errno() : 0) : -ENOMEM;
         }
-        if (d)
-                closedir(d);
-        for (size_t i = 0; r >= 0 && i < p->n; i++)
-                if (p->units[i].content)
-                        r = put_file(dir, p->units[i].file, p->units[i].content);
+        closedir(d);
         return r;
+}
+
+static int stage_units(const struct plan *p, const char *dir, struct staged *st) {
+        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        int line = 1, r = 0;
+
+        st->first_line = calloc(p->n + 1, sizeof(int));
+        if (!st->first_line)
+                return -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < p->n; i++) {
+                const char *c = p->units[i].content;
+                if (!c)
+                        continue;
+                st->first_line[i] = line;
+                r = strbuf_puts(&b, c);
+                for (; *c; c++)
+                        line += *c == '\n';
+        }
+        return r < 0 ? r : put_file(dir, st->file, b.data ? b.data : "");
+}
+
+/* What the include directory will hold after the swap. */
+static int stage_tree(const struct nginx_paths *paths, const struct plan *p, const char *dir, struct staged *st) {
+        int r = stage_others(paths, p, dir);
+        return r < 0 ? r : stage_units(p, dir, st);
 }
 
 /* The main config, reading the staging tree instead of the live one. */
@@ -472,35 +520,66 @@ static void unstage(const struct nginx_paths *paths) {
         (void) unlink(paths->test_conf);
 }
 
+/* "<staged file>:N" -> "<include_dir>/<unit file>:M". Returns the length of
+ * out consumed, 0 when out does not start with a staged line reference. */
+static size_t map_staged_line(const struct plan *p, const struct staged *st, const char *out, size_t prefix,
+                              struct strbuf *b) {
+        size_t best = SIZE_MAX, digits = strspn(out + prefix + 1, "0123456789");
+        int line = 0;
+
+        if (out[prefix] != ':' || digits == 0 || digits > 9)
+                return 0;
+        for (size_t i = 0; i < digits; i++)
+                line = line * 10 + (out[prefix + 1 + i] - '0');
+        for (size_t i = 0; i < p->n; i++)
+                if (p->units[i].content && st->first_line[i] <= line &&
+                    (best == SIZE_MAX || st->first_line[i] > st->first_line[best]))
+                        best = i;
+        if (best == SIZE_MAX)
+                return 0;
+        (void) strbuf_printf(b, "/%s:%d", p->units[best].file, line - st->first_line[best] + 1);
+        return prefix + 1 + digits;
+}
+
 /* nginx's message, naming the live files rather than the staged ones. */
-static char *live_message(const struct nginx_paths *paths, const char *dir, const char *out) {
+static char *live_message(const struct nginx_paths *paths, const struct plan *p, const struct staged *st,
+                          const char *dir, const char *out) {
+        _cleanup_free_ char *staged = strdup_printf("/%s", st->file);
         struct strbuf b = STRBUF_INIT;
         size_t dn = strlen(dir), tn = strlen(paths->test_conf);
 
-        while (*out) {
+        while (staged && *out) {
                 if (strneq(out, dir, dn)) {
+                        size_t used;
                         (void) strbuf_puts(&b, paths->include_dir);
                         out += dn;
+                        if (strneq(out, staged, strlen(staged)) &&
+                            (used = map_staged_line(p, st, out, strlen(staged), &b)) > 0)
+                                out += used;
                 } else if (strneq(out, paths->test_conf, tn)) {
                         (void) strbuf_puts(&b, paths->conf);
                         out += tn;
                 } else
                         (void) strbuf_append(&b, out++, 1);
         }
-        return strstrip(b.data ? b.data : strdup(""));
+        return b.data ? strstrip(b.data) : NULL;
 }
 
-static int stage_and_test(struct kiln_context *ctx, const struct nginx_settings *st, const struct nginx_paths *paths,
+static int stage_and_test(struct kiln_context *ctx, const struct nginx_settings *set, const struct nginx_paths *paths,
                           const struct plan *p, long *ret_ms) {
         _cleanup_free_ char *dir = strdup_printf("%s/enabled", paths->staging), *out = NULL, *msg = NULL;
+        _cleanup_free_ int *first_line = NULL;
+        _cleanup_free_ char *file = layout_file_name(paths, STAGED_NAME);
+        struct staged st = {.file = file};
         int r;
 
-        if (!dir)
+        if (!dir || !file)
                 return -ENOMEM;
         unstage(paths);
         r = mkdir_p(dir, 0755);
         if (r >= 0)
-                r = stage_tree(paths, p, dir);
+                r = stage_tree(paths, p, dir, &st);
+        first_line = st.first_line;
         if (r >= 0)
                 r = stage_main_conf(paths, dir);
         if (r == -ENOLINK)
@@ -510,15 +589,15 @@ static int stage_and_test(struct kiln_context *ctx, const struct nginx_settings 
                                  paths->conf, paths->include_dir, paths->include_dir);
         if (r < 0)
                 return unstage(paths), kiln_fail(ctx, r, "nginx: failed to stage the new sites: %s", strerror(-r));
-        r = nginx_test(st, paths->test_conf, &out, ret_ms);
+        r = nginx_test(set, paths->test_conf, &out, ret_ms);
         unstage(paths);
         if (r == -EINVAL) {
-                msg = live_message(paths, dir, out);
+                msg = live_message(paths, p, &st, dir, out);
                 return kiln_fail(ctx, r, "nginx: the new sites fail 'nginx -t', keeping the current ones: %s",
                                  msg ? msg : out);
         }
         if (r < 0)
-                return kiln_fail(ctx, r, "nginx: failed to run %s -t: %s", st->binary, strerror(-r));
+                return kiln_fail(ctx, r, "nginx: failed to run %s -t: %s", set->binary, strerror(-r));
         return 0;
 }
 
@@ -530,7 +609,8 @@ struct apply_run {
         struct nginx_paths paths;
         struct plan plan;
         struct render_options opt;
-        long started_ms, cpu_start_ms, test_ms, reload_ms;
+        long started_ms, test_ms, reload_ms;
+        double cpu_start_ms;
         int lock_fd;
 };
 
@@ -634,11 +714,15 @@ static int swap_reload(struct kiln_context *ctx, struct apply_run *a) {
 }
 
 static json_t *run_record(const struct apply_run *a, const char *result, size_t changes) {
-        return json_pack("{s:s, s:s, s:s, s:O, s:I, s:I, s:I, s:I, s:I}", "name", "nginx", "result", result, "layout",
-                         layout_name(a->paths.layout), "sites", a->plan.sites ? a->plan.sites : json_array(),
-                         "changed", (json_int_t) changes, "duration_ms", (json_int_t) (now_ms() - a->started_ms),
-                         "cpu_ms", (json_int_t) (cpu_ms() - a->cpu_start_ms), "test_ms", (json_int_t) a->test_ms,
-                         "reload_ms", (json_int_t) a->reload_ms);
+        double cpu = cpu_ms();
+
+        return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:f, s:f, s:I, s:I}", "name", "nginx", "result", result,
+                         "layout", layout_name(a->paths.layout), "sites",
+                         a->plan.sites ? json_incref(a->plan.sites) : json_array(), "changed", (json_int_t) changes,
+                         "duration_ms", (json_int_t) (now_ms() - a->started_ms), "cpu_ms",
+                         (double) (long) ((cpu - a->cpu_start_ms) * 1000) / 1000, "process_cpu_ms",
+                         (double) (long) (cpu * 1000) / 1000, "test_ms", (json_int_t) a->test_ms, "reload_ms",
+                         (json_int_t) a->reload_ms);
 }
 
 static int apply_changes(struct kiln_context *ctx, struct apply_run *a, json_t **ret_record) {

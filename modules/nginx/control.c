@@ -226,9 +226,34 @@ static pid_t parent_of(const char *pid) {
         return safe_atoi(close + 4, &ppid) < 0 ? 0 : (pid_t) ppid;
 }
 
+/* From /proc/PID/task/PID/children: one read rather than a scan of /proc. */
+static int children_from_task(pid_t master, struct pids *ret) {
+        _cleanup_free_ char *path = strdup_printf("/proc/%d/task/%d/children", (int) master, (int) master);
+        _cleanup_free_ char *buf = NULL;
+        char *p, *end;
+
+        if (!path)
+                return -ENOMEM;
+        if (read_file(path, 65536, &buf, NULL) < 0)
+                return -ENOENT;
+        ret->n = 0;
+        for (p = buf; *p && ret->n < MAX_CHILDREN; p = end) {
+                long pid = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                ret->p[ret->n++] = (pid_t) pid;
+        }
+        return 0;
+}
+
 /* The master's children: workers, cache manager and loader. */
 static int children_of(pid_t master, struct pids *ret) {
-        DIR *d = opendir("/proc");
+        DIR *d;
+
+        if (children_from_task(master, ret) >= 0)
+                return 0;
+        /* Kernels without CONFIG_PROC_CHILDREN: every process's parent. */
+        d = opendir("/proc");
         struct dirent *e;
 
         if (!d)
@@ -291,7 +316,7 @@ static int wait_new_workers(pid_t master, const struct pids *before, long timeou
                         started = any_new(before, &now);
                 if (started && !any_still_serving(before))
                         return 0;
-                sleep_ms(started ? 2 : 10);
+                sleep_ms(5);
         } while (now_ms() < deadline);
         *ret_error = started ? strdup_printf("nginx's old workers still accept connections after %ld ms", timeout_ms)
                              : strdup_printf("nginx kept its old configuration: no new worker processes within "

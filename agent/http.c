@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "http-plain.h"
+#include "context.h"
 #include "http.h"
 #include "log.h"
 #include "strbuf.h"
@@ -17,6 +20,24 @@
 #define DEFAULT_BACKOFF_BASE_MS 200L
 #define DEFAULT_BACKOFF_MAX_MS 10000L
 #define DEFAULT_MAX_BODY (16u * 1024 * 1024)
+
+/* libcurl is loaded on first use: a boot that only talks to IMDS over plain
+ * HTTP never pays for it (see http-plain.h). */
+static struct {
+        void *dl;
+        CURLcode (*global_init)(long flags);
+        void (*global_cleanup)(void);
+        CURL *(*easy_init)(void);
+        void (*easy_cleanup)(CURL *c);
+        void (*easy_reset)(CURL *c);
+        CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+        CURLcode (*easy_perform)(CURL *c);
+        CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+        const char *(*easy_strerror)(CURLcode code);
+        struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+        void (*slist_free_all)(struct curl_slist *l);
+        time_t (*getdate)(const char *s, const time_t *unused);
+} lib;
 
 /* One handle, reused: keeps connections and TLS sessions warm across calls. */
 static CURL *shared_handle;
@@ -28,15 +49,40 @@ struct transfer {
         bool too_big;
 };
 
+#define LOAD(field, symbol) (lib.field = (__typeof__(lib.field)) dlsym(lib.dl, symbol))
+
+static int curl_load(void) {
+        if (lib.dl)
+                return 0;
+        lib.dl = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+        if (!lib.dl)
+                return -ENOPKG;
+        if (!LOAD(global_init, "curl_global_init") || !LOAD(global_cleanup, "curl_global_cleanup") ||
+            !LOAD(easy_init, "curl_easy_init") || !LOAD(easy_cleanup, "curl_easy_cleanup") ||
+            !LOAD(easy_reset, "curl_easy_reset") || !LOAD(easy_setopt, "curl_easy_setopt") ||
+            !LOAD(easy_perform, "curl_easy_perform") || !LOAD(easy_getinfo, "curl_easy_getinfo") ||
+            !LOAD(easy_strerror, "curl_easy_strerror") || !LOAD(slist_append, "curl_slist_append") ||
+            !LOAD(slist_free_all, "curl_slist_free_all") || !LOAD(getdate, "curl_getdate") ||
+            lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                dlclose(lib.dl);
+                lib.dl = NULL;
+                return -ENOPKG;
+        }
+        return 0;
+}
+
 void http_global_init(void) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 void http_global_cleanup(void) {
+        if (!lib.dl)
+                return;
         if (shared_handle)
-                curl_easy_cleanup(shared_handle);
+                lib.easy_cleanup(shared_handle);
         shared_handle = NULL;
-        curl_global_cleanup();
+        lib.global_cleanup();
+        dlclose(lib.dl);
+        lib.dl = NULL;
 }
 
 static long now_ms(void) {
@@ -64,6 +110,16 @@ long http_backoff_ms(unsigned n, long base_ms, long max_ms) {
         return d / 2 + (long) (r % (unsigned long) (d / 2 + 1));
 }
 
+/* An HTTP-date (RFC 9110 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"). */
+static time_t http_getdate(const char *s, const time_t *unused) {
+        struct tm tm = {0};
+        const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+
+        if (!end || *end)
+                return -1;
+        return timegm(&tm);
+}
+
 long http_parse_retry_after(const char *value, long now_s) {
         unsigned long long secs;
         time_t when;
@@ -74,7 +130,7 @@ long http_parse_retry_after(const char *value, long now_s) {
                 value++;
         if (safe_atou64(value, &secs) == 0)
                 return secs > 86400ULL * 7 ? 86400L * 7 * 1000 : (long) secs * 1000;
-        when = curl_getdate(value, NULL);
+        when = http_getdate(value, NULL);
         if (when < 0)
                 return -1;
         return when <= now_s ? 0 : (long) (when - now_s) * 1000;
@@ -178,11 +234,11 @@ static struct curl_slist *build_headers(const struct http_request *req) {
         struct curl_slist *list = NULL, *n;
 
         /* No "Expect: 100-continue" round trip. */
-        list = curl_slist_append(list, "Expect:");
+        list = lib.slist_append(list, "Expect:");
         for (const char *const *h = req->headers; list && h && *h; h++) {
-                n = curl_slist_append(list, *h);
+                n = lib.slist_append(list, *h);
                 if (!n) {
-                        curl_slist_free_all(list);
+                        lib.slist_free_all(list);
                         return NULL;
                 }
                 list = n;
@@ -194,12 +250,12 @@ static void set_method(CURL *c, const struct http_request *req) {
         const char *m = req->method ? req->method : "GET";
 
         if (streq(m, "HEAD"))
-                curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+                lib.easy_setopt(c, CURLOPT_NOBODY, 1L);
         else if (!streq(m, "GET"))
-                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
+                lib.easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
         if (req->body || req->body_len > 0 || streq(m, "POST") || streq(m, "PUT")) {
-                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
-                curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+                lib.easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+                lib.easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? req->body : "");
         }
 }
 
@@ -208,77 +264,106 @@ static CURL *prepare_handle(const struct http_request *req, struct transfer *t, 
         CURL *c = shared_handle;
 
         if (!c)
-                c = shared_handle = curl_easy_init();
+                c = shared_handle = lib.easy_init();
         if (!c)
                 return NULL;
-        curl_easy_reset(c);
-        curl_easy_setopt(c, CURLOPT_URL, req->url);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+        lib.easy_reset(c);
+        lib.easy_setopt(c, CURLOPT_URL, req->url);
+        lib.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        lib.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        lib.easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
+        lib.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                          req->connect_timeout_ms > 0 ? req->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        lib.easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS);
+        lib.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        lib.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+        lib.easy_setopt(c, CURLOPT_WRITEDATA, t);
+        lib.easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+        lib.easy_setopt(c, CURLOPT_HEADERDATA, t);
+        lib.easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
         if (req->ca_file)
-                curl_easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
+                lib.easy_setopt(c, CURLOPT_CAINFO, req->ca_file);
         if (req->no_proxy)
-                curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+                lib.easy_setopt(c, CURLOPT_NOPROXY, "*");
         if (resolve)
-                curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
+                lib.easy_setopt(c, CURLOPT_RESOLVE, resolve);
         set_method(c, req);
         return c;
-}
-
-/* One attempt. Returns 0 with status and body in resp, or a negative errno. */
-static int http_attempt(const struct http_request *req, struct curl_slist *headers, struct curl_slist *resolve,
-                        struct http_response *resp) {
-        struct transfer t = {.body = STRBUF_INIT};
-        char errbuf[CURL_ERROR_SIZE] = "";
-        CURLcode code;
-        CURL *c;
-        int r;
-
-        t.max_body = req->max_body > 0 ? req->max_body : DEFAULT_MAX_BODY;
-        c = prepare_handle(req, &t, headers, resolve, errbuf);
-        if (!c)
-                return -ENOMEM;
-        code = curl_easy_perform(c);
-        r = curl_to_errno(code, t.too_big);
-        if (r < 0) {
-                if (req->error)
-                        snprintf(req->error, HTTP_ERROR_MAX, "%s", errbuf[0] ? errbuf : curl_easy_strerror(code));
-                strbuf_done(&t.body);
-                strv_free(t.headers);
-                return r;
-        }
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-        resp->body_len = t.body.len;
-        resp->body = strbuf_steal(&t.body);
-        resp->headers = t.headers;
-        if (!resp->body)
-                return -ENOMEM;
-        resp->retry_after_ms = http_parse_retry_after(http_response_header(resp, "Retry-After"), time(NULL));
-        return 0;
 }
 
 static struct curl_slist *build_resolve(const struct http_request *req) {
         struct curl_slist *list = NULL, *n;
 
         for (const char *const *h = req->resolve; h && *h; h++) {
-                n = curl_slist_append(list, *h);
+                n = lib.slist_append(list, *h);
                 if (!n) {
-                        curl_slist_free_all(list);
+                        lib.slist_free_all(list);
                         return NULL;
                 }
                 list = n;
         }
         return list;
+}
+
+/* One attempt through libcurl: HTTPS, proxies, --resolve. */
+static int curl_attempt(const struct http_request *req, struct http_response *resp, char *error) {
+        struct transfer t = {.body = STRBUF_INIT};
+        struct curl_slist *headers = NULL, *resolve = NULL;
+        char errbuf[CURL_ERROR_SIZE] = "";
+        CURLcode code;
+        CURL *c;
+        int r;
+
+        r = curl_load();
+        if (r < 0) {
+                snprintf(error, HTTP_ERROR_MAX, "libcurl (libcurl.so.4) could not be loaded");
+                return r;
+        }
+        headers = build_headers(req);
+        resolve = build_resolve(req);
+        t.max_body = req->max_body > 0 ? req->max_body : DEFAULT_MAX_BODY;
+        c = headers && (resolve || !req->resolve) ? prepare_handle(req, &t, headers, resolve, errbuf) : NULL;
+        if (!c) {
+                r = -ENOMEM;
+                goto out;
+        }
+        code = lib.easy_perform(c);
+        r = curl_to_errno(code, t.too_big);
+        if (r < 0) {
+                snprintf(error, HTTP_ERROR_MAX, "%s", errbuf[0] ? errbuf : lib.easy_strerror(code));
+                goto out;
+        }
+        lib.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        resp->body_len = t.body.len;
+        resp->body = strbuf_steal(&t.body);
+        resp->headers = TAKE_PTR(t.headers);
+        if (!resp->body)
+                r = -ENOMEM;
+out:
+        strbuf_done(&t.body);
+        strv_free(t.headers);
+        lib.slist_free_all(headers);
+        lib.slist_free_all(resolve);
+        return r;
+}
+
+/* One attempt, through the plain transport where it can serve. Returns 0
+ * with status and body in resp, or a negative errno. */
+static int http_attempt(const struct http_request *req, struct http_response *resp) {
+        char error[HTTP_ERROR_MAX] = "";
+        int r;
+
+        if (http_plain_eligible(req) && !getenv("KILN_HTTP_CURL"))
+                r = http_plain_perform(req, resp, error);
+        else
+                r = curl_attempt(req, resp, error);
+        if (r < 0) {
+                if (req->error)
+                        snprintf(req->error, HTTP_ERROR_MAX, "%s", error[0] ? error : strerror(-r));
+                return r;
+        }
+        resp->retry_after_ms = http_parse_retry_after(http_response_header(resp, "Retry-After"), time(NULL));
+        return 0;
 }
 
 /* How long to wait before the next attempt, or -1 to stop. */
@@ -299,36 +384,29 @@ static long next_delay(const struct http_request *req, const struct http_respons
 }
 
 int http_request(const struct http_request *req, struct http_response **ret) {
-        struct curl_slist *headers = NULL, *resolve = NULL;
         struct http_response *resp;
         long started = now_ms(), delay;
         unsigned attempt = 0;
         int r;
 
         resp = calloc(1, sizeof(*resp));
-        headers = build_headers(req);
-        resolve = build_resolve(req);
-        if (!resp || !headers || (req->resolve && !resolve)) {
-                r = -ENOMEM;
-                goto out;
-        }
+        if (!resp)
+                return -ENOMEM;
         for (;;) {
                 http_response_clear(resp);
                 resp->status = 0;
                 resp->retry_after_ms = -1;
                 attempt++;
-                r = http_attempt(req, headers, resolve, resp);
+                r = http_attempt(req, resp);
                 resp->attempts = attempt;
                 delay = next_delay(req, resp, r, attempt, started);
                 if (delay < 0)
                         break;
                 log_debug("%s %s: %s, retrying in %ld ms (attempt %u)", req->method ? req->method : "GET", req->url,
                           r < 0 ? "transport error" : "retryable status", delay, attempt);
+                kiln_keepalive();
                 sleep_ms(delay);
         }
-out:
-        curl_slist_free_all(headers);
-        curl_slist_free_all(resolve);
         if (r < 0) {
                 http_response_free(resp);
                 return r;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "fileio.h"
@@ -94,6 +95,30 @@ static const char *overall_result(const json_t *stages) {
         return result;
 }
 
+/* Peak RSS of this process's own memory. Not ru_maxrss: that also counts
+ * the memory of whoever forked us, up to our execve. */
+static long peak_rss_kb(void) {
+        _cleanup_free_ char *buf = NULL;
+        const char *p;
+        long kb;
+
+        if (read_file("/proc/self/status", 64 * 1024, &buf, NULL) < 0 || !(p = strstr(buf, "\nVmHWM:")))
+                return -1;
+        return sscanf(p + 7, "%ld", &kb) == 1 ? kb : -1;
+}
+
+/* kiln's own cost, not its children's: what bench/boot reports. */
+static void record_usage(json_t *st) {
+        struct rusage ru;
+
+        if (getrusage(RUSAGE_SELF, &ru) < 0)
+                return;
+        json_object_set_new(st, "cpu_ms",
+                            json_integer((json_int_t) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+                                         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000));
+        json_object_set_new(st, "max_rss_kb", json_integer(peak_rss_kb()));
+}
+
 int status_finish(struct kiln_context *ctx) {
         json_t *st = ctx->status;
         long long started = json_integer_value(json_object_get(st, "started_ms"));
@@ -105,6 +130,7 @@ int status_finish(struct kiln_context *ctx) {
         if (ctx->identified)
                 json_object_set_new(st, "instance_id", json_string(ctx->facts.instance_id));
         json_object_set_new(st, "new_instance", json_boolean(ctx->new_instance));
+        record_usage(st);
         return status_write(ctx);
 }
 

@@ -29,6 +29,7 @@ Control API (JSON in and out; never faulted, never logged):
   POST /_fake/data       override instance data: {"instance_id": "i-new"}
   GET  /_fake/requests   [{"time", "method", "path", "token", "status",
                            "fault"}]
+  GET  /_fake/tokens     every token issued so far (to check none is logged)
   GET  /_fake/stats      {"requests", "token_puts", "tokens_issued", "gets",
                           "gets_without_token", "by_status", "faults"}
   POST /_fake/reset      clear log, stats, faults and data overrides; modes
@@ -299,6 +300,7 @@ class TokenStore:
 
     def __init__(self):
         self._deadlines = {}
+        self._issued = collections.deque(maxlen=MAX_TOKENS)
         self._lock = threading.Lock()
 
     def issue(self, lifetime):
@@ -307,7 +309,13 @@ class TokenStore:
         with self._lock:
             self._prune(now)
             self._deadlines[token] = now + lifetime
+            self._issued.append(token)
         return token
+
+    def issued(self):
+        """Every token handed out (bounded), so tests can grep logs for them."""
+        with self._lock:
+            return list(self._issued)
 
     def valid(self, token):
         with self._lock:
@@ -720,6 +728,10 @@ def parse_ttl(raw):
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle
+    # and the client's delayed ACK add 40 ms to every response.
+    disable_nagle_algorithm = True
+
     protocol_version = "HTTP/1.1"
     server_version = "EC2ws"
     timeout = 30
@@ -864,6 +876,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/_fake/data": (self.state.data.current, self.state.data.override),
             "/_fake/requests": (self.state.requests, None),
             "/_fake/stats": (self.state.snapshot_stats, None),
+            "/_fake/tokens": (self.state.tokens.issued, None),
             "/_fake/reset": (None, lambda _: self.state.reset()),
         }
         getter, setter = routes.get(path.rstrip("/"), (None, None))

@@ -19,10 +19,21 @@
 
 #define EXIT_USAGE 64
 
-static int report_errors(struct kiln_context *ctx, char **errors) {
-        for (char **e = errors; e && *e; e++)
-                kiln_fail(ctx, -EINVAL, "config: %s", *e);
-        return kiln_fail(ctx, -EINVAL, "nginx: sites not applied: the config is invalid.");
+/* The config's checks beyond types, for `kiln validate` and the configure
+ * stage; each message names its key, located by the part before ':'. */
+static void nginx_validate(const json_t *config, struct config_report *rep) {
+        _cleanup_strv_free_ char **errors = NULL;
+        struct nginx_sites sites = {0};
+        int r;
+
+        r = sites_parse_checked(config, true, &sites, &errors);
+        sites_done(&sites);
+        if (r < 0)
+                return;
+        for (char **e = errors; e && *e; e++) {
+                _cleanup_free_ char *path = strndup(*e, strcspn(*e, ":"));
+                config_report_error(rep, path ? path : "sites", "%s", *e);
+        }
 }
 
 /* apply: after the scripts (which may install what the sites serve),
@@ -34,8 +45,10 @@ static int nginx_boot(struct kiln_context *ctx) {
         r = nginx_validate_config(ctx->config, &errors);
         if (r < 0)
                 return kiln_fail(ctx, r, "nginx: failed to check the config: %s", strerror(-r));
+        /* Each problem was reported by the configure stage already. */
         if (r > 0)
-                return report_errors(ctx, errors);
+                return kiln_fail(ctx, -EINVAL, "nginx: sites not applied: the config has %d problem(s) (%s%s).", r,
+                                 errors[0], r > 1 ? ", ..." : "");
         return nginx_apply(ctx);
 }
 
@@ -197,6 +210,7 @@ const struct kiln_module nginx_module = {
         .stage = STAGE_APPLY,
         .boot = nginx_boot,
         .reload = nginx_apply,
+        .validate = nginx_validate,
         .config_keys = nginx_keys,
         .commands = nginx_commands,
 };

@@ -180,6 +180,7 @@ static bool time_valid(const char *s) {
 struct parse {
         char ***errors;
         int n;
+        bool types_checked; /* the schema reported wrong types already */
 };
 
 /* A user string shown in a message: non-printables escaped, long ones cut. */
@@ -211,6 +212,14 @@ _printf_(3, 4) static void problem(struct parse *p, const char *key, const char 
                 (void) strv_push(p->errors, line);
 }
 
+/* A value of the wrong type for a key the schema types: reported here
+ * only when the schema's check has not run. */
+#define type_problem(p, ...)                           \
+        do {                                           \
+                if (!(p)->types_checked)               \
+                        problem((p), __VA_ARGS__);     \
+        } while (0)
+
 static void bad_value(struct parse *p, const char *key, const char *value, const char *what) {
         _cleanup_free_ char *v = shown(value);
         problem(p, key, "'%s' is not %s", v ? v : "?", what);
@@ -225,7 +234,10 @@ static const char *get_string(struct parse *p, const char *prefix, const json_t 
         if (!v)
                 return NULL;
         if (!json_is_string(v)) {
-                problem(p, prefix, "'%s' must be a string", name);
+                if (strchr(prefix, '.'))
+                        problem(p, prefix, "'%s' must be a string", name);
+                else /* a site's own key: typed by the schema */
+                        type_problem(p, prefix, "'%s' must be a string", name);
                 return NULL;
         }
         if (valid && !valid(json_string_value(v))) {
@@ -249,7 +261,10 @@ static bool get_bool(struct parse *p, const char *prefix, const json_t *obj, con
         if (!v)
                 return def;
         if (!json_is_boolean(v)) {
-                problem(p, prefix, "'%s' must be true or false", name);
+                if (strchr(prefix, '.'))
+                        problem(p, prefix, "'%s' must be true or false", name);
+                else
+                        type_problem(p, prefix, "'%s' must be true or false", name);
                 return def;
         }
         return json_is_true(v);
@@ -297,7 +312,7 @@ static int parse_domains(struct parse *p, const char *prefix, const json_t *site
                 return 0;
         }
         if (v && !json_is_array(v)) {
-                problem(p, key, "must be a domain or a list of domains");
+                type_problem(p, key, "must be a domain or a list of domains");
                 return 0;
         }
         if (json_array_size(v) > DOMAINS_MAX)
@@ -436,7 +451,7 @@ static int parse_locations(struct parse *p, const char *prefix, const json_t *si
         if (!locs)
                 return 0;
         if (!json_is_object(locs)) {
-                problem(p, prefix, "'locations' must be a mapping of paths");
+                type_problem(p, prefix, "'locations' must be a mapping of paths");
                 return 0;
         }
         s->locations = calloc(json_object_size(locs) + 1, sizeof(*s->locations));
@@ -457,7 +472,7 @@ static int parse_headers(struct parse *p, const char *prefix, const json_t *site
         if (!hdrs)
                 return 0;
         if (!json_is_object(hdrs)) {
-                problem(p, prefix, "'headers' must be a mapping of header names to values");
+                type_problem(p, prefix, "'headers' must be a mapping of header names to values");
                 return 0;
         }
         s->headers = calloc(json_object_size(hdrs) + 1, sizeof(*s->headers));
@@ -593,7 +608,7 @@ static int parse_site(struct parse *p, size_t index, const json_t *site, struct 
         if (!prefix)
                 return -ENOMEM;
         if (!json_is_object(site)) {
-                problem(p, prefix, "must be a mapping with at least 'name' and 'domains'");
+                type_problem(p, prefix, "must be a mapping with at least 'name' and 'domains'");
                 return 0;
         }
         if (!json_object_get(site, "name"))
@@ -654,7 +669,9 @@ static void check_port(struct parse *p, const json_t *config, const char *key, b
 
         if (!v)
                 return;
-        if (!json_is_integer(v) || json_integer_value(v) < (zero_ok ? 0 : 1) || json_integer_value(v) > 65535)
+        if (!json_is_integer(v))
+                type_problem(p, key, "must be a port number, %d to 65535", zero_ok ? 0 : 1);
+        else if (json_integer_value(v) < (zero_ok ? 0 : 1) || json_integer_value(v) > 65535)
                 problem(p, key, "must be a port number, %d to 65535", zero_ok ? 0 : 1);
 }
 
@@ -670,13 +687,19 @@ static void check_settings(struct parse *p, const json_t *config) {
                 problem(p, "nginx", "http_port, https_port and status_port must differ");
         for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
                 json_t *v = config_get(config, paths[i]);
-                if (v && (!json_is_string(v) || !site_abs_path_valid(json_string_value(v))))
+                if (v && !json_is_string(v))
+                        type_problem(p, paths[i], "must be an absolute path without '..' or special characters");
+                else if (v && !site_abs_path_valid(json_string_value(v)))
                         problem(p, paths[i], "must be an absolute path without '..' or special characters");
         }
 }
 
 int sites_parse(const json_t *config, struct nginx_sites *ret, char ***errors) {
-        struct parse p = {.errors = errors};
+        return sites_parse_checked(config, false, ret, errors);
+}
+
+int sites_parse_checked(const json_t *config, bool types_checked, struct nginx_sites *ret, char ***errors) {
+        struct parse p = {.errors = errors, .types_checked = types_checked};
         json_t *list = config_get(config, "sites"), *v;
         struct nginx_sites all = {0};
         size_t i;
@@ -684,7 +707,7 @@ int sites_parse(const json_t *config, struct nginx_sites *ret, char ***errors) {
 
         check_settings(&p, config);
         if (list && !json_is_array(list))
-                problem(&p, "sites", "must be a list of sites");
+                type_problem(&p, "sites", "must be a list of sites");
         else if (json_array_size(list) > 0) {
                 all.sites = calloc(json_array_size(list), sizeof(*all.sites));
                 if (!all.sites)

@@ -70,6 +70,8 @@ struct nginx_sites {
  * Returns the number of problems, each appended to *errors as one message
  * naming its key; *ret holds the sites that parsed. Negative on OOM. */
 int sites_parse(const json_t *config, struct nginx_sites *ret, char ***errors);
+/* The same, leaving out what the schema's type check reports already. */
+int sites_parse_checked(const json_t *config, bool types_checked, struct nginx_sites *ret, char ***errors);
 void sites_done(struct nginx_sites *s);
 
 const char *site_tls_name(enum site_tls t);

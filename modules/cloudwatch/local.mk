@@ -1,2 +1,13 @@
 libkiln_a_SOURCES += \
+	modules/cloudwatch/sigv4.c modules/cloudwatch/sigv4.h \
+	modules/cloudwatch/credentials.c modules/cloudwatch/credentials.h \
+	modules/cloudwatch/metric.c modules/cloudwatch/metric.h \
+	modules/cloudwatch/spool.c modules/cloudwatch/spool.h \
+	modules/cloudwatch/putmetric.c modules/cloudwatch/putmetric.h \
+	modules/cloudwatch/collect.c modules/cloudwatch/collect.h \
+	modules/cloudwatch/settings.c modules/cloudwatch/cloudwatch.h \
+	modules/cloudwatch/commands.c \
 	modules/cloudwatch/cloudwatch-module.c
+
+TESTS += \
+	tests/fakes/test-fake-cloudwatch.sh

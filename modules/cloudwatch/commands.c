@@ -47,6 +47,7 @@ static int parse_put_args(int argc, char **argv, struct put_args *a) {
         };
         int c;
 
+        optind = 0; /* a full reset: options may follow NAME and VALUE */
         while ((c = getopt_long(argc, argv, "u:d:n:t:H", opts, NULL)) >= 0)
                 switch (c) {
                 case 'u': a->unit = optarg; break;
@@ -237,6 +238,7 @@ static int parse_sigv4_args(int argc, char **argv, struct sigv4_args *a) {
         };
         int c;
 
+        optind = 0;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
                 switch (c) {
                 case 'd': a->date = optarg; break;
@@ -318,7 +320,6 @@ static int cmd_debug(struct kiln_context *ctx, int argc, char **argv) {
                 log_error("Unknown debug command '%s'; see kiln debug --help.", argv[1]);
                 return EXIT_USAGE;
         }
-        optind = 1;
         return debug_sigv4(argc - 1, argv + 1);
 }
 

@@ -81,7 +81,8 @@ static int parse_value(const char *s, double *ret) {
 
         errno = 0;
         *ret = strtod(s, &end);
-        return errno == 0 && end != s && !*end ? 0 : -EINVAL;
+        /* NaN and infinities: CloudWatch takes neither. */
+        return errno == 0 && end != s && !*end && isfinite(*ret) ? 0 : -EINVAL;
 }
 
 static json_t *build_datum(const char *name, double value, const struct put_args *a) {
@@ -119,7 +120,7 @@ static int cmd_put_metric(struct kiln_context *ctx, int argc, char **argv) {
                 return 0;
         r = parse_put_args(argc, argv, &a);
         if (r >= 0 && parse_value(argv[optind + 1], &value) < 0) {
-                log_error("Invalid VALUE '%s': expected a number.", argv[optind + 1]);
+                log_error("Invalid VALUE '%s': expected a finite number.", argv[optind + 1]);
                 r = -EINVAL;
         }
         if (r < 0) {

@@ -11,3 +11,6 @@ libkiln_a_SOURCES += \
 
 TESTS += \
 	tests/fakes/test-fake-cloudwatch.sh
+TESTS += \
+	tests/e2e/cloudwatch-sigv4.sh \
+	tests/e2e/cloudwatch-push.sh

@@ -212,13 +212,16 @@ static long period_of(const json_t *d) {
         return res == 1 ? t : t - t % 60;
 }
 
+/* Both absent counts as equal, unlike json_equal(). */
+static bool same_member(const json_t *a, const json_t *b, const char *key) {
+        json_t *x = json_object_get(a, key), *y = json_object_get(b, key);
+        return (!x && !y) || (x && y && json_equal(x, y));
+}
+
 /* Same metric and same period: the identity Values/Counts packing keys on. */
 static bool same_series(const json_t *a, const json_t *b) {
-        return json_equal(json_object_get(a, "MetricName"), json_object_get(b, "MetricName")) &&
-               json_equal(json_object_get(a, "Dimensions"), json_object_get(b, "Dimensions")) &&
-               json_equal(json_object_get(a, "Unit"), json_object_get(b, "Unit")) &&
-               json_equal(json_object_get(a, "StorageResolution"), json_object_get(b, "StorageResolution")) &&
-               period_of(a) == period_of(b);
+        return same_member(a, b, "MetricName") && same_member(a, b, "Dimensions") && same_member(a, b, "Unit") &&
+               same_member(a, b, "StorageResolution") && period_of(a) == period_of(b);
 }
 
 /* Turns a single-Value datum into the Values/Counts form. */

@@ -211,8 +211,9 @@ static time_t refresh_time(time_t now, time_t expiration) {
         return expiration - (window > 0 ? window : 0);
 }
 
+/* A second of margin: a request signed now must not arrive expired. */
 static bool usable(const struct aws_creds_provider *p, time_t now) {
-        return p->have && (p->current.expiration == 0 || now < p->current.expiration);
+        return p->have && (p->current.expiration == 0 || now + 1 < p->current.expiration);
 }
 
 static int refresh(struct aws_creds_provider *p, time_t now) {
@@ -242,8 +243,14 @@ static int refresh(struct aws_creds_provider *p, time_t now) {
 int aws_creds_get(struct aws_creds_provider *p, time_t now, const struct aws_credentials **ret) {
         bool due = !p->have || (p->refresh_at != 0 && now >= p->refresh_at);
 
-        if (!p->from_env && due && now >= p->retry_at)
+        if (!p->from_env && due && now >= p->retry_at) {
+                time_t after;
                 (void) refresh(p, now);
+                /* IMDS may have taken seconds to fail: judge expiry after it. */
+                after = time(NULL);
+                if (after > now)
+                        now = after;
+        }
         if (!usable(p, now)) {
                 char why[sizeof(p->error)];
                 if (p->have) {

@@ -13,4 +13,6 @@ TESTS += \
 	tests/fakes/test-fake-cloudwatch.sh
 TESTS += \
 	tests/e2e/cloudwatch-sigv4.sh \
-	tests/e2e/cloudwatch-push.sh
+	tests/e2e/cloudwatch-push.sh \
+	tests/e2e/cloudwatch-outage.sh \
+	tests/e2e/cloudwatch-creds.sh

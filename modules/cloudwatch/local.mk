@@ -16,3 +16,7 @@ TESTS += \
 	tests/e2e/cloudwatch-push.sh \
 	tests/e2e/cloudwatch-outage.sh \
 	tests/e2e/cloudwatch-creds.sh
+
+check_PROGRAMS += tests/unit/test-cloudwatch
+tests_unit_test_cloudwatch_SOURCES = tests/unit/test-cloudwatch.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
+tests_unit_test_cloudwatch_LDADD = $(TEST_UNIT_LDADD)

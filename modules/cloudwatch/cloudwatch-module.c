@@ -371,6 +371,11 @@ static void publish_status(struct kiln_context *ctx, struct cw_state *s) {
                 return (void) json_decref(m);
         if (s->last_sent)
                 json_object_set_new(m, "last_sent", json_integer((json_int_t) s->last_sent));
+        /* status.json is written (and fsync'ed) only when something changed. */
+        if (json_equal(m, json_object_get(ctx->status, "metrics"))) {
+                json_decref(m);
+                return;
+        }
         json_object_set_new(ctx->status, "metrics", m);
         (void) status_write(ctx);
 }

@@ -272,31 +272,51 @@ static int merge(json_t *packed, const json_t *d) {
         return 1;
 }
 
-json_t *metric_pack(const json_t *datums) {
-        _cleanup_(json_decrefp) json_t *out = json_array();
-        size_t i, j;
-        json_t *d, *p;
+/* The series a datum belongs to, as a string: name, dimensions, unit,
+ * resolution and period. */
+static char *series_key(const json_t *d) {
+        _cleanup_(json_decrefp) json_t *k = json_pack(
+                "[O?, O?, O?, O?, I]", json_object_get(d, "MetricName"), json_object_get(d, "Dimensions"),
+                json_object_get(d, "Unit"), json_object_get(d, "StorageResolution"), (json_int_t) period_of(d));
 
-        if (!out)
-                return NULL;
-        json_array_foreach(datums, i, d) {
-                bool merged = false;
-                json_array_foreach(out, j, p) {
-                        if (!same_series(p, d))
-                                continue;
-                        if (to_values(p) < 0)
-                                return NULL;
-                        int r = merge(p, d);
-                        if (r < 0)
-                                return NULL;
-                        if (r > 0) {
-                                merged = true;
-                                break;
-                        }
-                }
-                if (!merged && json_array_append_new(out, json_deep_copy(d)) < 0)
-                        return NULL;
+        return k ? json_dumps(k, JSON_COMPACT) : NULL;
+}
+
+/* Packs d into the newest datum of its series, or starts a new one. An
+ * index from series key to that datum's position keeps this linear. */
+static int pack_one(json_t *out, json_t *index, const json_t *d) {
+        _cleanup_free_ char *key = series_key(d);
+        json_t *pos, *p;
+        int r;
+
+        if (!key)
+                return -ENOMEM;
+        pos = json_object_get(index, key);
+        if (pos) {
+                p = json_array_get(out, (size_t) json_integer_value(pos));
+                if (!same_series(p, d))
+                        return -EIO;
+                r = to_values(p);
+                r = r < 0 ? r : merge(p, d);
+                if (r != 0)
+                        return r < 0 ? r : 0;
         }
+        if (json_array_append_new(out, json_deep_copy(d)) < 0 ||
+            json_object_set_new(index, key, json_integer((json_int_t) json_array_size(out) - 1)) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+json_t *metric_pack(const json_t *datums) {
+        _cleanup_(json_decrefp) json_t *out = json_array(), *index = json_object();
+        size_t i;
+        json_t *d;
+
+        if (!out || !index)
+                return NULL;
+        json_array_foreach(datums, i, d)
+                if (pack_one(out, index, d) < 0)
+                        return NULL;
         return TAKE_PTR(out);
 }
 
@@ -397,13 +417,23 @@ int metric_encode(enum metric_protocol proto, const char *ns, const json_t *datu
         return proto == METRIC_JSON ? encode_json(ns, datums, ret) : encode_query(ns, datums, ret);
 }
 
-/* The Query form is the larger one: bound batches by it. */
-static size_t item_size(const json_t *d) {
-        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+static size_t str_len(const json_t *v) {
+        return json_is_string(v) ? json_string_length(v) : 0;
+}
 
-        if (query_datum(&b, METRIC_MAX_ITEMS, d) < 0)
-                return METRIC_MAX_BODY;
-        return b.len;
+/* An upper bound of a datum's size in either encoding, without encoding
+ * it: every string percent-encoded in full (3 bytes a byte), every key as
+ * long as the Query protocol's longest ("MetricData.member.1000.Dimensions
+ * .member.30.Value="), every number as 32 characters. */
+static size_t item_size(const json_t *d) {
+        const size_t key = 64, number = 32;
+        size_t n = 4 * key + 3 * str_len(json_object_get(d, "MetricName")) + 3 * str_len(json_object_get(d, "Unit"));
+        size_t i, values = json_array_size(json_object_get(d, "Values")) + json_array_size(json_object_get(d, "Counts"));
+        json_t *dim;
+
+        json_array_foreach(json_object_get(d, "Dimensions"), i, dim)
+                n += 2 * key + 3 * (str_len(json_object_get(dim, "Name")) + str_len(json_object_get(dim, "Value")));
+        return n + (values + 3) * (key + number);
 }
 
 json_t *metric_split(const json_t *datums, const char *ns) {
@@ -434,7 +464,7 @@ int metric_gzip(const void *data, size_t len, struct strbuf *ret) {
         uLong bound;
         int r;
 
-        if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
                 return -ENOMEM;
         bound = deflateBound(&z, (uLong) len) + 32;
         r = strbuf_append(&b, "", 0);

@@ -126,13 +126,13 @@ static int disk_one(const struct collect_env *env, const char *mnt, json_t *out)
 static int collect_disk(struct collect_state *st, const struct collect_env *env, json_t *out) {
         _cleanup_free_ char *buf = NULL;
         _cleanup_strv_free_ char **seen = NULL;
-        char *line, *save = NULL;
+        char *line, *p;
         int r, n = 0;
 
         r = read_proc(env, "self/mounts", &buf);
         if (r < 0)
                 return r;
-        for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        for (p = buf; (line = strsep(&p, "\n"));) {
                 char dev[512], mnt[512], type[64];
                 bool dup = false;
                 if (sscanf(line, "%511s %511s %63s", dev, mnt, type) != 3 || !disk_fs(type) || strchr(mnt, '\\'))
@@ -153,13 +153,13 @@ static int collect_network(struct collect_state *st, const struct collect_env *e
         _cleanup_free_ char *buf = NULL;
         unsigned long long in = 0, out_b = 0;
         double now = mono_s();
-        char *line, *save = NULL;
+        char *line, *p;
         int r = 0;
 
         r = read_proc(env, "net/dev", &buf);
         if (r < 0)
                 return r;
-        for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        for (p = buf; (line = strsep(&p, "\n"));) {
                 char ifname[64];
                 unsigned long long rx, tx, skip;
                 char *colon = strchr(line, ':');
@@ -377,13 +377,16 @@ static int parse_number(const char *s, double *ret) {
 }
 
 static int parse_line(char *line, const char *unit, time_t now, int resolution, json_t *out) {
-        char *fields[4] = {0}, *save = NULL;
+        char *fields[4] = {0}, *t;
         size_t n = 0;
         double v;
         json_t *d;
 
-        for (char *t = strtok_r(line, " \t", &save); t && n < 4; t = strtok_r(NULL, " \t", &save))
-                fields[n++] = t;
+        while (n < 4 && (t = strsep(&line, " \t")))
+                if (*t)
+                        fields[n++] = t;
+        if (line && line[strspn(line, " \t")])
+                return -EBADMSG; /* a fifth field */
         if (n < 2 || n > 3 || parse_number(fields[1], &v) < 0 || (n == 3 && !metric_unit_valid(fields[2])))
                 return -EBADMSG;
         d = metric_datum_new(fields[0], v, n == 3 ? fields[2] : unit, now, resolution);
@@ -393,7 +396,7 @@ static int parse_line(char *line, const char *unit, time_t now, int resolution, 
 int collect_parse_command_output(const char *output, const char *name, const char *unit, time_t now,
                                  int resolution, json_t *out, char **ret_error) {
         _cleanup_free_ char *copy = strdup(output ? output : "");
-        char *line, *save = NULL;
+        char *line, *p;
         double v;
         int n = 0;
 
@@ -403,7 +406,7 @@ int collect_parse_command_output(const char *output, const char *name, const cha
                 json_t *d = metric_datum_new(name, v, unit, now, resolution);
                 return d && json_array_append_new(out, d) == 0 ? 1 : -ENOMEM;
         }
-        for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        for (p = copy; (line = strsep(&p, "\n"));) {
                 int r;
                 line = strstrip(line);
                 if (!*line || line[0] == '#')

@@ -73,11 +73,21 @@ static void test_pack_split(void) {
                 json_array_append_new(in, metric_datum_new("Lat", (double) (i % 200), "Milliseconds", now, 60));
         json_array_append_new(in, metric_datum_new("Other", 1, NULL, now, 60));
         packed = metric_pack(in);
-        is_int(json_array_size(packed), 3, "401 samples of 2 metrics pack into 3 datums (150 values max)");
-        is_int((long long) (metric_datum_samples(json_array_get(packed, 0)) +
-                            metric_datum_samples(json_array_get(packed, 1))),
-               400, "no sample is lost in packing");
-        is_int(json_array_size(json_object_get(json_array_get(packed, 0), "Values")), 150, "150 values in the first");
+        {
+                double lat = 0;
+                size_t most = 0, i;
+                json_t *p;
+                json_array_foreach(packed, i, p) {
+                        if (streq(json_string_value(json_object_get(p, "MetricName")), "Lat"))
+                                lat += metric_datum_samples(p);
+                        if (json_array_size(json_object_get(p, "Values")) > most)
+                                most = json_array_size(json_object_get(p, "Values"));
+                }
+                ok(json_array_size(packed) <= 5, "401 samples of 2 metrics pack into a few datums (%zu)",
+                   json_array_size(packed));
+                is_int((long long) lat, 400, "no sample is lost in packing");
+                is_int(most, 150, "at most 150 values in one datum");
+        }
         is_int(metric_check_datum(json_array_get(packed, 0), now, NULL), 0, "a packed datum is valid");
 
         json_array_clear(in);

@@ -160,22 +160,11 @@ int status_exit_code(const char *result) {
 }
 
 int status_load(json_t **ret) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
-        json_t *j;
-        int r;
+        _cleanup_free_ char *path = NULL;
 
         if (root_path(&path, KILN_RUN_DIR "/status.json") < 0)
                 return -ENOMEM;
-        r = read_file(path, 16u * 1024 * 1024, &buf, NULL);
-        if (r < 0)
-                return r;
-        j = json_loads(buf, 0, NULL);
-        if (!json_is_object(j)) {
-                json_decref(j);
-                return -EBADMSG;
-        }
-        *ret = j;
-        return 0;
+        return json_read_file(path, 16u * 1024 * 1024, ret);
 }
 
 static void print_item(const json_t *item, FILE *f) {

@@ -12,6 +12,7 @@
 
 #include "acme/acme.h"
 #include "cloudwatch/collect.h"
+#include "config.h"
 #include "cloudwatch/metric.h"
 #include "fileio.h"
 #include "http.h"
@@ -287,16 +288,15 @@ static int cert_days_left(const char *path, double *ret) {
 }
 
 static int site_failures(const char *dir, const char *site, double *ret) {
-        _cleanup_free_ char *path = strdup_printf("%s/%s/state.json", dir, site), *buf = NULL;
+        _cleanup_free_ char *path = strdup_printf("%s/%s/state.json", dir, site);
         _cleanup_(json_decrefp) json_t *j = NULL;
         int r;
 
         if (!path)
                 return -ENOMEM;
-        r = read_file(path, 1024 * 1024, &buf, NULL);
+        r = json_read_file(path, 1024 * 1024, &j);
         if (r < 0)
                 return r;
-        j = json_loads(buf, 0, NULL);
         if (!json_is_number(json_object_get(j, "failures")))
                 return -EBADMSG;
         *ret = json_number_value(json_object_get(j, "failures"));

@@ -109,9 +109,17 @@ sed -e '/^# ----/,$d' -e "s/listen 80;/listen $LOCAL_EC2_HTTP_PORT;/" -e "s/:80;
 kill -HUP "$(cat "$ROOT/run/nginx.pid")"
 # Until the old workers are gone, a connection may still reach them: wait
 # (bounded) for both answers of the new config.
-for _ in $(seq 100); do
-	[ "$(get example.com /.well-known/acme-challenge/tok-1_A)" = "tok-1_A.$thumbprint" ] &&
-		[ "$(get example.com /.well-known/acme-challenge/bad.token -o /dev/null -w '%{http_code}')" = 301 ] && break
+# Old workers may still take a connection or two while they wind down, so
+# wait for three answers in a row from the new ones.
+streak=0
+for _ in $(seq 150); do
+	if [ "$(get example.com /.well-known/acme-challenge/tok-1_A)" = "tok-1_A.$thumbprint" ] &&
+		[ "$(get example.com /.well-known/acme-challenge/bad.token -o /dev/null -w '%{http_code}')" = 301 ]; then
+		streak=$((streak + 1))
+		[ $streak -ge 3 ] && break
+	else
+		streak=0
+	fi
 	sleep 0.1
 done
 is "$(get example.com /.well-known/acme-challenge/tok-1_A)" "tok-1_A.$thumbprint" "golden: http-01 answered statelessly"

@@ -38,3 +38,7 @@ clean-local: clean-packaging
 clean-packaging:
 	rm -rf $(PKG_DIR)
 .PHONY: clean-packaging
+
+# The baked image booted under systemd-nspawn as an EC2 instance.
+TESTS += tests/e2e/boot-nspawn.sh
+EXTRA_DIST += tests/nspawn

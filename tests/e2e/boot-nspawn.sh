@@ -1,0 +1,289 @@
+#!/bin/bash
+# The whole product, as users get it: the Debian package built from this
+# tree, baked into a Debian 12 image (packaging/image/bake), booted under a
+# real systemd (systemd-nspawn --boot) as an EC2 instance whose IMDS answers
+# at 169.254.169.254 from a network namespace of its own. Checked from
+# outside: kiln.service READY with its STATUS line, the script ran once, a
+# reboot does not run it again, a new instance-id does, the unit's exposure
+# (systemd-analyze security) is no worse than recorded, purge removes state.
+#
+# What needs modules still to come (HTTPS site with a Pebble certificate,
+# redirect, SSH key, metrics, reload adding a site, CloudWatch outage) is in
+# functions that run when the kiln binary supports it (its command list and
+# `kiln validate --keys`), and report `not ok ... # TODO` until then.
+#
+# Needs root, systemd-nspawn, debootstrap, dpkg-buildpackage. The Debian
+# download and the baked image are cached in $KILN_BAKE_CACHE
+# (/var/cache/kiln-bake): cold about a minute, warm seconds.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
+. "$top_srcdir/tests/nspawn/lib.sh"
+trap nspawn_cleanup EXIT
+
+# The unit's `systemd-analyze security` exposure as last recorded; the test
+# fails when it gets worse. Lower it here when the unit gets tighter.
+EXPOSURE_RECORDED=5.1
+INSTANCE_ID=i-0b0a4e00000000001
+INSTANCE_ID2=i-0b0a4e00000000002
+LAUNCH_KEY="ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBakeTestLaunchKeyForKilnNspawnBootTest00 bake-launch-key"
+SITE=app.kiln.test
+CACHE_IMAGE=$BAKE_CACHE/image-boot-test
+t0=$(date +%s.%N)
+
+elapsed() { awk -v a="$1" -v b="${2:-$(date +%s.%N)}" 'BEGIN { printf "%.1f", b - a }'; }
+todo() { # todo DESCRIPTION WHAT-IS-MISSING
+	tap_n=$((tap_n + 1))
+	echo "not ok $tap_n - $1 # TODO $2"
+}
+
+# --- what the kiln under test can do -------------------------------------
+
+kiln_commands() { "$KILN" --help 2>/dev/null | awk '/^Commands:/ {c = 1; next} /^$/ {c = 0} c {print $1}'; }
+has_command() { kiln_commands | grep -qx "$1"; }
+KEYS=$("$KILN" validate --keys 2>/dev/null || true)
+has_key() { printf '%s\n' "$KEYS" | grep -qE "(^|[[:space:]\`])$1([.[:space:]\`]|$)"; }
+
+# --- prerequisites, package, image ---------------------------------------
+
+prereqs() {
+	local missing=() c
+	[ "$(id -u)" = 0 ] || missing+=(root)
+	for c in systemd-nspawn debootstrap dpkg-buildpackage dh nsenter unshare ip curl openssl; do
+		command -v "$c" >/dev/null || missing+=("$c")
+	done
+	grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || missing+=(overlayfs)
+	[ ${#missing[@]} = 0 ] && return 0
+	echo "# missing: ${missing[*]} (dev/deps installs systemd-container debootstrap debhelper)"
+	return 1
+}
+prereqs
+ok $? "prerequisites: root, systemd-nspawn, debootstrap, debhelper, overlayfs"
+[ $tap_failed = 0 ] || done_testing
+
+mkdir -p "$BAKE_CACHE"
+exec 8>"$BAKE_CACHE/boot-test.lock"
+flock -w 900 8
+ok $? "no other boot test holds the image (waited at most 15 min)"
+
+t=$(date +%s.%N)
+(unset MAKEFLAGS MFLAGS MAKELEVEL; make -C "$top_builddir" deb) >"$T/deb.log" 2>&1
+ok $? "dpkg-buildpackage builds the .deb from the tree (make deb)"
+deb=$(ls "$top_builddir"/pkg/kiln_*.deb 2>/dev/null | head -1)
+[ -n "$deb" ] || { tail -30 "$T/deb.log" | diag; done_testing; }
+echo "# package: $(basename "$deb") in $(elapsed "$t") s"
+
+t=$(date +%s.%N)
+"$top_srcdir/packaging/image/bake" --deb "$deb" "$CACHE_IMAGE" >"$T/bake.log" 2>&1
+ok $? "packaging/image/bake bakes an image"
+diag "$T/bake.log"
+echo "# bake: $(elapsed "$t") s"
+IMG=$CACHE_IMAGE/rootfs
+[ -x "$IMG/usr/bin/kiln" ] || done_testing
+
+dpkg_img() { dpkg-query --admindir="$IMG/var/lib/dpkg" "$@"; }
+dpkg_img -W -f='${Conffiles}\n' kiln | grep -q '^ /etc/kiln/kiln.yaml '
+ok $? "the image's kiln package marks /etc/kiln/kiln.yaml as a conffile"
+check "the package enables kiln.service" test -L "$IMG/etc/systemd/system/multi-user.target.wants/kiln.service"
+check "the image has no machine-id (kiln clean --machine-id)" test ! -s "$IMG/etc/machine-id"
+check "the image has no instance state (kiln clean)" test ! -e "$IMG/var/lib/kiln/instance-id"
+check "nginx is in the image" test -x "$IMG/usr/sbin/nginx"
+
+# --- the instance's surroundings -----------------------------------------
+
+net_setup
+ok $? "network namespaces and the veth pair between instance and IMDS"
+
+# MIME user-data (script + #kiln-config) once kiln reads it; the script alone until then.
+UD=$T/user-data
+mime_supported() { has_command validate && "$KILN" validate "$T/user-data.mime" >/dev/null 2>&1; }
+make_mime() {
+	local b=kiln-boot-test-boundary
+	{
+		printf 'Content-Type: multipart/mixed; boundary="%s"\nMIME-Version: 1.0\n\n' $b
+		printf -- '--%s\nContent-Type: text/x-shellscript; charset="us-ascii"\n\n' $b
+		cat "$top_srcdir/tests/data/bake/script.sh"
+		printf -- '\n--%s\nContent-Type: text/x-kiln-config; charset="us-ascii"\n\n' $b
+		sed -e "s|@SITE@|$SITE|g" -e "s|@EC2@|$EC2_IP|g" "$top_srcdir/tests/data/bake/kiln-config.yaml"
+		printf -- '\n--%s--\n' $b
+	} >"$T/user-data.mime"
+}
+make_mime
+if mime_supported; then
+	cp "$T/user-data.mime" "$UD"
+	echo "# user-data: MIME (script + #kiln-config)"
+else
+	cp "$top_srcdir/tests/data/bake/script.sh" "$UD"
+	echo "# user-data: the script alone (kiln does not read MIME user-data yet)"
+fi
+
+imds_start "$UD" "$INSTANCE_ID" "$LAUNCH_KEY"
+ok $? "the fake IMDS answers at $EC2_IP in its own network namespace"
+
+instance_create "$IMG"
+ok $? "the instance's root: an overlay on the image"
+
+# --- boots ----------------------------------------------------------------
+
+# boot_and_check NAME: boots, waits for kiln, checks the service; prints times.
+boot_and_check() {
+	local name=$1 rc
+	instance_boot
+	ok $? "$name: the container starts"
+	kill -0 "$NSPAWN_PID" 2>/dev/null || return 1
+	instance_wait_booted 90
+	ok $? "$name: systemd finishes starting up"
+	in_instance kiln status --wait --timeout 60 >"$T/status-$BOOTS.txt" 2>&1
+	rc=$?
+	DONE_AT=$(date +%s.%N)
+	ok $rc "$name: kiln status says done"
+	in_instance systemctl list-units --failed --plain --no-legend >"$T/failed-$BOOTS.txt" 2>&1
+	[ ! -s "$T/failed-$BOOTS.txt" ]
+	ok $? "$name: no unit failed in the instance"
+	diag "$T/failed-$BOOTS.txt"
+	[ $rc = 0 ] || { diag "$T/status-$BOOTS.txt"; instance_journal kiln.service; }
+	check "$name: kiln.service is active" in_instance systemctl is-active -q kiln.service
+	# Type=notify: active means READY=1 arrived; NRestarts 0 means the first try.
+	in_instance systemctl show -p Type -p SubState -p NRestarts kiln.service >"$T/show-$BOOTS.txt" 2>&1
+	grep -qx 'Type=notify' "$T/show-$BOOTS.txt" && grep -qx 'SubState=running' "$T/show-$BOOTS.txt" &&
+		grep -qx 'NRestarts=0' "$T/show-$BOOTS.txt"
+	ok $? "$name: kiln.service reached READY (Type=notify, running, no restart)"
+	in_instance systemctl status --no-pager kiln.service >"$T/systemctl-status-$BOOTS.txt" 2>&1
+	grep -qE '^ *Status: "[^"]+"' "$T/systemctl-status-$BOOTS.txt"
+	ok $? "$name: systemctl status kiln shows kiln's STATUS line"
+	grep -E '^ *Status:' "$T/systemctl-status-$BOOTS.txt" | sed 's/^ */# /'
+	boot_times "$name"
+}
+
+boot_times() {
+	local us_start us_ready analyze
+	analyze=$(in_instance systemd-analyze 2>/dev/null | head -1)
+	us_start=$(in_instance systemctl show -P ExecMainStartTimestampMonotonic kiln.service 2>/dev/null)
+	us_ready=$(in_instance systemctl show -P ActiveEnterTimestampMonotonic kiln.service 2>/dev/null)
+	echo "# $1 times: container start to kiln done $(elapsed "$BOOT_START" "$DONE_AT") s;" \
+		"kiln start to READY $(((${us_ready:-0} - ${us_start:-0}) / 1000)) ms; $analyze"
+}
+
+script_runs() { cat "$INSTANCE/root/var/lib/kiln-test-runs" 2>/dev/null || echo 0; }
+
+boot_and_check "first boot"
+is_runs() { [ "$(script_runs)" = "$1" ]; }
+check "first boot: the user-data script ran once" is_runs 1
+grep -q "script ran on $INSTANCE_ID" "$INSTANCE/root/var/lib/kiln-test-log" 2>/dev/null
+ok $? "first boot: the script saw KILN_INSTANCE_ID"
+check "first boot: kiln recorded the instance-id" grep -qx "$INSTANCE_ID" "$INSTANCE/root/var/lib/kiln/instance-id"
+
+# Hardening: the unit's exposure, as systemd rates it, must not get worse.
+security() {
+	local score
+	in_instance systemd-analyze security --no-pager kiln.service >"$T/security.txt" 2>&1
+	score=$(sed -n 's/.*Overall exposure level for kiln.service: \([0-9.]*\).*/\1/p' "$T/security.txt")
+	echo "# systemd-analyze security kiln.service: ${score:-?} (recorded: $EXPOSURE_RECORDED)"
+	grep -E '^ *✗' "$T/security.txt" | sed 's/^ */#   /' | head -40
+	[ -n "$score" ] && awk -v s="$score" -v r="$EXPOSURE_RECORDED" 'BEGIN { exit !(s <= r) }'
+}
+security
+ok $? "the unit's exposure is no worse than recorded ($EXPOSURE_RECORDED)"
+
+# --- the TODO-gated checks: run when the binary supports them -------------
+
+https_site() {
+	if ! has_key sites || ! has_key acme || ! mime_supported; then
+		todo "HTTPS site with a certificate from Pebble" "needs sites (nginx), acme and MIME user-data in kiln"
+		return
+	fi
+	todo "HTTPS site with a certificate from Pebble" "Pebble in the EC2 namespace not wired into this test yet"
+}
+http_redirect() {
+	if ! has_key sites || ! has_key acme || ! mime_supported; then
+		todo "HTTP redirects to HTTPS" "needs sites.redirect_http (nginx), acme and MIME user-data in kiln"
+		return
+	fi
+	todo "HTTP redirects to HTTPS" "Pebble in the EC2 namespace not wired into this test yet"
+}
+ssh_key() {
+	if ! has_key users; then
+		todo "the launch SSH key is in the default user's authorized_keys" "needs users and SSH keys (issue 3) in kiln"
+		return
+	fi
+	local f
+	f=$(ls "$INSTANCE"/root/home/*/.ssh/authorized_keys 2>/dev/null | head -1)
+	grep -qF "$LAUNCH_KEY" "${f:-/dev/null}"
+	ok $? "the launch SSH key is in the default user's authorized_keys (${f#"$INSTANCE/root"})"
+}
+metrics_arrive() {
+	if ! has_key metrics || ! has_command put-metric; then
+		todo "metrics arrive at the fake CloudWatch with InstanceId" "needs metrics (CloudWatch) in kiln"
+		return
+	fi
+	todo "metrics arrive at the fake CloudWatch with InstanceId" "fake CloudWatch in the EC2 namespace not wired yet"
+}
+cloudwatch_outage() {
+	if ! has_key metrics || ! has_command put-metric; then
+		todo "a CloudWatch outage loses no datapoint" "needs metrics (CloudWatch) in kiln"
+		return
+	fi
+	todo "a CloudWatch outage loses no datapoint" "fake CloudWatch in the EC2 namespace not wired yet"
+}
+reload_adds_site() {
+	if ! has_key sites; then
+		todo "systemctl reload kiln adds a second site without restarting nginx's master" "needs sites (nginx) in kiln"
+		return
+	fi
+	todo "systemctl reload kiln adds a second site without restarting nginx's master" "not wired yet"
+}
+cert_reused() { # after a reboot
+	if ! has_command certs; then
+		todo "reboot: the certificate is reused, not ordered again" "needs acme (kiln certs) in kiln"
+		return
+	fi
+	todo "reboot: the certificate is reused, not ordered again" "Pebble order count not wired yet"
+}
+cert_new_instance() {
+	if ! has_command certs; then
+		todo "new instance: a new certificate is ordered" "needs acme (kiln certs) in kiln"
+		return
+	fi
+	todo "new instance: a new certificate is ordered" "Pebble order count not wired yet"
+}
+
+https_site
+http_redirect
+ssh_key
+metrics_arrive
+reload_adds_site
+cloudwatch_outage
+
+# --- a reboot: nothing per-instance runs again ----------------------------
+
+instance_stop reboot
+ok $? "reboot: the instance shuts down"
+boot_and_check "reboot"
+check "reboot: the script did not run again" is_runs 1
+cert_reused
+
+# --- the same image as a new instance: per-instance work runs again -------
+
+instance_stop poweroff
+ok $? "power off before the new launch"
+imds_ctl data "{\"instance_id\": \"$INSTANCE_ID2\"}"
+ok $? "the IMDS now describes a new instance ($INSTANCE_ID2)"
+boot_and_check "new instance"
+check "new instance: the script ran again" is_runs 2
+grep -q "script ran on $INSTANCE_ID2" "$INSTANCE/root/var/lib/kiln-test-log" 2>/dev/null
+ok $? "new instance: the script saw the new instance-id"
+check "new instance: kiln recorded the new instance-id" grep -qx "$INSTANCE_ID2" "$INSTANCE/root/var/lib/kiln/instance-id"
+cert_new_instance
+
+# --- purge removes kiln's state ---------------------------------------------
+
+in_instance systemctl stop kiln.service >/dev/null 2>&1
+in_instance dpkg --purge kiln >"$T/purge.log" 2>&1
+ok $? "dpkg --purge kiln"
+check "purge removed /var/lib/kiln" test ! -e "$INSTANCE/root/var/lib/kiln"
+check "purge removed /var/log/kiln" test ! -e "$INSTANCE/root/var/log/kiln"
+check "purge removed the conffile /etc/kiln/kiln.yaml" test ! -e "$INSTANCE/root/etc/kiln/kiln.yaml"
+check "purge removed the enablement link" test ! -e "$INSTANCE/root/etc/systemd/system/multi-user.target.wants/kiln.service"
+
+instance_stop poweroff
+ok $? "the instance powers off"
+echo "# boot test total: $(elapsed "$t0") s"
+done_testing

@@ -188,6 +188,46 @@ int base64url_encode(const void *data, size_t len, char **ret) {
         return 0;
 }
 
+int base64url_decode(const char *s, unsigned char **ret, size_t *ret_len) {
+        size_t n = strlen(s), padded = (n + 3) / 4 * 4;
+        _cleanup_free_ char *b = malloc(padded + 1);
+        unsigned char *out;
+        int len;
+
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                char ch = s[i];
+                if (ch == '-')
+                        ch = '+';
+                else if (ch == '_')
+                        ch = '/';
+                else if (ch == '=') {
+                        n = i;
+                        break;
+                }
+                b[i] = ch;
+        }
+        padded = (n + 3) / 4 * 4;
+        if (n % 4 == 1)
+                return -EBADMSG;
+        memset(b + n, '=', padded - n);
+        b[padded] = 0;
+        out = malloc(padded / 4 * 3 + 1);
+        if (!out)
+                return -ENOMEM;
+        len = EVP_DecodeBlock(out, (unsigned char *) b, (int) padded);
+        if (len < 0) {
+                free(out);
+                return -EBADMSG;
+        }
+        /* EVP_DecodeBlock counts the padding as zero bytes. */
+        len -= (int) (padded - n);
+        *ret = out;
+        *ret_len = (size_t) len;
+        return 0;
+}
+
 static int bn_b64url(const EVP_PKEY *pkey, const char *param, int pad, char **ret) {
         BIGNUM *bn = NULL;
         unsigned char buf[1024];

@@ -51,3 +51,5 @@ int key_csr(const struct kiln_key *k, char *const *domains, char **ret);
 int key_self_signed_pem(const struct kiln_key *k, char *const *domains, int days, char **ret);
 
 int base64url_encode(const void *data, size_t len, char **ret);
+/* Decodes base64url (padding optional; '+' '/' accepted too). -EBADMSG on bad input. */
+int base64url_decode(const char *s, unsigned char **ret, size_t *ret_len);

@@ -38,6 +38,10 @@ struct kiln_module {
         void (*done)(struct kiln_context *ctx);
         const struct config_key *config_keys; /* terminated by {NULL} */
         const struct kiln_command *commands;  /* terminated by {NULL} */
+        /* Checks beyond the schema's types (value ranges, one key needing
+         * another), on the merged config, at boot and in `kiln validate`.
+         * Values of the wrong type were already reported: skip them. */
+        void (*validate)(const json_t *config, struct config_report *report);
 };
 
 /* NULL-terminated, in boot order. */

@@ -104,6 +104,7 @@ static void drain(struct output *out, int fd) {
 static int pump(struct output *out, int fd, pid_t pid, long deadline, struct proc_result *res) {
         long kill_at = -1;
         bool eof = false;
+        long nap_ms = 1;
         char buf[4096];
         int status;
 
@@ -131,8 +132,12 @@ static int pump(struct output *out, int fd, pid_t pid, long deadline, struct pro
                         kill_at = now + 3600 * 1000L;
                 }
                 if (eof) {
-                        struct timespec ts = {0, 20 * 1000000L};
+                        /* Output closed: the child is exiting. Short naps
+                         * first, so a quick program is not waited on for
+                         * a whole 20 ms. */
+                        struct timespec ts = {0, nap_ms * 1000000L};
                         nanosleep(&ts, NULL);
+                        nap_ms = nap_ms < 20 ? nap_ms * 2 : 20;
                         continue;
                 }
                 if (poll(&p, 1, 50) < 0 && errno != EINTR)

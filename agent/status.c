@@ -194,6 +194,26 @@ static void print_item(const json_t *item, FILE *f) {
         fprintf(f, ")\n");
 }
 
+/* A module's running counters, as {"name": number, ...}: one line. */
+static void print_counters(const char *title, const json_t *obj, FILE *f) {
+        const char *key;
+        json_t *v;
+        bool first = true;
+
+        if (!json_is_object(obj))
+                return;
+        fprintf(f, "%-9s", title);
+        json_object_foreach((json_t *) obj, key, v)
+                if (json_is_integer(v)) {
+                        fprintf(f, "%s %s %lld", first ? "" : ",", key, (long long) json_integer_value(v));
+                        first = false;
+                }
+        fprintf(f, "\n");
+        json_object_foreach((json_t *) obj, key, v)
+                if (json_is_string(v))
+                        fprintf(f, "  %s: %s\n", key, json_string_value(v));
+}
+
 void status_print(const json_t *st, FILE *f) {
         const char *iid = json_string_value(json_object_get(st, "instance_id"));
         json_t *stages = json_object_get(st, "stages"), *s, *e;
@@ -214,4 +234,5 @@ void status_print(const json_t *st, FILE *f) {
                 json_array_foreach(json_object_get(s, "items"), j, e)
                         print_item(e, f);
         }
+        print_counters("metrics:", json_object_get(st, "metrics"), f);
 }

@@ -13,19 +13,60 @@
 #include "yaml-json.h"
 
 #define MAX_DEPTH 64
+/* Aliases share nodes, so a few lines can describe a tree of billions of
+ * nodes ("billion laughs"); everything that walks the tree later (merging,
+ * validation, copies) would pay for it. Nodes are counted as if every alias
+ * were expanded, and a document beyond this is refused. */
+#define MAX_NODES 200000
 
 struct parser {
         yaml_parser_t p;
         const char *origin;
-        json_t *anchors; /* anchor name -> node */
+        size_t line_offset;
+        json_t *anchors;      /* anchor name -> node */
+        json_t *anchor_sizes; /* anchor name -> expanded node count */
+        json_t *positions;    /* path -> "origin:line:column", when asked for */
+        struct strbuf path;   /* path of the node being parsed */
         char *error;
         unsigned depth;
+        size_t nodes;
 };
 
 static int fail(struct parser *ps, size_t line, size_t col, const char *what) {
         free(ps->error);
-        ps->error = strdup_printf("%s:%zu:%zu: %s", ps->origin, line + 1, col + 1, what);
+        ps->error = strdup_printf("%s:%zu:%zu: %s", ps->origin, ps->line_offset + line + 1, col + 1, what);
         return -EBADMSG;
+}
+
+static void remember_position(struct parser *ps, const yaml_mark_t *mark) {
+        _cleanup_free_ char *where = NULL;
+
+        if (!ps->positions || !ps->path.data)
+                return;
+        where = strdup_printf("%s:%zu:%zu", ps->origin, ps->line_offset + mark->line + 1, mark->column + 1);
+        if (where)
+                json_object_set_new(ps->positions, ps->path.data, json_string(where));
+}
+
+/* Appends ".key" (or "key" at the top) or "[i]" to the path; returns the
+ * length to truncate back to. */
+static size_t path_push(struct parser *ps, const char *key, size_t index) {
+        size_t old = ps->path.len;
+
+        if (!ps->positions)
+                return old;
+        if (key)
+                (void) strbuf_printf(&ps->path, "%s%s", old ? "." : "", key);
+        else
+                (void) strbuf_printf(&ps->path, "[%zu]", index);
+        return old;
+}
+
+static void path_pop(struct parser *ps, size_t len) {
+        if (ps->path.data && len <= ps->path.len) {
+                ps->path.len = len;
+                ps->path.data[len] = 0;
+        }
 }
 
 static bool is_null(const char *s) {
@@ -89,9 +130,27 @@ static int next_event(struct parser *ps, yaml_event_t *ev) {
         return 0;
 }
 
-static void remember_anchor(struct parser *ps, const yaml_char_t *anchor, json_t *node) {
-        if (anchor)
-                json_object_set(ps->anchors, (const char *) anchor, node);
+static void remember_anchor(struct parser *ps, const char *anchor, json_t *node, size_t size) {
+        if (!anchor || !node)
+                return;
+        json_object_set(ps->anchors, anchor, node);
+        json_object_set_new(ps->anchor_sizes, anchor, json_integer((json_int_t) size));
+}
+
+/* An alias becomes a copy of its anchor's node: nothing downstream may
+ * change one place of the tree through another. The copy is bounded by the
+ * node count. */
+static int resolve_alias(struct parser *ps, const char *anchor, const yaml_mark_t *mark, json_t **ret) {
+        json_t *node = json_object_get(ps->anchors, anchor);
+        size_t size = (size_t) json_integer_value(json_object_get(ps->anchor_sizes, anchor));
+
+        if (!node)
+                return fail(ps, mark->line, mark->column, "alias to an unknown anchor");
+        ps->nodes += size;
+        if (ps->nodes > MAX_NODES)
+                return fail(ps, mark->line, mark->column, "aliases expand to too many nodes (more than 200000)");
+        *ret = json_deep_copy(node);
+        return *ret ? 0 : -ENOMEM;
 }
 
 /* "<<: *base" (or a list of them) merges keys that are not already set. */
@@ -128,8 +187,12 @@ static int parse_pair(struct parser *ps, yaml_event_t *key, json_t *obj, json_t 
         if (!k)
                 return -ENOMEM;
         r = next_event(ps, &ev);
-        if (r >= 0)
+        if (r >= 0) {
+                size_t old = path_push(ps, k, 0);
+                remember_position(ps, &mark);
                 r = parse_node(ps, &ev, &value);
+                path_pop(ps, old);
+        }
         if (r < 0)
                 return r;
         if (streq(k, "<<"))
@@ -177,9 +240,10 @@ static int parse_sequence(struct parser *ps, json_t **ret) {
 
         if (!arr)
                 return -ENOMEM;
-        for (;;) {
+        for (size_t i = 0;; i++) {
                 json_t *value = NULL;
                 yaml_event_t ev;
+                size_t old;
                 int r;
 
                 r = next_event(ps, &ev);
@@ -189,7 +253,10 @@ static int parse_sequence(struct parser *ps, json_t **ret) {
                         yaml_event_delete(&ev);
                         break;
                 }
+                old = path_push(ps, NULL, i);
+                remember_position(ps, &ev.start_mark);
                 r = parse_node(ps, &ev, &value);
+                path_pop(ps, old);
                 if (r < 0)
                         return r;
                 if (json_array_append_new(arr, value) < 0)
@@ -203,30 +270,34 @@ static int parse_sequence(struct parser *ps, json_t **ret) {
 static int parse_node(struct parser *ps, yaml_event_t *ev, json_t **ret) {
         yaml_mark_t mark = ev->start_mark;
         _cleanup_free_ char *anchor = NULL;
+        size_t first = ps->nodes;
         json_t *node = NULL;
         int r = 0;
 
         if (++ps->depth > MAX_DEPTH) {
                 yaml_event_delete(ev);
-                return fail(ps, mark.line, mark.column, "nesting too deep");
+                return fail(ps, mark.line, mark.column, "nesting too deep (more than 64 levels)");
+        }
+        if (ev->type != YAML_ALIAS_EVENT && ++ps->nodes > MAX_NODES) {
+                yaml_event_delete(ev);
+                return fail(ps, mark.line, mark.column, "too many nodes (more than 200000)");
         }
         switch (ev->type) {
         case YAML_SCALAR_EVENT:
                 node = scalar_value(ev);
                 r = node ? 0 : fail(ps, mark.line, mark.column, "scalar is not valid UTF-8");
-                remember_anchor(ps, ev->data.scalar.anchor, node);
+                remember_anchor(ps, (const char *) ev->data.scalar.anchor, node, 1);
                 break;
         case YAML_ALIAS_EVENT:
-                node = json_incref(json_object_get(ps->anchors, (const char *) ev->data.alias.anchor));
-                r = node ? 0 : fail(ps, mark.line, mark.column, "alias to an unknown anchor");
+                r = resolve_alias(ps, (const char *) ev->data.alias.anchor, &mark, &node);
                 break;
         case YAML_MAPPING_START_EVENT:
         case YAML_SEQUENCE_START_EVENT:
                 if (ev->data.mapping_start.anchor)
                         anchor = strdup((const char *) ev->data.mapping_start.anchor);
                 r = ev->type == YAML_MAPPING_START_EVENT ? parse_mapping(ps, &node) : parse_sequence(ps, &node);
-                if (r >= 0 && anchor)
-                        remember_anchor(ps, (const yaml_char_t *) anchor, node);
+                if (r >= 0)
+                        remember_anchor(ps, anchor, node, ps->nodes - first);
                 break;
         default:
                 r = fail(ps, mark.line, mark.column, "unexpected YAML event");
@@ -274,27 +345,44 @@ static int parse_document(struct parser *ps, json_t **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int yaml_parse(const char *buf, size_t len, const char *origin, json_t **ret, char **ret_error) {
-        struct parser ps = {.origin = origin ? origin : "<input>"};
+static void parser_done(struct parser *ps) {
+        json_decref(ps->anchors);
+        json_decref(ps->anchor_sizes);
+        json_decref(ps->positions);
+        strbuf_done(&ps->path);
+        free(ps->error);
+}
+
+int yaml_parse_positions(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
+                         json_t **ret_positions, char **ret_error) {
+        struct parser ps = {.origin = origin ? origin : "<input>", .line_offset = line_offset};
         json_t *root = NULL;
         int r;
 
         ps.anchors = json_object();
-        if (!ps.anchors || !yaml_parser_initialize(&ps.p)) {
-                json_decref(ps.anchors);
+        ps.anchor_sizes = json_object();
+        ps.positions = ret_positions ? json_object() : NULL;
+        if (!ps.anchors || !ps.anchor_sizes || (ret_positions && !ps.positions) ||
+            (ret_positions && strbuf_puts(&ps.path, "") < 0) || !yaml_parser_initialize(&ps.p)) {
+                parser_done(&ps);
                 return -ENOMEM;
         }
         yaml_parser_set_input_string(&ps.p, (const unsigned char *) buf, len);
         r = parse_document(&ps, &root);
         yaml_parser_delete(&ps.p);
-        json_decref(ps.anchors);
         if (r < 0) {
                 if (ret_error && ps.error)
                         *ret_error = TAKE_PTR(ps.error);
-                free(ps.error);
+                parser_done(&ps);
                 return r;
         }
-        free(ps.error);
+        if (ret_positions)
+                *ret_positions = TAKE_PTR(ps.positions);
+        parser_done(&ps);
         *ret = root;
         return 0;
+}
+
+int yaml_parse(const char *buf, size_t len, const char *origin, json_t **ret, char **ret_error) {
+        return yaml_parse_positions(buf, len, origin, 0, ret, NULL, ret_error);
 }

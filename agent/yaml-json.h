@@ -14,3 +14,12 @@
  * -EBADMSG and *ret_error says "origin:line:column: problem". */
 int yaml_parse(const char *buf, size_t len, const char *origin, json_t **ret, char **ret_error);
 
+
+/* The same, with line numbers shifted by line_offset (a document that starts
+ * inside a larger file), and, when ret_positions is set, where each value
+ * stands: an object from the value's path ("sites[0].name", as config
+ * validation names keys) to "origin:line:column" (of its key in a mapping,
+ * of the item in a list). Documents whose aliases expand beyond 200000
+ * nodes, or nest deeper than 64 levels, are refused. */
+int yaml_parse_positions(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
+                         json_t **ret_positions, char **ret_error);

@@ -12,6 +12,11 @@ T=$(mktemp -d /tmp/kiln-e2e.XXXXXX)
 ROOT=$T/root
 EC2=$T/ec2
 mkdir -p "$ROOT" "$EC2"
+# Every instance has a root user and the files the shadow tools need.
+. "$top_srcdir/tests/data/userdata/root.sh"
+make_root "$ROOT"
+# The kiln root the local EC2 serves from (its nginx reads $ROOT/etc/nginx).
+export LOCAL_EC2_ROOT=$ROOT
 tap_n=0
 tap_failed=0
 

@@ -44,4 +44,13 @@ TESTS += \
 	tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh
 
-EXTRA_DIST += tests/fakes tests/e2e tests/lib.sh tests/local-ec2 tests/data bench
+# Files, not folders: a folder in EXTRA_DIST is copied from the build tree
+# when one of that name exists there, test logs and all.
+EXTRA_DIST += \
+	tests/lib.sh tests/local-ec2 \
+	tests/local-ec2.d/imds.sh tests/local-ec2.d/cloudwatch.sh \
+	tests/fakes/imds.py tests/fakes/cloudwatch.py \
+	tests/fakes/test-fake-imds.sh tests/fakes/test-fake-cloudwatch.sh \
+	tests/e2e/boot.sh tests/e2e/status-wait.sh tests/e2e/cli.sh tests/e2e/unit.sh \
+	tests/e2e/http-transports.sh \
+	bench/boot

@@ -2,22 +2,224 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "acme/acme.h"
+#include "acme/acme-internal.h"
+#include "config.h"
 #include "fileio.h"
 #include "keys.h"
+#include "log.h"
 #include "module.h"
 #include "path.h"
 #include "strbuf.h"
 
-/* The placeholder half of the ACME module: self-signed certificates so a
- * site's 443 server can start before any CA has answered. The protocol
- * client lands with its issue. */
+/* The ACME module: a certificate for every `tls: acme` site, from the CA in
+ * `acme.directory`, renewed by the daemon's timer. Until a CA has issued
+ * one, the site serves a self-signed placeholder, so nginx can start. */
 
 #define PLACEHOLDER_DAYS 90
+#define DEFAULT_ORDER_TIMEOUT_S 120L
+#define TIMER_MIN_S 10L
+#define TIMER_MAX_S (12 * 3600L)
+
+static sd_event_source *renew_timer;
+
+/* --- config --- */
+
+static int parse_duration(const json_t *v, long *ret) {
+        const char *s = json_string_value(v);
+        long n, mult = 86400;
+        char *end = NULL;
+
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+                *ret = (long) json_integer_value(v) * 86400;
+                return 0;
+        }
+        if (!s)
+                return -EINVAL;
+        errno = 0;
+        n = strtol(s, &end, 10);
+        if (errno || end == s || n < 0 || n > 3650L * 24)
+                return -EINVAL;
+        if (streq(end, "d") || streq(end, ""))
+                mult = 86400;
+        else if (streq(end, "h"))
+                mult = 3600;
+        else if (streq(end, "m"))
+                mult = 60;
+        else if (streq(end, "s"))
+                mult = 1;
+        else
+                return -EINVAL;
+        *ret = n * mult;
+        return 0;
+}
+
+static char *directory_url(const char *d) {
+        if (!d || streq(d, "letsencrypt") || streq(d, "production"))
+                return strdup(ACME_LE_PRODUCTION);
+        if (streq(d, "letsencrypt-staging") || streq(d, "staging"))
+                return strdup(ACME_LE_STAGING);
+        if (strneq(d, "https://", 8) || strneq(d, "http://", 7))
+                return strdup(d);
+        return NULL;
+}
+
+static int config_error(char **ret_error, const char *msg, const char *value) {
+        *ret_error = strdup_printf(msg, value ? value : "");
+        return -EINVAL;
+}
+
+int acme_config_parse(const json_t *config, struct acme_config *ret, char **ret_error) {
+        const char *d = config_string(config, "acme.directory", NULL);
+        const char *kt = config_string(config, "acme.key_type", "ecdsa-p256");
+        const char *kid = config_string(config, "acme.eab.kid", NULL);
+        const char *hmac = config_string(config, "acme.eab.hmac_key", NULL);
+        json_t *rb = config_get(config, "acme.renew_before");
+        struct acme_config c = {0};
+
+        if (!config_get(config, "acme"))
+                return config_error(ret_error, "sites have tls: acme, but there is no acme: section%s", NULL);
+        if (key_type_from_string(kt, &c.key_type) < 0)
+                return config_error(ret_error,
+                                    "acme.key_type '%s' is not one of ecdsa-p256, ecdsa-p384, rsa2048, "
+                                    "rsa3072, rsa4096",
+                                    kt);
+        if (!kid != !hmac)
+                return config_error(ret_error, "acme.eab needs both kid and hmac_key%s", NULL);
+        if (rb && parse_duration(rb, &c.renew_before_s) < 0)
+                return config_error(ret_error, "acme.renew_before must be days, or a number with d, h, m or s%s", NULL);
+        c.directory = directory_url(d);
+        if (!c.directory)
+                return config_error(ret_error, "acme.directory '%s' is not letsencrypt, letsencrypt-staging or a URL",
+                                    d);
+        c.email = config_string(config, "acme.email", NULL) ? strdup(config_string(config, "acme.email", NULL)) : NULL;
+        c.ca_file = config_string(config, "acme.ca_file", NULL) ? strdup(config_string(config, "acme.ca_file", NULL))
+                                                                : NULL;
+        c.profile = config_string(config, "acme.profile", NULL) ? strdup(config_string(config, "acme.profile", NULL))
+                                                                : NULL;
+        c.eab_kid = kid ? strdup(kid) : NULL;
+        c.eab_hmac_key = hmac ? strdup(hmac) : NULL;
+        c.order_timeout_ms = config_int(config, "acme.timeout", DEFAULT_ORDER_TIMEOUT_S) * 1000L;
+        c.http_port = (int) config_int(config, "nginx.http_port", 80);
+        c.https_port = (int) config_int(config, "nginx.https_port", 443);
+        *ret = c;
+        return 0;
+}
+
+void acme_config_done(struct acme_config *c) {
+        free(c->directory);
+        free(c->email);
+        free(c->ca_file);
+        free(c->profile);
+        free(c->eab_kid);
+        free(c->eab_hmac_key);
+        *c = (struct acme_config){0};
+}
+
+static int site_domains(const json_t *site, char ***ret) {
+        json_t *d = json_object_get(site, "domains");
+        char **l = NULL;
+        size_t i;
+        json_t *v;
+
+        if (json_is_string(d))
+                return strv_push(ret, json_string_value(d));
+        json_array_foreach(d, i, v) {
+                const char *s = json_string_value(v);
+                /* http-01 cannot prove a wildcard. */
+                if (!s || !*s || strchr(s, '*') || strchr(s, '/') || strv_push(&l, s) < 0) {
+                        strv_free(l);
+                        return -EINVAL;
+                }
+        }
+        *ret = l;
+        return 0;
+}
+
+void acme_sites_free(struct acme_site *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(s[i].name);
+                strv_free(s[i].domains);
+        }
+        free(s);
+}
+
+static int site_add(struct acme_site **sites, size_t *n, const json_t *site, char **ret_error) {
+        const char *name = json_string_value(json_object_get(site, "name"));
+        struct acme_site s = {0}, *l;
+
+        if (site_domains(site, &s.domains) < 0 || !s.domains) {
+                strv_free(s.domains);
+                return config_error(ret_error, "site '%s' needs domains (no wildcards) for tls: acme",
+                                    name ? name : "?");
+        }
+        s.name = strdup(name ? name : s.domains[0]);
+        l = realloc(*sites, (*n + 1) * sizeof(**sites));
+        if (!s.name || !l || strchr(s.name, '/') || s.name[0] == '.') {
+                if (l)
+                        *sites = l;
+                free(s.name);
+                strv_free(s.domains);
+                return config_error(ret_error, "invalid site name '%s'", name);
+        }
+        l[(*n)++] = s;
+        *sites = l;
+        return 0;
+}
+
+int acme_sites_from_config(const json_t *config, struct acme_site **ret, size_t *ret_n, char **ret_error) {
+        struct acme_site *sites = NULL;
+        size_t n = 0, i;
+        json_t *site;
+        int r;
+
+        json_array_foreach(config_get(config, "sites"), i, site) {
+                if (!streq(json_string_value(json_object_get(site, "tls")) ?: "", "acme"))
+                        continue;
+                r = site_add(&sites, &n, site, ret_error);
+                if (r < 0) {
+                        acme_sites_free(sites, n);
+                        return r;
+                }
+        }
+        *ret = sites;
+        *ret_n = n;
+        return 0;
+}
+
+static bool has_acme_sites(const json_t *config) {
+        size_t i;
+        json_t *site;
+
+        json_array_foreach(config_get(config, "sites"), i, site)
+                if (streq(json_string_value(json_object_get(site, "tls")) ?: "", "acme"))
+                        return true;
+        return false;
+}
+
+/* --- what nginx asks --- */
 
 int acme_thumbprint(struct kiln_context *ctx, char **ret) {
-        return -ENOENT;
+        _cleanup_(acme_client_freep) struct acme_client *c = NULL;
+        _cleanup_free_ char *error = NULL;
+        struct acme_config cfg = {0};
+        int r;
+
+        if (!config_get(ctx->config, "acme"))
+                return -ENOENT;
+        r = acme_config_parse(ctx->config, &cfg, &error);
+        if (r >= 0)
+                r = acme_client_new(&cfg, &c);
+        if (r >= 0)
+                r = acme_load_account_key(c);
+        if (r >= 0) {
+                *ret = strdup(c->thumbprint);
+                r = *ret ? 0 : -ENOMEM;
+        }
+        acme_client_free(TAKE_PTR(c));
+        acme_config_done(&cfg);
+        return r;
 }
 
 static int site_path(const char *site, const char *file, char **ret) {
@@ -58,13 +260,15 @@ static int write_placeholder(const char *site, char *const *domains, const char 
 
 int acme_site_certificate(struct kiln_context *ctx, const char *site, char *const *domains, char **ret_fullchain,
                           char **ret_key) {
-        _cleanup_free_ char *cert = NULL, *key = NULL, *dir = NULL;
+        _cleanup_free_ char *cert = NULL, *key = NULL, *dir = NULL, *top = NULL;
         int r;
 
         if (site_path(site, "fullchain.pem", &cert) < 0 || site_path(site, "privkey.pem", &key) < 0 ||
-            root_path(&dir, ACME_SITES_DIR "/%s", site) < 0)
+            root_path(&dir, ACME_SITES_DIR "/%s", site) < 0 || root_path(&top, ACME_DIR) < 0)
                 return -ENOMEM;
-        r = mkdir_p(dir, 0700);
+        r = mkdir_p(top, 0700);
+        if (r >= 0)
+                r = mkdir_p(dir, 0700);
         if (r < 0)
                 return r;
         r = file_exists(cert);
@@ -77,7 +281,95 @@ int acme_site_certificate(struct kiln_context *ctx, const char *site, char *cons
         return 0;
 }
 
+/* --- boot and daemon --- */
+
+static int acme_boot(struct kiln_context *ctx) {
+        int r;
+
+        if (!config_get(ctx->config, "acme") && !has_acme_sites(ctx->config))
+                return 0;
+        r = store_snapshot_config(ctx->userdata_config);
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the user-data's ACME config for kiln certs/renew, ignoring: %m");
+        r = acme_run_sites(ctx, ctx->config, false, NULL, false);
+        if (r < 0)
+                return r;
+        return r > 0 ? KILN_DEGRADED : 0;
+}
+
+static int schedule(struct kiln_context *ctx);
+
+static int on_renew_timer(struct kiln_context *ctx, void *userdata) {
+        (void) acme_run_sites(ctx, ctx->config, false, NULL, false);
+        return schedule(ctx);
+}
+
+static int schedule(struct kiln_context *ctx) {
+        _cleanup_free_ char *error = NULL;
+        struct acme_site *sites = NULL;
+        time_t now = time(NULL), next;
+        long delay;
+        size_t n = 0;
+        int r;
+
+        r = acme_sites_from_config(ctx->config, &sites, &n, &error);
+        if (r < 0 || n == 0) {
+                acme_sites_free(sites, n);
+                return r;
+        }
+        next = acme_next_check(sites, n, now);
+        acme_sites_free(sites, n);
+        /* Never a fast loop: at least 10 s between checks (a failure backs off a
+         * minute or more, see backoff_seconds()); at least one
+         * check every 12 h, for ARI and clock jumps. */
+        delay = next - now < TIMER_MIN_S ? TIMER_MIN_S : next - now > TIMER_MAX_S ? TIMER_MAX_S : next - now;
+        log_debug("Next certificate check in %ld s.", delay);
+        return kiln_timer_schedule(ctx, &renew_timer, (uint64_t) delay * USEC_PER_SEC, on_renew_timer, NULL);
+}
+
+static int acme_start(struct kiln_context *ctx) {
+        return schedule(ctx);
+}
+
+static int acme_reload(struct kiln_context *ctx) {
+        int r = store_snapshot_config(ctx->userdata_config);
+
+        if (r < 0)
+                log_warning_errno(r, "Failed to save the ACME config, ignoring: %m");
+        return schedule(ctx);
+}
+
+static void acme_done(struct kiln_context *ctx) {
+        renew_timer = sd_event_source_disable_unref(renew_timer);
+}
+
+static const struct config_key acme_keys[] = {
+        {"acme", CONFIG_MAP, "The ACME CA that issues certificates for sites with tls: acme."},
+        {"acme.email", CONFIG_STRING, "Contact address of the ACME account (expiry notices)."},
+        {"acme.directory", CONFIG_STRING,
+         "letsencrypt (default), letsencrypt-staging, or the directory URL of another ACME CA."},
+        {"acme.ca_file", CONFIG_STRING, "PEM bundle that replaces the system trust store for the CA (test CAs)."},
+        {"acme.key_type", CONFIG_STRING,
+         "Certificate key: ecdsa-p256 (default), ecdsa-p384, rsa2048, rsa3072, rsa4096."},
+        {"acme.profile", CONFIG_STRING, "Certificate profile to order, when the CA's directory lists it."},
+        {"acme.eab", CONFIG_MAP, "External Account Binding, for CAs that require one."},
+        {"acme.eab.kid", CONFIG_STRING, "EAB key identifier given by the CA."},
+        {"acme.eab.hmac_key", CONFIG_STRING, "EAB MAC key given by the CA (base64url)."},
+        {"acme.renew_before", CONFIG_ANY,
+         "Renew this long before expiry: days, or 30d/12h/90m; default a third of the lifetime (ARI wins)."},
+        {"acme.timeout", CONFIG_INT, "Seconds one order may take, polling included (default 120)."},
+        {},
+};
+
+extern const struct kiln_command acme_commands[];
+
 const struct kiln_module acme_module = {
         .name = "acme",
         .stage = STAGE_APPLY,
+        .boot = acme_boot,
+        .start = acme_start,
+        .reload = acme_reload,
+        .done = acme_done,
+        .config_keys = acme_keys,
+        .commands = acme_commands,
 };

@@ -1,2 +1,22 @@
 libkiln_a_SOURCES += \
+	modules/cloudwatch/sigv4.c modules/cloudwatch/sigv4.h \
+	modules/cloudwatch/credentials.c modules/cloudwatch/credentials.h \
+	modules/cloudwatch/metric.c modules/cloudwatch/metric.h \
+	modules/cloudwatch/spool.c modules/cloudwatch/spool.h \
+	modules/cloudwatch/putmetric.c modules/cloudwatch/putmetric.h \
+	modules/cloudwatch/collect.c modules/cloudwatch/collect.h \
+	modules/cloudwatch/settings.c modules/cloudwatch/cloudwatch.h \
+	modules/cloudwatch/commands.c \
 	modules/cloudwatch/cloudwatch-module.c
+
+TESTS += \
+	tests/fakes/test-fake-cloudwatch.sh
+TESTS += \
+	tests/e2e/cloudwatch-sigv4.sh \
+	tests/e2e/cloudwatch-push.sh \
+	tests/e2e/cloudwatch-outage.sh \
+	tests/e2e/cloudwatch-creds.sh
+
+check_PROGRAMS += tests/unit/test-cloudwatch
+tests_unit_test_cloudwatch_SOURCES = tests/unit/test-cloudwatch.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
+tests_unit_test_cloudwatch_LDADD = $(TEST_UNIT_LDADD)

@@ -16,3 +16,12 @@ int scripts_environment(const struct kiln_context *ctx, char ***ret);
  * started (also recorded). */
 int scripts_run_recorded(struct kiln_context *ctx, const char *name, char *const *argv, const char *log_name,
                          enum frequency freq);
+
+/* Runs a user-data part (a script, a boothook) at its frequency: written
+ * to the instance's state dir, executed (by /bin/sh when it has no #!
+ * line), recorded. 0 when it ran fine or was not due. */
+int scripts_run_part(struct kiln_context *ctx, const struct userdata_part *p, const char *log_name);
+
+/* Runs one planned command (see system_plan_commands()) at its frequency,
+ * recorded on its own. */
+int scripts_run_command(struct kiln_context *ctx, const json_t *item, const char *log_name);

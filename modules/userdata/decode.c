@@ -1,18 +1,79 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 #include <zlib.h>
 
+#include "config.h"
+#include "http.h"
 #include "strbuf.h"
+#include "userdata/mime.h"
 #include "userdata/userdata.h"
+#include "yaml-json.h"
 
-#define GZIP_MAX_OUTPUT USERDATA_MAX_SIZE
+/* gzip inside base64 inside MIME inside an include...: enough for what
+ * people do, and a bound on what a hostile input can make us do. */
+#define MAX_DEPTH 6
+
+struct decoder {
+        const struct userdata_options *o;
+        struct userdata *u;
+        size_t n_parts; /* for part-NNN names */
+};
+
+/* One piece being decoded: where it came from, for messages and positions. */
+struct blob {
+        const char *data;
+        size_t len;
+        const char *origin; /* file or URL the lines belong to */
+        size_t line;        /* lines before data in origin */
+        const char *name;   /* "part 2 'setup.sh'" for messages; NULL for the whole origin */
+        const char *type;   /* declared MIME type; NULL when it is to be sniffed */
+};
+
+static void push(char ***list, const struct blob *b, const char *fmt, va_list ap) _printf_(3, 0);
+static void push(char ***list, const struct blob *b, const char *fmt, va_list ap) {
+        _cleanup_strbuf_ struct strbuf s = STRBUF_INIT;
+        _cleanup_free_ char *msg = NULL;
+        va_list aq;
+        int n;
+
+        va_copy(aq, ap);
+        n = vsnprintf(NULL, 0, fmt, aq);
+        va_end(aq);
+        if (n < 0 || !(msg = malloc((size_t) n + 1)))
+                return;
+        vsnprintf(msg, (size_t) n + 1, fmt, ap);
+        if (strbuf_printf(&s, "%s:%zu:1: %s%s%s", b->origin, b->line + 1, b->name ? b->name : "",
+                          b->name ? ": " : "", msg) >= 0)
+                (void) strv_push(list, s.data);
+}
+
+static void warn(struct decoder *d, const struct blob *b, const char *fmt, ...) _printf_(3, 4);
+static void warn(struct decoder *d, const struct blob *b, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        push(&d->u->warnings, b, fmt, ap);
+        va_end(ap);
+}
+
+static void error(struct decoder *d, const struct blob *b, const char *fmt, ...) _printf_(3, 4);
+static void error(struct decoder *d, const struct blob *b, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        push(&d->u->errors, b, fmt, ap);
+        va_end(ap);
+}
 
 static bool is_gzip(const char *data, size_t len) {
         return len >= 2 && (unsigned char) data[0] == 0x1f && (unsigned char) data[1] == 0x8b;
 }
 
-static int gunzip(const char *data, size_t len, char **ret, size_t *ret_len) {
+int userdata_gunzip(const char *data, size_t len, char **ret, size_t *ret_len) {
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
         z_stream z = {0};
         char buf[16384];
@@ -30,9 +91,9 @@ static int gunzip(const char *data, size_t len, char **ret, size_t *ret_len) {
                         inflateEnd(&z);
                         return -EBADMSG;
                 }
-                if (strbuf_append(&out, buf, sizeof(buf) - z.avail_out) < 0 || out.len > GZIP_MAX_OUTPUT) {
+                if (strbuf_append(&out, buf, sizeof(buf) - z.avail_out) < 0 || out.len > USERDATA_MAX_SIZE) {
                         inflateEnd(&z);
-                        return out.len > GZIP_MAX_OUTPUT ? -EFBIG : -ENOMEM;
+                        return out.len > USERDATA_MAX_SIZE ? -EFBIG : -ENOMEM;
                 }
         } while (zr != Z_STREAM_END && (z.avail_in > 0 || z.avail_out == 0));
         inflateEnd(&z);
@@ -51,32 +112,452 @@ static char *describe_start(const char *data, size_t len) {
         return strbuf_steal(&b);
 }
 
-static int decode_text(struct kiln_context *ctx, const char *data, size_t len, char **ret_error) {
-        if (len >= 2 && data[0] == '#' && data[1] == '!')
-                return context_add_part(ctx, "text/x-shellscript", "user-data", data, len, FREQ_INSTANCE);
-        {
-                _cleanup_free_ char *start = describe_start(data, len);
-                *ret_error = strdup_printf("user-data is not a script (#!), a config or a MIME message "
-                                           "(it starts with bytes %s)",
-                                           start ? start : "?");
-        }
-        return -EBADMSG;
+/* Whether the blob's first line is `word` (followed by nothing but blanks). */
+static bool first_line_is(const struct blob *b, const char *word) {
+        size_t n = strlen(word), i;
+
+        if (b->len < n || memcmp(b->data, word, n) != 0)
+                return false;
+        for (i = n; i < b->len && b->data[i] != '\n'; i++)
+                if (!isspace((unsigned char) b->data[i]))
+                        return false;
+        return true;
 }
 
-int userdata_decode(struct kiln_context *ctx, const char *data, size_t len, char **ret_error) {
-        _cleanup_free_ char *plain = NULL;
-        size_t plain_len;
+static size_t first_line_len(const struct blob *b) {
+        size_t n = 0;
+
+        while (n < b->len && n < 80 && b->data[n] != '\n' && b->data[n] != '\r' && b->data[n] != 0)
+                n++;
+        return n;
+}
+
+static bool starts_with(const struct blob *b, const char *s) {
+        size_t n = strlen(s);
+        return b->len >= n && memcmp(b->data, s, n) == 0;
+}
+
+static bool looks_base64(const char *data, size_t len) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) data[i];
+                if (isspace(c))
+                        continue;
+                if (!isalnum(c) && c != '+' && c != '/' && c != '=')
+                        return false;
+                n++;
+        }
+        return n >= 8;
+}
+
+/* A part name usable as a file and marker name: one safe component, unique. */
+static char *safe_part_name(struct decoder *d, const char *filename) {
+        _cleanup_free_ char *base = NULL;
+        char *name;
+
+        d->n_parts++;
+        if (!filename || !*filename)
+                return strdup_printf("part-%03zu", d->n_parts);
+        base = strndup(filename, 64);
+        if (!base)
+                return NULL;
+        for (char *p = base; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("._-", *p))
+                        *p = '_';
+        if (base[0] == '.')
+                base[0] = '_';
+        name = strdup(base);
+        for (unsigned i = 2; name && i < 1000; i++) {
+                bool taken = false;
+                for (size_t k = 0; k < d->u->n_parts; k++)
+                        taken = taken || streq(d->u->parts[k].filename, name);
+                if (!taken)
+                        return name;
+                free(name);
+                name = strdup_printf("%s-%u", base, i);
+        }
+        return name;
+}
+
+static int add_part(struct decoder *d, const struct blob *b, const char *type, const char *filename,
+                    enum frequency freq) {
+        _cleanup_free_ char *name = safe_part_name(d, filename);
+        struct userdata_part *parts, *p;
+
+        if (!name)
+                return -ENOMEM;
+        parts = realloc(d->u->parts, (d->u->n_parts + 1) * sizeof(*parts));
+        if (!parts)
+                return -ENOMEM;
+        d->u->parts = parts;
+        p = &parts[d->u->n_parts];
+        *p = (struct userdata_part){.len = b->len, .freq = freq};
+        p->type = strdup(type);
+        p->content = malloc(b->len + 1);
+        if (!p->type || !p->content) {
+                free(p->type);
+                free(p->content);
+                return -ENOMEM;
+        }
+        memcpy(p->content, b->data, b->len);
+        p->content[b->len] = 0;
+        p->filename = TAKE_PTR(name);
+        d->u->n_parts++;
+        return 0;
+}
+
+static int merge_config(struct decoder *d, json_t *cfg, const json_t *positions) {
+        int r = config_merge(d->u->config, cfg);
+        if (r >= 0 && positions)
+                r = config_merge_positions(d->u->positions, positions);
+        return r;
+}
+
+static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
+        _cleanup_json_ json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cfg_pos = NULL;
+        _cleanup_strv_free_ char **skipped = NULL;
+        _cleanup_free_ char *err = NULL, *origin = NULL;
         int r;
 
-        if (is_gzip(data, len)) {
-                r = gunzip(data, len, &plain, &plain_len);
-                if (r < 0) {
-                        *ret_error = strdup_printf("user-data looks gzip-compressed but does not inflate: %s",
-                                                   r == -EFBIG ? "larger than 16 MiB uncompressed" : "corrupt stream");
-                        return r;
-                }
-                data = plain;
-                len = plain_len;
+        origin = b->name ? strdup_printf("%s %s", b->origin, b->name) : strdup(b->origin);
+        if (!origin)
+                return -ENOMEM;
+        /* A verbatim part's lines are the file's lines: say where in the file. */
+        r = yaml_parse_positions(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                (void) strv_push(&d->u->errors, err ? err : "invalid YAML");
+                return 0;
         }
-        return decode_text(ctx, data, len, ret_error);
+        if (!json_is_object(doc)) {
+                error(d, b, "the top level of a %s document must be a mapping", cloud ? "#cloud-config" : "#kiln-config");
+                return 0;
+        }
+        if (!cloud)
+                return merge_config(d, doc, pos);
+        r = cloudconfig_map(doc, pos, &cfg, &cfg_pos, &skipped);
+        if (r < 0)
+                return r;
+        if (skipped) {
+                _cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
+                for (char **s = skipped; *s; s++)
+                        (void) strbuf_printf(&list, "%s'%s'", s == skipped ? "" : ", ", *s);
+                warn(d, b, "cloud-config keys kiln does not support, skipped: %s", list.data ? list.data : "");
+        }
+        return merge_config(d, cfg, cfg_pos);
+}
+
+static int decode_blob(struct decoder *d, const struct blob *b, unsigned depth);
+
+static bool include_url_ok(const char *url) {
+        static const char *const loopback[] = {"http://127.", "http://localhost/", "http://localhost:", "http://[::1]"};
+
+        if (strneq(url, "https://", 8))
+                return true;
+        /* Plain HTTP can be read or changed on the way: only from this very
+         * machine (a local metadata proxy, tests). */
+        for (size_t i = 0; i < ELEMENTSOF(loopback); i++)
+                if (strneq(url, loopback[i], strlen(loopback[i])))
+                        return true;
+        return false;
+}
+
+static int fetch_include(struct decoder *d, const struct blob *b, const char *url, unsigned depth) {
+        _cleanup_http_response_ struct http_response *resp = NULL;
+        char errbuf[HTTP_ERROR_MAX] = "";
+        struct http_request req = {
+                .url = url,
+                .timeout_ms = 30000,
+                .max_attempts = 3,
+                .budget_ms = 120000,
+                .retry_on = HTTP_RETRY_NETWORK | HTTP_RETRY_5XX | HTTP_RETRY_429,
+                .max_body = USERDATA_MAX_SIZE,
+                .ca_file = d->o->ca_file,
+                .error = errbuf,
+        };
+        int r;
+
+        if (!include_url_ok(url)) {
+                error(d, b, "include '%s': only https:// URLs are fetched (http:// only from loopback)", url);
+                return 0;
+        }
+        r = http_request(&req, &resp);
+        if (r < 0) {
+                error(d, b, "include '%s': %s", url, errbuf[0] ? errbuf : strerror(-r));
+                return 0;
+        }
+        if (resp->status != 200) {
+                error(d, b, "include '%s': HTTP status %ld", url, resp->status);
+                return 0;
+        }
+        return decode_blob(d, &(struct blob){resp->body, resp->body_len, url, 0, NULL, NULL}, depth + 1);
+}
+
+/* "#include" and text/x-include-url: one URL a line; # lines are comments. */
+static int decode_includes(struct decoder *d, const struct blob *b, unsigned depth) {
+        size_t pos = 0;
+        int r = 0;
+
+        while (pos < b->len && r >= 0) {
+                const char *nl = memchr(b->data + pos, '\n', b->len - pos);
+                size_t n = nl ? (size_t) (nl - (b->data + pos)) : b->len - pos;
+                _cleanup_free_ char *line = strndup(b->data + pos, n);
+                char *url;
+
+                pos += n + 1;
+                if (!line)
+                        return -ENOMEM;
+                url = strstrip(line);
+                if (!*url || *url == '#')
+                        continue;
+                if (strv_length(d->u->includes) >= USERDATA_MAX_INCLUDES) {
+                        error(d, b, "more than %d includes, ignoring '%s' and the rest", USERDATA_MAX_INCLUDES, url);
+                        break;
+                }
+                r = strv_push(&d->u->includes, url);
+                if (r >= 0 && d->o->fetch_includes)
+                        r = fetch_include(d, b, url, depth);
+        }
+        return r;
+}
+
+/* A body after its first line ("#cloud-boothook\n..."). */
+static struct blob after_first_line(const struct blob *b) {
+        const char *nl = memchr(b->data, '\n', b->len);
+        struct blob rest = *b;
+
+        if (nl) {
+                rest.data = nl + 1;
+                rest.len = b->len - (size_t) (nl + 1 - b->data);
+                rest.line++;
+        } else
+                rest.len = 0;
+        return rest;
+}
+
+static int decode_boothook(struct decoder *d, const struct blob *b, const char *filename) {
+        struct blob body = first_line_is(b, "#cloud-boothook") ? after_first_line(b) : *b;
+        return add_part(d, &body, USERDATA_TYPE_BOOTHOOK, filename, FREQ_BOOT);
+}
+
+static int decode_base64(struct decoder *d, const struct blob *b, unsigned depth) {
+        _cleanup_free_ char *plain = NULL, *origin = NULL;
+        size_t len;
+        int r;
+
+        r = base64_decode(b->data, b->len, &plain, &len);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0 || len == 0 || !(is_gzip(plain, len) || plain[0] == '#' || mime_looks_like(plain, len))) {
+                _cleanup_free_ char *start = describe_start(b->data, b->len);
+                error(d, b, "not a script (#!), #kiln-config, #cloud-config, #include or MIME message "
+                            "(it starts with bytes %s)", start ? start : "?");
+                return 0;
+        }
+        origin = strdup_printf("%s%s%s (base64-decoded)", b->origin, b->name ? " " : "", b->name ? b->name : "");
+        if (!origin)
+                return -ENOMEM;
+        return decode_blob(d, &(struct blob){plain, len, origin, 0, NULL, NULL}, depth + 1);
+}
+
+static int decode_mime(struct decoder *d, const struct blob *b, unsigned depth) {
+        struct mime_message m = {};
+        _cleanup_free_ char *err = NULL;
+        int r;
+
+        r = mime_split(b->data, b->len, &m, &err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                error(d, b, "broken MIME message: %s", err ? err : "cannot be split");
+                return 0;
+        }
+        for (char **w = m.warnings; w && *w; w++)
+                warn(d, b, "%s", *w);
+        for (size_t i = 0; r >= 0 && i < m.n_parts; i++) {
+                struct mime_part *p = &m.parts[i];
+                _cleanup_free_ char *name = p->filename ? strdup_printf("part %zu '%s'", i + 1, p->filename)
+                                                         : strdup_printf("part %zu", i + 1);
+                struct blob part = {p->body, p->len, b->origin, b->line + p->line, name, p->type};
+                if (!name) {
+                        r = -ENOMEM;
+                        break;
+                }
+                if (p->error) {
+                        error(d, &part, "%s, skipping it", p->error);
+                        continue;
+                }
+                if (!p->verbatim)
+                        part.line = 0; /* positions then count from the part's start, named */
+                r = decode_blob(d, &part, depth + 1);
+        }
+        mime_message_done(&m);
+        return r;
+}
+
+struct typed {
+        const char *type;
+        const char *kind; /* "script", "cloud", "kiln", "boothook", "include", "gzip", "sniff" */
+        enum frequency freq;
+};
+
+static const struct typed types[] = {
+        {"text/x-shellscript", "script", FREQ_INSTANCE},
+        {"text/x-shellscript-per-boot", "script", FREQ_BOOT},
+        {"text/x-shellscript-per-instance", "script", FREQ_INSTANCE},
+        {"text/x-shellscript-per-once", "script", FREQ_ONCE},
+        {"text/cloud-config", "cloud", 0},
+        {"text/x-kiln-config", "kiln", 0},
+        {"text/cloud-boothook", "boothook", FREQ_BOOT},
+        {"text/x-include-url", "include", 0},
+        {"text/x-include-once-url", "include", 0},
+        {"application/gzip", "gzip", 0},
+        {"application/x-gzip", "gzip", 0},
+        {"text/plain", "sniff", 0},
+        {"text/x-not-multipart", "sniff", 0},
+        {"application/octet-stream", "sniff", 0},
+        {"", "sniff", 0},
+};
+
+/* The part's own file name, from "part 2 'setup.sh'". */
+static char *part_filename(const struct blob *b) {
+        const char *q = b->name ? strchr(b->name, '\'') : NULL;
+        return q ? strndup(q + 1, strlen(q + 1) - 1) : NULL;
+}
+
+static int decode_typed(struct decoder *d, const struct blob *b, const struct typed *t, unsigned depth) {
+        _cleanup_free_ char *filename = part_filename(b);
+
+        if (streq(t->kind, "script"))
+                return add_part(d, b, "text/x-shellscript", filename, t->freq);
+        if (streq(t->kind, "cloud") || streq(t->kind, "kiln"))
+                return decode_config(d, b, streq(t->kind, "cloud"));
+        if (streq(t->kind, "boothook"))
+                return decode_boothook(d, b, filename);
+        if (streq(t->kind, "include"))
+                return decode_includes(d, b, depth);
+        return decode_blob(d, &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL}, depth);
+}
+
+static int decode_gzip(struct decoder *d, const struct blob *b, unsigned depth) {
+        _cleanup_free_ char *plain = NULL, *origin = NULL;
+        size_t len;
+        int r;
+
+        r = userdata_gunzip(b->data, b->len, &plain, &len);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                error(d, b, "gzip-compressed data that does not inflate: %s",
+                      r == -EFBIG ? "larger than 16 MiB uncompressed" : "corrupt or truncated stream");
+                return 0;
+        }
+        origin = strdup_printf("%s%s%s (gunzipped)", b->origin, b->name ? " " : "", b->name ? b->name : "");
+        if (!origin)
+                return -ENOMEM;
+        return decode_blob(d, &(struct blob){plain, len, origin, 0, NULL, b->type}, depth + 1);
+}
+
+static bool blank(const char *data, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if (!isspace((unsigned char) data[i]))
+                        return false;
+        return true;
+}
+
+/* Decides what the content is from how it starts, as cloud-init does. */
+static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned depth) {
+        _cleanup_free_ char *filename = part_filename(b);
+        _cleanup_free_ char *start = NULL;
+
+        if (starts_with(b, "#!"))
+                return add_part(d, b, "text/x-shellscript", filename ? filename : b->name ? NULL : "user-data",
+                                FREQ_INSTANCE);
+        if (first_line_is(b, "#cloud-config"))
+                return decode_config(d, b, true);
+        if (first_line_is(b, "#kiln-config"))
+                return decode_config(d, b, false);
+        if (first_line_is(b, "#cloud-boothook"))
+                return decode_boothook(d, b, filename);
+        if (first_line_is(b, "#include") || first_line_is(b, "#include-once"))
+                return decode_includes(d, b, depth);
+        if (mime_looks_like(b->data, b->len))
+                return decode_mime(d, b, depth);
+        if (starts_with(b, "#cloud-config-archive") || starts_with(b, "#part-handler") ||
+            starts_with(b, "## template: jinja") || starts_with(b, "#cloud-config-jsonp")) {
+                warn(d, b, "'%.*s' content is not supported by kiln, skipping it", (int) first_line_len(b), b->data);
+                return 0;
+        }
+        if (blank(b->data, b->len))
+                return 0;
+        if (d->o->yaml_is_config && depth == 0)
+                return decode_config(d, b, false);
+        if (looks_base64(b->data, b->len))
+                return decode_base64(d, b, depth);
+        start = describe_start(b->data, b->len);
+        error(d, b, "not a script (#!), #kiln-config, #cloud-config, #include or MIME message (it starts with bytes %s)",
+              start ? start : "?");
+        return 0;
+}
+
+static int decode_blob(struct decoder *d, const struct blob *b, unsigned depth) {
+        if (depth > MAX_DEPTH) {
+                error(d, b, "nested too deep (gzip, base64, MIME and includes, more than %d levels)", MAX_DEPTH);
+                return 0;
+        }
+        if (is_gzip(b->data, b->len))
+                return decode_gzip(d, b, depth);
+        if (b->type) {
+                for (size_t i = 0; i < ELEMENTSOF(types); i++)
+                        if (streq(b->type, types[i].type))
+                                return decode_typed(d, b, &types[i], depth);
+                warn(d, b, "content type '%s' is not supported by kiln, skipping it", b->type);
+                return 0;
+        }
+        return decode_sniffed(d, b, depth);
+}
+
+int userdata_parse(const char *data, size_t len, const struct userdata_options *o, struct userdata *ret) {
+        struct userdata u = {};
+        struct decoder d = {.o = o, .u = &u};
+        int r;
+
+        u.config = json_object();
+        u.positions = json_object();
+        if (!u.config || !u.positions) {
+                userdata_done(&u);
+                return -ENOMEM;
+        }
+        r = decode_blob(&d, &(struct blob){data, len, o->origin ? o->origin : "user-data", 0, NULL, NULL}, 0);
+        if (r < 0) {
+                userdata_done(&u);
+                return r;
+        }
+        *ret = u;
+        return 0;
+}
+
+void userdata_done(struct userdata *u) {
+        for (size_t i = 0; i < u->n_parts; i++) {
+                free(u->parts[i].type);
+                free(u->parts[i].filename);
+                free(u->parts[i].content);
+        }
+        free(u->parts);
+        json_decref(u->config);
+        json_decref(u->positions);
+        strv_free(u->warnings);
+        strv_free(u->errors);
+        strv_free(u->includes);
+        *u = (struct userdata){};
+}
+
+bool userdata_part_is_script(const struct userdata_part *p) {
+        return streq(p->type, "text/x-shellscript");
+}
+
+bool userdata_part_is_boothook(const struct userdata_part *p) {
+        return streq(p->type, USERDATA_TYPE_BOOTHOOK);
 }

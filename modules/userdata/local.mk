@@ -1,4 +1,24 @@
 libkiln_a_SOURCES += \
 	modules/userdata/userdata.h \
+	modules/userdata/mime.h \
+	modules/userdata/mime.c \
 	modules/userdata/decode.c \
+	modules/userdata/cloud-config.c \
+	modules/userdata/validate.c \
 	modules/userdata/userdata-module.c
+
+TESTS += \
+	tests/e2e/userdata-cloud-config.sh \
+	tests/e2e/userdata-mime.sh \
+	tests/e2e/userdata-include.sh \
+	tests/e2e/userdata-validate.sh \
+	tests/e2e/userdata-golden.sh
+
+# libFuzzer targets (MIME splitter, YAML config loader, cloud-config
+# mapping), built with clang and run ~20 s each.
+TESTS += tests/fuzz/check.sh
+EXTRA_DIST += tests/fuzz
+
+check_PROGRAMS += tests/unit/test-userdata
+tests_unit_test_userdata_SOURCES = tests/unit/test-userdata.c tests/unit/tap.h
+tests_unit_test_userdata_LDADD = $(TEST_UNIT_LDADD)

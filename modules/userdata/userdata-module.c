@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "fileio.h"
 #include "imds/imds.h"
 #include "log.h"
 #include "module.h"
 #include "state.h"
+#include "strbuf.h"
 #include "userdata/userdata.h"
 
 /* Keeps a copy of what the instance was launched with, readable by root only:
@@ -22,9 +25,40 @@ static void save_copy(struct kiln_context *ctx, const char *data, size_t len) {
                 log_warning_errno(r, "Failed to keep a copy of the user-data, ignoring: %m");
 }
 
+const char *userdata_ca_file(const json_t *config) {
+        const char *env = getenv("KILN_CA_FILE");
+        return env && *env ? env : config_string(config, "userdata.ca_file", NULL);
+}
+
+/* Hands the decoded parts and config to the context; records every problem. */
+static int take(struct kiln_context *ctx, struct userdata *u) {
+        int result = 0, r;
+
+        for (size_t i = 0; i < u->n_parts; i++) {
+                const struct userdata_part *p = &u->parts[i];
+                r = context_add_part(ctx, p->type, p->filename, p->content, p->len, p->freq);
+                if (r < 0)
+                        return kiln_fail(ctx, r, "Out of memory keeping the user-data parts.");
+        }
+        if (config_merge(ctx->userdata_config, u->config) < 0)
+                return kiln_fail(ctx, -ENOMEM, "Out of memory merging the user-data config.");
+        config_set_userdata_positions(u->positions);
+        for (char **w = u->warnings; w && *w; w++)
+                result = kiln_degrade(ctx, "%s", *w);
+        for (char **e = u->errors; e && *e; e++)
+                result = kiln_fail(ctx, -EINVAL, "%s", *e);
+        return result;
+}
+
 /* fetch: the user-data, decoded into parts and config. None is fine. */
 static int userdata_boot(struct kiln_context *ctx) {
-        _cleanup_free_ char *data = NULL, *error = NULL;
+        _cleanup_free_ char *data = NULL;
+        struct userdata u = {};
+        struct userdata_options o = {
+                .origin = "user-data",
+                .fetch_includes = config_bool(ctx->config, "userdata.fetch_includes", true),
+                .ca_file = userdata_ca_file(ctx->config),
+        };
         struct imds *c;
         size_t len;
         int r;
@@ -44,14 +78,29 @@ static int userdata_boot(struct kiln_context *ctx) {
                 return 0;
         }
         save_copy(ctx, data, len);
-        r = userdata_decode(ctx, data, len, &error);
+        r = userdata_parse(data, len, &o, &u);
         if (r < 0)
-                return kiln_fail(ctx, r, "Invalid user-data: %s", error ? error : strerror(-r));
-        log_info("User-data: %zu bytes, %zu part(s).", len, ctx->n_parts);
-        return 0;
+                return kiln_fail(ctx, r, "Failed to decode the user-data: %s", strerror(-r));
+        log_info("User-data: %zu bytes, %zu part(s) to run, %zu config key(s), %zu problem(s).", len, u.n_parts,
+                 json_object_size(u.config), strv_length(u.errors) + strv_length(u.warnings));
+        r = take(ctx, &u);
+        userdata_done(&u);
+        return r;
 }
 
+int userdata_cmd_validate(struct kiln_context *ctx, int argc, char **argv);
+
+static const struct kiln_command userdata_commands[] = {
+        {"validate", "[--keys] [--plan] [--no-fetch] [FILE|-]",
+         "check user-data or a config file (any format) without applying it", userdata_cmd_validate},
+        {},
+};
+
 static const struct config_key userdata_keys[] = {
+        {"userdata", CONFIG_MAP, "How user-data is read."},
+        {"userdata.fetch_includes", CONFIG_BOOL, "Fetch #include / text/x-include-url URLs (default true)."},
+        {"userdata.ca_file", CONFIG_STRING,
+         "PEM trust anchors for include URLs instead of the system's (env KILN_CA_FILE wins)."},
         {},
 };
 
@@ -60,4 +109,5 @@ const struct kiln_module userdata_module = {
         .stage = STAGE_FETCH,
         .boot = userdata_boot,
         .config_keys = userdata_keys,
+        .commands = userdata_commands,
 };

@@ -1,13 +1,55 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "context.h"
 
 #define USERDATA_MAX_SIZE (16u * 1024 * 1024)
+#define USERDATA_MAX_INCLUDES 16
 
-/* Decodes raw user-data into ctx->parts and ctx->userdata_config: gzip,
- * base64, MIME multipart, #! scripts, #kiln-config and #cloud-config. An
- * error names what was wrong and where; *ret_error is set then. */
-int userdata_decode(struct kiln_context *ctx, const char *data, size_t len, char **ret_error);
+/* User-data as users bring it, decoded: gzip (by magic), base64 of any of
+ * these (up to a few layers), MIME multipart, `#!` scripts, `#kiln-config`,
+ * `#cloud-config` (mapped onto kiln's keys), `#cloud-boothook`, and
+ * `#include` / text/x-include-url lists of URLs fetched with the core HTTP
+ * client. A broken part is reported and skipped; the others are kept. */
+
+struct userdata_options {
+        const char *origin;   /* how messages name the input: "user-data", a file name */
+        bool yaml_is_config;  /* unrecognised content is read as kiln config (a kiln.yaml) */
+        bool fetch_includes;  /* false: #include URLs are listed, not fetched */
+        const char *ca_file;  /* trust anchors for includes (default: the system's) */
+};
+
+struct userdata {
+        struct userdata_part *parts; /* scripts and boothooks, in order */
+        size_t n_parts;
+        json_t *config;      /* every config part mapped and merged, in order */
+        json_t *positions;   /* config path -> "origin:line:column" */
+        char **warnings;     /* each names its part and, when known, its position */
+        char **errors;
+        char **includes;     /* URLs seen (fetched or not) */
+};
+
+int userdata_parse(const char *data, size_t len, const struct userdata_options *o, struct userdata *ret);
+void userdata_done(struct userdata *u);
+
+/* The cloud-config keys kiln understands, mapped onto kiln's config. Keys
+ * kiln does not support are dropped and named in *ret_skipped (a list of
+ * paths, NULL when none). positions (may be NULL) is renamed alongside. */
+int cloudconfig_map(const json_t *doc, const json_t *positions, json_t **ret, json_t **ret_positions,
+                    char ***ret_skipped);
+
+/* Inflates gzip data, at most USERDATA_MAX_SIZE bytes (-EFBIG beyond);
+ * -EBADMSG when corrupt or truncated. */
+int userdata_gunzip(const char *data, size_t len, char **ret, size_t *ret_len);
+
+/* Trust anchors for includes: $KILN_CA_FILE, else userdata.ca_file. */
+const char *userdata_ca_file(const json_t *config);
+
+/* The part types kiln runs: scripts at a frequency and boothooks. */
+bool userdata_part_is_script(const struct userdata_part *p);
+bool userdata_part_is_boothook(const struct userdata_part *p);
+#define USERDATA_TYPE_BOOTHOOK "text/cloud-boothook"

@@ -95,7 +95,7 @@ kiln boot >"$T/out" 2>&1
 rc=$?
 [ $rc -eq 1 ]
 ok $? "binary junk: boot exits 1 (error), got $rc"
-check "the error says what was wrong" grep -q 'Invalid user-data: user-data is not a script' "$T/out"
+check "the error says what was wrong" grep -q 'user-data:1:1: not a script (#!)' "$T/out"
 check "and is in status.json" grep -q 'starts with bytes 01 02 03' "$ROOT/run/kiln/status.json"
 
 # --- IMDS disabled fails fast and clearly ---
@@ -115,7 +115,9 @@ curl -sf -X POST -d '{}' "$LOCAL_EC2_IMDS/_fake/reset" >/dev/null
 imds_faults '{"fail_5xx": 3, "reset": 2}'
 no_user_data
 kiln boot >"$T/out" 2>&1
-ok $? "boot recovers from IMDS 5xx and resets"
+rc=$?
+ok $rc "boot recovers from IMDS 5xx and resets"
+[ $rc -eq 0 ] || diag "$T/out"
 
 # --- no secret in any log ---
 token_seen=0

@@ -38,6 +38,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 import uuid
 import zlib
 from xml.sax.saxutils import escape as xml_escape
@@ -113,6 +114,7 @@ FAULT_DEFAULTS = {
     "hang_ms": 0,         # how long a hang lasts (alone: every request hangs)
     "delay_ms": 0,        # every request waits this long before processing
     "actions": ["PutMetricData"],  # which actions faults apply to; "*" = all
+    "reject_names": [],   # PutMetricData naming one -> 400 InvalidParameterValue
 }
 
 
@@ -158,11 +160,17 @@ def iso_z(dt):
 # ---------------------------------------------------------------------------
 
 class Cred:
-    def __init__(self, access_key, secret_key, token=None, expired=False):
+    def __init__(self, access_key, secret_key, token=None, expired=False,
+                 expires=None):
         self.access_key = access_key
         self.secret_key = secret_key
         self.token = token or None
         self.expired = bool(expired)
+        self.expires = expires      # epoch seconds (instance role keys)
+
+    def is_expired(self):
+        return self.expired or (self.expires is not None
+                                and time.time() >= self.expires)
 
     def to_json(self):
         return {"access_key": self.access_key, "secret_key": self.secret_key,
@@ -210,10 +218,32 @@ class State:
         self.requests = collections.deque(maxlen=args.max_requests)
         self.datapoint_seq = 0
         self.request_seq = 0
+        self.trust_imds = args.trust_imds
 
     def lookup_cred(self, access_key):
         with self.lock:
-            return self.creds.get(access_key)
+            cred = self.creds.get(access_key)
+        if cred is None and self.trust_imds:
+            self.learn_imds_creds()
+            with self.lock:
+                cred = self.creds.get(access_key)
+        return cred
+
+    def learn_imds_creds(self):
+        """Accept the role keys a fake IMDS has handed out (--trust-imds),
+        as AWS accepts an instance role's temporary credentials."""
+        url = self.trust_imds.rstrip("/") + "/_fake/credentials"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                docs = json.loads(resp.read().decode())
+        except (OSError, ValueError):
+            return
+        with self.lock:
+            for d in docs:
+                if d.get("AccessKeyId") not in self.creds:
+                    self.creds[d["AccessKeyId"]] = Cred(
+                        d["AccessKeyId"], d["SecretAccessKey"], d.get("Token"),
+                        expires=d.get("expires"))
 
     def take_fault(self, action):
         """Decide, atomically, which fault (if any) hits this request.
@@ -410,7 +440,7 @@ def verify_sigv4(state, method, raw_path, headers, body):
             raise ApiError(403, "InvalidClientTokenId",
                            "The security token included in the request is "
                            "invalid.")
-    if cred.expired:
+    if cred.is_expired():
         raise ApiError(403, "ExpiredToken",
                        "The security token included in the request is "
                        "expired")
@@ -725,6 +755,11 @@ def put_metric_data(state, reader, inp, ctx):
             raise missing(p + ".MetricName")
         name = reader.string(datum["MetricName"], p + ".MetricName")
         check_length(name, p + ".MetricName", 1, 255)
+        with state.lock:
+            rejected = name in state.faults["reject_names"]
+        if rejected:
+            raise invalid("The value %s for parameter %s.MetricName is "
+                          "invalid (reject_names fault)." % (name, p))
         dims = read_dimensions(reader, datum.get("Dimensions", []),
                                p + ".Dimensions", MAX_DIMENSIONS, True)
 
@@ -1535,7 +1570,11 @@ def set_faults(state, body):
                             ", ".join(FAULT_DEFAULTS)))
     update = {}
     for key, value in body.items():
-        if key == "actions":
+        if key == "reject_names":
+            if not isinstance(value, list) or \
+                    any(not isinstance(n, str) for n in value):
+                raise ValueError("reject_names must be a list of strings")
+        elif key == "actions":
             if isinstance(value, str):
                 value = [value]
             if not isinstance(value, list) or \
@@ -1589,7 +1628,8 @@ def control_help():
 GET  /_fake/health      {"ok": true, "port": N, "region": "..."}
 GET  /_fake/faults      current faults
 POST /_fake/faults      set some of: throttle, fail_5xx, fail_status, reset,
-                        hang, hang_ms, delay_ms, actions
+                        hang, hang_ms, delay_ms, actions, reject_names
+                        (metric names answered 400 InvalidParameterValue)
 GET  /_fake/datapoints  accepted datapoints (?namespace=&metric_name=&protocol=)
 GET  /_fake/requests    request log
 POST /_fake/reset       clear datapoints, metrics, request log and faults
@@ -1638,6 +1678,9 @@ def parse_args(argv):
                    help="requests must then carry this X-Amz-Security-Token")
     p.add_argument("--cred", action="append", default=[], metavar="AK:SK[:TOKEN]",
                    help="another accepted credential set (repeatable)")
+    p.add_argument("--trust-imds", metavar="URL",
+                   help="also accept the role credentials this fake IMDS "
+                   "has minted (read from URL/_fake/credentials)")
     p.add_argument("--max-body", type=int, default=MAX_BODY,
                    help="largest request body, on the wire and decompressed "
                    "(default %(default)s)")
@@ -1675,8 +1718,9 @@ def parse_args(argv):
         creds.extend(parse_cred(c) for c in args.cred)
     except ValueError as e:
         p.error(str(e))
-    if not creds:
-        p.error("give credentials: --access-key/--secret-key or --cred")
+    if not creds and not args.trust_imds:
+        p.error("give credentials: --access-key/--secret-key, --cred or "
+                "--trust-imds")
     args.creds = creds
     if args.actions is not None and \
             any(a != "*" and a not in ACTIONS for a in args.actions):

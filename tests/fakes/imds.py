@@ -32,6 +32,11 @@ Control API (JSON in and out; never faulted, never logged):
   GET  /_fake/tokens     every token issued so far (to check none is logged)
   GET  /_fake/stats      {"requests", "token_puts", "tokens_issued", "gets",
                           "gets_without_token", "by_status", "faults"}
+  GET  /_fake/credentials  every role credential minted so far, oldest first:
+                         [{"AccessKeyId", "SecretAccessKey", "Token",
+                           "Expiration", "expires" (epoch)}]; the fake
+                         CloudWatch (--trust-imds) accepts them, as AWS
+                         accepts an instance role's keys
   POST /_fake/reset      clear log, stats, faults and data overrides; modes
                          (disabled, v1_only, v2_required) back to the flags'
 """
@@ -336,8 +341,11 @@ class TokenStore:
 class CredentialStore:
     """Role credentials, minted again each time the previous ones expire."""
 
+    MAX_HISTORY = 10000
+
     def __init__(self):
         self._by_role = {}
+        self._history = collections.deque(maxlen=self.MAX_HISTORY)
         self._lock = threading.Lock()
 
     def get(self, data):
@@ -348,7 +356,12 @@ class CredentialStore:
             if creds is None or now >= creds["expires"]:
                 creds = self._mint(data, now)
                 self._by_role[role] = creds
+                self._history.append(dict(creds["doc"], expires=creds["expires"]))
             return creds
+
+    def history(self):
+        with self._lock:
+            return list(self._history)
 
     def expire_all(self):
         with self._lock:
@@ -877,6 +890,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/_fake/requests": (self.state.requests, None),
             "/_fake/stats": (self.state.snapshot_stats, None),
             "/_fake/tokens": (self.state.tokens.issued, None),
+            "/_fake/credentials": (self.state.creds.history, None),
             "/_fake/reset": (None, lambda _: self.state.reset()),
         }
         getter, setter = routes.get(path.rstrip("/"), (None, None))

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "acme/acme.h"
+#include "config.h"
+#include "http.h"
+#include "keys.h"
+
+/* The ACME module's own pieces, shared between its files:
+ *   client.c    directory, nonce pool, JWS requests, problems, account
+ *   order.c     newOrder, authorizations, http-01, finalize, download
+ *   cert.c      certificate facts (expiry, issuer, ARI cert ID), TLS probe
+ *   ari.c       renewal information and when to renew
+ *   store.c     per-site files and state.json
+ *   renew.c     one site's check-and-renew, the schedule, failures
+ *   commands.c  `kiln certs`, `kiln renew`
+ *   deploy.c    handing a new certificate to nginx */
+
+#define ACME_DIR "/var/lib/kiln/acme"
+#define ACME_ACCOUNTS_DIR ACME_DIR "/accounts"
+#define ACME_LE_PRODUCTION "https://acme-v02.api.letsencrypt.org/directory"
+#define ACME_LE_STAGING "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+struct acme_config {
+        char *directory; /* URL */
+        char *email; /* may be NULL */
+        char *ca_file; /* may be NULL */
+        enum key_type key_type;
+        char *profile; /* may be NULL */
+        char *eab_kid; /* both or neither */
+        char *eab_hmac_key; /* base64url */
+        long renew_before_s; /* 0: the lifetime rules */
+        long order_timeout_ms;
+        int http_port; /* where the http-01 location answers locally */
+        int https_port; /* where nginx serves the sites */
+};
+
+struct acme_site {
+        char *name;
+        char **domains; /* NULL-terminated, at least one */
+};
+
+int acme_config_parse(const json_t *config, struct acme_config *ret, char **ret_error);
+void acme_config_done(struct acme_config *c);
+/* The `tls: acme` sites of the config. */
+int acme_sites_from_config(const json_t *config, struct acme_site **ret, size_t *ret_n, char **ret_error);
+void acme_sites_free(struct acme_site *s, size_t n);
+
+/* How a failed attempt should be retried. */
+enum acme_retry {
+        ACME_RETRY_BACKOFF, /* validation, network, CA errors: 1 min, 10 min, 100 min, 6 h */
+        ACME_RETRY_AFTER, /* the CA said when (rateLimited, 503 with Retry-After) */
+};
+
+struct acme_client {
+        const struct acme_config *cfg;
+        json_t *directory;
+        char **nonces;
+        struct kiln_key *account_key;
+        char *account_path; /* /var/lib/kiln/acme/accounts/<dir> under the root */
+        char *kid;
+        char *thumbprint;
+        /* The last failure, for the caller to log and store. */
+        char error[512];
+        enum acme_retry retry;
+        long retry_after_s;
+        unsigned requests;
+        unsigned bad_nonces;
+};
+
+int acme_client_new(const struct acme_config *cfg, struct acme_client **ret);
+void acme_client_free(struct acme_client *c);
+DEFINE_POINTER_CLEANUP(struct acme_client, acme_client_free)
+/* Sets c->error from a printf format; returns r. */
+int acme_errorf(struct acme_client *c, int r, const char *fmt, ...) _printf_(3, 4);
+
+/* The directory's path for an account: accounts/<host>_<port>_<path>. */
+int acme_account_dir(const char *directory, char **ret);
+int acme_load_account_key(struct acme_client *c);
+int acme_directory(struct acme_client *c);
+const char *acme_directory_url(const struct acme_client *c, const char *name);
+/* Registers the account (or finds it); c->kid set after. */
+int acme_account(struct acme_client *c);
+/* Drops the cached account URL, so the next acme_account() registers. */
+int acme_account_forget(struct acme_client *c);
+/* A signed POST: payload is a JSON text, "" for POST-as-GET. jwk instead of
+ * kid for newAccount. 0 with *ret for a 2xx answer; a CA problem otherwise,
+ * described in c->error. badNonce is retried. */
+int acme_post(struct acme_client *c, const char *url, const char *payload, bool jwk, const char *accept,
+              struct http_response **ret);
+int acme_post_json(struct acme_client *c, const char *url, const char *payload, json_t **ret_json, char **ret_location);
+/* The http request defaults for the CA. */
+void acme_http_defaults(const struct acme_client *c, struct http_request *req);
+
+/* The JWS pieces, exposed for the tests. */
+const char *acme_jws_alg(enum key_type t);
+int acme_jws(const struct kiln_key *k, const char *protected_json, const char *payload, char **ret);
+int acme_eab_jws(const char *kid, const char *hmac_key_b64, const char *url, const json_t *jwk, json_t **ret);
+
+/* Issues a certificate for domains with key; *ret is the PEM chain. */
+int acme_issue(struct acme_client *c, char *const *domains, const struct kiln_key *key, const char *replaces,
+               char **ret);
+/* "profile" value for newOrder: cfg's when the directory lists it. */
+const char *acme_order_profile(const json_t *directory, const char *profile);
+
+/* Certificate facts. */
+struct cert_info {
+        time_t not_before;
+        time_t not_after;
+        char *issuer; /* issuer CN (or the whole DN) */
+        char *serial; /* hex */
+        char *ari_id; /* RFC 9773 cert ID, NULL without an AKI */
+        char **domains; /* SAN DNS names */
+};
+int cert_info_from_pem(const char *pem, struct cert_info *ret);
+void cert_info_done(struct cert_info *i);
+/* RFC 9773: base64url(AKI keyIdentifier) "." base64url(DER serial). */
+int cert_ari_id_from_der(const unsigned char *aki, size_t aki_len, const unsigned char *serial, size_t serial_len,
+                         char **ret);
+/* Splits a PEM chain into the first certificate and the rest. */
+int cert_split_chain(const char *pem, char **ret_cert, char **ret_chain);
+/* 1 when a TLS handshake to 127.0.0.1:port with SNI host shows the leaf of
+ * pem, 0 when another certificate is served, negative errno on failure. */
+int cert_served(const char *host, int port, const char *pem, long timeout_ms);
+int parse_rfc3339(const char *s, time_t *ret);
+char *format_time(time_t t);
+
+/* ARI: when to renew. */
+struct renewal_window {
+        time_t start, end;
+        time_t next_fetch; /* from Retry-After */
+};
+int ari_fetch(struct acme_client *c, const char *cert_id, struct renewal_window *ret);
+int ari_parse(const json_t *body, long retry_after_s, time_t now, struct renewal_window *ret);
+/* When to renew a certificate of [not_before, not_after]: ARI window when
+ * given (a random time in it), else the lifetime rules; renew_before_s
+ * overrides those; less than a twentieth left is always now. */
+time_t renewal_time(time_t not_before, time_t not_after, const struct renewal_window *ari, long renew_before_s,
+                    time_t now, uint32_t rnd);
+/* Failure backoff: 1 min, 10 min, 100 min, then 6 h, with jitter. */
+long backoff_seconds(unsigned failures, uint32_t rnd);
+uint32_t random_u32(void);
+
+/* Site storage under /var/lib/kiln/acme/sites/NAME. */
+int store_site_path(const char *site, const char *file, char **ret);
+int store_state_load(const char *site, json_t **ret);
+int store_state_save(const char *site, const json_t *state);
+/* Writes cert.pem, chain.pem, fullchain.pem (the previous ones kept as
+ * *.bak), removes the placeholder marker. */
+int store_install(const char *site, const char *fullchain);
+/* Puts the *.bak files back after a failed deploy. */
+int store_rollback(const char *site);
+/* Keeps a hard link of path as path.bak (absent is fine). */
+int store_backup(const char *path);
+int store_lock(int *ret_fd);
+int store_prepare(void);
+int store_snapshot_config(const json_t *config);
+int store_load_snapshot(json_t **ret);
+
+/* One site: renew when due (or forced). Returns 1 when a new certificate
+ * was installed, 0 when nothing was due, negative on failure (recorded in
+ * state.json, and in *ret_error). */
+struct acme_run {
+        struct kiln_context *ctx;
+        const struct acme_config *cfg;
+        struct acme_client *client; /* created on first need */
+        bool force; /* renew even when not due */
+        bool ignore_backoff;
+        time_t now;
+};
+int acme_site_run(struct acme_run *run, const struct acme_site *site, char **ret_error);
+/* The earliest next_check of the sites, for the daemon's timer. */
+time_t acme_next_check(const struct acme_site *sites, size_t n, time_t now);
+/* Runs every due site (or only `only`); records results in ctx. Returns the
+ * number of failures. */
+int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, const char *only, bool ignore_backoff);
+
+/* nginx: re-render and reload; 0 when nothing to do (no nginx module). */
+int acme_deploy(struct kiln_context *ctx);

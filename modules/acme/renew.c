@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "acme/acme-internal.h"
+#include "fileio.h"
+#include "log.h"
+#include "strbuf.h"
+
+/* One site's life: is a certificate due (none yet, the renewal time has
+ * come, the names changed)? Then order one, install it atomically, have
+ * nginx serve it and check that it does. A failure leaves what is served
+ * alone and sets the next try by the backoff schedule. */
+
+#define MIN_RETRY_S 60L
+#define SERVED_CHECK_TIMEOUT_MS 3000L
+
+static time_t state_time(const json_t *state, const char *key) {
+        return (time_t) json_integer_value(json_object_get(state, key));
+}
+
+static void state_set_time(json_t *state, const char *key, time_t t) {
+        json_object_set_new(state, key, json_integer((json_int_t) t));
+}
+
+static int domains_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* True when the certificate covers exactly the site's names. */
+static bool same_names(char *const *cert, char *const *want) {
+        size_t n = strv_length(cert), m = strv_length(want);
+        _cleanup_free_ char **a = NULL, **b = NULL;
+
+        if (n != m)
+                return false;
+        a = calloc(n + 1, sizeof(char *));
+        b = calloc(n + 1, sizeof(char *));
+        if (!a || !b)
+                return true;
+        memcpy(a, cert, n * sizeof(char *));
+        memcpy(b, want, n * sizeof(char *));
+        qsort(a, n, sizeof(char *), domains_cmp);
+        qsort(b, n, sizeof(char *), domains_cmp);
+        for (size_t i = 0; i < n; i++)
+                if (strcasecmp(a[i], b[i]) != 0)
+                        return false;
+        return true;
+}
+
+static int client_get(struct acme_run *run) {
+        if (run->client)
+                return 0;
+        return acme_client_new(run->cfg, &run->client);
+}
+
+/* Updates the stored ARI window when it is time to ask again; keeps the
+ * random pick inside a window that did not change. */
+static void ari_refresh(struct acme_run *run, json_t *state, const struct cert_info *ci) {
+        json_t *ari = json_object_get(state, "ari");
+        struct renewal_window w;
+        int r;
+
+        if (!ci->ari_id || (ari && state_time(ari, "next_fetch") > run->now))
+                return;
+        if (client_get(run) < 0 || acme_directory(run->client) < 0 || !acme_directory_url(run->client, "renewalInfo"))
+                return;
+        r = ari_fetch(run->client, ci->ari_id, &w);
+        if (r < 0) {
+                log_warning("%s, using the certificate's lifetime, ignoring.", run->client->error);
+                return;
+        }
+        if (!ari || state_time(ari, "start") != w.start || state_time(ari, "end") != w.end) {
+                ari = json_object();
+                json_object_set_new(state, "ari", ari);
+                state_set_time(ari, "start", w.start);
+                state_set_time(ari, "end", w.end);
+                state_set_time(ari, "renew_at",
+                               renewal_time(ci->not_before, ci->not_after, &w, 0, run->now, random_u32()));
+        }
+        state_set_time(ari, "next_fetch", w.next_fetch);
+}
+
+static time_t renew_at(struct acme_run *run, json_t *state, const struct cert_info *ci) {
+        json_t *ari = json_object_get(state, "ari");
+        struct renewal_window w = {0};
+
+        ari_refresh(run, state, ci);
+        ari = json_object_get(state, "ari");
+        if (ari && json_object_get(ari, "renew_at")) {
+                time_t at = state_time(ari, "renew_at");
+                /* The lifetime floor still applies: less than 1/20 left is now. */
+                w.start = w.end = at;
+                return renewal_time(ci->not_before, ci->not_after, &w, 0, run->now, 0);
+        }
+        return renewal_time(ci->not_before, ci->not_after, NULL, run->cfg->renew_before_s, run->now, 0);
+}
+
+static time_t next_wakeup(json_t *state, time_t at) {
+        json_t *ari = json_object_get(state, "ari");
+
+        if (ari && state_time(ari, "next_fetch") > 0 && state_time(ari, "next_fetch") < at)
+                return state_time(ari, "next_fetch");
+        return at;
+}
+
+static int load_current(const char *site, struct cert_info *ret) {
+        _cleanup_free_ char *path = NULL, *pem = NULL;
+        int r;
+
+        r = acme_site_has_real_certificate(site);
+        if (r <= 0)
+                return r;
+        if (store_site_path(site, "fullchain.pem", &path) < 0)
+                return -ENOMEM;
+        r = read_file(path, 1024 * 1024, &pem, NULL);
+        if (r >= 0)
+                r = cert_info_from_pem(pem, ret);
+        return r < 0 ? r : 1;
+}
+
+static int record_failure(struct acme_run *run, const char *site, json_t *state, int r, const char *msg,
+                          char **ret_error) {
+        unsigned failures = (unsigned) json_integer_value(json_object_get(state, "failures")) + 1;
+        long wait;
+
+        if (run->client && run->client->retry == ACME_RETRY_AFTER)
+                wait = run->client->retry_after_s > MIN_RETRY_S ? run->client->retry_after_s : MIN_RETRY_S;
+        else
+                wait = backoff_seconds(failures, random_u32());
+        json_object_set_new(state, "failures", json_integer(failures));
+        json_object_set_new(state, "last_error", json_string(msg));
+        state_set_time(state, "last_error_at", run->now);
+        state_set_time(state, "next_check", run->now + wait);
+        if (store_state_save(site, state) < 0)
+                log_warning("Failed to save the ACME state of site '%s', ignoring.", site);
+        *ret_error = strdup(msg);
+        return r < 0 ? r : -EIO;
+}
+
+static int site_key(struct acme_run *run, const char *site, struct kiln_key **ret, bool *ret_new) {
+        _cleanup_free_ char *path = NULL;
+        struct kiln_key *k = NULL;
+        int r;
+
+        if (store_site_path(site, "privkey.pem", &path) < 0)
+                return -ENOMEM;
+        r = key_load(path, &k);
+        if (r >= 0 && key_get_type(k) == run->cfg->key_type) {
+                *ret = k;
+                *ret_new = false;
+                return 0;
+        }
+        key_free(k);
+        /* A new key of the configured type; written only once the
+         * certificate for it is here. */
+        r = key_generate(run->cfg->key_type, ret);
+        *ret_new = true;
+        return r;
+}
+
+static int install(struct acme_run *run, const char *site, const struct kiln_key *key, bool key_new, const char *pem) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (key_new) {
+                if (store_site_path(site, "privkey.pem", &path) < 0)
+                        return -ENOMEM;
+                r = store_backup(path);
+                if (r >= 0)
+                        r = key_save(key, path);
+                if (r < 0)
+                        return r;
+        }
+        return store_install(site, pem);
+}
+
+/* nginx reload, then a TLS look at what 127.0.0.1 serves for the site. */
+static int deploy_and_check(struct acme_run *run, const struct acme_site *site, const char *pem, json_t *state,
+                            char **ret_error) {
+        int r;
+
+        r = acme_deploy(run->ctx);
+        if (r < 0) {
+                log_error_errno(r, "nginx refused the new certificate of site '%s', putting the previous back: %m",
+                                site->name);
+                (void) store_rollback(site->name);
+                (void) acme_deploy(run->ctx);
+                return record_failure(run, site->name, state, r, "nginx did not accept the new certificate", ret_error);
+        }
+        r = cert_served(site->domains[0], run->cfg->https_port, pem, SERVED_CHECK_TIMEOUT_MS);
+        json_object_set_new(state, "served", r < 0 ? json_null() : json_boolean(r > 0));
+        if (r == 0)
+                log_warning("127.0.0.1:%d does not serve the new certificate of '%s' yet.", run->cfg->https_port,
+                            site->domains[0]);
+        else if (r < 0)
+                log_debug_errno(r, "Could not check the certificate served on 127.0.0.1:%d: %m", run->cfg->https_port);
+        return 0;
+}
+
+static void record_success(struct acme_run *run, json_t *state, const struct cert_info *ci) {
+        json_object_set_new(state, "failures", json_integer(0));
+        json_object_set_new(state, "last_error", json_null());
+        json_object_del(state, "ari");
+        state_set_time(state, "issued_at", run->now);
+        state_set_time(state, "not_before", ci->not_before);
+        state_set_time(state, "not_after", ci->not_after);
+        json_object_set_new(state, "issuer", json_string(ci->issuer));
+        json_object_set_new(state, "serial", json_string(ci->serial));
+        state_set_time(state, "next_check",
+                       next_wakeup(state, renewal_time(ci->not_before, ci->not_after, NULL, run->cfg->renew_before_s,
+                                                       run->now, 0)));
+}
+
+static int issue(struct acme_run *run, const struct acme_site *site, json_t *state, const char *replaces,
+                 char **ret_error) {
+        _cleanup_(key_freep) struct kiln_key *key = NULL;
+        _cleanup_free_ char *pem = NULL;
+        _cleanup_free_ char *until = NULL;
+        struct cert_info ci = {0};
+        bool key_new = false;
+        int r;
+
+        r = client_get(run);
+        if (r >= 0)
+                r = site_key(run, site->name, &key, &key_new);
+        if (r < 0)
+                return record_failure(run, site->name, state, r, "Failed to prepare the certificate key", ret_error);
+        log_info("Requesting a certificate for site '%s' from %s.", site->name, run->cfg->directory);
+        r = acme_issue(run->client, site->domains, key, replaces, &pem);
+        if (r >= 0 && (r = cert_info_from_pem(pem, &ci)) < 0)
+                acme_errorf(run->client, r, "The CA sent a certificate kiln cannot read");
+        if (r < 0)
+                return record_failure(run, site->name, state, r, run->client->error, ret_error);
+        r = install(run, site->name, key, key_new, pem);
+        if (r < 0) {
+                cert_info_done(&ci);
+                (void) store_rollback(site->name);
+                return record_failure(run, site->name, state, r, "Failed to write the new certificate", ret_error);
+        }
+        record_success(run, state, &ci);
+        until = format_time(ci.not_after);
+        log_info("Site '%s' has a new certificate from '%s', valid until %s.", site->name, ci.issuer,
+                 until ? until : "?");
+        cert_info_done(&ci);
+        r = deploy_and_check(run, site, pem, state, ret_error);
+        if (r < 0)
+                return r;
+        if (store_state_save(site->name, state) < 0)
+                log_warning("Failed to save the ACME state of site '%s', ignoring.", site->name);
+        return 1;
+}
+
+/* Decides whether the site needs a certificate now. *ret_replaces is the
+ * ARI cert ID of the certificate being renewed. */
+static int due(struct acme_run *run, const struct acme_site *site, json_t *state, char **ret_replaces) {
+        struct cert_info ci = {0};
+        time_t at, next = state_time(state, "next_check");
+        bool backoff_ok =
+                run->ignore_backoff || next <= run->now || json_integer_value(json_object_get(state, "failures")) == 0;
+        int r;
+
+        r = load_current(site->name, &ci);
+        if (r < 0)
+                log_warning_errno(r, "Cannot read the certificate of site '%s', ordering a new one: %m", site->name);
+        if (r <= 0)
+                return run->force || run->ignore_backoff || next <= run->now;
+        at = renew_at(run, state, &ci);
+        state_set_time(state, "not_after", ci.not_after);
+        if (!json_object_get(state, "issuer"))
+                json_object_set_new(state, "issuer", json_string(ci.issuer));
+        if (!same_names(ci.domains, site->domains)) {
+                log_info("Site '%s' has new names, ordering a certificate for them.", site->name);
+                at = run->now;
+        }
+        if (!(run->force || (at <= run->now && backoff_ok))) {
+                if (json_integer_value(json_object_get(state, "failures")) == 0 || next < run->now)
+                        state_set_time(state, "next_check", next_wakeup(state, at));
+                cert_info_done(&ci);
+                return 0;
+        }
+        *ret_replaces = TAKE_PTR(ci.ari_id);
+        cert_info_done(&ci);
+        return 1;
+}
+
+int acme_site_run(struct acme_run *run, const struct acme_site *site, char **ret_error) {
+        _cleanup_json_ json_t *state = NULL;
+        _cleanup_free_ char *replaces = NULL;
+        int r;
+
+        r = store_state_load(site->name, &state);
+        if (r < 0)
+                return r;
+        r = due(run, site, state, &replaces);
+        if (r == 0) {
+                if (store_state_save(site->name, state) < 0)
+                        log_warning("Failed to save the ACME state of site '%s', ignoring.", site->name);
+                return 0;
+        }
+        /* `replaces` only where the CA speaks ARI. */
+        if (replaces && (client_get(run) < 0 || acme_directory(run->client) < 0 ||
+                         !acme_directory_url(run->client, "renewalInfo"))) {
+                free(replaces);
+                replaces = NULL;
+        }
+        return issue(run, site, state, replaces, ret_error);
+}
+
+time_t acme_next_check(const struct acme_site *sites, size_t n, time_t now) {
+        time_t next = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_json_ json_t *state = NULL;
+                time_t t;
+                if (store_state_load(sites[i].name, &state) < 0)
+                        return now;
+                t = state_time(state, "next_check");
+                if (t <= 0)
+                        t = now;
+                if (next == 0 || t < next)
+                        next = t;
+        }
+        return next;
+}
+
+static json_t *site_item(const struct acme_site *site, int r, const char *error) {
+        const char *result = r > 0 ? "issued" : r == 0 ? "unchanged" : "failed";
+        json_t *item = json_pack("{s:s, s:s, s:s}", "module", "acme", "site", site->name, "result", result);
+
+        if (item && error)
+                json_object_set_new(item, "error", json_string(error));
+        return item;
+}
+
+static int run_one(struct acme_run *run, const struct acme_site *site) {
+        _cleanup_free_ char *fullchain = NULL, *key = NULL, *error = NULL;
+        int r;
+
+        r = acme_site_certificate(run->ctx, site->name, site->domains, &fullchain, &key);
+        if (r < 0)
+                return kiln_fail(run->ctx, r, "acme: failed to set up the placeholder of site '%s': %s", site->name,
+                                 strerror(-r));
+        run->now = time(NULL);
+        r = acme_site_run(run, site, &error);
+        kiln_record(run->ctx, site_item(site, r, error));
+        if (r < 0)
+                (void) kiln_degrade(run->ctx, "acme: no new certificate for site '%s': %s", site->name,
+                                    error ? error : strerror(-r));
+        return r;
+}
+
+int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, const char *only, bool ignore_backoff) {
+        _cleanup_(acme_client_freep) struct acme_client *client = NULL;
+        _cleanup_free_ char *error = NULL;
+        _cleanup_close_ int lock = -1;
+        struct acme_config cfg = {0};
+        struct acme_site *sites = NULL;
+        size_t n = 0;
+        int r, failures = 0, matched = 0;
+
+        r = acme_config_parse(config, &cfg, &error);
+        if (r >= 0)
+                r = acme_sites_from_config(config, &sites, &n, &error);
+        if (r < 0) {
+                acme_config_done(&cfg);
+                return kiln_fail(ctx, r, "acme: %s", error ? error : strerror(-r));
+        }
+        r = store_prepare();
+        if (r < 0)
+                log_warning_errno(r, "Failed to create " ACME_DIR " (0700), ignoring: %m");
+        r = store_lock(&lock);
+        if (r < 0)
+                log_warning_errno(r, "Failed to take the ACME lock, going on without: %m");
+        struct acme_run run = {.ctx = ctx, .cfg = &cfg, .force = force, .ignore_backoff = ignore_backoff};
+        for (size_t i = 0; i < n; i++) {
+                if (only && !streq(only, sites[i].name))
+                        continue;
+                matched++;
+                if (run_one(&run, &sites[i]) < 0)
+                        failures++;
+        }
+        client = run.client;
+        acme_sites_free(sites, n);
+        acme_config_done(&cfg);
+        if (only && !matched)
+                return kiln_fail(ctx, -ENOENT, "acme: no site '%s' with tls: acme", only);
+        return failures;
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "acme/acme-internal.h"
+#include "fileio.h"
+#include "path.h"
+#include "strbuf.h"
+
+/* Per-site files under /var/lib/kiln/acme/sites/NAME (see acme.h). Every
+ * write is atomic; a certificate being replaced is kept as *.bak. */
+
+#define STATE_MAX (256 * 1024)
+
+int store_site_path(const char *site, const char *file, char **ret) {
+        return root_path(ret, ACME_SITES_DIR "/%s/%s", site, file);
+}
+
+int store_state_load(const char *site, json_t **ret) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        json_t *j;
+        int r;
+
+        if (store_site_path(site, "state.json", &path) < 0)
+                return -ENOMEM;
+        r = read_file(path, STATE_MAX, &buf, NULL);
+        if (r == -ENOENT) {
+                *ret = json_object();
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (r < 0)
+                return r;
+        j = json_loads(buf, 0, NULL);
+        if (!json_is_object(j)) {
+                /* A damaged state file must not stop renewals: start over. */
+                json_decref(j);
+                j = json_object();
+        }
+        *ret = j;
+        return j ? 0 : -ENOMEM;
+}
+
+int store_state_save(const char *site, const json_t *state) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+
+        if (store_site_path(site, "state.json", &path) < 0)
+                return -ENOMEM;
+        buf = json_dumps(state, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (!buf)
+                return -ENOMEM;
+        return write_file_atomic(path, buf, strlen(buf), 0644);
+}
+
+int store_backup(const char *path) {
+        _cleanup_free_ char *bak = strdup_printf("%s.bak", path);
+
+        if (!bak)
+                return -ENOMEM;
+        if (unlink(bak) < 0 && errno != ENOENT)
+                return negative_errno();
+        if (link(path, bak) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+static int install_file(const char *site, const char *name, const char *data) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (store_site_path(site, name, &path) < 0)
+                return -ENOMEM;
+        r = store_backup(path);
+        if (r < 0)
+                return r;
+        return write_file_atomic(path, data, strlen(data), 0644);
+}
+
+int store_install(const char *site, const char *fullchain) {
+        _cleanup_free_ char *cert = NULL, *chain = NULL, *marker = NULL;
+        int r;
+
+        r = cert_split_chain(fullchain, &cert, &chain);
+        if (r < 0)
+                return r;
+        r = install_file(site, "cert.pem", cert);
+        if (r >= 0)
+                r = install_file(site, "chain.pem", chain);
+        /* fullchain.pem last: it is what nginx serves. */
+        if (r >= 0)
+                r = install_file(site, "fullchain.pem", fullchain);
+        if (r < 0)
+                return r;
+        if (store_site_path(site, "placeholder", &marker) < 0)
+                return -ENOMEM;
+        if (unlink(marker) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+static int restore(const char *site, const char *name) {
+        _cleanup_free_ char *path = NULL, *bak = NULL;
+
+        if (store_site_path(site, name, &path) < 0 || !(bak = strdup_printf("%s.bak", path)))
+                return -ENOMEM;
+        if (rename(bak, path) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+int store_rollback(const char *site) {
+        static const char *const files[] = {"privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"};
+        int r = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                int k = restore(site, files[i]);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        return r;
+}
+
+/* One renewal at a time: the daemon's timer and `kiln renew` may race. */
+int store_lock(int *ret_fd) {
+        _cleanup_free_ char *path = NULL;
+        int fd, r;
+
+        if (root_path(&path, ACME_DIR "/lock") < 0)
+                return -ENOMEM;
+        r = mkdir_parents(path, 0700);
+        if (r < 0)
+                return r;
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+        for (int i = 0; i < 600; i++) {
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+                        *ret_fd = fd;
+                        return 0;
+                }
+                if (errno != EWOULDBLOCK)
+                        break;
+                usleep(500 * 1000);
+        }
+        r = negative_errno();
+        close(fd);
+        return r;
+}
+
+/* /var/lib/kiln/acme holds account keys: 0700, whoever made it first. */
+int store_prepare(void) {
+        _cleanup_free_ char *dir = NULL;
+        int r;
+
+        if (root_path(&dir, ACME_DIR) < 0)
+                return -ENOMEM;
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+        return chmod(dir, 0700) < 0 ? negative_errno() : 0;
+}
+
+/* The user-data's part of the config, for `kiln certs` and `kiln renew`,
+ * which run without IMDS and merge it over the baked config of the moment. */
+int store_snapshot_config(const json_t *config) {
+        _cleanup_json_ json_t *snap = json_object();
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        static const char *const keys[] = {"acme", "sites", "nginx"};
+
+        if (!snap)
+                return -ENOMEM;
+        (void) store_prepare();
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                json_t *v = json_object_get(config, keys[i]);
+                if (v)
+                        json_object_set(snap, keys[i], v);
+        }
+        buf = json_dumps(snap, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (!buf || root_path(&path, ACME_DIR "/config.json") < 0)
+                return -ENOMEM;
+        return write_file_atomic(path, buf, strlen(buf), 0600);
+}
+
+int store_load_snapshot(json_t **ret) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        json_t *j;
+        int r;
+
+        if (root_path(&path, ACME_DIR "/config.json") < 0)
+                return -ENOMEM;
+        r = read_file(path, 4 * 1024 * 1024, &buf, NULL);
+        if (r < 0)
+                return r;
+        j = json_loads(buf, 0, NULL);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return -EBADMSG;
+        }
+        *ret = j;
+        return 0;
+}

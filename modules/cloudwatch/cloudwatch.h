@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "cloudwatch/metric.h"
+#include "cloudwatch/spool.h"
+#include "config.h"
+#include "context.h"
+#include "module.h"
+
+/* The metrics: section, read once per start or reload. */
+struct cw_settings {
+        bool enabled;            /* a metrics: section is there */
+        char *namespace;
+        long interval_s;
+        int resolution;          /* 1 with high_resolution, else 60 */
+        char **collect;
+        json_t *custom;          /* metrics.custom, a reference */
+        json_t *dimensions;      /* [{"Name", "Value"}] added to collected datums */
+        char *region;
+        char *endpoint;          /* metrics.endpoint, NULL for AWS's */
+        bool fips;
+        enum metric_protocol protocol;
+        bool gzip;
+        long timeout_ms;
+        char *nginx_url;
+        struct spool_limits limits;
+};
+
+#define CW_DEFAULT_NAMESPACE "Kiln"
+#define CW_DEFAULT_MAX_DATUMS 100000
+#define CW_DEFAULT_MAX_MB 32
+
+int cw_settings_load(struct kiln_context *ctx, struct cw_settings *ret);
+void cw_settings_done(struct cw_settings *s);
+/* What is wrong with the metrics: section beyond types; empty when fine. */
+void cw_config_check(const json_t *config, char ***ret_errors);
+
+extern const struct config_key cw_config_keys[];
+extern const struct kiln_command cw_commands[];

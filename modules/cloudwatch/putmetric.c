@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cloudwatch/putmetric.h"
+#include "cloudwatch/sigv4.h"
+#include "http.h"
+#include "strbuf.h"
+
+#define SERVICE "monitoring"
+#define JSON_TARGET "GraniteServiceVersion20100801.PutMetricData"
+
+int cw_client_init(struct cw_client *c, const char *region, const char *override, bool fips) {
+        const char *scheme_end;
+        size_t n;
+
+        c->region = strdup(region);
+        if (override && *override)
+                c->endpoint = strdup(override);
+        else
+                c->endpoint = strdup_printf("https://monitoring%s.%s.amazonaws.com%s", fips ? "-fips" : "", region,
+                                            strneq(region, "cn-", 3) ? ".cn" : "");
+        if (!c->region || !c->endpoint)
+                return -ENOMEM;
+        n = strlen(c->endpoint);
+        while (n > 0 && c->endpoint[n - 1] == '/')
+                c->endpoint[--n] = 0;
+        scheme_end = strstr(c->endpoint, "://");
+        if (!scheme_end || strchr(scheme_end + 3, '/') || strchr(scheme_end + 3, '?'))
+                return -EINVAL;
+        c->host = strdup(scheme_end + 3);
+        return c->host ? 0 : -ENOMEM;
+}
+
+void cw_client_done(struct cw_client *c) {
+        free(c->endpoint);
+        free(c->host);
+        free(c->region);
+        c->endpoint = c->host = c->region = NULL;
+}
+
+static void copy_until(char *dst, size_t size, const char *src, const char *stop) {
+        size_t n = stop ? (size_t) (stop - src) : strlen(src);
+
+        if (n >= size)
+                n = size - 1;
+        memcpy(dst, src, n);
+        dst[n] = 0;
+}
+
+static void xml_field(const char *body, const char *tag, char *out, size_t size) {
+        _cleanup_free_ char *open = strdup_printf("<%s>", tag), *close = strdup_printf("</%s>", tag);
+        const char *a, *b;
+
+        if (!open || !close || !(a = strstr(body, open)))
+                return;
+        a += strlen(open);
+        b = strstr(a, close);
+        copy_until(out, size, a, b);
+}
+
+int cw_error_code(const char *query_error, const char *body, char *code, size_t code_size, char *msg,
+                  size_t msg_size) {
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        const char *t;
+
+        code[0] = msg[0] = 0;
+        body = body ? body : "";
+        j = json_loads(body, 0, NULL);
+        if (json_is_object(j)) {
+                t = json_string_value(json_object_get(j, "__type"));
+                if (t)
+                        copy_until(code, code_size, strchr(t, '#') ? strchr(t, '#') + 1 : t, NULL);
+                t = json_string_value(json_object_get(j, "message"));
+                if (!t)
+                        t = json_string_value(json_object_get(j, "Message"));
+                if (t)
+                        copy_until(msg, msg_size, t, NULL);
+        } else {
+                xml_field(body, "Code", code, code_size);
+                xml_field(body, "Message", msg, msg_size);
+        }
+        /* The query-compatible code is the one both protocols share. */
+        if (query_error && *query_error)
+                copy_until(code, code_size, query_error, strchr(query_error, ';'));
+        return code[0] ? 0 : -ENOENT;
+}
+
+static bool code_in(const char *code, const char *const *list) {
+        for (; *list; list++)
+                if (streq(code, *list))
+                        return true;
+        return false;
+}
+
+/* "... MetricData.member.3.Value ..." -> "datum 3 'Name'". */
+static void name_bad_datum(const json_t *datums, const char *msg, char *out, size_t size) {
+        const char *p = strstr(msg, "MetricData.member.");
+        long n;
+
+        out[0] = 0;
+        if (!p || sscanf(p + strlen("MetricData.member."), "%ld", &n) != 1 || n < 1 ||
+            (size_t) n > json_array_size(datums))
+                return;
+        snprintf(out, size, "; the bad datum is #%ld, '%s'", n,
+                 json_string_value(json_object_get(json_array_get(datums, (size_t) n - 1), "MetricName")));
+}
+
+static void judge(struct cw_answer *a, const json_t *datums, const struct http_response *resp) {
+        static const char *const auth_codes[] = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+                                                 "UnrecognizedClientException", "SignatureDoesNotMatch",
+                                                 "InvalidSignatureException", "IncompleteSignature",
+                                                 "MissingAuthenticationToken", "AccessDenied", NULL};
+        static const char *const retry_codes[] = {"Throttling", "ThrottlingException", "RequestLimitExceeded",
+                                                  "TooManyRequestsException", "ServiceUnavailable",
+                                                  "InternalFailure", "InternalServiceError", NULL};
+        char code[128], msg[512], which[200];
+
+        a->status = resp->status;
+        a->retry_after_ms = resp->retry_after_ms;
+        if (resp->status >= 200 && resp->status < 300) {
+                a->outcome = CW_SENT;
+                return;
+        }
+        (void) cw_error_code(http_response_header(resp, "x-amzn-query-error"), resp->body, code, sizeof(code), msg,
+                             sizeof(msg));
+        a->auth_failed = code_in(code, auth_codes) || resp->status == 401 || resp->status == 403;
+        if (a->auth_failed || resp->status >= 500 || resp->status == 429 || code_in(code, retry_codes) ||
+            (resp->status != 400 && resp->status != 413)) {
+                a->outcome = CW_RETRY;
+                snprintf(a->message, sizeof(a->message), "CloudWatch answered %ld %s%s%s", resp->status,
+                         code[0] ? code : "", msg[0] ? ": " : "", msg);
+                return;
+        }
+        a->outcome = CW_REJECTED;
+        name_bad_datum(datums, msg, which, sizeof(which));
+        snprintf(a->message, sizeof(a->message), "CloudWatch rejected the data (%ld %s: %s)%s", resp->status,
+                 code[0] ? code : "?", msg[0] ? msg : "no message", which);
+}
+
+struct wire {
+        struct strbuf body;
+        struct strbuf zipped;
+        const char *data;
+        size_t len;
+        char **headers;
+};
+
+static void wire_done(struct wire *w) {
+        strbuf_done(&w->body);
+        strbuf_done(&w->zipped);
+        strv_free(w->headers);
+}
+
+static int build(struct cw_client *c, const char *ns, const json_t *datums, struct wire *w) {
+        _cleanup_free_ char *host = strdup_printf("Host: %s", c->host);
+        int r;
+
+        r = metric_encode(c->protocol, ns, datums, &w->body);
+        if (r < 0 || !host)
+                return r < 0 ? r : -ENOMEM;
+        w->data = w->body.data;
+        w->len = w->body.len;
+        if (c->gzip && w->len >= METRIC_GZIP_MIN && metric_gzip(w->data, w->len, &w->zipped) == 0) {
+                w->data = w->zipped.data;
+                w->len = w->zipped.len;
+                r = strv_push(&w->headers, "Content-Encoding: gzip");
+        }
+        r = r < 0 ? r : strv_push(&w->headers, host);
+        if (c->protocol == METRIC_JSON) {
+                r = r < 0 ? r : strv_push(&w->headers, "Content-Type: application/x-amz-json-1.0");
+                r = r < 0 ? r : strv_push(&w->headers, "X-Amz-Target: " JSON_TARGET);
+        } else
+                r = r < 0 ? r : strv_push(&w->headers, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+        return r;
+}
+
+static int send_signed(struct cw_client *c, struct wire *w, const struct aws_credentials *creds,
+                       struct http_response **ret, char *err) {
+        struct sigv4_request sreq = {.method = "POST", .target = "/", .headers = w->headers, .body = w->data,
+                                     .body_len = w->len};
+        _cleanup_free_ char *url = strdup_printf("%s/", c->endpoint);
+        struct sigv4_result sig = {0};
+        int r;
+
+        if (!url)
+                return -ENOMEM;
+        r = sigv4_sign(&sreq, creds, c->region, SERVICE, time(NULL), &sig);
+        if (r < 0)
+                return r;
+        struct http_request req = {
+                .method = "POST",
+                .url = url,
+                .headers = (const char *const *) sig.headers,
+                .body = w->data,
+                .body_len = w->len,
+                .connect_timeout_ms = c->timeout_ms < 3000 ? c->timeout_ms : 3000,
+                .timeout_ms = c->timeout_ms,
+                .max_attempts = 1, /* the caller backs off; a re-sent signature would be stale anyway */
+                .max_body = 1024 * 1024,
+                .error = err,
+        };
+        r = http_request(&req, ret);
+        sigv4_result_done(&sig);
+        return r;
+}
+
+int cw_put_metric_data(struct cw_client *c, const char *ns, const json_t *datums, struct cw_answer *ret) {
+        _cleanup_http_response_ struct http_response *resp = NULL;
+        const struct aws_credentials *creds = NULL;
+        struct wire w = {.body = STRBUF_INIT, .zipped = STRBUF_INIT};
+        char err[HTTP_ERROR_MAX] = "";
+        int r;
+
+        *ret = (struct cw_answer){.outcome = CW_RETRY, .retry_after_ms = -1};
+        r = aws_creds_get(c->creds, time(NULL), &creds);
+        if (r < 0) {
+                snprintf(ret->message, sizeof(ret->message), "no AWS credentials: %s", aws_creds_error(c->creds));
+                return 0;
+        }
+        r = build(c, ns, datums, &w);
+        if (r >= 0) {
+                ret->body_len = w.len;
+                ret->gzipped = w.data == w.zipped.data;
+                r = send_signed(c, &w, creds, &resp, err);
+        }
+        wire_done(&w);
+        if (r == -ENOMEM || r == -EINVAL)
+                return r;
+        if (r < 0) {
+                snprintf(ret->message, sizeof(ret->message), "CloudWatch at %s unreachable: %s", c->endpoint,
+                         err[0] ? err : strerror(-r));
+                return 0;
+        }
+        judge(ret, datums, resp);
+        if (ret->auth_failed)
+                aws_creds_invalidate(c->creds);
+        return 0;
+}

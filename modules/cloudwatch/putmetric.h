@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "cloudwatch/credentials.h"
+#include "cloudwatch/metric.h"
+
+/* One PutMetricData call: encode (Query or JSON 1.0), gzip when it pays,
+ * sign, send, and judge CloudWatch's answer. */
+
+struct cw_client {
+        char *endpoint;             /* "https://monitoring.us-east-1.amazonaws.com" */
+        char *host;                 /* the Host header: "host[:port]" */
+        char *region;
+        enum metric_protocol protocol;
+        bool gzip;
+        long timeout_ms;
+        struct aws_creds_provider *creds; /* not owned */
+};
+
+enum cw_outcome {
+        CW_SENT,     /* 2xx: CloudWatch has the data */
+        CW_REJECTED, /* the data is invalid (400): drop this batch */
+        CW_RETRY,    /* throttled, 5xx, network, no credentials: try again later */
+};
+
+struct cw_answer {
+        enum cw_outcome outcome;
+        long status;            /* HTTP status, 0 when none came */
+        long retry_after_ms;    /* -1 when not given */
+        bool auth_failed;       /* credentials refused: refreshed before the retry */
+        size_t body_len;        /* bytes sent */
+        bool gzipped;
+        char message[768];      /* what went wrong, for the log; names the bad datum */
+};
+
+/* "https://monitoring.<region>.amazonaws.com", "monitoring-fips." with fips,
+ * ".amazonaws.com.cn" in China; override (tests) wins. */
+int cw_client_init(struct cw_client *c, const char *region, const char *override, bool fips);
+void cw_client_done(struct cw_client *c);
+
+int cw_put_metric_data(struct cw_client *c, const char *ns, const json_t *datums, struct cw_answer *ret);
+
+/* The error code of a CloudWatch answer in either protocol: the
+ * x-amzn-query-error header, JSON "__type", or the XML <Code>. */
+int cw_error_code(const char *query_error_header, const char *body, char *code, size_t code_size, char *msg,
+                  size_t msg_size);

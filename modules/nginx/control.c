@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fileio.h"
+#include "log.h"
+#include "nginx/control.h"
+#include "path.h"
+#include "pkg.h"
+#include "proc.h"
+#include "strbuf.h"
+
+#define NGINX_CONF "/etc/nginx/nginx.conf"
+#define NGINX_PID_FILE "/run/nginx.pid"
+#define TEST_TIMEOUT_MS (60L * 1000)
+#define SYSTEMCTL_TIMEOUT_MS (90L * 1000)
+#define MAX_CHILDREN 512
+
+static long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+static bool have_ipv6(void) {
+        int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return false;
+        close(fd);
+        return true;
+}
+
+int nginx_settings_load(const json_t *config, struct nginx_settings *ret) {
+        struct nginx_settings s = {
+                .http_port = (int) config_int(config, "nginx.http_port", 80),
+                .https_port = (int) config_int(config, "nginx.https_port", 443),
+                .status_port = (int) config_int(config, "nginx.status_port", 0),
+                .install = config_bool(config, "nginx.install", true),
+                .ipv6 = config_bool(config, "nginx.ipv6", have_ipv6()),
+                .reload_timeout_ms = (long) (config_number(config, "nginx.reload_timeout", 10) * 1000),
+        };
+        const char *binary = config_string(config, "nginx.binary", NULL);
+        int r;
+
+        if (binary && !(s.binary_config = strdup(binary)))
+                return -ENOMEM;
+        r = root_path(&s.conf, "%s", config_string(config, "nginx.conf", NGINX_CONF));
+        if (r >= 0)
+                r = root_path(&s.pid_file, "%s", config_string(config, "nginx.pid_file", NGINX_PID_FILE));
+        if (r < 0) {
+                nginx_settings_done(&s);
+                return r;
+        }
+        if (s.reload_timeout_ms <= 0)
+                s.reload_timeout_ms = 10000;
+        *ret = s;
+        return 0;
+}
+
+void nginx_settings_done(struct nginx_settings *s) {
+        free(s->binary_config);
+        free(s->binary);
+        free(s->conf);
+        free(s->pid_file);
+        *s = (struct nginx_settings){0};
+}
+
+static bool under_systemd(void) {
+        return streq(root_get(), "/") && access("/run/systemd/system", F_OK) == 0 && pkg_have_program("systemctl", NULL);
+}
+
+static int systemctl(const char *verb, const char *arg) {
+        char *argv[] = {(char *) "/usr/bin/systemctl", (char *) verb, (char *) arg, (char *) "nginx", NULL};
+        _cleanup_free_ char *path = NULL;
+
+        if (!pkg_have_program("systemctl", &path))
+                return -ENOENT;
+        argv[0] = path;
+        if (!arg) {
+                argv[2] = (char *) "nginx";
+                argv[3] = NULL;
+        }
+        return proc_run_simple(argv, SYSTEMCTL_TIMEOUT_MS);
+}
+
+static int find_binary(const struct nginx_settings *s, char **ret) {
+        if (s->binary_config) {
+                if (access(s->binary_config, X_OK) < 0)
+                        return -ENOENT;
+                *ret = strdup(s->binary_config);
+                return *ret ? 0 : -ENOMEM;
+        }
+        return pkg_have_program("nginx", ret) ? 0 : -ENOENT;
+}
+
+int nginx_find(struct kiln_context *ctx, struct nginx_settings *s) {
+        char *const names[] = {(char *) "nginx", NULL};
+        int r;
+
+        if (s->binary)
+                return 0;
+        if (find_binary(s, &s->binary) >= 0)
+                return 0;
+        if (!s->install)
+                return kiln_fail(ctx, -ENOENT, "nginx is not installed and nginx.install is false.");
+        log_info("nginx is not installed, installing it with %s.", pkg_manager_name(pkg_detect()));
+        r = pkg_install(names);
+        if (r == -EROFS)
+                return kiln_fail(ctx, r, "nginx is not installed, and packages are not installed under --root %s.",
+                                 root_get());
+        if (r < 0)
+                return kiln_fail(ctx, r, "nginx is not installed and installing it failed: %s", strerror(-r));
+        if (find_binary(s, &s->binary) < 0)
+                return kiln_fail(ctx, -ENOENT, "nginx was installed but %s is not there.",
+                                 s->binary_config ? s->binary_config : "an nginx program");
+        if (under_systemd() && systemctl("enable", "--now") < 0)
+                log_warning("Failed to enable and start nginx with systemctl, ignoring.");
+        return 0;
+}
+
+/* "nginx version: nginx/1.25.1" -> 1025001. */
+static long parse_version(const char *out) {
+        const char *p = strstr(out, "nginx/");
+        long major = 0, minor = 0, patch = 0;
+        char *end;
+
+        if (!p)
+                return -1;
+        major = strtol(p + 6, &end, 10);
+        if (*end == '.')
+                minor = strtol(end + 1, &end, 10);
+        if (*end == '.')
+                patch = strtol(end + 1, &end, 10);
+        return major * 1000000 + minor * 1000 + patch;
+}
+
+/* Asked once per program: the answer does not change while kiln runs. */
+int nginx_has_http2_directive(const struct nginx_settings *s) {
+        static char *asked;
+        static int answer;
+        char *argv[] = {s->binary, (char *) "-v", NULL};
+        struct proc_options o = {.argv = argv, .quiet = true, .timeout_ms = TEST_TIMEOUT_MS};
+        struct proc_result res;
+        int r;
+
+        if (asked && streq(asked, s->binary))
+                return answer;
+        r = proc_run(&o, &res);
+        if (r < 0)
+                return r;
+        answer = parse_version(res.output) >= 1025001;
+        proc_result_done(&res);
+        free(asked);
+        asked = strdup(s->binary);
+        return answer;
+}
+
+int nginx_test(const struct nginx_settings *s, const char *conf, char **ret_output, long *ret_ms) {
+        char *argv[] = {s->binary, (char *) "-t", (char *) "-q", (char *) "-c", (char *) conf, NULL};
+        struct proc_options o = {.argv = argv, .quiet = true, .timeout_ms = TEST_TIMEOUT_MS};
+        struct proc_result res;
+        int r;
+
+        r = proc_run(&o, &res);
+        if (r < 0)
+                return r;
+        *ret_ms = res.duration_ms;
+        if (res.exit_code == 0 && !res.timed_out) {
+                proc_result_done(&res);
+                return 0;
+        }
+        *ret_output = res.timed_out ? strdup("nginx -t timed out") : TAKE_PTR(res.output);
+        proc_result_done(&res);
+        return *ret_output ? -EINVAL : -ENOMEM;
+}
+
+/* --- the running master --- */
+
+static pid_t read_pid(const char *pid_file) {
+        _cleanup_free_ char *buf = NULL;
+        int pid;
+
+        if (read_file(pid_file, 64, &buf, NULL) < 0 || safe_atoi(strstrip(buf), &pid) < 0 || pid <= 1)
+                return 0;
+        return kill(pid, 0) == 0 || errno == EPERM ? (pid_t) pid : 0;
+}
+
+struct pids {
+        pid_t p[MAX_CHILDREN];
+        size_t n;
+};
+
+static bool pids_has(const struct pids *l, pid_t pid) {
+        for (size_t i = 0; i < l->n; i++)
+                if (l->p[i] == pid)
+                        return true;
+        return false;
+}
+
+/* The parent of a process, from /proc/PID/stat ("pid (comm) state ppid"). */
+static pid_t parent_of(const char *pid) {
+        _cleanup_free_ char *path = strdup_printf("/proc/%s/stat", pid), *buf = NULL;
+        char *close;
+        int ppid;
+
+        if (!path || read_file(path, 4096, &buf, NULL) < 0)
+                return 0;
+        close = strrchr(buf, ')');
+        if (!close || strlen(close) < 4)
+                return 0;
+        close[4 + strcspn(close + 4, " ")] = 0;
+        return safe_atoi(close + 4, &ppid) < 0 ? 0 : (pid_t) ppid;
+}
+
+/* From /proc/PID/task/PID/children: one read rather than a scan of /proc. */
+static int children_from_task(pid_t master, struct pids *ret) {
+        _cleanup_free_ char *path = strdup_printf("/proc/%d/task/%d/children", (int) master, (int) master);
+        _cleanup_free_ char *buf = NULL;
+        char *p, *end;
+
+        if (!path)
+                return -ENOMEM;
+        if (read_file(path, 65536, &buf, NULL) < 0)
+                return -ENOENT;
+        ret->n = 0;
+        for (p = buf; *p && ret->n < MAX_CHILDREN; p = end) {
+                long pid = strtol(p, &end, 10);
+                if (end == p)
+                        break;
+                ret->p[ret->n++] = (pid_t) pid;
+        }
+        return 0;
+}
+
+/* The master's children: workers, cache manager and loader. */
+static int children_of(pid_t master, struct pids *ret) {
+        DIR *d;
+
+        if (children_from_task(master, ret) >= 0)
+                return 0;
+        /* Kernels without CONFIG_PROC_CHILDREN: every process's parent. */
+        d = opendir("/proc");
+        struct dirent *e;
+
+        if (!d)
+                return negative_errno();
+        ret->n = 0;
+        while ((e = readdir(d)) && ret->n < MAX_CHILDREN) {
+                int pid;
+                if (safe_atoi(e->d_name, &pid) < 0)
+                        continue;
+                if (parent_of(e->d_name) == master)
+                        ret->p[ret->n++] = pid;
+        }
+        closedir(d);
+        return 0;
+}
+
+/* Whether an old worker may still accept connections: nginx renames a
+ * worker "worker process is shutting down" when it closes its listening
+ * sockets, in the same turn of its loop. */
+static bool still_serving(pid_t pid) {
+        _cleanup_free_ char *path = strdup_printf("/proc/%d/cmdline", (int) pid), *buf = NULL;
+        size_t len;
+
+        if (!path || read_file(path, 4096, &buf, &len) < 0)
+                return false; /* gone */
+        for (size_t i = 0; i < len; i++)
+                if (buf[i] == 0)
+                        buf[i] = ' ';
+        return strstr(buf, "worker process") && !strstr(buf, "shutting down");
+}
+
+static bool any_still_serving(const struct pids *old) {
+        for (size_t i = 0; i < old->n; i++)
+                if (still_serving(old->p[i]))
+                        return true;
+        return false;
+}
+
+static bool any_new(const struct pids *before, const struct pids *now) {
+        for (size_t i = 0; i < now->n; i++)
+                if (!pids_has(before, now->p[i]))
+                        return true;
+        return false;
+}
+
+/* A reload took when the master runs new worker processes (on a config it
+ * cannot load it logs the error and keeps its old ones) and the old ones
+ * no longer accept connections: from then on only the new config answers. */
+static int wait_new_workers(pid_t master, const struct pids *before, long timeout_ms, char **ret_error) {
+        long deadline = now_ms() + timeout_ms;
+        bool started = false;
+        struct pids now;
+
+        do {
+                if (kill(master, 0) < 0 && errno == ESRCH) {
+                        *ret_error = strdup_printf("the nginx master (pid %d) exited", (int) master);
+                        return -ESRCH;
+                }
+                if (!started && children_of(master, &now) >= 0)
+                        started = any_new(before, &now);
+                if (started && !any_still_serving(before))
+                        return 0;
+                sleep_ms(5);
+        } while (now_ms() < deadline);
+        *ret_error = started ? strdup_printf("nginx's old workers still accept connections after %ld ms", timeout_ms)
+                             : strdup_printf("nginx kept its old configuration: no new worker processes within "
+                                             "%ld ms (see nginx's error log)",
+                                             timeout_ms);
+        return -ETIMEDOUT;
+}
+
+static int wait_started(const char *pid_file, long timeout_ms, char **ret_error) {
+        long deadline = now_ms() + timeout_ms;
+
+        do {
+                if (read_pid(pid_file) > 0)
+                        return 0;
+                sleep_ms(20);
+        } while (now_ms() < deadline);
+        *ret_error = strdup_printf("nginx did not start: no live process in %s", pid_file);
+        return -ETIMEDOUT;
+}
+
+static int start_master(const struct nginx_settings *s, char **ret_error) {
+        char *argv[] = {s->binary, (char *) "-c", s->conf, NULL};
+        struct proc_options o = {.argv = argv, .quiet = true, .timeout_ms = TEST_TIMEOUT_MS};
+        struct proc_result res = {0};
+        int r;
+
+        log_info("nginx is not running, starting it.");
+        if (under_systemd())
+                r = systemctl("enable", "--now");
+        else {
+                /* nginx forks its master into the background and exits. */
+                r = proc_run(&o, &res);
+                if (r >= 0 && res.exit_code != 0) {
+                        *ret_error = strdup_printf("nginx failed to start: %s", strstrip(res.output));
+                        r = -EIO;
+                }
+                proc_result_done(&res);
+        }
+        if (r < 0) {
+                if (!*ret_error)
+                        *ret_error = strdup_printf("nginx failed to start: %s", strerror(-r));
+                return r;
+        }
+        return wait_started(s->pid_file, s->reload_timeout_ms, ret_error);
+}
+
+static int check_port(int port, char **ret_error) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (struct sockaddr *) &a, sizeof(a)) < 0) {
+                int r = negative_errno();
+                *ret_error = strdup_printf("nginx does not answer on port %d: %s", port, strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, char **ret_error) {
+        pid_t master = read_pid(s->pid_file);
+        struct pids before = {.n = 0};
+        int r;
+
+        *ret_error = NULL;
+        if (master <= 0)
+                r = start_master(s, ret_error);
+        else {
+                r = children_of(master, &before);
+                if (r >= 0)
+                        r = under_systemd() ? systemctl("reload", NULL) : (kill(master, SIGHUP) < 0 ? negative_errno() : 0);
+                if (r < 0)
+                        *ret_error = strdup_printf("failed to reload nginx: %s", strerror(-r));
+                else
+                        r = wait_new_workers(master, &before, s->reload_timeout_ms, ret_error);
+        }
+        if (r >= 0 && check_http)
+                r = check_port(s->http_port, ret_error);
+        return r;
+}

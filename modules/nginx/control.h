@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+
+#include "context.h"
+
+/* The nginx program and its running master: where it is, installing it,
+ * `nginx -t`, reload, and checking that a reload took. */
+
+struct nginx_settings {
+        int http_port;
+        int https_port;
+        int status_port;
+        bool install;
+        bool ipv6;
+        long reload_timeout_ms;
+        char *binary_config; /* nginx.binary as configured, NULL: found on PATH */
+        char *binary;        /* the program found, NULL until nginx_find() */
+        char *conf;          /* under the root */
+        char *pid_file;      /* under the root */
+};
+
+int nginx_settings_load(const json_t *config, struct nginx_settings *ret);
+void nginx_settings_done(struct nginx_settings *s);
+
+/* Finds nginx, installing it with the package manager if allowed. Records
+ * why it failed. */
+int nginx_find(struct kiln_context *ctx, struct nginx_settings *s);
+/* 1 when this nginx takes "http2 on;" (1.25.1 and later). */
+int nginx_has_http2_directive(const struct nginx_settings *s);
+
+/* Runs `nginx -t` on conf. 0 when it passed; -EINVAL when it failed, with
+ * nginx's own message in *ret_output; other negative errnos when it could
+ * not run. */
+int nginx_test(const struct nginx_settings *s, const char *conf, char **ret_output, long *ret_ms);
+
+/* Reloads the running nginx (systemctl under systemd, else SIGHUP to the
+ * master in the pid file), or starts it, then waits until the new config
+ * is in use: new worker processes, and the HTTP port answering. On
+ * failure *ret_error says what was seen. */
+int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, char **ret_error);

@@ -1,0 +1,8 @@
+libkiln_a_SOURCES += \
+	modules/system/system.h \
+	modules/system/plan.c \
+	modules/system/validate.c \
+	modules/system/host.c \
+	modules/system/users.c \
+	modules/system/files.c \
+	modules/system/system-module.c

@@ -1,0 +1,423 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "path.h"
+#include "strbuf.h"
+#include "system/system.h"
+#include "userdata/mime.h"
+#include "userdata/userdata.h"
+
+#define DEFAULT_SUDO "ALL=(ALL) NOPASSWD:ALL"
+
+/* An argv word from a scalar: cloud-init runs `- [sleep, 5]` as "sleep" "5". */
+static json_t *word(const json_t *v) {
+        if (json_is_string(v))
+                return json_incref((json_t *) v);
+        if (json_is_integer(v)) {
+                _cleanup_free_ char *s = strdup_printf("%lld", (long long) json_integer_value(v));
+                return s ? json_string(s) : NULL;
+        }
+        if (json_is_real(v)) {
+                _cleanup_free_ char *s = strdup_printf("%g", json_real_value(v));
+                return s ? json_string(s) : NULL;
+        }
+        if (json_is_boolean(v))
+                return json_string(json_is_true(v) ? "True" : "False");
+        return NULL;
+}
+
+/* A shell string runs through /bin/sh -c, as cloud-init does; a list is
+ * executed as it is. NULL when the item is not a command. */
+static json_t *command_argv(const json_t *cmd) {
+        _cleanup_json_ json_t *argv = json_array();
+        size_t i;
+        json_t *v;
+
+        if (!argv)
+                return NULL;
+        if (json_is_string(cmd))
+                return json_pack("[s, s, O]", "/bin/sh", "-c", cmd);
+        if (!json_is_array(cmd) || json_array_size(cmd) == 0)
+                return NULL;
+        json_array_foreach((json_t *) cmd, i, v) {
+                json_t *w = word(v);
+                if (!w || json_array_append_new(argv, w) < 0)
+                        return NULL;
+        }
+        return TAKE_PTR(argv);
+}
+
+/* Marker names are one file name: keep the name's safe characters. */
+static char *marker_for(const char *key, const char *name, size_t index) {
+        _cleanup_free_ char *m = name ? strdup_printf("%s-%.64s", key, name) : strdup_printf("%s-%zu", key, index);
+
+        for (char *p = m; p && *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("._-", *p))
+                        *p = '_';
+        return TAKE_PTR(m);
+}
+
+static json_t *command_item(const char *key, size_t i, const json_t *item, enum frequency def) {
+        const json_t *cmd = json_is_object(item) ? json_object_get(item, "command") : item;
+        const char *name = json_string_value(json_object_get(item, "name"));
+        const char *freq_s = json_string_value(json_object_get(item, "frequency"));
+        _cleanup_free_ char *shown = NULL, *marker = NULL;
+        enum frequency freq = def;
+        json_t *argv = command_argv(cmd);
+
+        if (!argv)
+                return NULL;
+        if (freq_s && frequency_from_string(freq_s, &freq) < 0)
+                freq = def;
+        shown = name ? strdup_printf("%s %s", key, name) : strdup_printf("%s[%zu]", key, i);
+        marker = marker_for(key, name, i);
+        if (!shown || !marker) {
+                json_decref(argv);
+                return NULL;
+        }
+        return json_pack("{s:s, s:s, s:s, s:o}", "name", shown, "marker", marker, "frequency", frequency_name(freq),
+                         "argv", argv);
+}
+
+json_t *system_plan_commands(const json_t *config, const char *key, enum frequency def) {
+        json_t *list = json_object_get(config, key), *out = json_array(), *item;
+        size_t i;
+
+        json_array_foreach(list, i, item) {
+                json_t *c = command_item(key, i, item, def);
+                if (c)
+                        json_array_append_new(out, c);
+        }
+        return out;
+}
+
+/* "a, b" or [a, b] -> [a, b]. */
+static json_t *name_list(const json_t *v) {
+        json_t *out = json_array(), *item;
+        size_t i;
+
+        if (json_is_string(v)) {
+                const char *s = json_string_value(v);
+                while (out && *s) {
+                        size_t n = strcspn(s, ",");
+                        _cleanup_free_ char *name = strndup(s, n);
+                        char *t = name ? strstrip(name) : NULL;
+                        if (t && *t)
+                                json_array_append_new(out, json_string(t));
+                        s += n + (s[n] == ',');
+                }
+        }
+        json_array_foreach(v, i, item)
+                if (json_is_string(item))
+                        json_array_append(out, item);
+        return out;
+}
+
+/* sudo: a rule, a list of rules, or false/null for none. */
+static json_t *sudo_rules(const json_t *v, bool is_default) {
+        if (!v)
+                return is_default ? json_pack("[s]", DEFAULT_SUDO) : json_array();
+        if (json_is_true(v))
+                return json_pack("[s]", DEFAULT_SUDO);
+        return name_list(v);
+}
+
+static void set_if(json_t *dst, const char *key, const json_t *src, bool (*ok)(const json_t *)) {
+        json_t *v = json_object_get(src, key);
+        if (v && ok(v))
+                json_object_set(dst, key, v);
+}
+
+static bool is_string(const json_t *v) {
+        return json_is_string(v);
+}
+static bool is_bool(const json_t *v) {
+        return json_is_boolean(v);
+}
+static bool is_uid(const json_t *v) {
+        return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 4294967295LL;
+}
+
+static json_t *user_plan(const json_t *u, const char *name, bool is_default, const json_t *extra_keys) {
+        json_t *keys = name_list(json_object_get(u, "ssh_authorized_keys")), *k;
+        json_t *lock = json_object_get(u, "lock_passwd");
+        json_t *p;
+        size_t i;
+
+        json_array_foreach(extra_keys, i, k)
+                if (json_is_string(k))
+                        json_array_append(keys, k);
+        p = json_pack("{s:s, s:b, s:o, s:o, s:s, s:b, s:o, s:b}", "name", name, "default", is_default, "groups",
+                      name_list(json_object_get(u, "groups")), "sudo", sudo_rules(json_object_get(u, "sudo"), is_default),
+                      "shell", json_string_value(json_object_get(u, "shell")) ?: "/bin/bash", "lock_passwd",
+                      json_is_boolean(lock) ? json_is_true(lock) : true, "ssh_authorized_keys", keys, "launch_key",
+                      is_default);
+        if (!p)
+                return NULL;
+        set_if(p, "gecos", u, is_string);
+        set_if(p, "homedir", u, is_string);
+        set_if(p, "primary_group", u, is_string);
+        set_if(p, "system", u, is_bool);
+        set_if(p, "uid", u, is_uid);
+        set_if(p, "hashed_passwd", u, is_string);
+        set_if(p, "plain_text_passwd", u, is_string);
+        return p;
+}
+
+/* cloud-init's rule: without `users`, the default user; with it, the users
+ * listed, "default" standing for the default user. */
+static json_t *users_plan(const json_t *config, const char *default_name) {
+        const json_t *users = json_object_get(config, "users"), *def = json_object_get(config, "default_user");
+        const json_t *top_keys = json_object_get(config, "ssh_authorized_keys");
+        json_t *out = json_array(), *u;
+        bool want_default = !json_is_array(users);
+        size_t i;
+
+        json_array_foreach(users, i, u)
+                if (json_is_string(u) && streq(json_string_value(u), "default"))
+                        want_default = true;
+        if (want_default) {
+                const char *name = json_string_value(json_object_get(def, "name"));
+                json_array_append_new(out, user_plan(def, name && *name ? name : default_name, true,
+                                                     json_is_array(top_keys) ? top_keys : NULL));
+        }
+        json_array_foreach(users, i, u) {
+                const char *name = json_is_string(u) ? json_string_value(u) : json_string_value(json_object_get(u, "name"));
+                if (!name || !*name || (json_is_string(u) && streq(name, "default")))
+                        continue;
+                json_array_append_new(out, user_plan(json_is_object(u) ? u : NULL, name, false, NULL));
+        }
+        return out;
+}
+
+/* "0644", 0644 read as a string, or a number as cloud-init takes it. */
+static int parse_mode(const json_t *v, unsigned *ret) {
+        char *end = NULL;
+        long m;
+
+        if (!v) {
+                *ret = 0644;
+                return 0;
+        }
+        if (json_is_integer(v))
+                m = (long) json_integer_value(v);
+        else if (json_is_string(v)) {
+                errno = 0;
+                m = strtol(json_string_value(v), &end, 8);
+                if (errno || !end || end == json_string_value(v) || *end)
+                        return -EINVAL;
+        } else
+                return -EINVAL;
+        if (m < 0 || m > 07777)
+                return -EINVAL;
+        *ret = (unsigned) m;
+        return 0;
+}
+
+static void set_content(json_t *p, const char *data, size_t len) {
+        _cleanup_free_ char *b64 = NULL;
+        json_t *s = json_stringn(data, len);
+
+        if (s) {
+                json_object_set_new(p, "content", s);
+                return;
+        }
+        /* Not text: the plan shows the bytes as base64. */
+        {
+                static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+                struct strbuf b = STRBUF_INIT;
+                for (size_t i = 0; i < len; i += 3) {
+                        unsigned v = (unsigned char) data[i] << 16;
+                        v |= i + 1 < len ? (unsigned char) data[i + 1] << 8 : 0;
+                        v |= i + 2 < len ? (unsigned char) data[i + 2] : 0;
+                        char out[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63], i + 1 < len ? tab[(v >> 6) & 63] : '=',
+                                       i + 2 < len ? tab[v & 63] : '='};
+                        (void) strbuf_append(&b, out, 4);
+                }
+                b64 = strbuf_steal(&b);
+        }
+        json_object_set_new(p, "content_base64", json_string(b64 ? b64 : ""));
+}
+
+static json_t *file_plan(const json_t *f) {
+        const char *path = json_string_value(json_object_get(f, "path"));
+        const char *content = json_string_value(json_object_get(f, "content"));
+        const char *encoding = json_string_value(json_object_get(f, "encoding"));
+        const char *owner = json_string_value(json_object_get(f, "owner"));
+        const char *err = NULL;
+        _cleanup_free_ char *data = NULL, *mode_s = NULL;
+        size_t len = 0;
+        unsigned mode;
+        json_t *p;
+
+        if (!path)
+                return NULL;
+        if (parse_mode(json_object_get(f, "permissions"), &mode) < 0) {
+                mode = 0644;
+                err = "permissions must be an octal mode such as '0644'";
+        }
+        mode_s = strdup_printf("%04o", mode);
+        p = json_pack("{s:s, s:s, s:s, s:b, s:b}", "path", path, "owner", owner ? owner : "root:root", "permissions",
+                      mode_s ? mode_s : "0644", "append", json_is_true(json_object_get(f, "append")), "defer",
+                      json_is_true(json_object_get(f, "defer")));
+        if (!p)
+                return NULL;
+        if (!err && system_decode_content(content ? content : "", content ? json_string_length(json_object_get(f, "content")) : 0,
+                                          encoding, &data, &len, &err) >= 0)
+                set_content(p, data, len);
+        if (err)
+                json_object_set_new(p, "error", json_string(err));
+        return p;
+}
+
+static json_t *files_plan(const json_t *config) {
+        json_t *out = json_array(), *f;
+        size_t i;
+
+        json_array_foreach(json_object_get(config, "write_files"), i, f) {
+                json_t *p = json_is_object(f) ? file_plan(f) : NULL;
+                if (p)
+                        json_array_append_new(out, p);
+        }
+        return out;
+}
+
+/* A package is a name or [name, version]; the version joins as the package
+ * manager wants it at install time. */
+static json_t *packages_plan(const json_t *config) {
+        json_t *list = json_object_get(config, "packages"), *install = json_array(), *p;
+        bool update = json_is_true(json_object_get(config, "package_update"));
+        bool upgrade = json_is_true(json_object_get(config, "package_upgrade"));
+        size_t i;
+
+        json_array_foreach(list, i, p) {
+                if (json_is_string(p))
+                        json_array_append(install, p);
+                else if (json_is_array(p) && json_array_size(p) == 2 && json_is_string(json_array_get(p, 0)) &&
+                         json_is_string(json_array_get(p, 1)))
+                        json_array_append_new(install, json_pack("[O, O]", json_array_get(p, 0), json_array_get(p, 1)));
+        }
+        /* As cloud-init: installing needs a fresh index. */
+        update = update || upgrade || json_array_size(install) > 0;
+        return json_pack("{s:b, s:b, s:o}", "update", update, "upgrade", upgrade, "install", install);
+}
+
+static json_t *hostname_plan(const json_t *config) {
+        const char *hostname = json_string_value(json_object_get(config, "hostname"));
+        const char *fqdn = json_string_value(json_object_get(config, "fqdn"));
+        _cleanup_free_ char *short_name = NULL;
+
+        if (json_is_true(json_object_get(config, "preserve_hostname")))
+                return json_pack("{s:b}", "preserve", true);
+        if (!hostname && !fqdn)
+                return json_pack("{s:s}", "source", "imds");
+        if (!hostname)
+                hostname = short_name = strndup(fqdn, strcspn(fqdn, "."));
+        if (!hostname)
+                return NULL;
+        return json_pack("{s:s, s:s, s:s?, s:b}", "source", "config", "hostname", hostname, "fqdn", fqdn,
+                         "prefer_fqdn", json_is_true(json_object_get(config, "prefer_fqdn_over_hostname")));
+}
+
+static json_t *parts_plan(const struct userdata_part *parts, size_t n_parts, bool boothooks) {
+        json_t *out = json_array();
+
+        for (size_t i = 0; i < n_parts; i++) {
+                const struct userdata_part *p = &parts[i];
+                if (boothooks ? !userdata_part_is_boothook(p) : !userdata_part_is_script(p))
+                        continue;
+                json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "name", p->filename, "frequency",
+                                                     frequency_name(p->freq), "bytes", (json_int_t) p->len));
+        }
+        return out;
+}
+
+json_t *system_plan(const json_t *config, const struct userdata_part *parts, size_t n_parts,
+                    const char *default_user_name) {
+        const char *tz = json_string_value(json_object_get(config, "timezone"));
+
+        return json_pack("{s:o, s:o, s:o*, s:s?, s:o, s:o, s:o, s:o, s:o}", "boothooks",
+                         parts_plan(parts, n_parts, true), "bootcmd", system_plan_commands(config, "bootcmd", FREQ_BOOT),
+                         "hostname", hostname_plan(config), "timezone", tz, "users",
+                         users_plan(config, default_user_name), "write_files", files_plan(config), "packages",
+                         packages_plan(config), "scripts", parts_plan(parts, n_parts, false), "runcmd",
+                         system_plan_commands(config, "runcmd", FREQ_INSTANCE));
+}
+
+void system_plan_redact(json_t *plan) {
+        size_t i;
+        json_t *u;
+
+        json_array_foreach(json_object_get(plan, "users"), i, u) {
+                if (json_object_get(u, "hashed_passwd"))
+                        json_object_set_new(u, "hashed_passwd", json_string("(secret)"));
+                if (json_object_get(u, "plain_text_passwd"))
+                        json_object_set_new(u, "plain_text_passwd", json_string("(secret)"));
+        }
+}
+
+const char *system_default_user_name(void) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        const char *id;
+
+        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, NULL) < 0)
+                return "ec2-user";
+        id = strstr(buf, "\nID=");
+        id = id ? id + 4 : strneq(buf, "ID=", 3) ? buf + 3 : NULL;
+        if (!id)
+                return "ec2-user";
+        if (*id == '"')
+                id++;
+        if (strneq(id, "debian", 6))
+                return "admin";
+        if (strneq(id, "ubuntu", 6))
+                return "ubuntu";
+        return "ec2-user";
+}
+
+int system_decode_content(const char *content, size_t len, const char *encoding, char **ret, size_t *ret_len,
+                          const char **ret_error) {
+        static const char *const b64[] = {"b64", "base64"};
+        static const char *const gz[] = {"gz", "gzip"};
+        static const char *const gzb64[] = {"gz+b64", "gz+base64", "gzip+b64", "gzip+base64"};
+        _cleanup_free_ char *raw = NULL;
+        bool want_b64 = false, want_gz = false;
+        size_t n = len;
+        int r;
+
+        for (size_t i = 0; encoding && i < ELEMENTSOF(gzb64); i++)
+                want_b64 = want_gz = want_gz || streq(encoding, gzb64[i]);
+        for (size_t i = 0; encoding && i < ELEMENTSOF(b64); i++)
+                want_b64 = want_b64 || streq(encoding, b64[i]);
+        for (size_t i = 0; encoding && i < ELEMENTSOF(gz); i++)
+                want_gz = want_gz || streq(encoding, gz[i]);
+        if (encoding && !want_b64 && !want_gz && !streq(encoding, "text/plain") && !streq(encoding, "text")) {
+                *ret_error = "encoding must be one of text/plain, b64, gzip, gz+b64";
+                return -EINVAL;
+        }
+        if (want_b64) {
+                r = base64_decode(content, len, &raw, &n);
+                if (r < 0) {
+                        *ret_error = "content is not valid base64";
+                        return r;
+                }
+                content = raw;
+        }
+        if (want_gz) {
+                r = userdata_gunzip(content, n, ret, ret_len);
+                if (r < 0)
+                        *ret_error = "content does not gunzip";
+                return r;
+        }
+        *ret = malloc(n + 1);
+        if (!*ret)
+                return -ENOMEM;
+        memcpy(*ret, content, n);
+        (*ret)[n] = 0;
+        *ret_len = n;
+        return 0;
+}

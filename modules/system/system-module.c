@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "module.h"
+#include "pkg.h"
+#include "scripts/scripts.h"
+#include "state.h"
+#include "strbuf.h"
+#include "system/system.h"
+#include "userdata/userdata.h"
+
+static int fold(int result, int r) {
+        if (r < 0 || (r > 0 && result >= 0))
+                return r < 0 ? KILN_DEGRADED : r;
+        return result;
+}
+
+/* Boothooks and bootcmd: first thing in the apply stage, every boot unless
+ * an item says otherwise. */
+static int run_early(struct kiln_context *ctx, const json_t *plan) {
+        json_t *item;
+        size_t i;
+        int result = 0;
+
+        for (i = 0; i < ctx->n_parts; i++)
+                if (userdata_part_is_boothook(&ctx->parts[i]))
+                        result = fold(result, scripts_run_part(ctx, &ctx->parts[i], "boothook"));
+        json_array_foreach(json_object_get(plan, "bootcmd"), i, item)
+                result = fold(result, scripts_run_command(ctx, item, "bootcmd"));
+        return result;
+}
+
+/* 1 when per-instance work named `marker` is due, 0 when done (recorded). */
+static int due(struct kiln_context *ctx, const char *marker) {
+        int r = state_should_run(ctx, FREQ_INSTANCE, marker);
+
+        if (r < 0)
+                return kiln_fail(ctx, r, "Not doing %s: %s", marker,
+                                 r == -ENXIO ? "the instance is unknown, so per-instance work cannot be tracked"
+                                             : strerror(-r));
+        if (r == 0)
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", marker, "result", "skipped", "frequency",
+                                           "per-instance"));
+        return r;
+}
+
+static int apply_files(struct kiln_context *ctx, const json_t *files, bool deferred) {
+        const char *marker = deferred ? "write_files-deferred" : "write_files";
+        bool any = false;
+        json_t *f;
+        size_t i;
+        int r;
+
+        json_array_foreach(files, i, f)
+                any = any || json_is_true(json_object_get(f, "defer")) == deferred;
+        if (!any)
+                return 0;
+        r = due(ctx, marker);
+        if (r <= 0)
+                return r;
+        r = state_mark_done(ctx, FREQ_INSTANCE, marker);
+        if (r < 0)
+                return kiln_fail(ctx, r, "Failed to record that %s ran: %s", marker, strerror(-r));
+        return system_apply_files(ctx, files, deferred);
+}
+
+/* [name, version] as the package manager spells it. */
+static char *package_spec(const json_t *p, enum pkg_manager m) {
+        if (json_is_string(p))
+                return strdup(json_string_value(p));
+        return strdup_printf("%s%s%s", json_string_value(json_array_get(p, 0)), m == PKG_APT ? "=" : "-",
+                             json_string_value(json_array_get(p, 1)));
+}
+
+static int pkg_step(struct kiln_context *ctx, const char *name, int r) {
+        kiln_record(ctx, json_pack("{s:s, s:s, s:s?}", "name", name, "result", r < 0 ? "failed" : "ok", "error",
+                                   r < 0 ? strerror(-r) : NULL));
+        if (r == -EROFS)
+                return kiln_degrade(ctx, "%s: not touching packages under --root (KILN_PKG_COMMAND is for tests)",
+                                    name);
+        if (r == -ENOENT)
+                return kiln_degrade(ctx, "%s: no package manager found (apt-get, dnf or yum)", name);
+        return r < 0 ? kiln_degrade(ctx, "%s failed: %s", name, strerror(-r)) : 0;
+}
+
+/* Per instance, marked done only when everything went in: a mirror that
+ * was down is tried again at the next boot. */
+static int apply_packages(struct kiln_context *ctx, const json_t *pk) {
+        _cleanup_strv_free_ char **names = NULL;
+        enum pkg_manager m = pkg_detect();
+        json_t *p;
+        size_t i;
+        int r, failed = 0;
+
+        if (!json_is_true(json_object_get(pk, "update")) && !json_is_true(json_object_get(pk, "upgrade")) &&
+            json_array_size(json_object_get(pk, "install")) == 0)
+                return 0;
+        r = due(ctx, "packages");
+        if (r <= 0)
+                return r;
+        json_array_foreach(json_object_get(pk, "install"), i, p) {
+                _cleanup_free_ char *spec = package_spec(p, m);
+                if (!spec || strv_push(&names, spec) < 0)
+                        return -ENOMEM;
+        }
+        if (json_is_true(json_object_get(pk, "update")))
+                failed |= pkg_step(ctx, "package_update", pkg_update()) != 0;
+        if (json_is_true(json_object_get(pk, "upgrade")))
+                failed |= pkg_step(ctx, "package_upgrade", pkg_upgrade()) != 0;
+        if (names)
+                failed |= pkg_step(ctx, "packages", pkg_install(names)) != 0;
+        if (failed)
+                return KILN_DEGRADED;
+        r = state_mark_done(ctx, FREQ_INSTANCE, "packages");
+        return r < 0 ? kiln_fail(ctx, r, "Failed to record that packages were installed: %s", strerror(-r)) : 0;
+}
+
+/* apply, before scripts: boothooks and bootcmd, hostname, time zone, users
+ * and SSH keys, files, packages, deferred files. */
+static int system_boot(struct kiln_context *ctx) {
+        _cleanup_json_ json_t *plan = system_plan(ctx->config, ctx->parts, ctx->n_parts, system_default_user_name());
+        int result;
+
+        if (!plan)
+                return kiln_fail(ctx, -ENOMEM, "Out of memory planning the system setup.");
+        result = run_early(ctx, plan);
+        result = fold(result, system_apply_hostname(ctx, json_object_get(plan, "hostname")));
+        result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
+        result = fold(result, system_apply_users(ctx, json_object_get(plan, "users")));
+        result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
+        result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
+        result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
+        return result;
+}
+
+static const struct config_key system_keys[] = {
+        {"hostname", CONFIG_STRING, "Host name (default: IMDS local-hostname's first label)."},
+        {"fqdn", CONFIG_STRING, "Fully qualified name for /etc/hosts; its first label is the hostname if none is given."},
+        {"preserve_hostname", CONFIG_BOOL, "Leave the hostname alone (default false)."},
+        {"prefer_fqdn_over_hostname", CONFIG_BOOL, "Write the fqdn, not the short name, to /etc/hostname."},
+        {"timezone", CONFIG_STRING, "Time zone such as Europe/Berlin: /etc/localtime and /etc/timezone."},
+        {"default_user", CONFIG_MAP, "The image's login user, which gets the launch key pair."},
+        {"default_user.name", CONFIG_STRING, "Its name (default: admin on Debian, ubuntu on Ubuntu, else ec2-user)."},
+        {"default_user.groups", CONFIG_STRING_OR_LIST, "Extra groups (created if missing)."},
+        {"default_user.sudo", CONFIG_ANY, "sudoers rule(s), or false (default ALL=(ALL) NOPASSWD:ALL)."},
+        {"default_user.shell", CONFIG_STRING, "Login shell (default /bin/bash)."},
+        {"default_user.lock_passwd", CONFIG_BOOL, "Lock password logins (default true)."},
+        {"default_user.gecos", CONFIG_STRING, "Full name / comment field."},
+        {"default_user.ssh_authorized_keys", CONFIG_LIST, "Keys added besides the launch key pair."},
+        {"users", CONFIG_LIST, "Users to create; \"default\" stands for the default user, left out when not listed."},
+        {"users[]", CONFIG_STRING_OR_MAP, "\"default\", a user name, or a mapping."},
+        {"users[].name", CONFIG_STRING, "User name (required)."},
+        {"users[].groups", CONFIG_STRING_OR_LIST, "Extra groups, as a list or \"a, b\" (created if missing)."},
+        {"users[].sudo", CONFIG_ANY, "sudoers rule(s) such as ALL=(ALL) NOPASSWD:ALL, or false (default none)."},
+        {"users[].shell", CONFIG_STRING, "Login shell (default /bin/bash)."},
+        {"users[].lock_passwd", CONFIG_BOOL, "Lock password logins (default true)."},
+        {"users[].gecos", CONFIG_STRING, "Full name / comment field."},
+        {"users[].homedir", CONFIG_STRING, "Home directory (default /home/NAME)."},
+        {"users[].primary_group", CONFIG_STRING, "Primary group (default: a group named after the user)."},
+        {"users[].system", CONFIG_BOOL, "A system account (useradd -r)."},
+        {"users[].uid", CONFIG_INT, "User id."},
+        {"users[].ssh_authorized_keys", CONFIG_LIST, "Public keys for ~/.ssh/authorized_keys."},
+        {"users[].hashed_passwd", CONFIG_STRING, "Password hash (crypt(3)), set when the user is created."},
+        {"users[].plain_text_passwd", CONFIG_STRING, "Password, set when the user is created (not under --root)."},
+        {"ssh_authorized_keys", CONFIG_LIST, "Public keys for the default user, besides the launch key pair."},
+        {"write_files", CONFIG_LIST, "Files written once per instance."},
+        {"write_files[]", CONFIG_MAP, "One file."},
+        {"write_files[].path", CONFIG_STRING, "Absolute path (required)."},
+        {"write_files[].content", CONFIG_STRING, "Content (default empty)."},
+        {"write_files[].encoding", CONFIG_STRING, "text/plain (default), b64, gzip or gz+b64 (and their long names)."},
+        {"write_files[].owner", CONFIG_STRING, "user:group (default root:root)."},
+        {"write_files[].permissions", CONFIG_ANY, "Octal mode as a string, '0644' (default)."},
+        {"write_files[].append", CONFIG_BOOL, "Append to the file instead of replacing it."},
+        {"write_files[].defer", CONFIG_BOOL, "Write after packages are installed (their users and directories exist)."},
+        {"packages", CONFIG_LIST, "Packages installed once per instance: names or [name, version]."},
+        {"package_update", CONFIG_BOOL, "Refresh the package index first (implied by packages and package_upgrade)."},
+        {"package_upgrade", CONFIG_BOOL, "Upgrade installed packages."},
+        {"bootcmd", CONFIG_LIST, "Commands run early at every boot, each recorded on its own."},
+        {"bootcmd[]", CONFIG_COMMAND, "A shell string (run by /bin/sh -c), a list of words, or a mapping."},
+        {"bootcmd[].command", CONFIG_ANY, "The command: a shell string or a list of words."},
+        {"bootcmd[].frequency", CONFIG_STRING, "per-boot (default), per-instance or once."},
+        {"bootcmd[].name", CONFIG_STRING, "Name in `kiln status` and for its run-once marker."},
+        {},
+};
+
+const struct kiln_module system_module = {
+        .name = "system",
+        .stage = STAGE_APPLY,
+        .boot = system_boot,
+        .validate = system_validate,
+        .config_keys = system_keys,
+};

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "context.h"
+
+/* The system module: boot commands and boothooks (early), hostname,
+ * timezone, users and SSH keys, files, packages, then deferred files.
+ *
+ * What it does is decided in one place, the plan: the config (and the
+ * user-data's parts) normalised into what will be run, written and
+ * installed. `kiln validate --plan` prints it; the apply stage carries it
+ * out, so the two cannot disagree. */
+
+/* The plan for config and parts. default_user_name: the name when config
+ * gives none (see system_default_user_name()). Never fails on odd input:
+ * what it cannot use, the validate hook reports, and the plan leaves out or
+ * marks with "error". */
+json_t *system_plan(const json_t *config, const struct userdata_part *parts, size_t n_parts,
+                    const char *default_user_name);
+
+/* The plan's commands list for one key ("bootcmd", "runcmd"): each item
+ * {name, marker, frequency, argv}. */
+json_t *system_plan_commands(const json_t *config, const char *key, enum frequency def);
+
+/* Removes secrets (passwords) from a plan, for printing. */
+void system_plan_redact(json_t *plan);
+
+/* The usual first user of the distribution under the root: admin (Debian),
+ * ubuntu, ec2-user (Amazon Linux, RHEL, Fedora and the rest). */
+const char *system_default_user_name(void);
+
+/* Semantic checks of the system keys (the descriptor's validate hook). */
+void system_validate(const json_t *config, struct config_report *rep);
+
+/* Checks a bootcmd/runcmd list: items' command and frequency. */
+void system_validate_commands(const json_t *config, struct config_report *rep, const char *key);
+
+/* write_files content, decoded per its encoding (text, b64, gzip, gz+b64). */
+int system_decode_content(const char *content, size_t len, const char *encoding, char **ret, size_t *ret_len,
+                          const char **ret_error);
+
+/* Appliers (apply stage), each recording what it did. */
+int system_apply_hostname(struct kiln_context *ctx, const json_t *plan);
+int system_apply_timezone(struct kiln_context *ctx, const char *zone);
+int system_apply_users(struct kiln_context *ctx, const json_t *users);
+int system_apply_files(struct kiln_context *ctx, const json_t *files, bool deferred);

@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "imds/imds.h"
+#include "log.h"
+#include "path.h"
+#include "pkg.h"
+#include "proc.h"
+#include "strbuf.h"
+#include "system/system.h"
+
+/* Users are made with the system's own tools (useradd, groupadd, usermod,
+ * chpasswd, passwd), which all take --root DIR: under `kiln --root DIR` they
+ * change DIR/etc/passwd and friends, never the machine's. What they cannot
+ * do under a root (PAM for plain-text passwords) fails and is recorded. */
+
+#define SUDOERS_FILE "/etc/sudoers.d/90-kiln-users"
+#define TOOL_TIMEOUT_MS (60L * 1000)
+
+struct account {
+        unsigned uid, gid;
+        char *home;
+};
+
+/* Field n (0-based) of the line for name in a colon file under the root. */
+static int colon_file_field(const char *file, const char *name, unsigned n, char **ret) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        size_t len = strlen(name);
+        int r;
+
+        if (root_path(&path, "%s", file) < 0)
+                return -ENOMEM;
+        r = read_file(path, 16u * 1024 * 1024, &buf, NULL);
+        if (r < 0)
+                return r;
+        for (char *line = buf; line && *line;) {
+                char *next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                if (strneq(line, name, len) && line[len] == ':') {
+                        char *f = line;
+                        for (unsigned i = 0; i < n && f; i++)
+                                f = strchr(f, ':') ? strchr(f, ':') + 1 : NULL;
+                        if (!f)
+                                return -EBADMSG;
+                        *ret = strndup(f, strcspn(f, ":"));
+                        return *ret ? 0 : -ENOMEM;
+                }
+                line = next;
+        }
+        return -ENOENT;
+}
+
+static int lookup_account(const char *name, struct account *ret) {
+        _cleanup_free_ char *uid = NULL, *gid = NULL, *home = NULL;
+        unsigned long long u, g;
+        int r;
+
+        r = colon_file_field("/etc/passwd", name, 2, &uid);
+        if (r >= 0)
+                r = colon_file_field("/etc/passwd", name, 3, &gid);
+        if (r >= 0)
+                r = colon_file_field("/etc/passwd", name, 5, &home);
+        if (r < 0)
+                return r;
+        if (safe_atou64(uid, &u) < 0 || safe_atou64(gid, &g) < 0 || u > UINT32_MAX || g > UINT32_MAX || home[0] != '/')
+                return -EBADMSG;
+        *ret = (struct account){(unsigned) u, (unsigned) g, TAKE_PTR(home)};
+        return 0;
+}
+
+/* Whether user is listed in group's member field. */
+static bool in_group(const char *group, const char *user) {
+        _cleanup_free_ char *members = NULL;
+        size_t n = strlen(user);
+
+        if (colon_file_field("/etc/group", group, 3, &members) < 0)
+                return false;
+        for (const char *p = members; *p; p += strcspn(p, ","), p += *p == ',')
+                if (strneq(p, user, n) && (p[n] == ',' || p[n] == 0))
+                        return true;
+        return false;
+}
+
+/* Runs a shadow tool with --root when kiln has one. stdin may be NULL. */
+static int run_tool(const char *tool, char *const *args, const char *stdin_data, char **ret_output) {
+        _cleanup_strv_free_ char **argv = NULL;
+        _cleanup_free_ char *path = NULL;
+        struct proc_result res = {0};
+        struct proc_options o = {.log_name = tool, .timeout_ms = TOOL_TIMEOUT_MS, .quiet = true};
+        int r;
+
+        if (!pkg_have_program(tool, &path))
+                return -ENOENT;
+        r = strv_push(&argv, path);
+        if (r >= 0 && !streq(root_get(), "/")) {
+                r = strv_push(&argv, "--root");
+                if (r >= 0)
+                        r = strv_push(&argv, root_get());
+        }
+        for (size_t i = 0; r >= 0 && args[i]; i++)
+                r = strv_push(&argv, args[i]);
+        if (r < 0)
+                return r;
+        o.argv = argv;
+        o.stdin_data = stdin_data;
+        o.stdin_len = stdin_data ? strlen(stdin_data) : 0;
+        r = proc_run(&o, &res);
+        if (r < 0)
+                return r;
+        r = res.exit_code == 0 ? 0 : -EIO;
+        if (r < 0 && ret_output)
+                *ret_output = strdup(strstrip(res.output));
+        proc_result_done(&res);
+        return r;
+}
+
+static int tool_fail(struct kiln_context *ctx, const char *what, const char *user, int r, const char *output) {
+        return kiln_degrade(ctx, "Failed to %s '%s': %s", what, user,
+                            r == -EIO && output && *output ? output : strerror(-r));
+}
+
+static int ensure_groups(struct kiln_context *ctx, const json_t *groups) {
+        json_t *g;
+        size_t i;
+        int result = 0;
+
+        json_array_foreach(groups, i, g) {
+                _cleanup_free_ char *out = NULL, *gid = NULL;
+                char *args[] = {(char *) json_string_value(g), NULL};
+                int r;
+                if (!args[0] || colon_file_field("/etc/group", args[0], 2, &gid) >= 0)
+                        continue;
+                r = run_tool("groupadd", args, NULL, &out);
+                if (r < 0)
+                        result = tool_fail(ctx, "create group", args[0], r, out);
+        }
+        return result;
+}
+
+static char *join(const json_t *list, const char *sep) {
+        struct strbuf b = STRBUF_INIT;
+        json_t *v;
+        size_t i;
+
+        json_array_foreach(list, i, v)
+                (void) strbuf_printf(&b, "%s%s", i ? sep : "", json_string_value(v));
+        return strbuf_steal(&b);
+}
+
+static int create_user(struct kiln_context *ctx, const json_t *u, const char *name) {
+        _cleanup_strv_free_ char **args = NULL;
+        _cleanup_free_ char *groups = join(json_object_get(u, "groups"), ","), *out = NULL, *uid = NULL;
+        static const char *const opts[][2] = {{"shell", "-s"}, {"gecos", "-c"}, {"homedir", "-d"},
+                                              {"primary_group", "-g"}};
+        int r = strv_push(&args, "-m");
+
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(opts); i++) {
+                const char *v = json_string_value(json_object_get(u, opts[i][0]));
+                if (v && (r = strv_push(&args, opts[i][1])) >= 0)
+                        r = strv_push(&args, v);
+        }
+        if (r >= 0 && groups && *groups && (r = strv_push(&args, "-G")) >= 0)
+                r = strv_push(&args, groups);
+        if (r >= 0 && json_is_true(json_object_get(u, "system")))
+                r = strv_push(&args, "-r");
+        if (r >= 0 && json_is_integer(json_object_get(u, "uid"))) {
+                uid = strdup_printf("%lld", (long long) json_integer_value(json_object_get(u, "uid")));
+                r = uid ? strv_push(&args, "-u") : -ENOMEM;
+                if (r >= 0)
+                        r = strv_push(&args, uid);
+        }
+        if (r >= 0)
+                r = strv_push(&args, name);
+        if (r < 0)
+                return r;
+        r = run_tool("useradd", args, NULL, &out);
+        return r < 0 ? tool_fail(ctx, "create user", name, r, out) : 0;
+}
+
+/* Passwords are set when the user is created only: a password changed on
+ * the instance afterwards stays. Passed on stdin, never on a command line. */
+static int set_password(struct kiln_context *ctx, const json_t *u, const char *name) {
+        const char *hashed = json_string_value(json_object_get(u, "hashed_passwd"));
+        const char *plain = json_string_value(json_object_get(u, "plain_text_passwd"));
+        _cleanup_free_ char *line = NULL, *out = NULL;
+        char *eargs[] = {(char *) "-e", NULL}, *pargs[] = {NULL};
+        int r;
+
+        if (!hashed && !plain)
+                return 0;
+        line = strdup_printf("%s:%s\n", name, hashed ? hashed : plain);
+        if (!line)
+                return -ENOMEM;
+        r = run_tool("chpasswd", hashed ? eargs : pargs, line, &out);
+        explicit_bzero(line, strlen(line));
+        return r < 0 ? tool_fail(ctx, "set the password of", name, r, out) : 0;
+}
+
+static int add_missing_groups(struct kiln_context *ctx, const json_t *u, const char *name) {
+        _cleanup_json_ json_t *missing = json_array();
+        _cleanup_free_ char *list = NULL, *out = NULL;
+        json_t *g;
+        size_t i;
+        int r;
+
+        json_array_foreach(json_object_get(u, "groups"), i, g)
+                if (!in_group(json_string_value(g), name))
+                        json_array_append(missing, g);
+        if (json_array_size(missing) == 0)
+                return 0;
+        list = join(missing, ",");
+        if (!list)
+                return -ENOMEM;
+        r = run_tool("usermod", (char *[]){(char *) "-a", (char *) "-G", list, (char *) name, NULL}, NULL, &out);
+        return r < 0 ? tool_fail(ctx, "add groups to", name, r, out) : 0;
+}
+
+static int lock_password(struct kiln_context *ctx, const char *name) {
+        _cleanup_free_ char *pw = NULL, *out = NULL;
+        int r;
+
+        if (colon_file_field("/etc/shadow", name, 1, &pw) >= 0 && (pw[0] == '!' || streq(pw, "*")))
+                return 0;
+        r = run_tool("passwd", (char *[]){(char *) "-l", (char *) name, NULL}, NULL, &out);
+        return r < 0 ? tool_fail(ctx, "lock the password of", name, r, out) : 0;
+}
+
+/* authorized_keys: the keys asked for are added, lines already there
+ * (added by hand) are kept. Written by rename, so a link planted at its
+ * place is replaced, never followed. */
+static int write_keys(const struct account *a, const json_t *keys, size_t *ret_added) {
+        _cleanup_free_ char *dir = NULL, *file = NULL, *old = NULL;
+        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        struct stat st;
+        json_t *k;
+        size_t i, added = 0;
+        int r;
+
+        if (root_path(&dir, "%s/.ssh", a->home) < 0 || !(file = strdup_printf("%s/authorized_keys", dir)))
+                return -ENOMEM;
+        if (lstat(dir, &st) >= 0 && !S_ISDIR(st.st_mode))
+                return -ENOTDIR;
+        r = read_file(file, 1024 * 1024, &old, NULL);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (old && (r = strbuf_puts(&b, old)) < 0)
+                return r;
+        if (b.len > 0 && b.data[b.len - 1] != '\n' && (r = strbuf_puts(&b, "\n")) < 0)
+                return r;
+        json_array_foreach(keys, i, k) {
+                const char *key = json_string_value(k);
+                size_t n = key ? strlen(key) : 0;
+                bool have = false;
+                for (const char *l = b.data; l && *l && !have; l += strcspn(l, "\n"), l += *l == '\n')
+                        have = strneq(l, key, n) && (l[n] == '\n' || l[n] == 0);
+                if (!key || !*key || have)
+                        continue;
+                if ((r = strbuf_printf(&b, "%s\n", key)) < 0)
+                        return r;
+                added++;
+        }
+        if (mkdir_p(dir, 0700) < 0 || chmod(dir, 0700) < 0 || chown(dir, a->uid, a->gid) < 0)
+                return negative_errno();
+        if (added > 0 || !old) {
+                r = write_file_atomic(file, b.data ? b.data : "", b.len, 0600);
+                if (r < 0)
+                        return r;
+        }
+        if (chown(file, a->uid, a->gid) < 0)
+                return negative_errno();
+        *ret_added = added;
+        return 0;
+}
+
+/* The key pair chosen at launch; none is fine. */
+static json_t *launch_key(struct kiln_context *ctx) {
+        _cleanup_free_ char *key = NULL;
+        struct imds *c;
+        size_t len;
+
+        if (!ctx->identified || imds_from_context(ctx, &c) < 0)
+                return NULL;
+        if (imds_get(c, "meta-data/public-keys/0/openssh-key", &key, &len) < 0)
+                return NULL;
+        return json_string(strstrip(key));
+}
+
+static int apply_user(struct kiln_context *ctx, const json_t *u, json_t *sudoers) {
+        const char *name = json_string_value(json_object_get(u, "name"));
+        _cleanup_json_ json_t *keys = json_deep_copy(json_object_get(u, "ssh_authorized_keys"));
+        struct account a = {};
+        bool created = false;
+        size_t added = 0;
+        json_t *rule;
+        size_t i;
+        int r, result;
+
+        if (!name || !keys)
+                return -ENOMEM;
+        result = ensure_groups(ctx, json_object_get(u, "groups"));
+        if (json_is_string(json_object_get(u, "primary_group")))
+                result = ensure_groups(ctx, json_pack("[O]", json_object_get(u, "primary_group"))) ?: result;
+        if (lookup_account(name, &a) == -ENOENT) {
+                r = create_user(ctx, u, name);
+                if (r != 0)
+                        return r;
+                created = true;
+                result = set_password(ctx, u, name) ?: result;
+        } else
+                result = add_missing_groups(ctx, u, name) ?: result;
+        if (json_is_true(json_object_get(u, "lock_passwd")))
+                result = lock_password(ctx, name) ?: result;
+        json_array_foreach(json_object_get(u, "sudo"), i, rule)
+                json_array_append_new(sudoers, json_pack("s++", name, " ", json_string_value(rule)));
+        if (json_is_true(json_object_get(u, "launch_key"))) {
+                json_t *k = launch_key(ctx);
+                if (k)
+                        json_array_append_new(keys, k);
+        }
+        free(a.home);
+        r = lookup_account(name, &a);
+        if (r >= 0 && json_array_size(keys) > 0)
+                r = write_keys(&a, keys, &added);
+        free(a.home);
+        if (r < 0)
+                result = kiln_degrade(ctx, "Failed to install the SSH keys of '%s': %s", name, strerror(-r));
+        kiln_record(ctx, json_pack("{s:s, s:s, s:b, s:I}", "name", name, "result", result ? "failed" : "ok",
+                                   "created", created, "keys_added", (json_int_t) added));
+        if (result == 0)
+                log_info("User '%s': %s, %zu key(s) added.", name, created ? "created" : "present", added);
+        return result;
+}
+
+/* One file for every user's rules, rewritten each boot. */
+static int write_sudoers(struct kiln_context *ctx, const json_t *rules) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        int r;
+
+        if (root_path(&path, SUDOERS_FILE) < 0)
+                return -ENOMEM;
+        if (json_array_size(rules) == 0) {
+                r = unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
+        } else {
+                _cleanup_free_ char *body = join(rules, "\n");
+                text = body ? strdup_printf("# Written by kiln from the users' sudo rules; rewritten at boot.\n%s\n", body)
+                            : NULL;
+                r = text ? write_file_atomic(path, text, strlen(text), 0440) : -ENOMEM;
+        }
+        return r < 0 ? kiln_degrade(ctx, "Failed to write %s: %s", SUDOERS_FILE, strerror(-r)) : 0;
+}
+
+int system_apply_users(struct kiln_context *ctx, const json_t *users) {
+        _cleanup_json_ json_t *sudoers = json_array();
+        json_t *u;
+        size_t i;
+        int result = 0;
+
+        if (!sudoers)
+                return -ENOMEM;
+        json_array_foreach(users, i, u) {
+                int r = apply_user(ctx, u, sudoers);
+                if (r != 0)
+                        result = r < 0 ? kiln_degrade(ctx, "Failed to set up user '%s': %s",
+                                                      json_string_value(json_object_get(u, "name")), strerror(-r))
+                                       : r;
+        }
+        return write_sudoers(ctx, sudoers) ?: result;
+}

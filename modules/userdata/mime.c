@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "strbuf.h"
+#include "userdata/mime.h"
+
+#define HEADER_MAX (64u * 1024)
+
+/* A region of the input being split, and the line it starts on. */
+struct span {
+        const char *data;
+        size_t len;
+        size_t line;
+        bool verbatim;
+};
+
+struct headers {
+        char *content_type;
+        char *encoding;
+        char *disposition;
+};
+
+static void headers_done(struct headers *h) {
+        free(h->content_type);
+        free(h->encoding);
+        free(h->disposition);
+}
+
+/* The line at *pos: its length without the line break; *pos moves past it. */
+static size_t next_line(const struct span *s, size_t *pos, const char **ret_line) {
+        const char *start = s->data + *pos, *nl = memchr(start, '\n', s->len - *pos);
+        size_t n = nl ? (size_t) (nl - start) : s->len - *pos;
+
+        *ret_line = start;
+        *pos += nl ? n + 1 : n;
+        if (n > 0 && start[n - 1] == '\r')
+                n--;
+        return n;
+}
+
+bool mime_looks_like(const char *data, size_t len) {
+        static const char *const starts[] = {"content-type:", "mime-version:"};
+
+        for (size_t i = 0; i < ELEMENTSOF(starts); i++) {
+                size_t n = strlen(starts[i]);
+                if (len >= n && strncasecmp(data, starts[i], n) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static int header_set(struct headers *h, const char *line, size_t n) {
+        static const char *const names[] = {"content-type", "content-transfer-encoding", "content-disposition"};
+        char **fields[] = {&h->content_type, &h->encoding, &h->disposition};
+        const char *colon = memchr(line, ':', n);
+
+        if (!colon)
+                return 0; /* not a header: ignored, as mail readers do */
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                size_t k = strlen(names[i]);
+                if ((size_t) (colon - line) != k || strncasecmp(line, names[i], k) != 0)
+                        continue;
+                free(*fields[i]);
+                *fields[i] = strndup(colon + 1, n - (size_t) (colon + 1 - line));
+                return *fields[i] ? 0 : -ENOMEM;
+        }
+        return 0;
+}
+
+/* Reads headers up to the empty line; folded lines are joined. *pos and
+ * *line end at the body. */
+static int parse_headers(const struct span *s, size_t *pos, size_t *line, struct headers *h) {
+        _cleanup_strbuf_ struct strbuf cur = STRBUF_INIT;
+        int r;
+
+        while (*pos < s->len) {
+                const char *l;
+                size_t n = next_line(s, pos, &l);
+                (*line)++;
+                if (n > 0 && (l[0] == ' ' || l[0] == '\t') && cur.len > 0) {
+                        if (cur.len + n > HEADER_MAX)
+                                return -EBADMSG;
+                        r = strbuf_append(&cur, l, n);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (cur.len > 0 && (r = header_set(h, cur.data, cur.len)) < 0)
+                        return r;
+                cur.len = 0;
+                if (n == 0)
+                        return 0;
+                if (n > HEADER_MAX || (r = strbuf_append(&cur, l, n)) < 0)
+                        return n > HEADER_MAX ? -EBADMSG : r;
+        }
+        return cur.len > 0 ? header_set(h, cur.data, cur.len) : 0;
+}
+
+static char *trimmed_lower(const char *s, size_t n) {
+        char *r;
+
+        while (n > 0 && isspace((unsigned char) *s))
+                s++, n--;
+        while (n > 0 && isspace((unsigned char) s[n - 1]))
+                n--;
+        r = strndup(s, n);
+        for (char *p = r; p && *p; p++)
+                *p = (char) tolower((unsigned char) *p);
+        return r;
+}
+
+/* "text/plain; charset=x" -> "text/plain". */
+static char *value_type(const char *v) {
+        return v ? trimmed_lower(v, strcspn(v, ";")) : strdup("");
+}
+
+/* The parameter `name` of a header value ("multipart/mixed; boundary="x""), unquoted. */
+static char *value_param(const char *v, const char *name) {
+        size_t k = strlen(name);
+
+        for (const char *p = v ? strchr(v, ';') : NULL; p; p = strchr(p, ';')) {
+                p++;
+                while (isspace((unsigned char) *p))
+                        p++;
+                if (strncasecmp(p, name, k) != 0)
+                        continue;
+                p += k;
+                while (isspace((unsigned char) *p))
+                        p++;
+                if (*p != '=')
+                        continue;
+                p++;
+                while (isspace((unsigned char) *p))
+                        p++;
+                if (*p == '"') {
+                        const char *end = strchr(p + 1, '"');
+                        return end ? strndup(p + 1, (size_t) (end - p - 1)) : NULL;
+                }
+                return strndup(p, strcspn(p, "; \t\r\n"));
+        }
+        return NULL;
+}
+
+static int b64_value(unsigned char c) {
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '+' || c == '-')
+                return 62;
+        if (c == '/' || c == '_')
+                return 63;
+        return -1;
+}
+
+int base64_decode(const char *data, size_t len, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *out = malloc(len / 4 * 3 + 4);
+        unsigned acc = 0, bits = 0, pad = 0;
+        size_t n = 0;
+
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) data[i];
+                int v;
+                if (isspace(c))
+                        continue;
+                if (c == '=') {
+                        pad++;
+                        continue;
+                }
+                v = b64_value(c);
+                if (v < 0 || pad > 0)
+                        return -EBADMSG;
+                acc = (acc << 6) | (unsigned) v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        out[n++] = (char) ((acc >> bits) & 0xff);
+                }
+        }
+        if (pad > 2 || bits >= 6 || (acc & ((1u << bits) - 1)) != 0)
+                return -EBADMSG;
+        out[n] = 0;
+        *ret_len = n;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+static int hex_value(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        c = (char) toupper((unsigned char) c);
+        return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static int qp_decode(const char *data, size_t len, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *out = malloc(len + 1);
+        size_t n = 0;
+
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                if (data[i] != '=') {
+                        out[n++] = data[i];
+                        continue;
+                }
+                if (i + 1 < len && (data[i + 1] == '\n' || (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n'))) {
+                        i += data[i + 1] == '\r' ? 2 : 1; /* soft line break */
+                        continue;
+                }
+                if (i + 2 >= len || hex_value(data[i + 1]) < 0 || hex_value(data[i + 2]) < 0)
+                        return -EBADMSG;
+                out[n++] = (char) (hex_value(data[i + 1]) * 16 + hex_value(data[i + 2]));
+                i += 2;
+        }
+        out[n] = 0;
+        *ret_len = n;
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+struct splitter {
+        struct mime_message *msg;
+        char *error;
+};
+
+static int split_entity(struct splitter *sp, const struct span *s, unsigned depth);
+
+static int add_part(struct splitter *sp, struct mime_part *p) {
+        struct mime_part *parts;
+
+        if (sp->msg->n_parts >= MIME_MAX_PARTS) {
+                free(sp->error);
+                sp->error = strdup_printf("more than %d parts", MIME_MAX_PARTS);
+                return -EBADMSG;
+        }
+        parts = realloc(sp->msg->parts, (sp->msg->n_parts + 1) * sizeof(*parts));
+        if (!parts)
+                return -ENOMEM;
+        sp->msg->parts = parts;
+        parts[sp->msg->n_parts++] = *p;
+        *p = (struct mime_part){};
+        return 0;
+}
+
+static void part_done(struct mime_part *p) {
+        free(p->type);
+        free(p->filename);
+        free(p->body);
+        free(p->error);
+}
+
+/* Undoes the transfer encoding of body into p. */
+static int decode_body(struct mime_part *p, const char *encoding, const struct span *body) {
+        _cleanup_free_ char *enc = value_type(encoding);
+        int r;
+
+        if (!enc)
+                return -ENOMEM;
+        p->line = body->line;
+        if (streq(enc, "base64") || streq(enc, "quoted-printable")) {
+                r = streq(enc, "base64") ? base64_decode(body->data, body->len, &p->body, &p->len)
+                                         : qp_decode(body->data, body->len, &p->body, &p->len);
+                if (r == -EBADMSG)
+                        p->error = strdup_printf("its %s body does not decode", enc);
+                return r == -EBADMSG ? (p->error ? 0 : -ENOMEM) : r;
+        }
+        if (*enc && !streq(enc, "7bit") && !streq(enc, "8bit") && !streq(enc, "binary")) {
+                p->error = strdup_printf("unknown Content-Transfer-Encoding '%s'", enc);
+                return p->error ? 0 : -ENOMEM;
+        }
+        p->verbatim = body->verbatim;
+        p->body = strndup(body->data, body->len);
+        p->len = body->len;
+        /* strndup stops at a NUL; keep binary bodies whole. */
+        if (p->body && strlen(p->body) != body->len) {
+                free(p->body);
+                p->body = malloc(body->len + 1);
+                if (p->body) {
+                        memcpy(p->body, body->data, body->len);
+                        p->body[body->len] = 0;
+                }
+        }
+        return p->body ? 0 : -ENOMEM;
+}
+
+static bool is_delimiter(const char *l, size_t n, const char *boundary, size_t bn, bool *ret_close) {
+        if (n < bn + 2 || l[0] != '-' || l[1] != '-' || memcmp(l + 2, boundary, bn) != 0)
+                return false;
+        l += bn + 2;
+        n -= bn + 2;
+        *ret_close = n >= 2 && l[0] == '-' && l[1] == '-';
+        if (*ret_close)
+                l += 2, n -= 2;
+        for (size_t i = 0; i < n; i++)
+                if (l[i] != ' ' && l[i] != '\t')
+                        return false;
+        return true;
+}
+
+/* Splits a multipart body on its boundary; each part is split in turn. */
+static int split_multipart(struct splitter *sp, const struct span *s, const char *boundary, unsigned depth) {
+        size_t bn = strlen(boundary), pos = 0, line = s->line, part_start = 0, part_line = 0;
+        bool in_part = false, closed = false;
+
+        while (pos < s->len && !closed) {
+                size_t start = pos;
+                const char *l;
+                size_t n = next_line(s, &pos, &l);
+                bool close;
+                line++;
+                if (!is_delimiter(l, n, boundary, bn, &close))
+                        continue;
+                if (in_part) {
+                        /* The line break before a delimiter belongs to it. */
+                        size_t end = start;
+                        if (end > part_start && s->data[end - 1] == '\n')
+                                end--;
+                        if (end > part_start && s->data[end - 1] == '\r')
+                                end--;
+                        struct span part = {s->data + part_start, end - part_start, part_line, s->verbatim};
+                        int r = split_entity(sp, &part, depth + 1);
+                        if (r < 0)
+                                return r;
+                }
+                in_part = true;
+                closed = close;
+                part_start = pos;
+                part_line = line;
+        }
+        if (!in_part) {
+                free(sp->error);
+                sp->error = strdup_printf("no part starts with the boundary '%s'", boundary);
+                return -EBADMSG;
+        }
+        if (!closed) {
+                struct span part = {s->data + part_start, s->len - part_start, part_line, s->verbatim};
+                _cleanup_free_ char *w = strdup_printf("the message ends without its closing boundary '--%s--'; "
+                                                       "its last part may be cut short",
+                                                       boundary);
+                if (w)
+                        (void) strv_push(&sp->msg->warnings, w);
+                if (part.len > 0)
+                        return split_entity(sp, &part, depth + 1);
+        }
+        return 0;
+}
+
+/* One entity: headers, then a body that is either a leaf part or a multipart. */
+static int split_entity(struct splitter *sp, const struct span *s, unsigned depth) {
+        _cleanup_(headers_done) struct headers h = {};
+        _cleanup_free_ char *type = NULL, *boundary = NULL;
+        struct mime_part p = {};
+        size_t pos = 0, line = s->line;
+        int r;
+
+        if (depth > MIME_MAX_DEPTH) {
+                free(sp->error);
+                sp->error = strdup_printf("multiparts nested more than %d deep", MIME_MAX_DEPTH);
+                return -EBADMSG;
+        }
+        r = parse_headers(s, &pos, &line, &h);
+        if (r == -EBADMSG) {
+                free(sp->error);
+                sp->error = strdup("a header longer than 64 KiB");
+        }
+        if (r < 0)
+                return r;
+        type = value_type(h.content_type);
+        if (!type)
+                return -ENOMEM;
+        if (strneq(type, "multipart/", 10)) {
+                struct span body = {s->data + pos, s->len - pos, line, s->verbatim};
+                boundary = value_param(h.content_type, "boundary");
+                if (!boundary || !*boundary) {
+                        free(sp->error);
+                        sp->error = strdup_printf("a %s message without a boundary parameter", type);
+                        return -EBADMSG;
+                }
+                return split_multipart(sp, &body, boundary, depth);
+        }
+        p.type = TAKE_PTR(type);
+        p.filename = value_param(h.disposition, "filename");
+        if (!p.filename)
+                p.filename = value_param(h.content_type, "name");
+        {
+                struct span body = {s->data + pos, s->len - pos, line, s->verbatim};
+                r = decode_body(&p, h.encoding, &body);
+        }
+        if (r >= 0)
+                r = add_part(sp, &p);
+        part_done(&p);
+        return r;
+}
+
+int mime_split(const char *data, size_t len, struct mime_message *ret, char **ret_error) {
+        struct mime_message msg = {};
+        struct splitter sp = {.msg = &msg};
+        struct span all = {data, len, 0, true};
+        int r;
+
+        r = split_entity(&sp, &all, 0);
+        if (r < 0) {
+                if (ret_error)
+                        *ret_error = TAKE_PTR(sp.error);
+                free(sp.error);
+                mime_message_done(&msg);
+                return r;
+        }
+        free(sp.error);
+        *ret = msg;
+        return 0;
+}
+
+void mime_message_done(struct mime_message *m) {
+        for (size_t i = 0; i < m->n_parts; i++)
+                part_done(&m->parts[i]);
+        free(m->parts);
+        strv_free(m->warnings);
+        *m = (struct mime_message){};
+}

@@ -1,0 +1,27 @@
+#!/bin/bash
+# External Account Binding against Pebble configured to require it: refused
+# without acme.eab, issued with it.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/data/acme/lib.sh"
+
+LOCAL_EC2_PEBBLE_EAB=1 start_ec2 imds pebble
+start_standin
+acme_config
+kiln boot >"$T/boot.log" 2>&1
+grep -q "externalAccountRequired" <<<"$(state_field last_error)"
+ok $? "without acme.eab the CA refuses the account, and last_error says why"
+check "the placeholder stays" is_placeholder
+EAB_KID=$LOCAL_EC2_PEBBLE_EAB_KID EAB_HMAC=$LOCAL_EC2_PEBBLE_EAB_HMAC acme_config
+kiln renew >"$T/renew.log" 2>&1
+ok $? "with acme.eab the account is bound and the certificate issued"
+diag "$T/renew.log"
+check "a real certificate" test ! -e "$(SITE_DIR)/placeholder"
+check "its chain verifies to Pebble's root" chain_verifies
+EAB_KID=$LOCAL_EC2_PEBBLE_EAB_KID EAB_HMAC=AAAA acme_config
+rm -rf "$ROOT/var/lib/kiln/acme/accounts"
+kiln renew --force >"$T/renew.log" 2>&1
+grep -q "unauthorized\|malformed\|HMAC\|binding" <<<"$(state_field last_error)"
+ok $? "a wrong EAB key is refused by the CA"
+diag "$T/renew.log"
+stop_standin
+done_testing

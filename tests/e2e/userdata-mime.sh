@@ -1,0 +1,87 @@
+#!/bin/bash
+# The demo's user-data: a MIME message with a #kiln-config part and scripts
+# at two frequencies, through `kiln boot` against the local EC2; then the
+# other formats users bring: gzip, base64 of it, a boothook, a broken part
+# next to good ones.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/data/userdata/root.sh"
+
+make_root "$ROOT"
+start_ec2 imds
+DEMO=$top_srcdir/tests/data/userdata/demo-user-data.mime
+items() { $PYTHON -c 'import json,sys; d=json.load(open(sys.argv[1])); print("\n".join("%s %s" % (i["name"], i["result"]) for s in d["stages"] for i in s.get("items", [])))' "$ROOT/run/kiln/status.json"; }
+
+check "the demo user-data validates" kiln validate "$DEMO"
+user_data_file "$DEMO"
+kiln boot >"$T/boot1.log" 2>&1
+ok $? "demo boot is done"
+diag "$T/boot1.log" | grep -iE 'warn|error' | head
+items >"$T/items1"
+check "kiln-config wrote the page" grep -q 'Served by kiln' "$ROOT/var/www/demo/index.html"
+check "kiln-config set the hostname" grep -qx demo "$ROOT/etc/hostname"
+check "setup.sh ran" grep -qx 'setup.sh ok' "$T/items1"
+check "every-boot.sh ran" grep -qx 'every-boot.sh ok' "$T/items1"
+check "runcmd item named hello ran" grep -qx 'runcmd hello ok' "$T/items1"
+check "its output is in the log" grep -q 'hello from runcmd on i-0123456789abcdef0' "$ROOT/var/log/kiln/runcmd.log"
+check "the script ran before runcmd" test "$(grep -n 'setup.sh ok' "$T/items1" | cut -d: -f1)" -lt "$(grep -n 'runcmd hello' "$T/items1" | cut -d: -f1)"
+
+kiln boot >"$T/boot2.log" 2>&1
+items >"$T/items2"
+check "reboot: setup.sh skipped" grep -qx 'setup.sh skipped' "$T/items2"
+check "reboot: every-boot.sh ran again" grep -qx 'every-boot.sh ok' "$T/items2"
+check "reboot: per-boot runcmd item ran again" grep -qx 'runcmd uptime-every-boot ok' "$T/items2"
+check "reboot: hello skipped" grep -qx 'runcmd hello skipped' "$T/items2"
+
+# gzip, and base64 of gzip (users encode twice)
+gzip -c "$DEMO" >"$T/demo.gz"
+user_data_file "$T/demo.gz"
+imds_data '{"instance_id": "i-gzip"}'
+kiln boot >"$T/boot3.log" 2>&1
+ok $? "gzip-compressed MIME user-data boots"
+check "gzip: setup.sh ran for the new instance" grep -q 'setup for i-gzip' "$ROOT/var/log/kiln/user-data.log"
+base64 "$T/demo.gz" | user_data
+imds_data '{"instance_id": "i-b64"}'
+kiln boot >"$T/boot4.log" 2>&1
+ok $? "base64 of gzip boots"
+check "base64: setup.sh ran for the new instance" grep -q 'setup for i-b64' "$ROOT/var/log/kiln/user-data.log"
+
+# A broken part does not stop the others; the error names part and line.
+user_data <<EOF2
+Content-Type: multipart/mixed; boundary="XX"
+MIME-Version: 1.0
+
+--XX
+Content-Type: text/cloud-config
+
+#cloud-config
+runcmd:
+  - [echo, one
+--XX
+Content-Type: text/x-shellscript
+Content-Transfer-Encoding: base64
+
+!!!not base64!!!
+--XX
+Content-Type: text/cloud-boothook
+
+#cloud-boothook
+#!/bin/sh
+echo "boothook \$INSTANCE_ID" >> $T/boothook.log
+--XX
+Content-Type: text/x-shellscript; name="good.sh"
+
+#!/bin/sh
+echo good > $T/good.log
+--XX--
+EOF2
+imds_data '{"instance_id": "i-broken"}'
+kiln boot >"$T/boot5.log" 2>&1
+ok $([ $? -eq 1 ]; echo $?) "broken parts make the boot an error"
+check "the good script still ran" grep -qx good "$T/good.log"
+check "the boothook ran with INSTANCE_ID" grep -qx 'boothook i-broken' "$T/boothook.log"
+check "the YAML error names the line in the user-data" grep -q 'user-data:10:1: did not find expected' "$T/boot5.log"
+check "the bad base64 part is named" grep -q "user-data:14:1: part 2: its base64 body does not decode, skipping it" "$T/boot5.log"
+check "status has the errors" grep -q 'did not find expected' "$ROOT/run/kiln/status.json"
+diag "$T/boot5.log" | grep -iE 'warn|error' | head
+
+done_testing

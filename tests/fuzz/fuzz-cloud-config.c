@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* libFuzzer target: the cloud-config mapping onto kiln's config, the plan
+ * made of it, and validation; and the whole user-data decoder (no
+ * network: includes are listed, not fetched). */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "path.h"
+#include "strbuf.h"
+#include "system/system.h"
+#include "userdata/userdata.h"
+#include "yaml-json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void map_and_plan(const json_t *doc, const json_t *positions) {
+        json_t *cfg = NULL, *cfg_pos = NULL, *plan;
+        char **skipped = NULL, **warnings = NULL, **errors = NULL;
+
+        if (cloudconfig_map(doc, positions, &cfg, &cfg_pos, &skipped) < 0)
+                return;
+        plan = system_plan(cfg, NULL, 0, "admin");
+        (void) config_validate_at(cfg, cfg_pos, &warnings, &errors);
+        json_decref(plan);
+        json_decref(cfg);
+        json_decref(cfg_pos);
+        strv_free(skipped);
+        strv_free(warnings);
+        strv_free(errors);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        struct userdata_options o = {.origin = "fuzz", .fetch_includes = false};
+        struct userdata u = {0};
+        json_t *doc = NULL, *positions = NULL, *plan;
+        char *err = NULL;
+
+        (void) root_set("/nonexistent-fuzz-root");
+        if (yaml_parse_positions((const char *) data, size, "fuzz", 0, &doc, &positions, &err) >= 0) {
+                if (json_is_object(doc))
+                        map_and_plan(doc, positions);
+                json_decref(doc);
+                json_decref(positions);
+        }
+        free(err);
+        if (userdata_parse((const char *) data, size, &o, &u) >= 0) {
+                plan = system_plan(u.config, u.parts, u.n_parts, "admin");
+                json_decref(plan);
+                userdata_done(&u);
+        }
+        return 0;
+}

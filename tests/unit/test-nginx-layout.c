@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "nginx/layout.h"
+#include "nginx/render.h"
+#include "strbuf.h"
+#include "tap.h"
+
+static void test_redirect_include(void) {
+        static const char debian[] = "user www-data;\n"
+                                     "include /etc/nginx/modules-enabled/*.conf;\n"
+                                     "http {\n"
+                                     "    # include /etc/nginx/sites-enabled/* in a comment stays\n"
+                                     "    include /etc/nginx/conf.d/*.conf;\n"
+                                     "    include /etc/nginx/sites-enabled/*;\n"
+                                     "}\n";
+        static const char rhel[] = "http {\n"
+                                   "    include       mime.types;\n"
+                                   "    server { listen 80; include default.d/*.conf; }\n"
+                                   "    include 'conf.d/*.conf';\n"
+                                   "    log_format main '$remote_addr include conf.d/x;';\n"
+                                   "}\n";
+        _cleanup_free_ char *out = NULL, *out2 = NULL, *out3 = NULL;
+
+        is_int(conf_redirect_include(debian, "/etc/nginx", "/etc/nginx/sites-enabled", "/S/enabled", &out), 1,
+               "Debian: one include of sites-enabled found");
+        ok(out && strstr(out, "include \"/S/enabled/*\";"), "pointed at the staging tree");
+        ok(out && strstr(out, "# include /etc/nginx/sites-enabled/* in a comment"), "comments left alone");
+        ok(out && strstr(out, "include /etc/nginx/conf.d/*.conf;"), "other includes left alone");
+        is_int(conf_redirect_include(rhel, "/etc/nginx", "/etc/nginx/conf.d", "/S/enabled", &out2), 1,
+               "RHEL: the relative, quoted include of conf.d found");
+        ok(out2 && strstr(out2, "include \"/S/enabled/*.conf\";"), "pointed at the staging tree");
+        ok(out2 && strstr(out2, "'$remote_addr include conf.d/x;'"), "a string with 'include' inside is not one");
+        ok(out2 && strstr(out2, "include default.d/*.conf;"), "default.d left alone");
+        is_int(conf_redirect_include("http { }\n", "/etc/nginx", "/etc/nginx/conf.d", "/S", &out3), 0,
+               "a main config that includes nothing");
+}
+
+static void touch(const char *dir, const char *name, const char *content) {
+        _cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
+        write_file_atomic(p, content, strlen(content), 0644);
+}
+
+static void test_layouts(void) {
+        char dir[] = "/tmp/kiln-test-nginx-layout-XXXXXX";
+        _cleanup_free_ char *conf = NULL, *avail = NULL, *enabled = NULL, *confd = NULL, *link = NULL;
+        _cleanup_strv_free_ char **owned = NULL, **owned2 = NULL;
+        struct nginx_paths p = {0};
+
+        if (!mkdtemp(dir))
+                return;
+        conf = strdup_printf("%s/nginx.conf", dir);
+        avail = strdup_printf("%s/sites-available", dir);
+        enabled = strdup_printf("%s/sites-enabled", dir);
+        confd = strdup_printf("%s/conf.d", dir);
+        mkdir(confd, 0755);
+        is_int(layout_detect(conf, &p), 0, "detects");
+        is_int(p.layout, LAYOUT_RHEL, "conf.d only: the RHEL layout");
+        is_str(p.include_dir, confd, "RHEL includes conf.d");
+        touch(confd, "mine.conf", NGINX_MARKER " (site 'mine')\nserver {}\n");
+        touch(confd, "theirs.conf", "server {}\n");
+        touch(confd, "notes.txt", NGINX_MARKER "\n");
+        is_int(layout_list_owned(&p, &owned), 0, "lists kiln's files");
+        ok(owned && streq(owned[0], "mine") && !owned[1], "only the marked .conf file");
+        layout_done(&p);
+
+        mkdir(avail, 0755);
+        mkdir(enabled, 0755);
+        is_int(layout_detect(conf, &p), 0, "detects again");
+        is_int(p.layout, LAYOUT_DEBIAN, "sites-enabled: the Debian layout");
+        is_str(p.site_dir, avail, "files in sites-available");
+        touch(avail, "app", NGINX_MARKER " (site 'app')\n");
+        touch(avail, "legacy", "server {}\n");
+        link = strdup_printf("%s/app", enabled);
+        ok(symlink("../sites-available/app", link) == 0, "link made");
+        is_int(layout_link_is_kilns(&p, "app"), 1, "a relative link to sites-available is kiln's");
+        is_int(layout_link_is_kilns(&p, "none"), -ENOENT, "no link");
+        touch(enabled, "legacy", "server {}\n");
+        is_int(layout_link_is_kilns(&p, "legacy"), 0, "a plain file in sites-enabled is not");
+        is_int(layout_file_is_kilns(link), 0, "a link is never taken for a kiln file");
+        is_int(layout_list_owned(&p, &owned2), 0, "lists");
+        ok(owned2 && streq(owned2[0], "app") && !owned2[1], "only app");
+        layout_done(&p);
+        rm_rf(dir);
+}
+
+int main(void) {
+        test_redirect_include();
+        test_layouts();
+        return tap_done();
+}

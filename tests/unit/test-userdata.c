@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "path.h"
+#include "strbuf.h"
+#include "system/system.h"
+#include "tap.h"
+#include "userdata/mime.h"
+#include "userdata/userdata.h"
+#include "yaml-json.h"
+
+static void test_base64(void) {
+        char *out = NULL;
+        size_t len = 0;
+
+        ok(base64_decode("aGVs\nbG8=", 9, &out, &len) == 0 && len == 5 && memcmp(out, "hello", 5) == 0,
+           "base64 with a line break and padding");
+        free(out);
+        ok(base64_decode("aGVsbG8=x", 9, &out, &len) < 0, "data after padding is refused");
+        ok(base64_decode("a!==", 4, &out, &len) < 0, "a stray character is refused");
+        ok(base64_decode("a", 1, &out, &len) < 0, "a lone character is refused");
+}
+
+static void test_mime(void) {
+        static const char msg[] = "Content-Type: multipart/mixed; boundary=\"b\"\r\n"
+                                  "MIME-Version: 1.0\r\n\r\npreamble\r\n"
+                                  "--b\r\nContent-Type: text/x-shellscript; charset=us-ascii\r\n"
+                                  "Content-Disposition: attachment;\r\n filename=\"a.sh\"\r\n\r\n#!/bin/sh\r\necho a\r\n"
+                                  "--b\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n"
+                                  "--inner\r\nContent-Type: TEXT/Cloud-Config\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                                  "I2Nsb3VkLWNvbmZpZwo=\r\n--inner--\r\n"
+                                  "--b--\r\nepilogue\r\n";
+        struct mime_message m = {0};
+        char *err = NULL;
+
+        ok(mime_split(msg, strlen(msg), &m, &err) == 0, "a CRLF multipart with a nested multipart splits");
+        is_int(m.n_parts, 2, "two leaf parts");
+        is_str(m.parts[0].type, "text/x-shellscript", "type without parameters");
+        is_str(m.parts[0].filename, "a.sh", "folded Content-Disposition gives the filename");
+        is_str(m.parts[0].body, "#!/bin/sh\r\necho a", "the line break before the boundary is not the body's");
+        ok(m.parts[0].verbatim && m.parts[0].line == 9, "verbatim body starts on line 10 (got %zu)", m.parts[0].line);
+        is_str(m.parts[1].type, "text/cloud-config", "types are lowercased");
+        is_str(m.parts[1].body, "#cloud-config\n", "base64 part decoded");
+        ok(!m.parts[1].verbatim, "a decoded part is not verbatim");
+        ok(m.warnings == NULL, "no warnings for a well-formed message");
+        mime_message_done(&m);
+
+        ok(mime_split("Content-Type: multipart/mixed\n\nx\n", 30, &m, &err) < 0 && err && strstr(err, "boundary"),
+           "multipart without a boundary is an error: %s", err ? err : "");
+        free(err);
+        err = NULL;
+        ok(mime_split("Content-Type: multipart/mixed; boundary=q\n\n--q\n\nbody\n", 49, &m, &err) == 0 &&
+                   m.n_parts == 1 && m.warnings,
+           "a missing closing boundary keeps the part, with a warning");
+        mime_message_done(&m);
+}
+
+static void test_yaml_positions(void) {
+        json_t *doc = NULL, *pos = NULL;
+        char *err = NULL;
+        const char *y = "a:\n  b: 1\nlist:\n  - x\n  - {c: 2}\n";
+
+        ok(yaml_parse_positions(y, strlen(y), "f.yaml", 10, &doc, &pos, &err) == 0, "YAML with positions parses");
+        is_str(json_string_value(json_object_get(pos, "a.b")), "f.yaml:12:3", "a.b at line 2+10, column 3");
+        is_str(json_string_value(json_object_get(pos, "list[1].c")), "f.yaml:15:6", "list[1].c position");
+        json_decref(doc);
+        json_decref(pos);
+        y = "a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+            "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e]\n";
+        ok(yaml_parse_positions(y, strlen(y), "bomb", 0, &doc, NULL, &err) < 0 && err && strstr(err, "too many"),
+           "an alias bomb is refused: %s", err ? err : "");
+        free(err);
+}
+
+static void test_cloud_config(void) {
+        const char *y = "#cloud-config\nusers: default, bob\napt_update: true\nsnap: {}\n"
+                        "system_info: {default_user: {name: ubuntu, sudo: false}}\n"
+                        "write_files:\n  - path: /x\n    source: {uri: http://x}\n";
+        json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cpos = NULL;
+        char **skipped = NULL, *err = NULL;
+
+        ok(yaml_parse_positions(y, strlen(y), "cc", 0, &doc, &pos, &err) == 0, "cloud-config parses");
+        ok(cloudconfig_map(doc, pos, &cfg, &cpos, &skipped) == 0, "cloud-config maps");
+        is_int(json_array_size(json_object_get(cfg, "users")), 2, "a users string is split");
+        ok(json_is_true(json_object_get(cfg, "package_update")), "apt_update becomes package_update");
+        is_str(json_string_value(config_get(cfg, "default_user.name")), "ubuntu", "system_info.default_user maps");
+        ok(skipped && strv_length(skipped) == 2, "two keys skipped");
+        is_str(skipped ? skipped[0] : NULL, "snap", "snap skipped");
+        is_str(skipped ? skipped[1] : NULL, "write_files[0].source", "unsupported file key skipped");
+        is_str(json_string_value(json_object_get(cpos, "package_update")), "cc:3:1", "positions follow renames");
+        json_decref(doc);
+        json_decref(pos);
+        json_decref(cfg);
+        json_decref(cpos);
+        strv_free(skipped);
+}
+
+static void test_decode(void) {
+        struct userdata_options o = {.origin = "ud"};
+        struct userdata u = {0};
+        const char *in = "#include\nhttp://203.0.113.1/x\nhttps://example.com/y\n";
+
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && strv_length(u.includes) == 2 && !u.errors,
+           "#include URLs are listed when not fetching");
+        userdata_done(&u);
+        ok(userdata_parse("\x1f\x8b\x08\x00", 4, &o, &u) == 0 && u.errors && strstr(u.errors[0], "gzip"),
+           "truncated gzip is an error naming gzip");
+        userdata_done(&u);
+        ok(userdata_parse("   \n", 4, &o, &u) == 0 && !u.errors && u.n_parts == 0, "blank user-data is nothing");
+        userdata_done(&u);
+}
+
+static void test_validate(void) {
+        json_t *cfg = json_pack("{s:{s:i}, s:[s]}", "scripts", "timeot", 3, "runcmd", "ls");
+        json_t *pos = json_pack("{s:s}", "scripts.timeot", "f:4:3");
+        char **w = NULL, **e = NULL;
+
+        is_int(config_validate_at(cfg, pos, &w, &e), 0, "an unknown key is no error");
+        is_str(w ? w[0] : NULL, "f:4:3: unknown key 'scripts.timeot' (did you mean 'timeout'?), ignoring",
+               "warning has position and suggestion");
+        strv_free(w);
+        strv_free(e);
+        json_decref(cfg);
+        json_decref(pos);
+}
+
+int main(void) {
+        (void) root_set("/nonexistent-test-root");
+        test_base64();
+        test_mime();
+        test_yaml_positions();
+        test_cloud_config();
+        test_decode();
+        test_validate();
+        return tap_done();
+}

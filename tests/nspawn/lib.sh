@@ -48,31 +48,91 @@ net_setup() {
 		ip -n "$NS_INST" addr add "$INST_IP/16" dev ens5 && ip -n "$NS_INST" link set ens5 up
 }
 
-# Starts a fake in the EC2 namespace; waits (bounded) for its port file.
-ec2_start() { # ec2_start NAME PORTFILE COMMAND...
-	local name=$1 portfile=$2 pid
-	shift 2
-	# Not through in_ec2: $! must be the fake itself (ip netns exec execs it),
-	# and the fake must not hold the test's lock (fd 8).
-	ip netns exec "$NS_EC2" "$@" >"$T/$name.log" 2>&1 8>&- &
-	pid=$!
-	EC2_PIDS+=("$pid")
-	for _ in $(seq 100); do
-		[ -s "$portfile" ] && return 0
-		kill -0 "$pid" 2>/dev/null || break
+# Starts a service in the EC2 namespace in the background; its PID is the
+# service itself (ip netns exec execs it), and it does not inherit the
+# test's lock (fd 8).
+ec2_spawn() { # ec2_spawn NAME COMMAND...
+	local name=$1
+	shift
+	ip netns exec "$NS_EC2" "$@" >>"$T/$name.log" 2>&1 8>&- &
+	EC2_PIDS+=("$!")
+	eval "PID_${name//-/_}=$!"
+}
+
+wait_for() { # wait_for SECONDS COMMAND...: polls every 0.1 s
+	local n=$(($1 * 10))
+	shift
+	for _ in $(seq "$n"); do
+		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
+	return 1
+}
+
+ec2_started() { # ec2_started NAME COMMAND...: waits for COMMAND, else shows the log
+	local name=$1
+	shift
+	wait_for 15 "$@" && return 0
 	echo "# $name did not start:"
 	diag "$T/$name.log"
 	return 1
 }
 
 imds_start() { # imds_start USER-DATA-FILE INSTANCE-ID PUBLIC-KEY
-	ec2_start imds "$T/imds.port" $PYTHON "$top_srcdir/tests/fakes/imds.py" --bind "$EC2_IP" --port 80 \
+	ec2_spawn imds $PYTHON "$top_srcdir/tests/fakes/imds.py" --bind "$EC2_IP" --port 80 \
 		--port-file "$T/imds.port" --user-data-file "$1" --instance-id "$2" --public-key "$3" \
-		--region us-east-1 --image-id ami-0kilnbake0000000
+		--region us-east-1 --image-id ami-0kilnbake0000000 --role kiln-boot-test-role
+	ec2_started imds test -s "$T/imds.port"
 }
 imds_ctl() { in_ec2 curl -sf --max-time 5 -X POST -d "$2" "http://$EC2_IP/_fake/$1" >/dev/null; }
+
+# The fake CloudWatch at $EC2_IP:8080, accepting the role keys the IMDS hands out.
+CW_URL=http://$EC2_IP:8080
+cloudwatch_start() {
+	rm -f "$T/cloudwatch.port"
+	ec2_spawn cloudwatch $PYTHON "$top_srcdir/tests/fakes/cloudwatch.py" --bind "$EC2_IP" --port 8080 \
+		--port-file "$T/cloudwatch.port" --region us-east-1 --trust-imds "http://$EC2_IP" \
+		--access-key AKIDKILNBOOTTEST --secret-key kiln-boot-test-secret-key-not-used
+	ec2_started cloudwatch test -s "$T/cloudwatch.port"
+}
+cloudwatch_stop() {
+	kill -TERM "$PID_cloudwatch" 2>/dev/null
+	timeout 10 tail --pid="$PID_cloudwatch" -f /dev/null
+}
+cloudwatch_get() { in_ec2 curl -sf --max-time 5 "$CW_URL/_fake/$1"; }
+
+# Pebble at $EC2_IP:14000 (management :15000), validating http-01 on the
+# instance's port 80; pebble-challtestsrv as its DNS answers every name with
+# the instance's address. Pebble's own HTTPS certificate is made here.
+PEBBLE_DIR=https://$EC2_IP:14000/dir
+PEBBLE_MGMT=https://$EC2_IP:15000
+pebble_certs() {
+	local d=$T/pebble
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=kiln boot test pebble CA" -keyout "$d/ca.key" -out "$d/ca.pem" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$EC2_IP" \
+			-keyout "$d/key.pem" -out "$d/req.pem" &&
+		printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$EC2_IP" >"$d/ext.cnf" &&
+		openssl x509 -req -in "$d/req.pem" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+			-extfile "$d/ext.cnf" -out "$d/cert.pem"
+}
+pebble_start() {
+	pebble_certs >"$T/pebble-certs.log" 2>&1 || { diag "$T/pebble-certs.log"; return 1; }
+	cat >"$T/pebble/config.json" <<-EOF
+	{"pebble": {"listenAddress": "$EC2_IP:14000", "managementListenAddress": "$EC2_IP:15000",
+	  "certificate": "$T/pebble/cert.pem", "privateKey": "$T/pebble/key.pem",
+	  "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+	EOF
+	ec2_spawn challtestsrv pebble-challtestsrv -dns01 "$EC2_IP:8053" -management "$EC2_IP:8055" \
+		-http01 "" -https01 "" -tlsalpn01 "" -defaultIPv4 "$INST_IP" -defaultIPv6 ""
+	ec2_spawn pebble env PEBBLE_VA_NOSLEEP=1 pebble -config "$T/pebble/config.json" \
+		-dnsserver "$EC2_IP:8053" -strict
+	ec2_started pebble in_ec2 curl -sf --max-time 2 --cacert "$T/pebble/ca.pem" "$PEBBLE_DIR"
+}
+# Pebble's issuing root, which the site's certificate must verify to.
+pebble_root() { in_ec2 curl -sf --max-time 5 --cacert "$T/pebble/ca.pem" "$PEBBLE_MGMT/roots/0"; }
 
 # The instance's root: the image below, this instance's changes above.
 instance_create() { # instance_create IMAGE-ROOTFS

@@ -132,13 +132,27 @@ static int connect_to(const struct url *u, long deadline) {
         return fd;
 }
 
+/* Whether the caller gives this header itself (it then replaces ours, as
+ * with curl: a signed request must carry exactly the Host it signed). */
+static bool caller_sets(const struct http_request *req, const char *name) {
+        size_t n = strlen(name);
+
+        for (const char *const *h = req->headers; h && *h; h++)
+                if (strncasecmp(*h, name, n) == 0 && (*h)[n] == ':')
+                        return true;
+        return false;
+}
+
 static int build_request(const struct http_request *req, const struct url *u, struct strbuf *b) {
         const char *method = req->method ? req->method : "GET";
         bool has_body = req->body || req->body_len > 0 || streq(method, "POST") || streq(method, "PUT");
         int r;
 
-        r = strbuf_printf(b, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s/%s\r\nConnection: close\r\n", method,
-                          *u->path ? u->path : "/", u->host_header, PACKAGE_NAME, PACKAGE_VERSION);
+        r = strbuf_printf(b, "%s %s HTTP/1.1\r\nConnection: close\r\n", method, *u->path ? u->path : "/");
+        if (r >= 0 && !caller_sets(req, "Host"))
+                r = strbuf_printf(b, "Host: %s\r\n", u->host_header);
+        if (r >= 0 && !caller_sets(req, "User-Agent"))
+                r = strbuf_printf(b, "User-Agent: %s/%s\r\n", PACKAGE_NAME, PACKAGE_VERSION);
         if (r >= 0 && has_body)
                 r = strbuf_printf(b, "Content-Length: %zu\r\n", req->body_len);
         for (const char *const *h = req->headers; r >= 0 && h && *h; h++) {

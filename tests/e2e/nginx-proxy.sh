@@ -107,8 +107,11 @@ sed -e '/^# ----/,$d' -e "s/listen 80;/listen $LOCAL_EC2_HTTP_PORT;/" -e "s/:80;
 	-e "s/443/$LOCAL_EC2_HTTPS_PORT/" -e "s#/var/lib/kiln#$ROOT/var/lib/kiln#" -e "s#/srv/#$ROOT/srv/#" \
 	"$NGX_DATA/tutorial-redirect.conf" >"$ROOT/etc/nginx/sites-enabled/golden"
 kill -HUP "$(cat "$ROOT/run/nginx.pid")"
-for _ in $(seq 50); do
-	[ "$(get example.com /.well-known/acme-challenge/tok-1_A)" = "tok-1_A.$thumbprint" ] && break
+# Until the old workers are gone, a connection may still reach them: wait
+# (bounded) for both answers of the new config.
+for _ in $(seq 100); do
+	[ "$(get example.com /.well-known/acme-challenge/tok-1_A)" = "tok-1_A.$thumbprint" ] &&
+		[ "$(get example.com /.well-known/acme-challenge/bad.token -o /dev/null -w '%{http_code}')" = 301 ] && break
 	sleep 0.1
 done
 is "$(get example.com /.well-known/acme-challenge/tok-1_A)" "tok-1_A.$thumbprint" "golden: http-01 answered statelessly"

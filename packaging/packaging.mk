@@ -40,5 +40,5 @@ clean-packaging:
 .PHONY: clean-packaging
 
 # The baked image booted under systemd-nspawn as an EC2 instance.
-TESTS += tests/e2e/boot-nspawn.sh
+TESTS += tests/e2e/boot-nspawn.sh tests/e2e/bake-packaging.sh
 EXTRA_DIST += tests/nspawn

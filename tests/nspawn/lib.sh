@@ -24,6 +24,7 @@ INSTANCE=$T/instance # upper, work, root (the overlay), console logs
 NSPAWN_PID=
 LEADER=
 BOOTS=0
+NSPAWN_EXTRA=() # more systemd-nspawn options (bench: --bind-ro=...)
 EC2_PIDS=()
 
 in_ec2() { ip netns exec "$NS_EC2" "$@"; }
@@ -156,11 +157,11 @@ instance_boot() {
 	BOOTS=$((BOOTS + 1))
 	BOOT_START=$(date +%s.%N)
 	# The tmpfs on /run/systemd/nspawn lives in a mount namespace of its own.
-	SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 unshare -m --propagation private sh -c '
+	SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 unshare -m --propagation private bash -c '
 		mkdir -p /run/systemd/nspawn && mount -t tmpfs tmpfs /run/systemd/nspawn &&
 		exec systemd-nspawn --boot --register=no --keep-unit --resolv-conf=off --console=read-only \
-			--network-namespace-path="$1" --machine="$2" -D "$3"' sh \
-		"/run/netns/$NS_INST" "kiln-test-$$" "$INSTANCE/root" \
+			--network-namespace-path="$1" --machine="$2" "${@:4}" -D "$3"' bash \
+		"/run/netns/$NS_INST" "kiln-test-$$" "$INSTANCE/root" "${NSPAWN_EXTRA[@]}" \
 		</dev/null >"$INSTANCE/console-$BOOTS.log" 2>&1 8>&- &
 	NSPAWN_PID=$!
 	LEADER=

@@ -55,7 +55,8 @@ locals {
     "if [ -d /etc/cloud ]; then sudo touch /etc/cloud/cloud-init.disabled; fi",
     # Per-instance SSH host keys: made at boot when missing (cloud-init did this).
     "sudo mkdir -p /etc/systemd/system/ssh.service.d /etc/systemd/system/sshd.service.d",
-    "printf '[Service]\\nExecStartPre=/usr/bin/ssh-keygen -A\\n' | sudo tee /etc/systemd/system/ssh.service.d/kiln-host-keys.conf /etc/systemd/system/sshd.service.d/kiln-host-keys.conf >/dev/null",
+    # (keys first, then sshd's own config check, which fails without them)
+    "printf '[Service]\\nExecStartPre=\\nExecStartPre=/usr/bin/ssh-keygen -A\\nExecStartPre=/usr/sbin/sshd -t\\n' | sudo tee /etc/systemd/system/ssh.service.d/kiln-host-keys.conf /etc/systemd/system/sshd.service.d/kiln-host-keys.conf >/dev/null",
     "sudo rm -f /etc/ssh/ssh_host_*",
     "sudo systemctl is-enabled kiln.service",
     "sudo kiln version",

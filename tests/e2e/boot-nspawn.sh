@@ -324,7 +324,7 @@ reload_adds_site() {
 	in_instance systemctl reload kiln.service
 	ok $? "systemctl reload kiln"
 	second_up() { [ "$(in_ec2 curl -s --max-time 3 -H 'Host: second.kiln.test' "http://$INST_IP/")" = second-ok ]; }
-	wait_for 20 second_up
+	wait_for 10 second_up
 	# Lists in config replace, they do not merge (docs/CONFIG.md): the
 	# user-data's `sites` hides the baked list, so this cannot pass yet.
 	ok_todo $? "the reload added the second site from the baked config" \
@@ -354,7 +354,7 @@ cert_new_instance() {
 	fi
 	local serial
 	new_cert() { serial=$(site_cert_serial) && [ -n "$serial" ] && [ "$serial" != "$SERIAL1" ]; }
-	wait_for 30 new_cert
+	wait_for 15 new_cert
 	# modules/acme keeps the previous instance's certificate (it does not
 	# look at ctx->new_instance); images made with `kiln clean` have none.
 	ok_todo $? "new instance: the site serves a new certificate ($serial)" \

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "boot.h"
 #include "cli.h"
 #include "daemon.h"
@@ -51,12 +52,6 @@ static int cmd_daemon(struct kiln_context *ctx, int argc, char **argv) {
                            "modules' timers (renewals, metrics). SIGHUP re-reads the config."))
                 return 0;
         return daemon_run(ctx) < 0 ? 1 : 0;
-}
-
-static long long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Waits for status.json to say the boot ended; -ETIME past the timeout. */

@@ -256,16 +256,10 @@ static void report(struct config_report *rep, bool error, const char *path, cons
 static void report(struct config_report *rep, bool error, const char *path, const char *fmt, va_list ap) {
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
         const char *where = path ? position_of(rep, path) : NULL;
-        _cleanup_free_ char *msg = NULL;
-        va_list aq;
-        int n;
+        _cleanup_free_ char *msg = strdup_vprintf(fmt, ap);
 
-        va_copy(aq, ap);
-        n = vsnprintf(NULL, 0, fmt, aq);
-        va_end(aq);
-        if (n < 0 || !(msg = malloc((size_t) n + 1)))
+        if (!msg)
                 return;
-        vsnprintf(msg, (size_t) n + 1, fmt, ap);
         if ((where && strbuf_printf(&b, "%s: ", where) < 0) || strbuf_puts(&b, msg) < 0)
                 return;
         (void) strv_push(error ? &rep->errors : &rep->warnings, b.data);
@@ -412,6 +406,23 @@ void config_print_keys(FILE *f) {
                         print_cell(f, k->doc ? k->doc : "");
                         fputs(" |\n", f);
                 }
+}
+
+int json_read_file(const char *path, size_t max, json_t **ret) {
+        _cleanup_free_ char *buf = NULL;
+        json_t *j;
+        int r;
+
+        r = read_file(path, max, &buf, NULL);
+        if (r < 0)
+                return r;
+        j = json_loads(buf, 0, NULL);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return -EBADMSG;
+        }
+        *ret = j;
+        return 0;
 }
 
 /* --- lookups --- */

@@ -78,6 +78,10 @@ void config_report_warning(struct config_report *rep, const char *path, const ch
 void config_print_keys(FILE *f);
 const char *config_type_doc(enum config_type t);
 
+/* Reads a JSON object from a file of at most max bytes: -ENOENT if absent,
+ * -EBADMSG if it is not a JSON object. */
+int json_read_file(const char *path, size_t max, json_t **ret);
+
 /* Looks up a dotted path ("imds.timeout"); NULL when absent. */
 json_t *config_get(const json_t *config, const char *path);
 const char *config_string(const json_t *config, const char *path, const char *def);

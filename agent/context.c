@@ -122,30 +122,30 @@ static void stage_append(struct kiln_context *ctx, const char *field, const char
         json_array_append_new(list, json_string(msg));
 }
 
+/* Logs msg at level and records it in the running stage's errors. */
+_printf_(3, 0) static void stage_report(struct kiln_context *ctx, int level, const char *fmt, va_list ap) {
+        _cleanup_free_ char *msg = strdup_vprintf(fmt, ap);
+
+        log_full(level, "%s", msg ? msg : "out of memory");
+        stage_append(ctx, "errors", msg);
+}
+
 int kiln_fail(struct kiln_context *ctx, int r, const char *fmt, ...) {
-        _cleanup_free_ char *msg = NULL;
         va_list ap;
 
         errno = abs(r);
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        stage_report(ctx, LOG_ERR, fmt, ap);
         va_end(ap);
-        log_error("%s", msg ? msg : "out of memory");
-        stage_append(ctx, "errors", msg);
         return r < 0 ? r : -EIO;
 }
 
 int kiln_degrade(struct kiln_context *ctx, const char *fmt, ...) {
-        _cleanup_free_ char *msg = NULL;
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&msg, fmt, ap) < 0)
-                msg = NULL;
+        stage_report(ctx, LOG_WARNING, fmt, ap);
         va_end(ap);
-        log_warning("%s", msg ? msg : "out of memory");
-        stage_append(ctx, "errors", msg);
         return KILN_DEGRADED;
 }
 

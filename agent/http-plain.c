@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "http-plain.h"
 #include "strbuf.h"
 
@@ -23,12 +24,6 @@ struct url {
         const char *path; /* into the URL, "/" when empty */
         char host_header[270];
 };
-
-static long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static bool proxy_configured(void) {
         static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"};

@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "http-plain.h"
 #include "context.h"
 #include "http.h"
@@ -83,18 +84,6 @@ void http_global_cleanup(void) {
         lib.global_cleanup();
         dlclose(lib.dl);
         lib.dl = NULL;
-}
-
-static long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms) {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
 }
 
 long http_backoff_ms(unsigned n, long base_ms, long max_ms) {

@@ -160,22 +160,11 @@ int status_exit_code(const char *result) {
 }
 
 int status_load(json_t **ret) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
-        json_t *j;
-        int r;
+        _cleanup_free_ char *path = NULL;
 
         if (root_path(&path, KILN_RUN_DIR "/status.json") < 0)
                 return -ENOMEM;
-        r = read_file(path, 16u * 1024 * 1024, &buf, NULL);
-        if (r < 0)
-                return r;
-        j = json_loads(buf, 0, NULL);
-        if (!json_is_object(j)) {
-                json_decref(j);
-                return -EBADMSG;
-        }
-        *ret = j;
-        return 0;
+        return json_read_file(path, 16u * 1024 * 1024, ret);
 }
 
 static void print_item(const json_t *item, FILE *f) {
@@ -184,17 +173,19 @@ static void print_item(const json_t *item, FILE *f) {
         json_t *code = json_object_get(item, "exit_code");
         json_t *dur = json_object_get(item, "duration_ms");
 
-        fprintf(f, "    %-8s %s", res ? res : "?", name ? name : "?");
-        if (json_is_integer(code))
-                fprintf(f, " (exit %lld", (long long) json_integer_value(code));
-        else
-                fprintf(f, " (");
-        if (json_is_integer(dur))
-                fprintf(f, "%s%lld ms", json_is_integer(code) ? ", " : "", (long long) json_integer_value(dur));
-        fprintf(f, ")\n");
+        if (!name)
+                name = json_string_value(json_object_get(item, "site"));
+        fprintf(f, "    %-8s %s", res ? res : "?", name ? name : "(unnamed)");
+        if (json_is_integer(code) && json_is_integer(dur))
+                fprintf(f, " (exit %lld, %lld ms)", (long long) json_integer_value(code),
+                        (long long) json_integer_value(dur));
+        else if (json_is_integer(code))
+                fprintf(f, " (exit %lld)", (long long) json_integer_value(code));
+        else if (json_is_integer(dur))
+                fprintf(f, " (%lld ms)", (long long) json_integer_value(dur));
+        fputc('\n', f);
 }
 
-/* A module's running counters, as {"name": number, ...}: one line. */
 static void print_counters(const char *title, const json_t *obj, FILE *f) {
         const char *key;
         json_t *v;

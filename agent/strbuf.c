@@ -84,13 +84,20 @@ void strbuf_done(struct strbuf *b) {
         b->len = b->cap = 0;
 }
 
-char *strdup_printf(const char *fmt, ...) {
+char *strdup_vprintf(const char *fmt, va_list ap) {
         char *s = NULL;
+
+        if (vasprintf(&s, fmt, ap) < 0)
+                return NULL;
+        return s;
+}
+
+char *strdup_printf(const char *fmt, ...) {
+        char *s;
         va_list ap;
 
         va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
+        s = strdup_vprintf(fmt, ap);
         va_end(ap);
         return s;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "macro.h"
@@ -28,6 +29,7 @@ static inline void strbuf_donep(struct strbuf *b) {
 
 /* String helpers used across modules. */
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
+char *strdup_vprintf(const char *fmt, va_list ap) _printf_(1, 0);
 int safe_atoi(const char *s, int *ret);
 int safe_atol(const char *s, long *ret);
 int safe_atou64(const char *s, unsigned long long *ret);

@@ -12,6 +12,7 @@
 
 #include "acme/acme.h"
 #include "cloudwatch/collect.h"
+#include "config.h"
 #include "cloudwatch/metric.h"
 #include "fileio.h"
 #include "http.h"
@@ -277,21 +278,25 @@ static int cert_days_left(const char *path, double *ret) {
         X509_free(x);
         if (!ok)
                 return -EBADMSG;
-        *ret = floor(((double) days * 86400.0 + secs) / 86400.0 * 100.0) / 100.0;
+        /* Days to two decimals, rounded down; integer maths spares kiln libm. */
+        {
+                long long hundredths = ((long long) days * 86400 + secs) * 100;
+                long long q = hundredths / 86400 - (hundredths % 86400 < 0);
+                *ret = (double) q / 100.0;
+        }
         return 0;
 }
 
 static int site_failures(const char *dir, const char *site, double *ret) {
-        _cleanup_free_ char *path = strdup_printf("%s/%s/state.json", dir, site), *buf = NULL;
+        _cleanup_free_ char *path = strdup_printf("%s/%s/state.json", dir, site);
         _cleanup_(json_decrefp) json_t *j = NULL;
         int r;
 
         if (!path)
                 return -ENOMEM;
-        r = read_file(path, 1024 * 1024, &buf, NULL);
+        r = json_read_file(path, 1024 * 1024, &j);
         if (r < 0)
                 return r;
-        j = json_loads(buf, 0, NULL);
         if (!json_is_number(json_object_get(j, "failures")))
                 return -EBADMSG;
         *ret = json_number_value(json_object_get(j, "failures"));
@@ -311,7 +316,7 @@ static int collect_certificates(struct collect_state *st, const struct collect_e
         for (int i = 0; i < n; i++) {
                 const char *site = names[i]->d_name;
                 _cleanup_free_ char *pem = strdup_printf("%s/%s/fullchain.pem", dir, site);
-                double days, failures;
+                double days = 0, failures = 0;
                 if (r >= 0 && site[0] != '.' && pem && cert_days_left(pem, &days) == 0) {
                         r = add(out, env, "CertificateDaysToExpiry", days, "None", "Site", site);
                         count++;

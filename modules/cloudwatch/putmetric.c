@@ -131,13 +131,13 @@ static void judge(struct cw_answer *a, const json_t *datums, const struct http_r
         if (a->auth_failed || resp->status >= 500 || resp->status == 429 || code_in(code, retry_codes) ||
             (resp->status != 400 && resp->status != 413)) {
                 a->outcome = CW_RETRY;
-                snprintf(a->message, sizeof(a->message), "CloudWatch answered %ld %s%s%s", resp->status,
+                snprintf(a->message, sizeof(a->message), "CloudWatch answered %ld %s%s%.300s", resp->status,
                          code[0] ? code : "", msg[0] ? ": " : "", msg);
                 return;
         }
         a->outcome = CW_REJECTED;
         name_bad_datum(datums, msg, which, sizeof(which));
-        snprintf(a->message, sizeof(a->message), "CloudWatch rejected the data (%ld %s: %s)%s", resp->status,
+        snprintf(a->message, sizeof(a->message), "CloudWatch rejected the data (%ld %s: %.300s)%.200s", resp->status,
                  code[0] ? code : "?", msg[0] ? msg : "no message", which);
 }
 

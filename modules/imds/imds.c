@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "fileio.h"
 #include "http.h"
@@ -26,12 +27,6 @@ struct imds {
         bool disabled_by_env;
         char error[512];
 };
-
-static long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static bool env_true(const char *name) {
         const char *v = getenv(name);

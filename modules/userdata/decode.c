@@ -36,16 +36,10 @@ struct blob {
 static void push(char ***list, const struct blob *b, const char *fmt, va_list ap) _printf_(3, 0);
 static void push(char ***list, const struct blob *b, const char *fmt, va_list ap) {
         _cleanup_strbuf_ struct strbuf s = STRBUF_INIT;
-        _cleanup_free_ char *msg = NULL;
-        va_list aq;
-        int n;
+        _cleanup_free_ char *msg = strdup_vprintf(fmt, ap);
 
-        va_copy(aq, ap);
-        n = vsnprintf(NULL, 0, fmt, aq);
-        va_end(aq);
-        if (n < 0 || !(msg = malloc((size_t) n + 1)))
+        if (!msg)
                 return;
-        vsnprintf(msg, (size_t) n + 1, fmt, ap);
         if (strbuf_printf(&s, "%s:%zu:1: %s%s%s", b->origin, b->line + 1, b->name ? b->name : "",
                           b->name ? ": " : "", msg) >= 0)
                 (void) strv_push(list, s.data);

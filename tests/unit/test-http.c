@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fake.h"
 #include "http.h"
 #include "log.h"
@@ -10,12 +11,6 @@
 #include "tap.h"
 
 static struct fake srv;
-
-static long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* The fake IMDS with tokens optional is a plain HTTP server with faults. */
 static int get(const char *path, unsigned attempts, unsigned retry_on, long timeout_ms, long budget_ms,

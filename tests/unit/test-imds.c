@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fake.h"
 #include "http.h"
 #include "imds/imds.h"
@@ -11,12 +12,6 @@
 #include "tap.h"
 
 static struct fake srv;
-
-static long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static struct imds *client(bool allow_v1, long budget_ms) {
         struct imds_options o = {

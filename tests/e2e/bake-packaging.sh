@@ -26,11 +26,14 @@ if command -v rpmbuild >/dev/null; then
 	[ -n "$rpm" ] && [ -z "$missing" ]
 	ok $? "the RPM holds every file make install installs"
 	[ -z "$missing" ] || echo "$missing" | sed 's/^/#   missing: /'
-	rpm -qp --configfiles "$rpm" 2>/dev/null | grep -qx /etc/kiln/kiln.yaml
+	# (rpm's output to files first: grep -q would end the pipe early, and pipefail is on)
+	rpm -qp --configfiles "$rpm" >"$T/rpm.config" 2>/dev/null
+	grep -qx /etc/kiln/kiln.yaml "$T/rpm.config"
 	ok $? "the RPM marks /etc/kiln/kiln.yaml as config"
-	rpm -qp --scripts "$rpm" 2>/dev/null | grep -q 'preset kiln.service'
+	rpm -qp --scripts "$rpm" >"$T/rpm.scripts" 2>/dev/null
+	grep -q 'preset kiln.service' "$T/rpm.scripts"
 	ok $? "the RPM enables kiln.service on install (preset)"
-	rpm -qlp "$rpm" 2>/dev/null | grep -qx /usr/lib/systemd/system-preset/80-kiln.preset
+	grep -qx /usr/lib/systemd/system-preset/80-kiln.preset "$T/rpm.files"
 	ok $? "the RPM ships the preset that enables it"
 else
 	ok 1 "rpmbuild is installed (Debian package rpm)"

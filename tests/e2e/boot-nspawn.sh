@@ -45,9 +45,11 @@ todo() { # todo DESCRIPTION WHAT-IS-MISSING
 # --- what the kiln under test can do -------------------------------------
 
 kiln_commands() { "$KILN" --help 2>/dev/null | awk '/^Commands:/ {c = 1; next} /^$/ {c = 0} c {print $1}'; }
-has_command() { kiln_commands | grep -qx "$1"; }
+COMMANDS=$(kiln_commands)
+# Here-strings, not pipes: grep -q ends early, and under pipefail a writer's SIGPIPE would read as "no".
+has_command() { grep -qx "$1" <<<"$COMMANDS"; }
 KEYS=$("$KILN" validate --keys 2>/dev/null || true)
-has_key() { printf '%s\n' "$KEYS" | grep -qE "(^|[[:space:]\`])$1([.[:space:]\`]|$)"; }
+has_key() { grep -qE "(^|[[:space:]\`])$1([.[:space:]\`]|$)" <<<"$KEYS"; }
 
 # --- prerequisites, package, image ---------------------------------------
 

@@ -12,6 +12,10 @@ ok $? "systemd-analyze verify passes"
 check "Type=notify" grep -qx 'Type=notify' "$unit"
 check "WatchdogSec set" grep -q '^WatchdogSec=' "$unit"
 check "after network-online.target" grep -qx 'After=network-online.target' "$unit"
+check "hardened: SystemCallFilter=@system-service" grep -q '^SystemCallFilter=@system-service' "$unit"
+check "hardened: RestrictNamespaces=yes" grep -qx 'RestrictNamespaces=yes' "$unit"
+check "hardened: PrivateTmp=yes" grep -qx 'PrivateTmp=yes' "$unit"
+check "hardened: capabilities nothing needs are dropped" grep -q '^CapabilityBoundingSet=~CAP_SYS_BOOT' "$unit"
 
 # A notify socket of our own, read with python.
 start_ec2 imds

@@ -16,18 +16,61 @@
 
 #define CONFIG_MAX_SIZE (4u * 1024 * 1024)
 
+/* A list of mappings that each have a "name" (sites, users): such lists
+ * merge item by item, so an image's sites and the user-data's add up. */
+static bool is_named_list(const json_t *list) {
+        size_t i;
+        json_t *item;
+
+        if (!json_is_array(list) || json_array_size(list) == 0)
+                return false;
+        json_array_foreach(list, i, item)
+                if (!json_is_string(json_object_get(item, "name")))
+                        return false;
+        return true;
+}
+
+/* The index of the item called name in list, or -1. */
+static ssize_t find_named(const json_t *list, const char *name) {
+        size_t i;
+        json_t *item;
+
+        json_array_foreach(list, i, item)
+                if (streq(json_string_value(json_object_get(item, "name")), name))
+                        return (ssize_t) i;
+        return -1;
+}
+
+/* Items of src replace dst's items of the same name, where they stand;
+ * new names are appended in src's order. */
+static int merge_named(json_t *dst, const json_t *src) {
+        size_t i;
+        json_t *item;
+
+        json_array_foreach(src, i, item) {
+                ssize_t at = find_named(dst, json_string_value(json_object_get(item, "name")));
+                if ((at >= 0 ? json_array_set(dst, (size_t) at, item) : json_array_append(dst, item)) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int config_merge(json_t *dst, json_t *src) {
         const char *key;
         json_t *value;
 
         json_object_foreach(src, key, value) {
                 json_t *old = json_object_get(dst, key);
-                if (json_is_object(old) && json_is_object(value)) {
-                        int r = config_merge(old, value);
-                        if (r < 0)
-                                return r;
-                } else if (json_object_set(dst, key, value) < 0)
-                        return -ENOMEM;
+                int r = 0;
+
+                if (json_is_object(old) && json_is_object(value))
+                        r = config_merge(old, value);
+                else if (is_named_list(old) && is_named_list(value))
+                        r = merge_named(old, value);
+                else if (json_object_set(dst, key, value) < 0)
+                        r = -ENOMEM;
+                if (r < 0)
+                        return r;
         }
         return 0;
 }

@@ -35,8 +35,10 @@ struct config_key {
         const char *doc;  /* one line for docs and `kiln validate` */
 };
 
-/* Merges src into dst: mappings merge key by key, recursively; lists and
- * scalars in src replace dst's. */
+/* Merges src into dst: mappings merge key by key, recursively; lists of
+ * named mappings (every item has a "name": sites, users) merge by name, an
+ * item of src replacing dst's item of that name; other lists and scalars in
+ * src replace dst's. */
 int config_merge(json_t *dst, json_t *src);
 
 /* Loads the baked config: config_file (default /etc/kiln/kiln.yaml under

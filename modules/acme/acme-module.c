@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -65,8 +66,12 @@ static char *directory_url(const char *d) {
         return NULL;
 }
 
-static int config_error(char **ret_error, const char *msg, const char *value) {
-        *ret_error = strdup_printf(msg, value ? value : "");
+_printf_(2, 3) static int config_error(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        *ret_error = strdup_vprintf(fmt, ap);
+        va_end(ap);
         return -EINVAL;
 }
 
@@ -79,16 +84,16 @@ int acme_config_parse(const json_t *config, struct acme_config *ret, char **ret_
         struct acme_config c = {0};
 
         if (!config_get(config, "acme"))
-                return config_error(ret_error, "sites have tls: acme, but there is no acme: section%s", NULL);
+                return config_error(ret_error, "sites have tls: acme, but there is no acme: section");
         if (key_type_from_string(kt, &c.key_type) < 0)
                 return config_error(ret_error,
                                     "acme.key_type '%s' is not one of ecdsa-p256, ecdsa-p384, rsa2048, "
                                     "rsa3072, rsa4096",
                                     kt);
         if (!kid != !hmac)
-                return config_error(ret_error, "acme.eab needs both kid and hmac_key%s", NULL);
+                return config_error(ret_error, "acme.eab needs both kid and hmac_key");
         if (rb && parse_duration(rb, &c.renew_before_s) < 0)
-                return config_error(ret_error, "acme.renew_before must be days, or a number with d, h, m or s%s", NULL);
+                return config_error(ret_error, "acme.renew_before must be days, or a number with d, h, m or s");
         c.directory = directory_url(d);
         if (!c.directory)
                 return config_error(ret_error, "acme.directory '%s' is not letsencrypt, letsencrypt-staging or a URL",

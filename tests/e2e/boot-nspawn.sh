@@ -327,10 +327,9 @@ reload_adds_site() {
 	ok $? "systemctl reload kiln"
 	second_up() { [ "$(in_ec2 curl -s --max-time 3 -H 'Host: second.kiln.test' "http://$INST_IP/")" = second-ok ]; }
 	wait_for 10 second_up
-	# Lists in config replace, they do not merge (docs/CONFIG.md): the
-	# user-data's `sites` hides the baked list, so this cannot pass yet.
-	ok_todo $? "the reload added the second site from the baked config" \
-		"user-data's sites replaces the baked list; needs sites merged by name across config sources"
+	# Sites merge by name across config sources (docs/CONFIG.md): the
+	# baked site joins the user-data's.
+	ok $? "the reload added the second site from the baked config"
 	after=$(master)
 	[ -n "$before" ] && [ "$before" = "$after" ]
 	ok $? "nginx's master was not restarted (pid $before, then $after)"

@@ -77,10 +77,28 @@ static void test_merge(void) {
         json_decref(b);
 }
 
+static void test_merge_named(void) {
+        char *err;
+        json_t *a = parse("sites:\n  - {name: a, upstream: x}\n  - {name: b, upstream: y}\n", &err);
+        json_t *b = parse("sites:\n  - {name: b, upstream: z}\n  - {name: c, upstream: w}\n", &err);
+        json_t *sites;
+
+        config_merge(a, b);
+        sites = config_get(a, "sites");
+        is_int(json_array_size(sites), 3, "named lists merge by name: a, b and c");
+        is_str(json_string_value(json_object_get(json_array_get(sites, 0), "upstream")), "x", "a kept");
+        is_str(json_string_value(json_object_get(json_array_get(sites, 1), "upstream")), "z",
+               "b replaced where it stood");
+        is_str(json_string_value(json_object_get(json_array_get(sites, 2), "name")), "c", "c appended");
+        json_decref(a);
+        json_decref(b);
+}
+
 int main(void) {
         test_scalars();
         test_structure();
         test_errors();
         test_merge();
+        test_merge_named();
         return tap_done();
 }

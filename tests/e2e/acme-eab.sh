@@ -1,11 +1,12 @@
 #!/bin/bash
 # External Account Binding against Pebble configured to require it: refused
 # without acme.eab, issued with it.
-. "$top_srcdir/tests/lib.sh"
+# shellcheck source=/dev/null
+. "$top_srcdir/tests/e2e/nginx-lib.sh"
+# shellcheck source=/dev/null
 . "$top_srcdir/tests/data/acme/lib.sh"
 
-LOCAL_EC2_PEBBLE_EAB=1 start_ec2 imds pebble
-start_standin
+LOCAL_EC2_PEBBLE_EAB=1 start_acme_ec2
 acme_config
 kiln boot >"$T/boot.log" 2>&1
 grep -q "externalAccountRequired" <<<"$(state_field last_error)"
@@ -16,6 +17,7 @@ kiln renew >"$T/renew.log" 2>&1
 ok $? "with acme.eab the account is bound and the certificate issued"
 diag "$T/renew.log"
 check "a real certificate" test ! -e "$(SITE_DIR)/placeholder"
+check "nginx serves it" serves "$(SITE_DIR)/cert.pem"
 check "its chain verifies to Pebble's root" chain_verifies
 EAB_KID=$LOCAL_EC2_PEBBLE_EAB_KID EAB_HMAC=AAAA acme_config
 rm -rf "$ROOT/var/lib/kiln/acme/accounts"
@@ -23,5 +25,4 @@ kiln renew --force >"$T/renew.log" 2>&1
 grep -q "unauthorized\|malformed\|HMAC\|binding" <<<"$(state_field last_error)"
 ok $? "a wrong EAB key is refused by the CA"
 diag "$T/renew.log"
-stop_standin
 done_testing

@@ -28,8 +28,7 @@ static int domains_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* True when the certificate covers exactly the site's names. */
-static bool same_names(char *const *cert, char *const *want) {
+bool acme_same_names(char *const *cert, char *const *want) {
         size_t n = strv_length(cert), m = strv_length(want);
         _cleanup_free_ char **a = NULL, **b = NULL;
 
@@ -270,7 +269,7 @@ static int due(struct acme_run *run, const struct acme_site *site, json_t *state
         state_set_time(state, "not_after", ci.not_after);
         if (!json_object_get(state, "issuer"))
                 json_object_set_new(state, "issuer", json_string(ci.issuer));
-        if (!same_names(ci.domains, site->domains)) {
+        if (!acme_same_names(ci.domains, site->domains)) {
                 log_info("Site '%s' has new names, ordering a certificate for them.", site->name);
                 at = run->now;
         }

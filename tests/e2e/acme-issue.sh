@@ -63,6 +63,18 @@ diag "$T/boot.log"
 check "unreachable CA: the placeholder" is_placeholder
 check "nginx serves the placeholder" serves "$(SITE_DIR)/fullchain.pem"
 is "$(get demo.test /x | jfield 'd["name"]')" app "HTTP is proxied, not redirected, while on the placeholder"
+old=$(file_fingerprint "$(SITE_DIR)/fullchain.pem")
+DOMAINS="demo.test, www.demo.test, new.demo.test" acme_config "https://127.0.0.1:1/dir" ""
+kiln boot >"$T/boot.log" 2>&1
+diag "$T/boot.log"
+openssl x509 -in "$(SITE_DIR)/fullchain.pem" -noout -ext subjectAltName 2>/dev/null | grep -q "DNS:new.demo.test" &&
+	[ "$(file_fingerprint "$(SITE_DIR)/fullchain.pem")" != "$old" ]
+ok $? "a new name for the site: a new placeholder naming it"
+check "nginx serves it for the new name" serves "$(SITE_DIR)/fullchain.pem" new.demo.test
+new=$(file_fingerprint "$(SITE_DIR)/fullchain.pem")
+kiln boot >"$T/boot.log" 2>&1
+grep -q "site(s) unchanged" "$T/boot.log" && [ "$(file_fingerprint "$(SITE_DIR)/fullchain.pem")" = "$new" ]
+ok $? "the next boot keeps that placeholder and leaves nginx unchanged"
 
 round 5
 acct=$(ls -d "$ROOT"/var/lib/kiln/acme/accounts/*)

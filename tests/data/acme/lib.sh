@@ -41,7 +41,7 @@ acme_config() {
 		fi
 		echo "sites:"
 		echo "  - name: $SITE"
-		echo "    domains: [demo.test, www.demo.test]"
+		echo "    domains: [${DOMAINS:-demo.test, www.demo.test}]"
 		echo "    tls: acme"
 		echo "    redirect_http: true"
 		echo "    upstream: http://127.0.0.1:$UPSTREAM_PORT"

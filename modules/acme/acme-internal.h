@@ -65,6 +65,7 @@ struct acme_client {
         char *account_path; /* /var/lib/kiln/acme/accounts/<dir> under the root */
         char *kid;
         char *thumbprint;
+        bool thumbprint_new; /* not the one published before: nginx's challenge location is stale */
         /* The last failure, for the caller to log and store. */
         char error[512];
         enum acme_retry retry;

@@ -212,6 +212,20 @@ static void record_success(struct acme_run *run, json_t *state, const struct cer
                                                        run->now, 0)));
 }
 
+/* nginx answers http-01 with the thumbprint it was rendered with; a new
+ * account key (the accounts directory lost, or made here first) needs it
+ * rendered again before the CA looks. */
+static void challenge_ready(struct acme_run *run) {
+        int r;
+
+        if (acme_load_account_key(run->client) < 0 || !run->client->thumbprint_new)
+                return;
+        r = acme_deploy(run->ctx);
+        if (r < 0)
+                log_warning_errno(r, "Failed to give nginx the new ACME account's thumbprint, ignoring: %m");
+        run->client->thumbprint_new = false;
+}
+
 static int issue(struct acme_run *run, const struct acme_site *site, json_t *state, const char *replaces,
                  char **ret_error) {
         _cleanup_(key_freep) struct kiln_key *key = NULL;
@@ -226,6 +240,7 @@ static int issue(struct acme_run *run, const struct acme_site *site, json_t *sta
                 r = site_key(run, site->name, &key, &key_new);
         if (r < 0)
                 return record_failure(run, site->name, state, r, "Failed to prepare the certificate key", ret_error);
+        challenge_ready(run);
         log_info("Requesting a certificate for site '%s' from %s.", site->name, run->cfg->directory);
         r = acme_issue(run->client, site->domains, key, replaces, &pem);
         if (r >= 0 && (r = cert_info_from_pem(pem, &ci)) < 0)

@@ -25,4 +25,16 @@ kiln renew --force >"$T/renew.log" 2>&1
 grep -q "unauthorized\|malformed\|HMAC\|binding" <<<"$(state_field last_error)"
 ok $? "a wrong EAB key is refused by the CA"
 diag "$T/renew.log"
+# The account key was lost above and made again: nginx must answer the
+# challenges with the new key's thumbprint.
+EAB_KID=$LOCAL_EC2_PEBBLE_EAB_KID EAB_HMAC=$LOCAL_EC2_PEBBLE_EAB_HMAC acme_config
+before=$(file_fingerprint "$(SITE_DIR)/cert.pem")
+kiln renew --force >"$T/renew.log" 2>&1
+ok $? "with the right key again, a new account issues a new certificate"
+diag "$T/renew.log"
+[ "$(file_fingerprint "$(SITE_DIR)/cert.pem")" != "$before" ]
+ok $? "a new certificate"
+check "nginx serves it" serves "$(SITE_DIR)/cert.pem"
+is "$(get demo.test /.well-known/acme-challenge/t0k)" "t0k.$(cat "$ROOT"/var/lib/kiln/acme/accounts/*/thumbprint)" \
+	"nginx answers with the new account's thumbprint"
 done_testing

@@ -51,7 +51,7 @@ sites:
 EOF2
 
 check "the user-data validates" kiln validate "$EC2/user-data"
-kiln daemon >"$T/daemon.log" 2>&1 &
+"$KILN" --root "$ROOT" daemon >"$T/daemon.log" 2>&1 &
 daemon=$!
 kiln status --wait --timeout 60 >"$T/status.txt" 2>&1
 ok $? "the boot is done (not degraded)"

@@ -19,7 +19,7 @@ trap 'stop_daemon; acme_cleanup' EXIT
 LOCAL_EC2_PEBBLE_VALIDITY=40 start_acme_ec2
 acme_config
 
-kiln daemon >"$T/daemon1.log" 2>&1 &
+"$KILN" --root "$ROOT" daemon >"$T/daemon1.log" 2>&1 &
 daemon=$!
 kiln status --wait --timeout 30 >/dev/null 2>&1
 first=$(file_fingerprint "$(SITE_DIR)/cert.pem")
@@ -35,7 +35,7 @@ ok $? "renewal scheduled at half the lifetime"
 stop_daemon
 diag "$T/daemon1.log"
 
-kiln daemon >"$T/daemon2.log" 2>&1 &
+"$KILN" --root "$ROOT" daemon >"$T/daemon2.log" 2>&1 &
 daemon=$!
 # state.json is written last, once the files are in place and checked.
 issued=$(state_field issued_at)

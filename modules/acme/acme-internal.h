@@ -65,6 +65,7 @@ struct acme_client {
         char *account_path; /* /var/lib/kiln/acme/accounts/<dir> under the root */
         char *kid;
         char *thumbprint;
+        bool thumbprint_new; /* not the one published before: nginx's challenge location is stale */
         /* The last failure, for the caller to log and store. */
         char error[512];
         enum acme_retry retry;
@@ -122,6 +123,8 @@ void cert_info_done(struct cert_info *i);
 /* RFC 9773: base64url(AKI keyIdentifier) "." base64url(DER serial). */
 int cert_ari_id_from_der(const unsigned char *aki, size_t aki_len, const unsigned char *serial, size_t serial_len,
                          char **ret);
+/* True when a certificate's names are exactly the site's (any order and case). */
+bool acme_same_names(char *const *cert, char *const *want);
 /* Splits a PEM chain into the first certificate and the rest. */
 int cert_split_chain(const char *pem, char **ret_cert, char **ret_chain);
 /* 1 when a TLS handshake to 127.0.0.1:port with SNI host shows the leaf of

@@ -19,6 +19,7 @@
  * one, the site serves a self-signed placeholder, so nginx can start. */
 
 #define PLACEHOLDER_DAYS 90
+#define PLACEHOLDER_RENEW_S (7 * 86400L)
 #define DEFAULT_ORDER_TIMEOUT_S 120L
 #define TIMER_MIN_S 10L
 #define TIMER_MAX_S (12 * 3600L)
@@ -263,6 +264,29 @@ static int write_placeholder(const char *site, char *const *domains, const char 
         return write_file_atomic(cert_path, pem, strlen(pem), 0644);
 }
 
+/* 1 when the placeholder in cert_path must be made again: it names other
+ * domains than the site has now, or it is about to expire (a site that
+ * cannot get a certificate for months still serves a valid one). */
+static int placeholder_stale(const char *site, char *const *domains, const char *cert_path) {
+        _cleanup_free_ char *marker = NULL, *pem = NULL;
+        struct cert_info ci = {0};
+        int r;
+
+        if (site_path(site, "placeholder", &marker) < 0)
+                return -ENOMEM;
+        r = file_exists(marker);
+        if (r <= 0)
+                return r;
+        r = read_file(cert_path, 1024 * 1024, &pem, NULL);
+        if (r >= 0)
+                r = cert_info_from_pem(pem, &ci);
+        if (r < 0)
+                return 1;
+        r = !acme_same_names(ci.domains, domains) || ci.not_after < time(NULL) + PLACEHOLDER_RENEW_S;
+        cert_info_done(&ci);
+        return r;
+}
+
 int acme_site_certificate(struct kiln_context *ctx, const char *site, char *const *domains, char **ret_fullchain,
                           char **ret_key) {
         _cleanup_free_ char *cert = NULL, *key = NULL, *dir = NULL, *top = NULL;
@@ -277,6 +301,8 @@ int acme_site_certificate(struct kiln_context *ctx, const char *site, char *cons
         if (r < 0)
                 return r;
         r = file_exists(cert);
+        if (r > 0)
+                r = placeholder_stale(site, domains, cert) > 0 ? 0 : 1;
         if (r == 0)
                 r = write_placeholder(site, domains, key, cert);
         if (r < 0)

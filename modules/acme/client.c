@@ -336,11 +336,12 @@ int acme_account_dir(const char *directory, char **ret) {
 
 /* The thumbprint is public (it is in every http-01 answer); kept next to
  * the key for web servers and tools that answer challenges. */
-static void publish_thumbprint(const struct acme_client *c) {
+static void publish_thumbprint(struct acme_client *c) {
         _cleanup_free_ char *path = strdup_printf("%s/thumbprint", c->account_path), *old = NULL;
 
         if (!path || (read_file(path, 256, &old, NULL) >= 0 && streq(strstrip(old), c->thumbprint)))
                 return;
+        c->thumbprint_new = true;
         if (write_file_atomic(path, c->thumbprint, strlen(c->thumbprint), 0644) < 0)
                 log_warning("Failed to write %s, ignoring.", path);
 }

@@ -163,6 +163,9 @@ static void print_results(const json_t *stage) {
 
         json_array_foreach(json_object_get(stage, "items"), i, item) {
                 const char *err = json_string_value(json_object_get(item, "error"));
+                /* nginx records its apply here too; its line is in the log. */
+                if (!json_object_get(item, "site"))
+                        continue;
                 printf("%s: %s%s%s\n", json_string_value(json_object_get(item, "site")),
                        json_string_value(json_object_get(item, "result")), err ? ": " : "", err ? err : "");
         }

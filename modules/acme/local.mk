@@ -19,4 +19,13 @@ TESTS += \
 	tests/e2e/acme-issue.sh \
 	tests/e2e/acme-fail.sh \
 	tests/e2e/acme-renew.sh \
-	tests/e2e/acme-eab.sh
+	tests/e2e/acme-eab.sh \
+	tests/e2e/acme-demo.sh
+
+EXTRA_DIST += \
+	tests/local-ec2.d/pebble.sh \
+	tests/data/acme/lib.sh \
+	tests/data/acme/account-p256.key tests/data/acme/rsa2048.key tests/data/acme/ca.pem \
+	tests/data/acme/leaf-high-serial.pem tests/data/acme/leaf-low-serial.pem \
+	tests/data/acme/expected.json tests/data/acme/gen-expected.py \
+	bench/acme

@@ -28,8 +28,7 @@ static int domains_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* True when the certificate covers exactly the site's names. */
-static bool same_names(char *const *cert, char *const *want) {
+bool acme_same_names(char *const *cert, char *const *want) {
         size_t n = strv_length(cert), m = strv_length(want);
         _cleanup_free_ char **a = NULL, **b = NULL;
 
@@ -213,6 +212,20 @@ static void record_success(struct acme_run *run, json_t *state, const struct cer
                                                        run->now, 0)));
 }
 
+/* nginx answers http-01 with the thumbprint it was rendered with; a new
+ * account key (the accounts directory lost, or made here first) needs it
+ * rendered again before the CA looks. */
+static void challenge_ready(struct acme_run *run) {
+        int r;
+
+        if (acme_load_account_key(run->client) < 0 || !run->client->thumbprint_new)
+                return;
+        r = acme_deploy(run->ctx);
+        if (r < 0)
+                log_warning_errno(r, "Failed to give nginx the new ACME account's thumbprint, ignoring: %m");
+        run->client->thumbprint_new = false;
+}
+
 static int issue(struct acme_run *run, const struct acme_site *site, json_t *state, const char *replaces,
                  char **ret_error) {
         _cleanup_(key_freep) struct kiln_key *key = NULL;
@@ -227,6 +240,7 @@ static int issue(struct acme_run *run, const struct acme_site *site, json_t *sta
                 r = site_key(run, site->name, &key, &key_new);
         if (r < 0)
                 return record_failure(run, site->name, state, r, "Failed to prepare the certificate key", ret_error);
+        challenge_ready(run);
         log_info("Requesting a certificate for site '%s' from %s.", site->name, run->cfg->directory);
         r = acme_issue(run->client, site->domains, key, replaces, &pem);
         if (r >= 0 && (r = cert_info_from_pem(pem, &ci)) < 0)
@@ -270,7 +284,7 @@ static int due(struct acme_run *run, const struct acme_site *site, json_t *state
         state_set_time(state, "not_after", ci.not_after);
         if (!json_object_get(state, "issuer"))
                 json_object_set_new(state, "issuer", json_string(ci.issuer));
-        if (!same_names(ci.domains, site->domains)) {
+        if (!acme_same_names(ci.domains, site->domains)) {
                 log_info("Site '%s' has new names, ordering a certificate for them.", site->name);
                 at = run->now;
         }

@@ -1,18 +1,21 @@
 #!/bin/bash
-# A certificate from the real Pebble at boot, with Pebble's default 5% nonce
-# rejection and again with 50%: the chain verifies to Pebble's root, the
-# site serves it, `kiln certs` shows it, and a second boot does not order
-# again.
-. "$top_srcdir/tests/lib.sh"
+# A certificate from the real Pebble at boot, through the real nginx, with
+# Pebble's default 5% nonce rejection and again with 50%: nginx answers the
+# http-01 challenge (its stateless location), the chain verifies to Pebble's
+# root, nginx serves the new certificate and then redirects HTTP to HTTPS
+# (not before, on the placeholder), `kiln certs` shows it, and a second boot
+# does not order again.
+# shellcheck source=/dev/null
+. "$top_srcdir/tests/e2e/nginx-lib.sh"
+# shellcheck source=/dev/null
 . "$top_srcdir/tests/data/acme/lib.sh"
 
 round() { # round NONCE_REJECT_PERCENT
 	local pct=$1 t0 t1
 	"$top_srcdir/tests/local-ec2" stop "$EC2" >/dev/null 2>&1
-	stop_standin
-	rm -rf "$ROOT" && mkdir -p "$ROOT"
-	PEBBLE_WFE_NONCEREJECT=$pct start_ec2 imds pebble
-	start_standin
+	rm -rf "$ROOT" && mkdir -p "$ROOT" && make_root "$ROOT"
+	PEBBLE_WFE_NONCEREJECT=$pct start_ec2 imds nginx pebble
+	nginx_settings
 	acme_config
 	kiln boot >"$T/boot.log" 2>&1
 	diag "$T/boot.log"
@@ -20,10 +23,17 @@ round() { # round NONCE_REJECT_PERCENT
 	check "[$pct%] cert.pem, chain.pem, fullchain.pem written" test -s "$(SITE_DIR)/cert.pem" -a -s "$(SITE_DIR)/chain.pem" -a -s "$(SITE_DIR)/fullchain.pem"
 	check "[$pct%] the chain verifies to Pebble's root from its management endpoint" chain_verifies
 	check "[$pct%] the certificate names both domains" sh -c "openssl x509 -in '$(SITE_DIR)/cert.pem' -noout -ext subjectAltName | grep -q 'DNS:www.demo.test'"
-	serves "$HTTPS_PORT" "$(SITE_DIR)/cert.pem"
-	ok $? "[$pct%] the site serves the new certificate"
+	grep -q "GET /.well-known/acme-challenge/" "$EC2/nginx/logs/access.log"
+	ok $? "[$pct%] nginx answered the http-01 challenge"
+	check "[$pct%] nginx serves the new certificate" serves "$(SITE_DIR)/cert.pem"
+	check "[$pct%] for the second name too" serves "$(SITE_DIR)/cert.pem" www.demo.test
 	[ "$(state_field served)" = True ]
 	ok $? "[$pct%] kiln checked over TLS that it is served"
+	is "$(https_upstream_name)" app "[$pct%] HTTPS to the upstream verifies against Pebble's root"
+	is "$(http_status /x?y=1)" "301 https://demo.test:$LOCAL_EC2_HTTPS_PORT/x?y=1" \
+		"[$pct%] HTTP redirects to HTTPS once the real certificate is in place"
+	is "$(get demo.test /.well-known/acme-challenge/tok_1-x)" "tok_1-x.$(cat "$ROOT"/var/lib/kiln/acme/accounts/*/thumbprint)" \
+		"[$pct%] the challenge location still answers on HTTP (token.thumbprint)"
 	[ "$(state_field failures)" = 0 ] && [ "$(state_field next_check)" -gt "$(date +%s)" ]
 	ok $? "[$pct%] state.json: no failures, next check in the future"
 	kiln certs >"$T/certs.txt" 2>&1
@@ -33,11 +43,38 @@ round() { # round NONCE_REJECT_PERCENT
 	kiln certs --json | $PYTHON -c 'import json,sys; s=json.load(sys.stdin)[0]; assert s["certificate"]=="issued" and s["site"]=="demo" and s["not_after"]>0 and s["next_check"]>0 and s["last_error"] is None, s'
 	ok $? "[$pct%] kiln certs --json"
 	t0=$(file_fingerprint "$(SITE_DIR)/cert.pem")
-	kiln boot >/dev/null 2>&1
+	kiln boot >"$T/boot2.log" 2>&1
 	t1=$(file_fingerprint "$(SITE_DIR)/cert.pem")
 	[ -n "$t0" ] && [ "$t0" = "$t1" ]
 	ok $? "[$pct%] a second boot keeps the certificate (no new order)"
+	grep -q "site(s) unchanged" "$T/boot2.log"
+	ok $? "[$pct%] and leaves nginx unchanged (no reload)"
+	check "[$pct%] nginx still serves it" serves "$(SITE_DIR)/cert.pem"
 }
+
+start_upstream app
+# The placeholder first: no CA reachable, HTTPS on the self-signed
+# certificate and HTTP not redirected.
+start_ec2 imds nginx
+nginx_settings
+acme_config "https://127.0.0.1:1/dir" ""
+kiln boot >"$T/boot.log" 2>&1
+diag "$T/boot.log"
+check "unreachable CA: the placeholder" is_placeholder
+check "nginx serves the placeholder" serves "$(SITE_DIR)/fullchain.pem"
+is "$(get demo.test /x | jfield 'd["name"]')" app "HTTP is proxied, not redirected, while on the placeholder"
+old=$(file_fingerprint "$(SITE_DIR)/fullchain.pem")
+DOMAINS="demo.test, www.demo.test, new.demo.test" acme_config "https://127.0.0.1:1/dir" ""
+kiln boot >"$T/boot.log" 2>&1
+diag "$T/boot.log"
+openssl x509 -in "$(SITE_DIR)/fullchain.pem" -noout -ext subjectAltName 2>/dev/null | grep -q "DNS:new.demo.test" &&
+	[ "$(file_fingerprint "$(SITE_DIR)/fullchain.pem")" != "$old" ]
+ok $? "a new name for the site: a new placeholder naming it"
+check "nginx serves it for the new name" serves "$(SITE_DIR)/fullchain.pem" new.demo.test
+new=$(file_fingerprint "$(SITE_DIR)/fullchain.pem")
+kiln boot >"$T/boot.log" 2>&1
+grep -q "site(s) unchanged" "$T/boot.log" && [ "$(file_fingerprint "$(SITE_DIR)/fullchain.pem")" = "$new" ]
+ok $? "the next boot keeps that placeholder and leaves nginx unchanged"
 
 round 5
 acct=$(ls -d "$ROOT"/var/lib/kiln/acme/accounts/*)
@@ -48,5 +85,4 @@ check "the placeholder is kept as fullchain.pem.bak" sh -c "openssl x509 -in '$(
 [ "$(status_field 'd["result"]')" != error ]
 ok $? "boot did not fail"
 round 50
-stop_standin
 done_testing

@@ -2,8 +2,10 @@
 # Renewal by the daemon's timer: Pebble issues 40-second certificates, so the
 # renewal time (half the lifetime for short certificates) comes during the
 # test. The daemon is restarted after the first issuance: the schedule is in
-# state.json and survives it. The renewed certificate is served.
-. "$top_srcdir/tests/lib.sh"
+# state.json and survives it. nginx serves the renewed certificate.
+# shellcheck source=/dev/null
+. "$top_srcdir/tests/e2e/nginx-lib.sh"
+# shellcheck source=/dev/null
 . "$top_srcdir/tests/data/acme/lib.sh"
 
 daemon=
@@ -12,18 +14,18 @@ stop_daemon() {
 	daemon=
 	return 0
 }
-trap 'stop_daemon; stop_standin; cleanup' EXIT
+trap 'stop_daemon; acme_cleanup' EXIT
 
-LOCAL_EC2_PEBBLE_VALIDITY=40 start_ec2 imds pebble
-start_standin
+LOCAL_EC2_PEBBLE_VALIDITY=40 start_acme_ec2
 acme_config
 
-kiln daemon >"$T/daemon1.log" 2>&1 &
+"$KILN" --root "$ROOT" daemon >"$T/daemon1.log" 2>&1 &
 daemon=$!
 kiln status --wait --timeout 30 >/dev/null 2>&1
 first=$(file_fingerprint "$(SITE_DIR)/cert.pem")
 [ -n "$first" ] && [ ! -e "$(SITE_DIR)/placeholder" ]
 ok $? "the daemon's boot issued a certificate"
+check "nginx serves it" serves "$(SITE_DIR)/cert.pem"
 nb=$(state_field not_before)
 na=$(state_field not_after)
 [ $((na - nb)) -le 41 ] && [ $((na - nb)) -ge 39 ]
@@ -33,19 +35,20 @@ ok $? "renewal scheduled at half the lifetime"
 stop_daemon
 diag "$T/daemon1.log"
 
-kiln daemon >"$T/daemon2.log" 2>&1 &
+"$KILN" --root "$ROOT" daemon >"$T/daemon2.log" 2>&1 &
 daemon=$!
 # state.json is written last, once the files are in place and checked.
 issued=$(state_field issued_at)
 renewed=
-for _ in $(seq 120); do
+for _ in $(seq 180); do
 	cur=$(state_field issued_at 2>/dev/null)
 	if [ -n "$cur" ] && [ "$cur" != "$issued" ]; then renewed=1; break; fi
 	sleep 0.5
 done
 [ -n "$renewed" ] && [ "$(file_fingerprint "$(SITE_DIR)/cert.pem")" != "$first" ]
 ok $? "a restarted daemon renewed it on its timer"
-check "the renewed certificate is served" serves "$HTTPS_PORT" "$(SITE_DIR)/cert.pem"
+check "nginx serves the renewed certificate" serves "$(SITE_DIR)/cert.pem"
+is "$(http_status /r)" "301 https://demo.test:$LOCAL_EC2_HTTPS_PORT/r" "HTTP still redirects to HTTPS"
 check "its chain verifies to Pebble's root" chain_verifies
 [ "$(state_field failures)" = 0 ] && [ "$(state_field served)" = True ]
 ok $? "state.json: no failures, served checked"

@@ -69,6 +69,8 @@ start_nginx() {
 	[ -n "$pid" ] || { echo "local-ec2: nginx wrote no pid file" >&2; return 1; }
 	track_pid "$pid"
 	add_env LOCAL_EC2_HTTP_PORT "$http"
+	# For the services started after this one: Pebble validates http-01 here.
+	export LOCAL_EC2_HTTP_PORT=$http
 	add_env LOCAL_EC2_HTTPS_PORT "$https"
 	add_env LOCAL_EC2_NGINX_STATUS_PORT "$status"
 	add_env LOCAL_EC2_NGINX_LOG "$nginx_dir/logs/error.log"

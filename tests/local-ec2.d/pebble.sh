@@ -2,7 +2,9 @@
 # DNS (every name resolves to 127.0.0.1), both from Debian, on free ports.
 #
 # Knobs (environment): LOCAL_EC2_HTTP_PORT, the port Pebble validates http-01
-# on (the nginx service exports it; a free port otherwise);
+# on (the nginx service, started before, exports it; a free port otherwise);
+# LOCAL_EC2_PEBBLE_HTTP_PORT overrides it (a closed port: "port 80 is not
+# reachable from the CA");
 # PEBBLE_WFE_NONCEREJECT (Pebble's default, 5%, unless set);
 # LOCAL_EC2_PEBBLE_VALIDITY, certificateValidityPeriod in seconds;
 # LOCAL_EC2_PEBBLE_EAB=1, require External Account Binding.
@@ -67,7 +69,7 @@ start_pebble() {
 	track_pid $!
 	listen=$(free_port)
 	mgmt=$(free_port)
-	http=${LOCAL_EC2_HTTP_PORT:-$(free_port)}
+	http=${LOCAL_EC2_PEBBLE_HTTP_PORT:-${LOCAL_EC2_HTTP_PORT:-$(free_port)}}
 	tls=$(free_port)
 	pebble_config "$listen" "$mgmt" "$http" "$tls" >"$DIR/pebble/config.json"
 	PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=${PEBBLE_WFE_NONCEREJECT:-5} \

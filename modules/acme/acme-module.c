@@ -315,6 +315,7 @@ int acme_site_certificate(struct kiln_context *ctx, const char *site, char *cons
 /* --- boot and daemon --- */
 
 static int acme_boot(struct kiln_context *ctx) {
+        bool force;
         int r;
 
         if (!config_get(ctx->config, "acme") && !has_acme_sites(ctx->config))
@@ -322,7 +323,13 @@ static int acme_boot(struct kiln_context *ctx) {
         r = store_snapshot_config(ctx->userdata_config);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the user-data's ACME config for kiln certs/renew, ignoring: %m");
-        r = acme_run_sites(ctx, ctx->config, false, NULL, false);
+        /* Certificates belong to an instance, like its SSH host keys: a disk
+         * booted as a new instance-id orders its own. The old ones keep
+         * serving until the new ones are in place. */
+        force = ctx->new_instance && ctx->previous_instance_id;
+        if (force)
+                log_info("acme: new instance (was %s), ordering new certificates.", ctx->previous_instance_id);
+        r = acme_run_sites(ctx, ctx->config, force, NULL, force);
         if (r < 0)
                 return r;
         return r > 0 ? KILN_DEGRADED : 0;

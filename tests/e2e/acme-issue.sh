@@ -85,4 +85,18 @@ check "the placeholder is kept as fullchain.pem.bak" sh -c "openssl x509 -in '$(
 [ "$(status_field 'd["result"]')" != error ]
 ok $? "boot did not fail"
 round 50
+
+# The same disk booted as a new instance orders its own certificate, and the
+# old one serves until the new one is in place.
+before=$(file_fingerprint "$(SITE_DIR)/cert.pem")
+imds_data '{"instance_id": "i-0acme0new0instance"}'
+kiln boot >"$T/boot.log" 2>&1
+diag "$T/boot.log"
+after=$(file_fingerprint "$(SITE_DIR)/cert.pem")
+[ -n "$after" ] && [ "$after" != "$before" ]
+ok $? "a new instance-id orders a new certificate"
+check "and nginx serves it" serves "$(SITE_DIR)/cert.pem"
+kiln boot >/dev/null 2>&1
+[ "$(file_fingerprint "$(SITE_DIR)/cert.pem")" = "$after" ]
+ok $? "a reboot of the new instance keeps it"
 done_testing

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
 #include "boot.h"
 #include "cli.h"
+#include "clock.h"
 #include "daemon.h"
 #include "http.h"
 #include "log.h"
@@ -241,12 +241,9 @@ struct globals {
 /* Global options come before the command; returns the command's index. */
 static int parse_globals(int argc, char **argv, struct globals *g) {
         static const struct option opts[] = {
-                {"root", required_argument, NULL, 'r'},
-                {"config", required_argument, NULL, 'c'},
-                {"verbose", no_argument, NULL, 'v'},
-                {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},
-                {},
+                {"root", required_argument, NULL, 'r'}, {"config", required_argument, NULL, 'c'},
+                {"verbose", no_argument, NULL, 'v'},    {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},    {},
         };
         int c;
 

@@ -192,9 +192,7 @@ int config_merge_positions(json_t *dst, const json_t *src) {
 
         /* A list that replaces another takes its items' positions with it:
          * the old items' must not linger. */
-        json_object_foreach_safe(dst, tmp, key, value)
-                if (replaced_by(src, key))
-                        json_object_del(dst, key);
+        json_object_foreach_safe(dst, tmp, key, value) if (replaced_by(src, key)) json_object_del(dst, key);
         return json_object_update(dst, (json_t *) src) < 0 ? -ENOMEM : 0;
 }
 
@@ -240,10 +238,14 @@ static bool type_ok(enum config_type t, const json_t *v) {
 
 static const char *type_name(enum config_type t) {
         static const char *const names[] = {
-                [CONFIG_STRING] = "a string",   [CONFIG_INT] = "an integer",
-                [CONFIG_BOOL] = "true or false", [CONFIG_NUMBER] = "a number",
-                [CONFIG_LIST] = "a list",       [CONFIG_MAP] = "a mapping",
-                [CONFIG_DICT] = "a mapping",    [CONFIG_ANY] = "anything",
+                [CONFIG_STRING] = "a string",
+                [CONFIG_INT] = "an integer",
+                [CONFIG_BOOL] = "true or false",
+                [CONFIG_NUMBER] = "a number",
+                [CONFIG_LIST] = "a list",
+                [CONFIG_MAP] = "a mapping",
+                [CONFIG_DICT] = "a mapping",
+                [CONFIG_ANY] = "anything",
                 [CONFIG_STRING_OR_LIST] = "a string or a list",
                 [CONFIG_STRING_OR_MAP] = "a string or a mapping",
                 [CONFIG_COMMAND] = "a command: a string, a non-empty list of words or a mapping",
@@ -253,10 +255,14 @@ static const char *type_name(enum config_type t) {
 
 const char *config_type_doc(enum config_type t) {
         static const char *const names[] = {
-                [CONFIG_STRING] = "string",    [CONFIG_INT] = "int",
-                [CONFIG_BOOL] = "bool",        [CONFIG_NUMBER] = "number",
-                [CONFIG_LIST] = "list",        [CONFIG_MAP] = "map",
-                [CONFIG_DICT] = "map (free keys)", [CONFIG_ANY] = "any",
+                [CONFIG_STRING] = "string",
+                [CONFIG_INT] = "int",
+                [CONFIG_BOOL] = "bool",
+                [CONFIG_NUMBER] = "number",
+                [CONFIG_LIST] = "list",
+                [CONFIG_MAP] = "map",
+                [CONFIG_DICT] = "map (free keys)",
+                [CONFIG_ANY] = "any",
                 [CONFIG_STRING_OR_LIST] = "string or list",
                 [CONFIG_STRING_OR_MAP] = "string or map",
                 [CONFIG_COMMAND] = "command (string, list or map)",
@@ -294,8 +300,7 @@ static const char *position_of(const struct config_report *rep, const char *path
         return NULL;
 }
 
-static void report(struct config_report *rep, bool error, const char *path, const char *fmt, va_list ap)
-        _printf_(4, 0);
+static void report(struct config_report *rep, bool error, const char *path, const char *fmt, va_list ap) _printf_(4, 0);
 static void report(struct config_report *rep, bool error, const char *path, const char *fmt, va_list ap) {
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
         const char *where = path ? position_of(rep, path) : NULL;
@@ -400,8 +405,7 @@ static void walk_value(struct config_report *w, const json_t *v, const char *sch
         if (!k) {
                 const char *near = nearest_key(schema);
                 if (near)
-                        config_report_warning(w, shown, "unknown key '%s' (did you mean '%s'?), ignoring", shown,
-                                              near);
+                        config_report_warning(w, shown, "unknown key '%s' (did you mean '%s'?), ignoring", shown, near);
                 else
                         config_report_warning(w, shown, "unknown key '%s', ignoring", shown);
                 return;

@@ -19,20 +19,20 @@ enum config_type {
         CONFIG_STRING,
         CONFIG_INT,
         CONFIG_BOOL,
-        CONFIG_NUMBER,    /* integer or real */
-        CONFIG_LIST,      /* list of anything; element keys as "key[]" / "key[].sub" */
-        CONFIG_MAP,       /* mapping with keys listed below it */
-        CONFIG_DICT,      /* mapping with free keys (values unchecked) */
+        CONFIG_NUMBER, /* integer or real */
+        CONFIG_LIST, /* list of anything; element keys as "key[]" / "key[].sub" */
+        CONFIG_MAP, /* mapping with keys listed below it */
+        CONFIG_DICT, /* mapping with free keys (values unchecked) */
         CONFIG_ANY,
         CONFIG_STRING_OR_LIST,
         CONFIG_STRING_OR_MAP, /* a string, or a mapping with keys listed below it */
-        CONFIG_COMMAND,       /* a shell string, an argv list of strings, or a mapping with keys below it */
+        CONFIG_COMMAND, /* a shell string, an argv list of strings, or a mapping with keys below it */
 };
 
 struct config_key {
         const char *path; /* "imds.endpoint", "sites[].name", "sites[].locations" */
         enum config_type type;
-        const char *doc;  /* one line for docs and `kiln validate` */
+        const char *doc; /* one line for docs and `kiln validate` */
 };
 
 /* Merges src into dst: mappings merge key by key, recursively; lists of

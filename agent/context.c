@@ -27,8 +27,8 @@ int context_new(struct kiln_context **ret) {
 }
 
 void instance_facts_done(struct instance_facts *f) {
-        char **fields[] = {&f->instance_id, &f->region, &f->availability_zone, &f->instance_type,
-                           &f->image_id, &f->account_id, &f->architecture, &f->private_ipv4,
+        char **fields[] = {&f->instance_id, &f->region,         &f->availability_zone, &f->instance_type,
+                           &f->image_id,    &f->account_id,     &f->architecture,      &f->private_ipv4,
                            &f->public_ipv4, &f->local_hostname, &f->public_hostname};
         for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
                 free(*fields[i]);
@@ -57,8 +57,8 @@ void context_free(struct kiln_context *ctx) {
         free(ctx);
 }
 
-int context_add_part(struct kiln_context *ctx, const char *type, const char *filename, const char *content,
-                     size_t len, enum frequency freq) {
+int context_add_part(struct kiln_context *ctx, const char *type, const char *filename, const char *content, size_t len,
+                     enum frequency freq) {
         struct userdata_part *parts, *p;
 
         parts = realloc(ctx->parts, (ctx->n_parts + 1) * sizeof(*parts));
@@ -97,9 +97,10 @@ int frequency_from_string(const char *s, enum frequency *ret) {
                 const char *name;
                 enum frequency f;
         } names[] = {
-                {"per-boot", FREQ_BOOT},         {"always", FREQ_BOOT},        {"boot", FREQ_BOOT},
-                {"per-instance", FREQ_INSTANCE}, {"instance", FREQ_INSTANCE},  {"once-per-instance", FREQ_INSTANCE},
-                {"once", FREQ_ONCE},             {"per-once", FREQ_ONCE},
+                {"per-boot", FREQ_BOOT},     {"always", FREQ_BOOT},
+                {"boot", FREQ_BOOT},         {"per-instance", FREQ_INSTANCE},
+                {"instance", FREQ_INSTANCE}, {"once-per-instance", FREQ_INSTANCE},
+                {"once", FREQ_ONCE},         {"per-once", FREQ_ONCE},
         };
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
                 if (streq(s, names[i].name)) {

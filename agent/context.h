@@ -12,9 +12,9 @@
 /* Everything one run of kiln knows, handed to every module. */
 
 enum frequency {
-        FREQ_BOOT,     /* every boot */
+        FREQ_BOOT, /* every boot */
         FREQ_INSTANCE, /* once per instance-id */
-        FREQ_ONCE,     /* once for the life of the image's disk */
+        FREQ_ONCE, /* once for the life of the image's disk */
 };
 
 struct instance_facts {
@@ -33,9 +33,9 @@ struct instance_facts {
 
 /* One piece of user-data, after decoding (gzip, base64, MIME). */
 struct userdata_part {
-        char *type;     /* "text/x-shellscript", "text/x-kiln-config", ... */
+        char *type; /* "text/x-shellscript", "text/x-kiln-config", ... */
         char *filename; /* from MIME, or "part-NNN" */
-        char *content;  /* NUL-terminated, may hold other NULs */
+        char *content; /* NUL-terminated, may hold other NULs */
         size_t len;
         enum frequency freq;
 };
@@ -47,29 +47,29 @@ struct kiln_context {
         bool verbose;
         bool daemon;
 
-        json_t *config;          /* baked + user-data config, merged */
+        json_t *config; /* baked + user-data config, merged */
         json_t *userdata_config; /* the user-data's part of it */
         struct imds *imds;
 
         struct instance_facts facts;
-        bool identified;         /* facts.instance_id is known */
-        bool new_instance;       /* first boot of this instance-id */
+        bool identified; /* facts.instance_id is known */
+        bool new_instance; /* first boot of this instance-id */
         char *previous_instance_id;
 
         struct userdata_part *parts;
         size_t n_parts;
 
-        json_t *status;          /* what /run/kiln/status.json holds */
-        json_t *stage;           /* the stage running now, inside status */
-        sd_event *event;         /* daemon only */
+        json_t *status; /* what /run/kiln/status.json holds */
+        json_t *stage; /* the stage running now, inside status */
+        sd_event *event; /* daemon only */
 };
 
 int context_new(struct kiln_context **ret);
 void context_free(struct kiln_context *ctx);
 DEFINE_POINTER_CLEANUP(struct kiln_context, context_free)
 
-int context_add_part(struct kiln_context *ctx, const char *type, const char *filename, const char *content,
-                     size_t len, enum frequency freq);
+int context_add_part(struct kiln_context *ctx, const char *type, const char *filename, const char *content, size_t len,
+                     enum frequency freq);
 void instance_facts_done(struct instance_facts *f);
 
 const char *frequency_name(enum frequency f);

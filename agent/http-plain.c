@@ -321,7 +321,9 @@ int http_plain_perform(const struct http_request *req, struct http_response *res
                 r = -ECONNRESET;
         if (r < 0)
                 snprintf(error, HTTP_ERROR_MAX, "%s from %.100s port %s",
-                         r == -ETIMEDOUT ? "Operation timed out" : r == -EFBIG ? "Response too large" : strerror(-r),
+                         r == -ETIMEDOUT ? "Operation timed out"
+                         : r == -EFBIG   ? "Response too large"
+                                         : strerror(-r),
                          u.host, u.port);
         return r;
 }

@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "clock.h"
-#include "http-plain.h"
 #include "context.h"
+#include "http-plain.h"
 #include "http.h"
 #include "log.h"
 #include "strbuf.h"
@@ -262,7 +262,7 @@ static CURL *prepare_handle(const struct http_request *req, struct transfer *t, 
         lib.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
         lib.easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
         lib.easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                         req->connect_timeout_ms > 0 ? req->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
+                        req->connect_timeout_ms > 0 ? req->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS);
         lib.easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS);
         lib.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         lib.easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);

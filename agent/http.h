@@ -12,30 +12,30 @@
 
 enum {
         HTTP_RETRY_NETWORK = 1 << 0, /* connection refused/reset, timeouts, DNS */
-        HTTP_RETRY_5XX = 1 << 1,     /* 500..599 */
-        HTTP_RETRY_429 = 1 << 2,     /* 429 Too Many Requests */
+        HTTP_RETRY_5XX = 1 << 1, /* 500..599 */
+        HTTP_RETRY_429 = 1 << 2, /* 429 Too Many Requests */
 };
 
 #define HTTP_ERROR_MAX 256
 
 struct http_request {
-        const char *method;           /* "GET" when NULL; "HEAD", "POST", "PUT", ... */
+        const char *method; /* "GET" when NULL; "HEAD", "POST", "PUT", ... */
         const char *url;
-        const char *const *headers;   /* "Name: value", NULL-terminated; may be NULL */
-        const void *body;             /* sent when body or body_len is set */
+        const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
+        const void *body; /* sent when body or body_len is set */
         size_t body_len;
-        long connect_timeout_ms;      /* default 3000 */
-        long timeout_ms;              /* per attempt, default 30000 */
-        unsigned max_attempts;        /* default 1: no retry */
-        long budget_ms;               /* all attempts and waits together; 0: unbounded */
-        unsigned retry_on;            /* HTTP_RETRY_* */
-        long backoff_base_ms;         /* first backoff, default 200 */
-        long backoff_max_ms;          /* cap on one backoff, default 10000 */
-        size_t max_body;              /* default 16 MiB; more is -EFBIG */
-        const char *ca_file;          /* extra trust anchors, replaces the system store */
-        const char *const *resolve;   /* curl "host:port:addr" overrides */
-        bool no_proxy;                /* never through a proxy (IMDS) */
-        char *error;                  /* optional HTTP_ERROR_MAX buffer for the transport error */
+        long connect_timeout_ms; /* default 3000 */
+        long timeout_ms; /* per attempt, default 30000 */
+        unsigned max_attempts; /* default 1: no retry */
+        long budget_ms; /* all attempts and waits together; 0: unbounded */
+        unsigned retry_on; /* HTTP_RETRY_* */
+        long backoff_base_ms; /* first backoff, default 200 */
+        long backoff_max_ms; /* cap on one backoff, default 10000 */
+        size_t max_body; /* default 16 MiB; more is -EFBIG */
+        const char *ca_file; /* extra trust anchors, replaces the system store */
+        const char *const *resolve; /* curl "host:port:addr" overrides */
+        bool no_proxy; /* never through a proxy (IMDS) */
+        char *error; /* optional HTTP_ERROR_MAX buffer for the transport error */
 };
 
 struct http_response {

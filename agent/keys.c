@@ -262,8 +262,8 @@ int key_public_jwk(const struct kiln_key *k, json_t **ret) {
                         r = bn_b64url(k->pkey, OSSL_PKEY_PARAM_EC_PUB_Y, coord_len(k->type), &b);
                 if (r < 0)
                         return r;
-                jwk = json_pack("{s:s, s:s, s:s, s:s}", "crv", k->type == KEY_EC_P384 ? "P-384" : "P-256", "kty",
-                                "EC", "x", a, "y", b);
+                jwk = json_pack("{s:s, s:s, s:s, s:s}", "crv", k->type == KEY_EC_P384 ? "P-384" : "P-256", "kty", "EC",
+                                "x", a, "y", b);
         } else {
                 r = bn_b64url(k->pkey, OSSL_PKEY_PARAM_RSA_E, 0, &a);
                 if (r >= 0)
@@ -375,9 +375,9 @@ int key_csr(const struct kiln_key *k, char *const *domains, char **ret) {
         unsigned char *der = NULL;
         int len = -1, r = -EIO;
 
-        if (req && exts && san && sk_X509_EXTENSION_push(exts, san) && set_cn(X509_REQ_get_subject_name(req), domains[0]) == 0 &&
-            X509_REQ_add_extensions(req, exts) && X509_REQ_set_pubkey(req, k->pkey) &&
-            X509_REQ_sign(req, k->pkey, EVP_sha256()) > 0)
+        if (req && exts && san && sk_X509_EXTENSION_push(exts, san) &&
+            set_cn(X509_REQ_get_subject_name(req), domains[0]) == 0 && X509_REQ_add_extensions(req, exts) &&
+            X509_REQ_set_pubkey(req, k->pkey) && X509_REQ_sign(req, k->pkey, EVP_sha256()) > 0)
                 len = i2d_X509_REQ(req, &der);
         if (len > 0)
                 r = base64url_encode(der, (size_t) len, ret);
@@ -426,7 +426,8 @@ int key_self_signed_pem(const struct kiln_key *k, char *const *domains, int days
                 goto out;
         name = X509_get_subject_name(x);
         if (!X509_set_version(x, 2) || random_serial(x) < 0 || set_cn(name, domains[0]) < 0 ||
-            !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *) "kiln placeholder", -1, -1, 0) ||
+            !X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *) "kiln placeholder", -1, -1,
+                                        0) ||
             !X509_set_issuer_name(x, name) || !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
             !X509_gmtime_adj(X509_getm_notAfter(x), (long) days * 86400) || !X509_set_pubkey(x, k->pkey) ||
             !X509_add_ext(x, san, -1) || X509_sign(x, k->pkey, EVP_sha256()) <= 0)

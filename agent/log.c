@@ -49,9 +49,8 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         if (to_journal) {
                 char code_line[16];
                 snprintf(code_line, sizeof(code_line), "%d", line);
-                sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%d", level, "CODE_FILE=%s", file,
-                                "CODE_LINE=%s", code_line, "SYSLOG_IDENTIFIER=kiln",
-                                error != 0 ? "ERRNO=%d" : NULL, abs(error), NULL);
+                sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%d", level, "CODE_FILE=%s", file, "CODE_LINE=%s",
+                                code_line, "SYSLOG_IDENTIFIER=kiln", error != 0 ? "ERRNO=%d" : NULL, abs(error), NULL);
         } else
                 fprintf(stderr, "kiln: %s%s\n", level_prefix(level), buf);
 

@@ -19,18 +19,18 @@
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 
-#define TAKE_PTR(p)                          \
-        ({                                   \
-                __typeof__(p) _ptr_ = (p);   \
-                (p) = NULL;                  \
-                _ptr_;                       \
+#define TAKE_PTR(p)                        \
+        ({                                 \
+                __typeof__(p) _ptr_ = (p); \
+                (p) = NULL;                \
+                _ptr_;                     \
         })
 
-#define TAKE_FD(fd)                  \
-        ({                           \
-                int _fd_ = (fd);     \
-                (fd) = -1;           \
-                _fd_;                \
+#define TAKE_FD(fd)              \
+        ({                       \
+                int _fd_ = (fd); \
+                (fd) = -1;       \
+                _fd_;            \
         })
 
 static inline void freep(void *p) {
@@ -60,10 +60,10 @@ static inline void strv_freep(char ***l) {
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 
-#define DEFINE_POINTER_CLEANUP(type, func)           \
-        static inline void func##p(type **p) {       \
-                if (*p)                              \
-                        func(*p);                    \
+#define DEFINE_POINTER_CLEANUP(type, func)     \
+        static inline void func##p(type **p) { \
+                if (*p)                        \
+                        func(*p);              \
         }
 
 /* Non-negative errno from a libc call that set errno, never 0. */

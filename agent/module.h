@@ -23,8 +23,8 @@ enum kiln_stage {
 #define KILN_DEGRADED 1
 
 struct kiln_command {
-        const char *name;    /* "metadata" */
-        const char *usage;   /* "[PATH] [--json]" */
+        const char *name; /* "metadata" */
+        const char *usage; /* "[PATH] [--json]" */
         const char *summary; /* one line for `kiln --help` */
         int (*run)(struct kiln_context *ctx, int argc, char **argv);
 };
@@ -37,7 +37,7 @@ struct kiln_module {
         int (*reload)(struct kiln_context *ctx);
         void (*done)(struct kiln_context *ctx);
         const struct config_key *config_keys; /* terminated by {NULL} */
-        const struct kiln_command *commands;  /* terminated by {NULL} */
+        const struct kiln_command *commands; /* terminated by {NULL} */
         /* Checks beyond the schema's types (value ranges, one key needing
          * another), on the merged config, at boot and in `kiln validate`.
          * Values of the wrong type were already reported: skip them. */

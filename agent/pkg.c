@@ -15,8 +15,8 @@
 #define PKG_ATTEMPTS 3
 #define PKG_TIMEOUT_MS (20L * 60 * 1000)
 
-static const char *const search_path[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin",
-                                          "/bin"};
+static const char *const search_path[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+                                          "/usr/bin",        "/sbin",          "/bin"};
 
 bool pkg_have_program(const char *name, char **ret_path) {
         for (size_t i = 0; i < ELEMENTSOF(search_path); i++) {
@@ -41,8 +41,8 @@ enum pkg_manager pkg_detect(void) {
 }
 
 const char *pkg_manager_name(enum pkg_manager m) {
-        static const char *const names[] = {[PKG_NONE] = "none", [PKG_APT] = "apt-get", [PKG_DNF] = "dnf",
-                                            [PKG_YUM] = "yum"};
+        static const char *const names[] = {
+                [PKG_NONE] = "none", [PKG_APT] = "apt-get", [PKG_DNF] = "dnf", [PKG_YUM] = "yum"};
         return names[m];
 }
 
@@ -69,8 +69,8 @@ static int run_with_retries(char **argv) {
                         return 0;
                 if (attempt < PKG_ATTEMPTS) {
                         struct timespec ts = {attempt * 5, 0};
-                        log_warning("%s failed (attempt %u of %u), retrying in %ld s.", argv[0], attempt,
-                                    PKG_ATTEMPTS, (long) ts.tv_sec);
+                        log_warning("%s failed (attempt %u of %u), retrying in %ld s.", argv[0], attempt, PKG_ATTEMPTS,
+                                    (long) ts.tv_sec);
                         kiln_keepalive();
                         nanosleep(&ts, NULL);
                 }
@@ -120,8 +120,8 @@ int pkg_update(void) {
 }
 
 int pkg_upgrade(void) {
-        static const char *const apt[] = {"apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confold", "upgrade",
-                                          NULL};
+        static const char *const apt[] = {"apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confold",
+                                          "upgrade", NULL};
         static const char *const dnf[] = {"dnf", "-q", "-y", "upgrade", NULL};
         static const char *const yum[] = {"yum", "-q", "-y", "update", NULL};
 

@@ -51,10 +51,8 @@ static int marker_path(const struct kiln_context *ctx, enum frequency f, const c
                 if (!ctx->identified || !marker_name_ok(ctx->facts.instance_id))
                         return -ENXIO;
                 return root_path(ret, KILN_STATE_DIR "/instances/%s/sem/%s", ctx->facts.instance_id, name);
-        case FREQ_ONCE:
-                return root_path(ret, KILN_STATE_DIR "/once/%s", name);
-        case FREQ_BOOT:
-                break;
+        case FREQ_ONCE: return root_path(ret, KILN_STATE_DIR "/once/%s", name);
+        case FREQ_BOOT: break;
         }
         return -EINVAL;
 }

@@ -13,7 +13,8 @@ struct strbuf {
         size_t cap;
 };
 
-#define STRBUF_INIT {NULL, 0, 0}
+#define STRBUF_INIT \
+        { NULL, 0, 0 }
 
 int strbuf_append(struct strbuf *b, const void *data, size_t len);
 int strbuf_puts(struct strbuf *b, const char *s);

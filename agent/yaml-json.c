@@ -23,10 +23,10 @@ struct parser {
         yaml_parser_t p;
         const char *origin;
         size_t line_offset;
-        json_t *anchors;      /* anchor name -> node */
+        json_t *anchors; /* anchor name -> node */
         json_t *anchor_sizes; /* anchor name -> expanded node count */
-        json_t *positions;    /* path -> "origin:line:column", when asked for */
-        struct strbuf path;   /* path of the node being parsed */
+        json_t *positions; /* path -> "origin:line:column", when asked for */
+        struct strbuf path; /* path of the node being parsed */
         char *error;
         unsigned depth;
         size_t nodes;
@@ -288,9 +288,7 @@ static int parse_node(struct parser *ps, yaml_event_t *ev, json_t **ret) {
                 r = node ? 0 : fail(ps, mark.line, mark.column, "scalar is not valid UTF-8");
                 remember_anchor(ps, (const char *) ev->data.scalar.anchor, node, 1);
                 break;
-        case YAML_ALIAS_EVENT:
-                r = resolve_alias(ps, (const char *) ev->data.alias.anchor, &mark, &node);
-                break;
+        case YAML_ALIAS_EVENT: r = resolve_alias(ps, (const char *) ev->data.alias.anchor, &mark, &node); break;
         case YAML_MAPPING_START_EVENT:
         case YAML_SEQUENCE_START_EVENT:
                 if (ev->data.mapping_start.anchor)
@@ -299,8 +297,7 @@ static int parse_node(struct parser *ps, yaml_event_t *ev, json_t **ret) {
                 if (r >= 0)
                         remember_anchor(ps, anchor, node, ps->nodes - first);
                 break;
-        default:
-                r = fail(ps, mark.line, mark.column, "unexpected YAML event");
+        default: r = fail(ps, mark.line, mark.column, "unexpected YAML event");
         }
         yaml_event_delete(ev);
         ps->depth--;

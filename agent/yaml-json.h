@@ -14,7 +14,6 @@
  * -EBADMSG and *ret_error says "origin:line:column: problem". */
 int yaml_parse(const char *buf, size_t len, const char *origin, json_t **ret, char **ret_error);
 
-
 /* The same, with line numbers shifted by line_offset (a document that starts
  * inside a larger file), and, when ret_positions is set, where each value
  * stands: an object from the value's path ("sites[0].name", as config

@@ -67,13 +67,15 @@ static json_t *kiln_health(struct kiln_context *ctx, struct cw_state *s) {
         int code = status_exit_code(result);
 
         spool_get_counts(s->spool, &c);
-        return json_pack("{s:i, s:I, s:I}", "BootResult", code < 0 ? 1 : code, "SpooledDatums",
-                         (json_int_t) c.datums, "DroppedDatums", (json_int_t) s->dropped_datums);
+        return json_pack("{s:i, s:I, s:I}", "BootResult", code < 0 ? 1 : code, "SpooledDatums", (json_int_t) c.datums,
+                         "DroppedDatums", (json_int_t) s->dropped_datums);
 }
 
 static void run_collectors(struct kiln_context *ctx, struct cw_state *s, time_t now, json_t *out) {
         _cleanup_(json_decrefp) json_t *health = kiln_health(ctx, s);
-        struct collect_env env = {.now = now, .resolution = s->set.resolution, .nginx_status_url = s->set.nginx_url,
+        struct collect_env env = {.now = now,
+                                  .resolution = s->set.resolution,
+                                  .nginx_status_url = s->set.nginx_url,
                                   .kiln_health = health};
 
         for (char **c = s->set.collect; c && *c; c++) {
@@ -81,7 +83,8 @@ static void run_collectors(struct kiln_context *ctx, struct cw_state *s, time_t 
                 if (r < 0 && streq(*c, "nginx")) {
                         if (s->cst.nginx_last_error != r)
                                 log_warning_errno(r, "Failed to read nginx's stub_status at '%s', ignoring: %m",
-                                                  s->set.nginx_url ? s->set.nginx_url : "(metrics.nginx_status_url unset)");
+                                                  s->set.nginx_url ? s->set.nginx_url
+                                                                   : "(metrics.nginx_status_url unset)");
                         s->cst.nginx_last_error = r;
                 } else if (r < 0)
                         log_warning_errno(r, "Metrics collector %s failed, ignoring: %m", *c);

@@ -12,15 +12,15 @@
 
 /* The metrics: section, read once per start or reload. */
 struct cw_settings {
-        bool enabled;            /* a metrics: section is there */
+        bool enabled; /* a metrics: section is there */
         char *namespace;
         long interval_s;
-        int resolution;          /* 1 with high_resolution, else 60 */
+        int resolution; /* 1 with high_resolution, else 60 */
         char **collect;
-        json_t *custom;          /* metrics.custom, a reference */
-        json_t *dimensions;      /* [{"Name", "Value"}] added to collected datums */
+        json_t *custom; /* metrics.custom, a reference */
+        json_t *dimensions; /* [{"Name", "Value"}] added to collected datums */
         char *region;
-        char *endpoint;          /* metrics.endpoint, NULL for AWS's */
+        char *endpoint; /* metrics.endpoint, NULL for AWS's */
         bool fips;
         enum metric_protocol protocol;
         bool gzip;

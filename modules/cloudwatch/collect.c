@@ -12,8 +12,8 @@
 
 #include "acme/acme.h"
 #include "cloudwatch/collect.h"
-#include "config.h"
 #include "cloudwatch/metric.h"
+#include "config.h"
 #include "fileio.h"
 #include "http.h"
 #include "path.h"
@@ -54,17 +54,17 @@ static int collect_cpu(struct collect_state *st, const struct collect_env *env, 
         r = read_proc(env, "stat", &buf);
         if (r < 0)
                 return r;
-        if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                   &v[6], &v[7]) < 4)
+        if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+                   &v[7]) < 4)
                 return -EBADMSG;
         for (size_t i = 0; i < 8; i++)
                 total += v[i];
         busy = total - v[3] - v[4]; /* idle and iowait are not busy */
         r = 0;
         if (st->cpu_total && total > st->cpu_total && busy >= st->cpu_busy)
-                r = add(out, env, "CPUUtilization", 100.0 * (double) (busy - st->cpu_busy) /
-                                                            (double) (total - st->cpu_total),
-                        "Percent", NULL, NULL);
+                r = add(out, env, "CPUUtilization",
+                        100.0 * (double) (busy - st->cpu_busy) / (double) (total - st->cpu_total), "Percent", NULL,
+                        NULL);
         st->cpu_busy = busy;
         st->cpu_total = total;
         return r;
@@ -93,14 +93,15 @@ static int collect_memory(struct collect_state *st, const struct collect_env *en
                 return -EBADMSG;
         r = add(out, env, "MemoryUsed", (double) (total - avail), "Bytes", NULL, NULL);
         r = r < 0 ? r : add(out, env, "MemoryAvailable", (double) avail, "Bytes", NULL, NULL);
-        r = r < 0 ? r : add(out, env, "MemoryUtilization", 100.0 * (double) (total - avail) / (double) total,
-                            "Percent", NULL, NULL);
+        r = r < 0 ? r
+                  : add(out, env, "MemoryUtilization", 100.0 * (double) (total - avail) / (double) total, "Percent",
+                        NULL, NULL);
         return r < 0 ? r : 3;
 }
 
 static bool disk_fs(const char *type) {
-        static const char *const real[] = {"ext2", "ext3", "ext4", "xfs", "btrfs", "vfat", "f2fs", "zfs", "jfs", "nfs",
-                                           "nfs4"};
+        static const char *const real[] = {"ext2", "ext3", "ext4", "xfs", "btrfs", "vfat",
+                                           "f2fs", "zfs",  "jfs",  "nfs", "nfs4"};
         for (size_t i = 0; i < ELEMENTSOF(real); i++)
                 if (streq(type, real[i]))
                         return true;
@@ -119,8 +120,9 @@ static int disk_one(const struct collect_env *env, const char *mnt, json_t *out)
         used = total - (double) sv.f_bfree * (double) sv.f_frsize;
         r = add(out, env, "DiskUsed", used, "Bytes", "Mount", mnt);
         /* As df computes Use%: used over what users can use. */
-        r = r < 0 ? r : add(out, env, "DiskUsedPercent", used + avail > 0 ? 100.0 * used / (used + avail) : 0,
-                            "Percent", "Mount", mnt);
+        r = r < 0 ? r
+                  : add(out, env, "DiskUsedPercent", used + avail > 0 ? 100.0 * used / (used + avail) : 0, "Percent",
+                        "Mount", mnt);
         return r < 0 ? r : 2;
 }
 
@@ -166,8 +168,8 @@ static int collect_network(struct collect_state *st, const struct collect_env *e
                 char *colon = strchr(line, ':');
                 if (!colon || sscanf(line, " %63[^:]", ifname) != 1 || streq(ifname, "lo"))
                         continue;
-                if (sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &rx, &skip, &skip, &skip,
-                           &skip, &skip, &skip, &skip, &tx) == 9) {
+                if (sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu", &rx, &skip, &skip, &skip, &skip,
+                           &skip, &skip, &skip, &tx) == 9) {
                         in += rx;
                         out_b += tx;
                 }
@@ -200,8 +202,8 @@ static int collect_load(struct collect_state *st, const struct collect_env *env,
         return r < 0 ? r : 3;
 }
 
-int collect_parse_stub_status(const char *text, long *ret_active, unsigned long long *ret_requests,
-                              long *ret_reading, long *ret_writing, long *ret_waiting) {
+int collect_parse_stub_status(const char *text, long *ret_active, unsigned long long *ret_requests, long *ret_reading,
+                              long *ret_writing, long *ret_waiting) {
         const char *p = strstr(text, "Active connections:"), *q = strstr(text, "requests");
         unsigned long long accepts, handled, requests;
         long active, reading = 0, writing = 0, waiting = 0;
@@ -222,8 +224,8 @@ int collect_parse_stub_status(const char *text, long *ret_active, unsigned long 
 
 static int fetch_stub_status(const char *url, char **ret) {
         _cleanup_http_response_ struct http_response *resp = NULL;
-        struct http_request req = {.url = url, .connect_timeout_ms = 1000, .timeout_ms = 2000, .no_proxy = true,
-                                   .max_body = 64 * 1024};
+        struct http_request req = {
+                .url = url, .connect_timeout_ms = 1000, .timeout_ms = 2000, .no_proxy = true, .max_body = 64 * 1024};
         int r;
 
         r = http_request(&req, &resp);
@@ -254,9 +256,8 @@ static int collect_nginx(struct collect_state *st, const struct collect_env *env
         r = r < 0 ? r : add(out, env, "NginxWriting", (double) writing, "Count", NULL, NULL);
         r = r < 0 ? r : add(out, env, "NginxWaiting", (double) waiting, "Count", NULL, NULL);
         if (r >= 0 && st->nginx_at > 0 && requests >= st->nginx_requests && now > st->nginx_at)
-                r = add(out, env, "NginxRequestsPerSecond", (double) (requests - st->nginx_requests) /
-                                                                    (now - st->nginx_at),
-                        "Count/Second", NULL, NULL);
+                r = add(out, env, "NginxRequestsPerSecond",
+                        (double) (requests - st->nginx_requests) / (now - st->nginx_at), "Count/Second", NULL, NULL);
         st->nginx_requests = requests;
         st->nginx_at = now;
         return r < 0 ? r : 1;
@@ -350,9 +351,14 @@ static const struct {
         const char *name;
         int (*fn)(struct collect_state *st, const struct collect_env *env, json_t *out);
 } collectors[] = {
-        {"cpu", collect_cpu},         {"memory", collect_memory},   {"disk", collect_disk},
-        {"network", collect_network}, {"load", collect_load},       {"nginx", collect_nginx},
-        {"certificates", collect_certificates}, {"kiln", collect_kiln},
+        {"cpu", collect_cpu},
+        {"memory", collect_memory},
+        {"disk", collect_disk},
+        {"network", collect_network},
+        {"load", collect_load},
+        {"nginx", collect_nginx},
+        {"certificates", collect_certificates},
+        {"kiln", collect_kiln},
 };
 
 bool collect_known(const char *name) {
@@ -398,8 +404,8 @@ static int parse_line(char *line, const char *unit, time_t now, int resolution, 
         return d && json_array_append_new(out, d) == 0 ? 1 : -ENOMEM;
 }
 
-int collect_parse_command_output(const char *output, const char *name, const char *unit, time_t now,
-                                 int resolution, json_t *out, char **ret_error) {
+int collect_parse_command_output(const char *output, const char *name, const char *unit, time_t now, int resolution,
+                                 json_t *out, char **ret_error) {
         _cleanup_free_ char *copy = strdup(output ? output : "");
         char *line, *p;
         double v;

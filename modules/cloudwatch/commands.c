@@ -41,9 +41,9 @@ static int parse_when(const char *s, time_t *ret) {
 
 static int parse_put_args(int argc, char **argv, struct put_args *a) {
         static const struct option opts[] = {
-                {"unit", required_argument, NULL, 'u'},       {"dimension", required_argument, NULL, 'd'},
-                {"namespace", required_argument, NULL, 'n'},  {"timestamp", required_argument, NULL, 't'},
-                {"high-resolution", no_argument, NULL, 'H'},  {},
+                {"unit", required_argument, NULL, 'u'},      {"dimension", required_argument, NULL, 'd'},
+                {"namespace", required_argument, NULL, 'n'}, {"timestamp", required_argument, NULL, 't'},
+                {"high-resolution", no_argument, NULL, 'H'}, {},
         };
         int c;
 
@@ -105,18 +105,19 @@ static int cmd_put_metric(struct kiln_context *ctx, int argc, char **argv) {
         double value;
         int r;
 
-        if (cli_wants_help(argc, argv, "put-metric",
-                           "NAME VALUE [--unit U] [--dimension K=V]... [--namespace NS] [--timestamp T] "
-                           "[--high-resolution]",
-                           "Hands one datum to kiln's daemon, which batches it with the other metrics and\n"
-                           "pushes it to CloudWatch; it waits in the spool (" SPOOL_DIR ") until then,\n"
-                           "across restarts, so this works when the daemon is not running too.\n"
-                           "  --unit U            a CloudWatch unit: Count, Percent, Seconds, Bytes, ... (default none)\n"
-                           "  --dimension K=V     a dimension (repeatable; none by default)\n"
-                           "  --namespace NS      default: metrics.namespace of the daemon's config\n"
-                           "  --timestamp T       epoch seconds or ISO 8601 (default now)\n"
-                           "  --high-resolution   store at 1-second resolution\n"
-                           "Exit status: 0 queued, 1 could not queue, 64 invalid datum or usage."))
+        if (cli_wants_help(
+                    argc, argv, "put-metric",
+                    "NAME VALUE [--unit U] [--dimension K=V]... [--namespace NS] [--timestamp T] "
+                    "[--high-resolution]",
+                    "Hands one datum to kiln's daemon, which batches it with the other metrics and\n"
+                    "pushes it to CloudWatch; it waits in the spool (" SPOOL_DIR ") until then,\n"
+                    "across restarts, so this works when the daemon is not running too.\n"
+                    "  --unit U            a CloudWatch unit: Count, Percent, Seconds, Bytes, ... (default none)\n"
+                    "  --dimension K=V     a dimension (repeatable; none by default)\n"
+                    "  --namespace NS      default: metrics.namespace of the daemon's config\n"
+                    "  --timestamp T       epoch seconds or ISO 8601 (default now)\n"
+                    "  --high-resolution   store at 1-second resolution\n"
+                    "Exit status: 0 queued, 1 could not queue, 64 invalid datum or usage."))
                 return 0;
         r = parse_put_args(argc, argv, &a);
         if (r >= 0 && parse_value(argv[optind + 1], &value) < 0) {
@@ -296,8 +297,11 @@ static int debug_sigv4(int argc, char **argv) {
                 log_error_errno(r, "Failed to read an HTTP request on stdin: %m");
                 return 1;
         }
-        struct sigv4_request sreq = {.method = req.method, .target = req.target, .headers = req.headers,
-                                     .body = req.body, .body_len = req.body_len};
+        struct sigv4_request sreq = {.method = req.method,
+                                     .target = req.target,
+                                     .headers = req.headers,
+                                     .body = req.body,
+                                     .body_len = req.body_len};
         r = sigv4_sign(&sreq, &creds, a.region, a.service, when, &res);
         if (r < 0)
                 log_error_errno(r, r == -EINVAL ? "The request has no Host header." : "Failed to sign: %m");

@@ -22,8 +22,8 @@ struct aws_creds_provider {
         bool have;
         bool from_env;
         char *role;
-        time_t refresh_at;   /* fetch again from then on */
-        time_t retry_at;     /* after a failure, not before then */
+        time_t refresh_at; /* fetch again from then on */
+        time_t retry_at; /* after a failure, not before then */
         unsigned failures;
         char source[300];
         char error[512];
@@ -94,8 +94,8 @@ int aws_parse_iso8601(const char *s, time_t *ret) {
                 for (end++; *end >= '0' && *end <= '9'; end++)
                         ;
         if ((*end == '+' || *end == '-') && strlen(end) == 6 && end[3] == ':')
-                off = (end[0] == '-' ? -1 : 1) * ((end[1] - '0') * 36000L + (end[2] - '0') * 3600L +
-                                                  (end[4] - '0') * 600L + (end[5] - '0') * 60L);
+                off = (end[0] == '-' ? -1 : 1) *
+                      ((end[1] - '0') * 36000L + (end[2] - '0') * 3600L + (end[4] - '0') * 600L + (end[5] - '0') * 60L);
         else if (!streq(end, "Z"))
                 return -EINVAL;
         *ret = timegm(&tm) - off;
@@ -255,8 +255,7 @@ int aws_creds_get(struct aws_creds_provider *p, time_t now, const struct aws_cre
                 char why[sizeof(p->error)];
                 if (p->have) {
                         snprintf(why, sizeof(why), "%s", p->error[0] ? p->error : "unknown error");
-                        set_error(p, "the credentials from %s expired and could not be refreshed: %s", p->source,
-                                  why);
+                        set_error(p, "the credentials from %s expired and could not be refreshed: %s", p->source, why);
                 }
                 return -ENOKEY;
         }

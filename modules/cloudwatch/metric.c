@@ -10,12 +10,33 @@
 #include "cloudwatch/sigv4.h"
 
 static const char *const units[] = {
-        "Seconds",          "Microseconds",     "Milliseconds",     "Bytes",           "Kilobytes",
-        "Megabytes",        "Gigabytes",        "Terabytes",        "Bits",            "Kilobits",
-        "Megabits",         "Gigabits",         "Terabits",         "Percent",         "Count",
-        "Bytes/Second",     "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second",
-        "Bits/Second",      "Kilobits/Second",  "Megabits/Second",  "Gigabits/Second", "Terabits/Second",
-        "Count/Second",     "None",
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
 };
 
 bool metric_unit_valid(const char *unit) {
@@ -244,8 +265,7 @@ static int add_sample(json_t *packed, json_t *value, double count) {
         json_array_foreach(values, i, v)
                 if (json_number_value(v) == json_number_value(value)) {
                         json_t *c = json_array_get(counts, i);
-                        return json_array_set_new(counts, i, json_real(json_number_value(c) + count)) < 0 ? -ENOMEM
-                                                                                                        : 1;
+                        return json_array_set_new(counts, i, json_real(json_number_value(c) + count)) < 0 ? -ENOMEM : 1;
                 }
         if (json_array_size(values) >= METRIC_MAX_VALUES)
                 return 0;
@@ -428,7 +448,8 @@ static size_t str_len(const json_t *v) {
 static size_t item_size(const json_t *d) {
         const size_t key = 64, number = 32;
         size_t n = 4 * key + 3 * str_len(json_object_get(d, "MetricName")) + 3 * str_len(json_object_get(d, "Unit"));
-        size_t i, values = json_array_size(json_object_get(d, "Values")) + json_array_size(json_object_get(d, "Counts"));
+        size_t i,
+                values = json_array_size(json_object_get(d, "Values")) + json_array_size(json_object_get(d, "Counts"));
         json_t *dim;
 
         json_array_foreach(json_object_get(d, "Dimensions"), i, dim)

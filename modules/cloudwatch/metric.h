@@ -15,11 +15,11 @@
  *    "Unit": "Count", "StorageResolution": 60}
  * Limits are CloudWatch's. */
 
-#define METRIC_MAX_ITEMS 1000            /* MetricData items per request */
-#define METRIC_MAX_BODY (1000u * 1000)   /* bytes per request (1 MB, with room) */
-#define METRIC_MAX_VALUES 150            /* Values per item */
+#define METRIC_MAX_ITEMS 1000 /* MetricData items per request */
+#define METRIC_MAX_BODY (1000u * 1000) /* bytes per request (1 MB, with room) */
+#define METRIC_MAX_VALUES 150 /* Values per item */
 #define METRIC_MAX_DIMENSIONS 30
-#define METRIC_GZIP_MIN (10u * 1024)     /* bodies this big are gzipped when it helps */
+#define METRIC_GZIP_MIN (10u * 1024) /* bodies this big are gzipped when it helps */
 #define METRIC_MAX_AGE_S (14 * 86400L)
 #define METRIC_MAX_AHEAD_S (2 * 3600L)
 

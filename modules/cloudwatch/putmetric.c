@@ -62,8 +62,7 @@ static void xml_field(const char *body, const char *tag, char *out, size_t size)
         copy_until(out, size, a, b);
 }
 
-int cw_error_code(const char *query_error, const char *body, char *code, size_t code_size, char *msg,
-                  size_t msg_size) {
+int cw_error_code(const char *query_error, const char *body, char *code, size_t code_size, char *msg, size_t msg_size) {
         _cleanup_(json_decrefp) json_t *j = NULL;
         const char *t;
 
@@ -110,13 +109,14 @@ static void name_bad_datum(const json_t *datums, const char *msg, char *out, siz
 }
 
 static void judge(struct cw_answer *a, const json_t *datums, const struct http_response *resp) {
-        static const char *const auth_codes[] = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
-                                                 "UnrecognizedClientException", "SignatureDoesNotMatch",
-                                                 "InvalidSignatureException", "IncompleteSignature",
-                                                 "MissingAuthenticationToken", "AccessDenied", NULL};
-        static const char *const retry_codes[] = {"Throttling", "ThrottlingException", "RequestLimitExceeded",
-                                                  "TooManyRequestsException", "ServiceUnavailable",
-                                                  "InternalFailure", "InternalServiceError", NULL};
+        static const char *const auth_codes[] = {"ExpiredToken",          "ExpiredTokenException",
+                                                 "InvalidClientTokenId",  "UnrecognizedClientException",
+                                                 "SignatureDoesNotMatch", "InvalidSignatureException",
+                                                 "IncompleteSignature",   "MissingAuthenticationToken",
+                                                 "AccessDenied",          NULL};
+        static const char *const retry_codes[] = {
+                "Throttling",         "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",
+                "ServiceUnavailable", "InternalFailure",     "InternalServiceError", NULL};
         char code[128], msg[512], which[200];
 
         a->status = resp->status;
@@ -174,14 +174,15 @@ static int build(struct cw_client *c, const char *ns, const json_t *datums, stru
                 r = r < 0 ? r : strv_push(&w->headers, "Content-Type: application/x-amz-json-1.0");
                 r = r < 0 ? r : strv_push(&w->headers, "X-Amz-Target: " JSON_TARGET);
         } else
-                r = r < 0 ? r : strv_push(&w->headers, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+                r = r < 0 ? r
+                          : strv_push(&w->headers, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
         return r;
 }
 
 static int send_signed(struct cw_client *c, struct wire *w, const struct aws_credentials *creds,
                        struct http_response **ret, char *err) {
-        struct sigv4_request sreq = {.method = "POST", .target = "/", .headers = w->headers, .body = w->data,
-                                     .body_len = w->len};
+        struct sigv4_request sreq = {
+                .method = "POST", .target = "/", .headers = w->headers, .body = w->data, .body_len = w->len};
         _cleanup_free_ char *url = strdup_printf("%s/", c->endpoint);
         struct sigv4_result sig = {0};
         int r;

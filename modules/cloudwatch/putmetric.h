@@ -11,8 +11,8 @@
  * sign, send, and judge CloudWatch's answer. */
 
 struct cw_client {
-        char *endpoint;             /* "https://monitoring.us-east-1.amazonaws.com" */
-        char *host;                 /* the Host header: "host[:port]" */
+        char *endpoint; /* "https://monitoring.us-east-1.amazonaws.com" */
+        char *host; /* the Host header: "host[:port]" */
         char *region;
         enum metric_protocol protocol;
         bool gzip;
@@ -21,19 +21,19 @@ struct cw_client {
 };
 
 enum cw_outcome {
-        CW_SENT,     /* 2xx: CloudWatch has the data */
+        CW_SENT, /* 2xx: CloudWatch has the data */
         CW_REJECTED, /* the data is invalid (400): drop this batch */
-        CW_RETRY,    /* throttled, 5xx, network, no credentials: try again later */
+        CW_RETRY, /* throttled, 5xx, network, no credentials: try again later */
 };
 
 struct cw_answer {
         enum cw_outcome outcome;
-        long status;            /* HTTP status, 0 when none came */
-        long retry_after_ms;    /* -1 when not given */
-        bool auth_failed;       /* credentials refused: refreshed before the retry */
-        size_t body_len;        /* bytes sent */
+        long status; /* HTTP status, 0 when none came */
+        long retry_after_ms; /* -1 when not given */
+        bool auth_failed; /* credentials refused: refreshed before the retry */
+        size_t body_len; /* bytes sent */
         bool gzipped;
-        char message[768];      /* what went wrong, for the log; names the bad datum */
+        char message[768]; /* what went wrong, for the log; names the bad datum */
 };
 
 /* "https://monitoring.<region>.amazonaws.com", "monitoring-fips." with fips,

@@ -16,7 +16,8 @@ const struct config_key cw_config_keys[] = {
         {"metrics.namespace", CONFIG_STRING, "CloudWatch namespace of the metrics (default Kiln)."},
         {"metrics.interval", CONFIG_INT, "Seconds between collections and pushes, 1..86400 (default 60)."},
         {"metrics.collect", CONFIG_LIST,
-         "Built-in collectors: cpu, memory, disk, network, load, nginx, certificates, kiln (default cpu, memory, disk)."},
+         "Built-in collectors: cpu, memory, disk, network, load, nginx, certificates, kiln (default cpu, memory, "
+         "disk)."},
         {"metrics.custom", CONFIG_LIST, "Metrics read from commands run every interval."},
         {"metrics.custom[]", CONFIG_MAP, "One command metric."},
         {"metrics.custom[].name", CONFIG_STRING, "Metric name for a command that prints one number."},
@@ -28,10 +29,12 @@ const struct config_key cw_config_keys[] = {
          "Name=Value (default [InstanceId])."},
         {"metrics.high_resolution", CONFIG_BOOL, "Store at 1-second resolution (StorageResolution 1; default false)."},
         {"metrics.region", CONFIG_STRING, "AWS region (default AWS_REGION, then the instance's region)."},
-        {"metrics.endpoint", CONFIG_STRING, "CloudWatch endpoint URL, replacing https://monitoring.REGION.amazonaws.com."},
+        {"metrics.endpoint", CONFIG_STRING,
+         "CloudWatch endpoint URL, replacing https://monitoring.REGION.amazonaws.com."},
         {"metrics.fips", CONFIG_BOOL, "Use the FIPS endpoint monitoring-fips.REGION.amazonaws.com (default false)."},
         {"metrics.protocol", CONFIG_STRING, "Wire protocol: json (JSON 1.0, default) or query (AWS Query)."},
-        {"metrics.gzip", CONFIG_BOOL, "Gzip request bodies of 10 KiB or more when it makes them smaller (default true)."},
+        {"metrics.gzip", CONFIG_BOOL,
+         "Gzip request bodies of 10 KiB or more when it makes them smaller (default true)."},
         {"metrics.timeout", CONFIG_NUMBER, "Seconds to wait for CloudWatch's answer (default 10)."},
         {"metrics.nginx_status_url", CONFIG_STRING,
          "nginx stub_status URL for the nginx collector (default from nginx.status_port)."},
@@ -99,8 +102,8 @@ void cw_config_check(const json_t *config, char ***ret_errors) {
 
 static int dimension_value(struct kiln_context *ctx, const char *name, char **ret) {
         const struct instance_facts *f = &ctx->facts;
-        const char *v = streq(name, "InstanceId") ? f->instance_id
-                        : streq(name, "ImageId")  ? f->image_id
+        const char *v = streq(name, "InstanceId")     ? f->instance_id
+                        : streq(name, "ImageId")      ? f->image_id
                         : streq(name, "InstanceType") ? f->instance_type
                                                       : NULL;
         struct imds *imds;

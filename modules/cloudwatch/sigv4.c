@@ -465,10 +465,10 @@ int sigv4_sign(const struct sigv4_request *req, const struct aws_credentials *cr
                 r = res.string_to_sign ? sign_string(&res, creds, region, service, &res.signature) : -ENOMEM;
         }
         if (r >= 0) {
-                res.authorization = strdup_printf(ALGORITHM " Credential=%s/%.8s/%s/%s/aws4_request, "
-                                                  "SignedHeaders=%s, Signature=%s",
-                                                  creds->access_key_id, amz_date, region, service, signed_headers,
-                                                  res.signature);
+                res.authorization =
+                        strdup_printf(ALGORITHM " Credential=%s/%.8s/%s/%s/aws4_request, "
+                                                "SignedHeaders=%s, Signature=%s",
+                                      creds->access_key_id, amz_date, region, service, signed_headers, res.signature);
                 auth_line = res.authorization ? strdup_printf("Authorization: %s", res.authorization) : NULL;
                 r = auth_line ? strv_push(&res.headers, auth_line) : -ENOMEM;
         }

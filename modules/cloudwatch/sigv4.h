@@ -16,7 +16,7 @@ struct aws_credentials {
         char *access_key_id;
         char *secret_access_key;
         char *session_token; /* NULL for long-term keys */
-        time_t expiration;   /* 0: does not expire */
+        time_t expiration; /* 0: does not expire */
 };
 
 void aws_credentials_done(struct aws_credentials *c);
@@ -25,7 +25,7 @@ int aws_credentials_copy(const struct aws_credentials *src, struct aws_credentia
 struct sigv4_request {
         const char *method; /* "POST" */
         const char *target; /* the request target as sent: "/path?query" */
-        char **headers;     /* "Name: value", NULL-terminated; must hold Host */
+        char **headers; /* "Name: value", NULL-terminated; must hold Host */
         const void *body;
         size_t body_len;
 };
@@ -33,10 +33,10 @@ struct sigv4_request {
 struct sigv4_result {
         char *canonical_request;
         char *string_to_sign;
-        char *signature;     /* lower-case hex */
+        char *signature; /* lower-case hex */
         char *authorization; /* the Authorization header's value */
-        char *amz_date;      /* YYYYMMDDTHHMMSSZ */
-        char **headers;      /* the request's headers, signed: X-Amz-Date,
+        char *amz_date; /* YYYYMMDDTHHMMSSZ */
+        char **headers; /* the request's headers, signed: X-Amz-Date,
                               * X-Amz-Security-Token and Authorization added */
 };
 

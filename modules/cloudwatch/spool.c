@@ -17,7 +17,7 @@
 #define MAX_FILE (16u * 1024 * 1024)
 
 struct entry {
-        char *name;       /* "000000000042.json" */
+        char *name; /* "000000000042.json" */
         size_t requests;
         size_t datums;
         size_t bytes;
@@ -260,8 +260,7 @@ int spool_take_incoming(struct spool *s, size_t max, json_t **ret, char ***ret_s
                 return r;
         for (char **name = names; *name && n < max; name++, n++) {
                 json_t *doc = NULL;
-                if (load_json(s->incoming, *name, &doc, NULL) < 0 ||
-                    !json_is_array(json_object_get(doc, "datums"))) {
+                if (load_json(s->incoming, *name, &doc, NULL) < 0 || !json_is_array(json_object_get(doc, "datums"))) {
                         json_decref(doc);
                         (void) remove_in(s->incoming, *name);
                         bad++;

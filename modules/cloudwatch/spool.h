@@ -26,7 +26,7 @@
 
 struct spool_limits {
         size_t max_datums; /* queued samples; the oldest commits go first beyond */
-        size_t max_bytes;  /* queue files' size */
+        size_t max_bytes; /* queue files' size */
 };
 
 struct spool_counts {
@@ -34,7 +34,7 @@ struct spool_counts {
         size_t requests;
         size_t datums;
         size_t bytes;
-        size_t incoming;  /* files waiting in incoming/ */
+        size_t incoming; /* files waiting in incoming/ */
 };
 
 struct spool;

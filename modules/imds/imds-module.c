@@ -64,8 +64,7 @@ static json_t *facts_json(const struct instance_facts *f) {
                          f->instance_id, "region", f->region, "availability_zone", f->availability_zone,
                          "instance_type", f->instance_type, "image_id", f->image_id, "account_id", f->account_id,
                          "architecture", f->architecture, "private_ipv4", f->private_ipv4, "public_ipv4",
-                         f->public_ipv4, "local_hostname", f->local_hostname, "public_hostname",
-                         f->public_hostname);
+                         f->public_ipv4, "local_hostname", f->local_hostname, "public_hostname", f->public_hostname);
 }
 
 static int metadata_summary(struct imds *c, bool json) {

@@ -23,7 +23,7 @@ struct imds {
         struct imds_options o;
         char *token;
         long token_expires_ms; /* monotonic */
-        bool v1;               /* tokens unavailable, talking IMDSv1 */
+        bool v1; /* tokens unavailable, talking IMDSv1 */
         bool disabled_by_env;
         char error[512];
 };
@@ -164,11 +164,10 @@ static int fetch_token(struct imds *c, long deadline) {
                 if (!c->token)
                         return -ENOMEM;
                 /* Renew a minute early so a token never expires in flight. */
-                c->token_expires_ms = now_ms() + (c->o.token_ttl_s > 120 ? c->o.token_ttl_s - 60 : c->o.token_ttl_s) * 1000;
+                c->token_expires_ms =
+                        now_ms() + (c->o.token_ttl_s > 120 ? c->o.token_ttl_s - 60 : c->o.token_ttl_s) * 1000;
                 return 0;
-        case 403:
-                set_error(c, "IMDS at %s is disabled for this instance (403 Forbidden)", c->endpoint);
-                return -EACCES;
+        case 403: set_error(c, "IMDS at %s is disabled for this instance (403 Forbidden)", c->endpoint); return -EACCES;
         case 404:
         case 405:
                 if (c->o.allow_v1) {

@@ -15,12 +15,12 @@
 #define IMDS_ENDPOINT_IPV6 "http://[fd00:ec2::254]"
 
 struct imds_options {
-        const char *endpoint;    /* base URL without /latest */
-        bool allow_v1;           /* fall back to IMDSv1 when tokens are unavailable */
-        long token_ttl_s;        /* 1..21600 */
+        const char *endpoint; /* base URL without /latest */
+        bool allow_v1; /* fall back to IMDSv1 when tokens are unavailable */
+        long token_ttl_s; /* 1..21600 */
         long connect_timeout_ms; /* per attempt */
-        long timeout_ms;         /* per attempt */
-        long budget_ms;          /* per call, all attempts together */
+        long timeout_ms; /* per attempt */
+        long budget_ms; /* per call, all attempts together */
 };
 
 /* Options from the config's imds: section, then the AWS SDK environment

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
-#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -29,9 +29,9 @@
 /* One file kiln wants in nginx's config, or wants gone. */
 struct unit {
         char *name;
-        char *file;    /* its name in site_dir (and include_dir) */
+        char *file; /* its name in site_dir (and include_dir) */
         char *content; /* NULL: to be removed */
-        char *old;     /* what is there now, NULL: absent */
+        char *old; /* what is there now, NULL: absent */
         bool had_link; /* Debian: the sites-enabled link was there */
         bool changed;
 };
@@ -40,8 +40,8 @@ struct plan {
         struct unit *units;
         size_t n;
         char **refused; /* names kiln must not touch */
-        json_t *sites;  /* what status.json shows for each site */
-        int result;     /* 0, or KILN_DEGRADED when a site could not be applied as asked */
+        json_t *sites; /* what status.json shows for each site */
+        int result; /* 0, or KILN_DEGRADED when a site could not be applied as asked */
 };
 
 static void plan_done(struct plan *p) {
@@ -271,9 +271,8 @@ static json_t *site_item(const struct nginx_site *s, const struct site_cert *c) 
 
         for (char **d = s->domains; d && *d; d++)
                 json_array_append_new(domains, json_string(*d));
-        return json_pack("{s:s, s:o, s:s, s:b, s:b}", "name", s->name, "domains", domains, "tls",
-                         site_tls_name(s->tls), "https", c != NULL, "redirect_http", s->redirect_http && c &&
-                                                                                         c->in_place);
+        return json_pack("{s:s, s:o, s:s, s:b, s:b}", "name", s->name, "domains", domains, "tls", site_tls_name(s->tls),
+                         "https", c != NULL, "redirect_http", s->redirect_http && c && c->in_place);
 }
 
 static int plan_site(struct kiln_context *ctx, struct plan *p, const struct nginx_paths *paths,
@@ -284,8 +283,9 @@ static int plan_site(struct kiln_context *ctx, struct plan *p, const struct ngin
 
         r = site_certificate(ctx, s, &cert);
         if (r < 0)
-                p->result = kiln_degrade(ctx, "nginx: site '%s' is served on HTTP only: its certificate is not usable: %s",
-                                         s->name, strerror(-r));
+                p->result =
+                        kiln_degrade(ctx, "nginx: site '%s' is served on HTTP only: its certificate is not usable: %s",
+                                     s->name, strerror(-r));
         r = render_site(s, r > 0 ? &cert : NULL, o, &content);
         if (r >= 0)
                 json_array_append_new(p->sites, site_item(s, cert.cert ? &cert : NULL));
@@ -330,7 +330,8 @@ static size_t plan_changes(const struct plan *p) {
 /* Config files are rendered again at every boot, so they are renamed into
  * place without an fsync each; the directories are synced once at the end. */
 static int put_file(const char *dir, const char *file, const char *content) {
-        _cleanup_free_ char *path = strdup_printf("%s/%s", dir, file), *tmp = strdup_printf("%s/.kiln-new-%s", dir, file);
+        _cleanup_free_ char *path = strdup_printf("%s/%s", dir, file),
+                            *tmp = strdup_printf("%s/.kiln-new-%s", dir, file);
         _cleanup_close_ int fd = -1;
         size_t len = strlen(content);
         ssize_t n;
@@ -584,8 +585,9 @@ static int stage_and_test(struct kiln_context *ctx, const struct nginx_settings 
                 r = stage_main_conf(paths, dir);
         if (r == -ENOLINK)
                 return unstage(paths),
-                       kiln_fail(ctx, r, "nginx: %s does not include %s, so kiln's sites would not be served; add "
-                                         "'include %s/*;' to its http block.",
+                       kiln_fail(ctx, r,
+                                 "nginx: %s does not include %s, so kiln's sites would not be served; add "
+                                 "'include %s/*;' to its http block.",
                                  paths->conf, paths->include_dir, paths->include_dir);
         if (r < 0)
                 return unstage(paths), kiln_fail(ctx, r, "nginx: failed to stage the new sites: %s", strerror(-r));
@@ -710,7 +712,8 @@ static int swap_reload(struct kiln_context *ctx, struct apply_run *a) {
         rollback(&a->paths, &a->plan);
         if (nginx_reload_and_verify(&a->st, false, &again) < 0)
                 log_error("nginx: reloading the old sites failed too: %s", again ? again : "?");
-        return kiln_fail(ctx, r, "nginx: the reload did not take, restored the old sites: %s", error ? error : strerror(-r));
+        return kiln_fail(ctx, r, "nginx: the reload did not take, restored the old sites: %s",
+                         error ? error : strerror(-r));
 }
 
 static json_t *run_record(const struct apply_run *a, const char *result, size_t changes) {

@@ -80,7 +80,8 @@ void nginx_settings_done(struct nginx_settings *s) {
 }
 
 static bool under_systemd(void) {
-        return streq(root_get(), "/") && access("/run/systemd/system", F_OK) == 0 && pkg_have_program("systemctl", NULL);
+        return streq(root_get(), "/") && access("/run/systemd/system", F_OK) == 0 &&
+               pkg_have_program("systemctl", NULL);
 }
 
 static int systemctl(const char *verb, const char *arg) {
@@ -389,7 +390,8 @@ int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, cha
         else {
                 r = children_of(master, &before);
                 if (r >= 0)
-                        r = under_systemd() ? systemctl("reload", NULL) : (kill(master, SIGHUP) < 0 ? negative_errno() : 0);
+                        r = under_systemd() ? systemctl("reload", NULL)
+                                            : (kill(master, SIGHUP) < 0 ? negative_errno() : 0);
                 if (r < 0)
                         *ret_error = strdup_printf("failed to reload nginx: %s", strerror(-r));
                 else

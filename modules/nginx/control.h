@@ -16,9 +16,9 @@ struct nginx_settings {
         bool ipv6;
         long reload_timeout_ms;
         char *binary_config; /* nginx.binary as configured, NULL: found on PATH */
-        char *binary;        /* the program found, NULL until nginx_find() */
-        char *conf;          /* under the root */
-        char *pid_file;      /* under the root */
+        char *binary; /* the program found, NULL until nginx_find() */
+        char *conf; /* under the root */
+        char *pid_file; /* under the root */
 };
 
 int nginx_settings_load(const json_t *config, struct nginx_settings *ret);

@@ -17,12 +17,12 @@ enum nginx_layout {
 
 struct nginx_paths {
         enum nginx_layout layout;
-        char *conf;        /* the main config file */
-        char *conf_dir;    /* its directory: relative includes start here */
-        char *site_dir;    /* where kiln's files are: sites-available or conf.d */
+        char *conf; /* the main config file */
+        char *conf_dir; /* its directory: relative includes start here */
+        char *site_dir; /* where kiln's files are: sites-available or conf.d */
         char *include_dir; /* what the main config includes: sites-enabled or conf.d */
-        char *staging;     /* <conf_dir>/.kiln-staging: the tree `nginx -t` checks */
-        char *test_conf;   /* <conf_dir>/.kiln-test.conf: the main config, pointed at the staging tree */
+        char *staging; /* <conf_dir>/.kiln-staging: the tree `nginx -t` checks */
+        char *test_conf; /* <conf_dir>/.kiln-test.conf: the main config, pointed at the staging tree */
 };
 
 int layout_detect(const char *conf, struct nginx_paths *ret);
@@ -46,5 +46,4 @@ int layout_list_owned(const struct nginx_paths *p, char ***ret);
 /* Copies the main config text, changing every `include` whose directory is
  * from_dir to read from to_dir instead. Returns the number of includes
  * changed (0: the main config does not include from_dir at all). */
-int conf_redirect_include(const char *text, const char *conf_dir, const char *from_dir, const char *to_dir,
-                          char **ret);
+int conf_redirect_include(const char *text, const char *conf_dir, const char *from_dir, const char *to_dir, char **ret);

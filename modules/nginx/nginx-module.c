@@ -169,8 +169,7 @@ static int cmd_nginx(struct kiln_context *ctx, int argc, char **argv) {
 }
 
 static const struct kiln_command nginx_commands[] = {
-        {"nginx", "apply [--json] | render [SITE]", "apply the nginx sites of the config now, or show them",
-         cmd_nginx},
+        {"nginx", "apply [--json] | render [SITE]", "apply the nginx sites of the config now, or show them", cmd_nginx},
         {},
 };
 
@@ -181,7 +180,8 @@ static const struct config_key nginx_keys[] = {
         {"sites[].domains", CONFIG_STRING_OR_LIST, "Its server names (RFC 1123; '*.example.com' allowed)."},
         {"sites[].upstream", CONFIG_STRING, "What '/' proxies to: http://HOST:PORT, https://..., unix:/PATH."},
         {"sites[].locations", CONFIG_DICT,
-         "Path -> upstream URL, or { alias|root: DIR }, { proxy: URL }, { redirect: URL, code }, { return: CODE, body }."},
+         "Path -> upstream URL, or { alias|root: DIR }, { proxy: URL }, { redirect: URL, code }, { return: CODE, body "
+         "}."},
         {"sites[].headers", CONFIG_DICT, "Response headers to add: name -> value."},
         {"sites[].websocket", CONFIG_BOOL, "Pass WebSocket upgrades to the upstream (default false)."},
         {"sites[].client_max_body_size", CONFIG_ANY, "Largest request body, like 10m (nginx's default 1m)."},
@@ -190,8 +190,10 @@ static const struct config_key nginx_keys[] = {
         {"sites[].proxy_send_timeout", CONFIG_ANY, "Seconds (or 90s, 5m) to send the request to the upstream."},
         {"sites[].default_server", CONFIG_BOOL, "Answer requests for names no site has (default false)."},
         {"sites[].tls", CONFIG_ANY, "acme, self-signed, none (default) or { cert: FILE, key: FILE }."},
-        {"sites[].redirect_http", CONFIG_BOOL, "Redirect HTTP to HTTPS once a certificate is in place (default false)."},
-        {"sites[].hsts", CONFIG_ANY, "Strict-Transport-Security: true (2 years), seconds, or { max_age, include_subdomains, preload }."},
+        {"sites[].redirect_http", CONFIG_BOOL,
+         "Redirect HTTP to HTTPS once a certificate is in place (default false)."},
+        {"sites[].hsts", CONFIG_ANY,
+         "Strict-Transport-Security: true (2 years), seconds, or { max_age, include_subdomains, preload }."},
         {"nginx", CONFIG_MAP, "Where and how nginx runs."},
         {"nginx.http_port", CONFIG_INT, "Port of the HTTP servers (default 80)."},
         {"nginx.https_port", CONFIG_INT, "Port of the HTTPS servers (default 443)."},
@@ -201,7 +203,8 @@ static const struct config_key nginx_keys[] = {
         {"nginx.pid_file", CONFIG_STRING, "The nginx master's pid file (default /run/nginx.pid)."},
         {"nginx.install", CONFIG_BOOL, "Install nginx with the package manager when missing (default true)."},
         {"nginx.ipv6", CONFIG_BOOL, "Also listen on [::] (default: when the machine has IPv6)."},
-        {"nginx.reload_timeout", CONFIG_NUMBER, "Seconds to wait for a reload to take before rolling back (default 10)."},
+        {"nginx.reload_timeout", CONFIG_NUMBER,
+         "Seconds to wait for a reload to take before rolling back (default 10)."},
         {},
 };
 

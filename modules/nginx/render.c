@@ -10,8 +10,8 @@
 
 /* Mozilla's "intermediate" TLS settings: TLS 1.2 and 1.3, forward-secret
  * AEAD ciphers only. No ssl_stapling: Let's Encrypt ended OCSP in 2025. */
-#define TLS_CIPHERS                                                                                          \
-        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"           \
+#define TLS_CIPHERS                                                                                \
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
         "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 /* Output with the first error kept, so the renderer reads as a list of
@@ -82,10 +82,11 @@ static void emit_listen(struct out *o, const struct nginx_site *s, const struct 
 static void emit_challenge(struct out *o, const struct render_options *opt) {
         if (!opt->thumbprint)
                 return;
-        emit(o, "\n    location ~ \"^/\\.well-known/acme-challenge/([-_A-Za-z0-9]+)$\" {\n"
-                "        default_type text/plain;\n"
-                "        return 200 \"$1.%s\";\n"
-                "    }\n",
+        emit(o,
+             "\n    location ~ \"^/\\.well-known/acme-challenge/([-_A-Za-z0-9]+)$\" {\n"
+             "        default_type text/plain;\n"
+             "        return 200 \"$1.%s\";\n"
+             "    }\n",
              opt->thumbprint);
 }
 
@@ -207,21 +208,21 @@ static void emit_https_server(struct out *o, const struct nginx_site *s, const s
         emit(o, "\n");
         if (cert->fingerprint)
                 emit(o, "    # certificate sha256:%s\n", cert->fingerprint);
-        emit(o, "    ssl_certificate %s;\n"
-                "    ssl_certificate_key %s;\n"
-                "    ssl_protocols TLSv1.2 TLSv1.3;\n"
-                "    ssl_ciphers " TLS_CIPHERS ";\n"
-                "    ssl_prefer_server_ciphers off;\n"
-                "    ssl_session_timeout 1d;\n"
-                "    ssl_session_cache shared:kiln_tls:10m;\n"
-                "    ssl_session_tickets off;\n",
+        emit(o,
+             "    ssl_certificate %s;\n"
+             "    ssl_certificate_key %s;\n"
+             "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+             "    ssl_ciphers " TLS_CIPHERS ";\n"
+             "    ssl_prefer_server_ciphers off;\n"
+             "    ssl_session_timeout 1d;\n"
+             "    ssl_session_cache shared:kiln_tls:10m;\n"
+             "    ssl_session_tickets off;\n",
              cert->cert, cert->key);
         emit_content(o, s, true);
         emit(o, "}\n");
 }
 
-int render_site(const struct nginx_site *s, const struct site_cert *cert, const struct render_options *o,
-                char **ret) {
+int render_site(const struct nginx_site *s, const struct site_cert *cert, const struct render_options *o, char **ret) {
         struct out out = {STRBUF_INIT, 0};
 
         emit(&out, NGINX_MARKER " (site '%s'): edits are overwritten. Change kiln's config (sites:) instead.\n",
@@ -236,24 +237,25 @@ int render_common(const struct render_options *o, char **ret) {
         struct out out = {STRBUF_INIT, 0};
 
         emit(&out, NGINX_MARKER " (shared by kiln's sites): edits are overwritten.\n\n"
-                   "map $http_upgrade $kiln_connection_upgrade {\n"
-                   "    default upgrade;\n"
-                   "    '' close;\n"
-                   "}\n");
+                                "map $http_upgrade $kiln_connection_upgrade {\n"
+                                "    default upgrade;\n"
+                                "    '' close;\n"
+                                "}\n");
         if (o->status_port > 0)
-                emit(&out, "\n# For the CloudWatch collector: connections and requests, from this machine only.\n"
-                           "server {\n"
-                           "    listen 127.0.0.1:%d;\n"
-                           "    access_log off;\n\n"
-                           "    location = /nginx_status {\n"
-                           "        stub_status;\n"
-                           "        allow 127.0.0.1;\n"
-                           "        deny all;\n"
-                           "    }\n\n"
-                           "    location / {\n"
-                           "        return 404;\n"
-                           "    }\n"
-                           "}\n",
+                emit(&out,
+                     "\n# For the CloudWatch collector: connections and requests, from this machine only.\n"
+                     "server {\n"
+                     "    listen 127.0.0.1:%d;\n"
+                     "    access_log off;\n\n"
+                     "    location = /nginx_status {\n"
+                     "        stub_status;\n"
+                     "        allow 127.0.0.1;\n"
+                     "        deny all;\n"
+                     "    }\n\n"
+                     "    location / {\n"
+                     "        return 404;\n"
+                     "    }\n"
+                     "}\n",
                      o->status_port);
         return out_finish(&out, ret);
 }

@@ -21,24 +21,23 @@
 struct render_options {
         int http_port;
         int https_port;
-        int status_port;        /* 0: no stub_status server */
-        bool ipv6;              /* also listen on [::] */
-        bool http2_directive;   /* nginx >= 1.25.1: "http2 on;" rather than "listen ... http2" */
+        int status_port; /* 0: no stub_status server */
+        bool ipv6; /* also listen on [::] */
+        bool http2_directive; /* nginx >= 1.25.1: "http2 on;" rather than "listen ... http2" */
         const char *thumbprint; /* ACME account thumbprint; NULL: no http-01 location */
 };
 
 /* What applying found out about a site's certificate. */
 struct site_cert {
-        char *cert;        /* as nginx opens them */
+        char *cert; /* as nginx opens them */
         char *key;
         char *fingerprint; /* of the certificate file, so a new certificate changes the site's file */
-        bool in_place;     /* a certificate worth redirecting HTTP to */
+        bool in_place; /* a certificate worth redirecting HTTP to */
 };
 
 void site_cert_done(struct site_cert *c);
 
 /* cert is NULL when the site has no TLS (or its certificate could not be
  * made: it is then served on HTTP only). */
-int render_site(const struct nginx_site *s, const struct site_cert *cert, const struct render_options *o,
-                char **ret);
+int render_site(const struct nginx_site *s, const struct site_cert *cert, const struct render_options *o, char **ret);
 int render_common(const struct render_options *o, char **ret);

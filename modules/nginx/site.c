@@ -214,10 +214,10 @@ _printf_(3, 4) static void problem(struct parse *p, const char *key, const char 
 
 /* A value of the wrong type for a key the schema types: reported here
  * only when the schema's check has not run. */
-#define type_problem(p, ...)                           \
-        do {                                           \
-                if (!(p)->types_checked)               \
-                        problem((p), __VA_ARGS__);     \
+#define type_problem(p, ...)                       \
+        do {                                       \
+                if (!(p)->types_checked)           \
+                        problem((p), __VA_ARGS__); \
         } while (0)
 
 static void bad_value(struct parse *p, const char *key, const char *value, const char *what) {
@@ -331,8 +331,8 @@ static int parse_domains(struct parse *p, const char *prefix, const json_t *site
         return 0;
 }
 
-static const char *const location_keys[] = {"proxy", "upstream", "alias", "root", "redirect", "code", "return",
-                                            "body", "websocket", NULL};
+static const char *const location_keys[] = {"proxy", "upstream", "alias", "root",      "redirect",
+                                            "code",  "return",   "body",  "websocket", NULL};
 
 static bool location_key_known(const char *k) {
         for (size_t i = 0; location_keys[i]; i++)
@@ -347,8 +347,8 @@ static int location_kind(struct parse *p, const char *key, const json_t *v, enum
                 const char *name;
                 enum location_kind kind;
         } kinds[] = {
-                {"proxy", LOCATION_PROXY},       {"upstream", LOCATION_PROXY}, {"alias", LOCATION_ALIAS},
-                {"root", LOCATION_ROOT},         {"redirect", LOCATION_REDIRECT}, {"return", LOCATION_RETURN},
+                {"proxy", LOCATION_PROXY}, {"upstream", LOCATION_PROXY},    {"alias", LOCATION_ALIAS},
+                {"root", LOCATION_ROOT},   {"redirect", LOCATION_REDIRECT}, {"return", LOCATION_RETURN},
         };
         const char *k;
         json_t *x;
@@ -559,7 +559,8 @@ static void parse_hsts(struct parse *p, const char *prefix, const json_t *site, 
                 return;
         }
         if (!json_is_object(v)) {
-                problem(p, key ? key : prefix, "must be true, a max-age in seconds, or { max_age, include_subdomains, preload }");
+                problem(p, key ? key : prefix,
+                        "must be true, a max-age in seconds, or { max_age, include_subdomains, preload }");
                 return;
         }
         age = json_object_get(v, "max_age");
@@ -593,7 +594,8 @@ static void check_site(struct parse *p, const char *prefix, const json_t *site, 
                 problem(p, prefix, "serves nothing: give an 'upstream' or 'locations'");
         if (!json_object_get(site, "domains") && !s->default_server)
                 problem(p, prefix, "needs 'domains' (or 'default_server: true' to answer any name)");
-        if ((s->tls == SITE_TLS_ACME || s->tls == SITE_TLS_SELF_SIGNED) && !s->domains && json_object_get(site, "domains") == NULL)
+        if ((s->tls == SITE_TLS_ACME || s->tls == SITE_TLS_SELF_SIGNED) && !s->domains &&
+            json_object_get(site, "domains") == NULL)
                 problem(p, prefix, "'tls: %s' needs 'domains' to put in the certificate", site_tls_name(s->tls));
         if (s->redirect_http && s->tls == SITE_TLS_NONE)
                 problem(p, prefix, "'redirect_http' needs 'tls' (acme, self-signed or { cert, key })");
@@ -758,7 +760,9 @@ void sites_done(struct nginx_sites *s) {
 }
 
 const char *site_tls_name(enum site_tls t) {
-        static const char *const names[] = {[SITE_TLS_NONE] = "none", [SITE_TLS_ACME] = "acme",
-                                            [SITE_TLS_SELF_SIGNED] = "self-signed", [SITE_TLS_FILES] = "files"};
+        static const char *const names[] = {[SITE_TLS_NONE] = "none",
+                                            [SITE_TLS_ACME] = "acme",
+                                            [SITE_TLS_SELF_SIGNED] = "self-signed",
+                                            [SITE_TLS_FILES] = "files"};
         return names[t];
 }

@@ -26,10 +26,10 @@ enum location_kind {
 };
 
 struct site_location {
-        char *path;        /* "/static/" */
+        char *path; /* "/static/" */
         enum location_kind kind;
-        char *target;      /* upstream URL, directory, redirect URL, or return body (may be NULL) */
-        int code;          /* redirect and return status */
+        char *target; /* upstream URL, directory, redirect URL, or return body (may be NULL) */
+        int code; /* redirect and return status */
         bool websocket;
 };
 
@@ -40,8 +40,8 @@ struct site_header {
 
 struct nginx_site {
         char *name;
-        char **domains;    /* NULL-terminated; empty only for a default_server */
-        char *upstream;    /* proxied at "/" unless a location "/" is given; may be NULL */
+        char **domains; /* NULL-terminated; empty only for a default_server */
+        char *upstream; /* proxied at "/" unless a location "/" is given; may be NULL */
         struct site_location *locations;
         size_t n_locations;
         struct site_header *headers;
@@ -54,7 +54,7 @@ struct nginx_site {
         char *proxy_read_timeout;
         char *proxy_send_timeout;
         enum site_tls tls;
-        char *cert;        /* SITE_TLS_FILES, as configured (not under the root yet) */
+        char *cert; /* SITE_TLS_FILES, as configured (not under the root yet) */
         char *key;
         long hsts_max_age; /* 0: no HSTS */
         bool hsts_subdomains;

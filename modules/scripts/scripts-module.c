@@ -28,8 +28,12 @@ static int env_push(char ***env, const char *key, const char *value) {
 }
 
 int scripts_environment(const struct kiln_context *ctx, char ***ret) {
-        static const char *const passed[] = {"AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_EC2_METADATA_DISABLED",
-                                             "AWS_REGION", "http_proxy", "https_proxy", "no_proxy"};
+        static const char *const passed[] = {"AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                                             "AWS_EC2_METADATA_DISABLED",
+                                             "AWS_REGION",
+                                             "http_proxy",
+                                             "https_proxy",
+                                             "no_proxy"};
         const struct instance_facts *f = &ctx->facts;
         _cleanup_strv_free_ char **env = NULL;
         int r = 0;
@@ -58,9 +62,9 @@ int scripts_environment(const struct kiln_context *ctx, char ***ret) {
 
 static json_t *result_item(const char *name, enum frequency freq, const struct proc_result *res) {
         const char *result = res->timed_out ? "timeout" : res->exit_code == 0 ? "ok" : "failed";
-        json_t *item = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "name", name, "result", result, "frequency",
-                                 frequency_name(freq), "duration_ms", (json_int_t) res->duration_ms, "output",
-                                 res->output);
+        json_t *item =
+                json_pack("{s:s, s:s, s:s, s:I, s:s?}", "name", name, "result", result, "frequency",
+                          frequency_name(freq), "duration_ms", (json_int_t) res->duration_ms, "output", res->output);
 
         if (!item)
                 return NULL;
@@ -95,8 +99,7 @@ int scripts_run_recorded(struct kiln_context *ctx, const char *name, char *const
         log_info("Running %s.", name);
         r = proc_run(&o, &res);
         if (r < 0) {
-                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", name, "result", "failed", "error",
-                                           strerror(-r)));
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", name, "result", "failed", "error", strerror(-r)));
                 return kiln_fail(ctx, r, "Failed to start %s: %s", name, strerror(-r));
         }
         kiln_record(ctx, result_item(name, freq, &res));
@@ -135,8 +138,10 @@ static int claim(struct kiln_context *ctx, const char *name, const char *marker,
         int r = state_should_run(ctx, freq, marker);
 
         if (r == -ENXIO)
-                return kiln_fail(ctx, r, "Not running %s: the instance is unknown, so per-instance work cannot "
-                                         "be tracked", name);
+                return kiln_fail(ctx, r,
+                                 "Not running %s: the instance is unknown, so per-instance work cannot "
+                                 "be tracked",
+                                 name);
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to check whether %s ran: %s", name, strerror(-r));
         if (r == 0) {
@@ -152,8 +157,8 @@ static int claim(struct kiln_context *ctx, const char *name, const char *marker,
 }
 
 int scripts_run_part(struct kiln_context *ctx, const struct userdata_part *p, const char *log_name) {
-        _cleanup_free_ char *marker = strdup_printf("%s-%s", userdata_part_is_boothook(p) ? "boothook" : "script",
-                                                    p->filename);
+        _cleanup_free_ char *marker =
+                strdup_printf("%s-%s", userdata_part_is_boothook(p) ? "boothook" : "script", p->filename);
         _cleanup_free_ char *path = NULL;
         char *argv[3] = {NULL, NULL, NULL};
         int r;

@@ -152,7 +152,10 @@ int system_apply_files(struct kiln_context *ctx, const json_t *files, bool defer
                 if (!err)
                         r = write_one(f, &err);
                 kiln_record(ctx, json_pack("{s:s, s:s, s:s?}", "name", name, "result", err || r < 0 ? "failed" : "ok",
-                                           "error", err ? err : r < 0 ? strerror(-r) : NULL));
+                                           "error",
+                                           err     ? err
+                                           : r < 0 ? strerror(-r)
+                                                   : NULL));
                 if (err || r < 0)
                         result = kiln_degrade(ctx, "Failed to write '%s': %s", path, err ? err : strerror(-r));
                 else

@@ -87,8 +87,8 @@ int system_apply_hostname(struct kiln_context *ctx, const json_t *plan) {
                 fqdn = name;
         name = json_is_true(json_object_get(plan, "prefer_fqdn")) ? fqdn : short_name;
         r = set_hostname(name, fqdn, short_name);
-        kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "hostname", "result", r < 0 ? "failed" : "ok",
-                                   "hostname", name));
+        kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "hostname", "result", r < 0 ? "failed" : "ok", "hostname",
+                                   name));
         if (r < 0)
                 return kiln_degrade(ctx, "Failed to set the hostname to '%s': %s", name, strerror(-r));
         log_info("Hostname %s (%s).", name, fqdn);
@@ -129,8 +129,8 @@ int system_apply_timezone(struct kiln_context *ctx, const char *zone) {
         if (!zone)
                 return 0;
         r = zone_name_ok(zone) ? set_timezone(zone) : -EINVAL;
-        kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "timezone", "result", r < 0 ? "failed" : "ok",
-                                   "timezone", zone));
+        kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "timezone", "result", r < 0 ? "failed" : "ok", "timezone",
+                                   zone));
         if (r == -ENOENT)
                 return kiln_degrade(ctx, "Unknown time zone '%s' (no /usr/share/zoneinfo/%s), leaving the time zone",
                                     zone, zone);

@@ -152,8 +152,9 @@ static json_t *user_plan(const json_t *u, const char *name, bool is_default, con
                 if (json_is_string(k))
                         json_array_append(keys, k);
         p = json_pack("{s:s, s:b, s:o, s:o, s:s, s:b, s:o, s:b}", "name", name, "default", is_default, "groups",
-                      name_list(json_object_get(u, "groups")), "sudo", sudo_rules(json_object_get(u, "sudo"), is_default),
-                      "shell", json_string_value(json_object_get(u, "shell")) ?: "/bin/bash", "lock_passwd",
+                      name_list(json_object_get(u, "groups")), "sudo",
+                      sudo_rules(json_object_get(u, "sudo"), is_default), "shell",
+                      json_string_value(json_object_get(u, "shell")) ?: "/bin/bash", "lock_passwd",
                       json_is_boolean(lock) ? json_is_true(lock) : true, "ssh_authorized_keys", keys, "launch_key",
                       is_default);
         if (!p)
@@ -186,7 +187,8 @@ static json_t *users_plan(const json_t *config, const char *default_name) {
                                                      json_is_array(top_keys) ? top_keys : NULL));
         }
         json_array_foreach(users, i, u) {
-                const char *name = json_is_string(u) ? json_string_value(u) : json_string_value(json_object_get(u, "name"));
+                const char *name =
+                        json_is_string(u) ? json_string_value(u) : json_string_value(json_object_get(u, "name"));
                 if (!name || !*name || (json_is_string(u) && streq(name, "default")))
                         continue;
                 json_array_append_new(out, user_plan(json_is_object(u) ? u : NULL, name, false, NULL));
@@ -266,8 +268,9 @@ static json_t *file_plan(const json_t *f) {
                       json_is_true(json_object_get(f, "defer")));
         if (!p)
                 return NULL;
-        if (!err && system_decode_content(content ? content : "", content ? json_string_length(json_object_get(f, "content")) : 0,
-                                          encoding, &data, &len, &err) >= 0)
+        if (!err && system_decode_content(content ? content : "",
+                                          content ? json_string_length(json_object_get(f, "content")) : 0, encoding,
+                                          &data, &len, &err) >= 0)
                 set_content(p, data, len);
         if (err)
                 json_object_set_new(p, "error", json_string(err));
@@ -319,8 +322,8 @@ static json_t *hostname_plan(const json_t *config) {
                 hostname = short_name = strndup(fqdn, strcspn(fqdn, "."));
         if (!hostname)
                 return NULL;
-        return json_pack("{s:s, s:s, s:s?, s:b}", "source", "config", "hostname", hostname, "fqdn", fqdn,
-                         "prefer_fqdn", json_is_true(json_object_get(config, "prefer_fqdn_over_hostname")));
+        return json_pack("{s:s, s:s, s:s?, s:b}", "source", "config", "hostname", hostname, "fqdn", fqdn, "prefer_fqdn",
+                         json_is_true(json_object_get(config, "prefer_fqdn_over_hostname")));
 }
 
 static json_t *parts_plan(const struct userdata_part *parts, size_t n_parts, bool boothooks) {
@@ -340,12 +343,12 @@ json_t *system_plan(const json_t *config, const struct userdata_part *parts, siz
                     const char *default_user_name) {
         const char *tz = json_string_value(json_object_get(config, "timezone"));
 
-        return json_pack("{s:o, s:o, s:o*, s:s?, s:o, s:o, s:o, s:o, s:o}", "boothooks",
-                         parts_plan(parts, n_parts, true), "bootcmd", system_plan_commands(config, "bootcmd", FREQ_BOOT),
-                         "hostname", hostname_plan(config), "timezone", tz, "users",
-                         users_plan(config, default_user_name), "write_files", files_plan(config), "packages",
-                         packages_plan(config), "scripts", parts_plan(parts, n_parts, false), "runcmd",
-                         system_plan_commands(config, "runcmd", FREQ_INSTANCE));
+        return json_pack(
+                "{s:o, s:o, s:o*, s:s?, s:o, s:o, s:o, s:o, s:o}", "boothooks", parts_plan(parts, n_parts, true),
+                "bootcmd", system_plan_commands(config, "bootcmd", FREQ_BOOT), "hostname", hostname_plan(config),
+                "timezone", tz, "users", users_plan(config, default_user_name), "write_files", files_plan(config),
+                "packages", packages_plan(config), "scripts", parts_plan(parts, n_parts, false), "runcmd",
+                system_plan_commands(config, "runcmd", FREQ_INSTANCE));
 }
 
 void system_plan_redact(json_t *plan) {

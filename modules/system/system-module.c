@@ -137,7 +137,8 @@ static int system_boot(struct kiln_context *ctx) {
 
 static const struct config_key system_keys[] = {
         {"hostname", CONFIG_STRING, "Host name (default: IMDS local-hostname's first label)."},
-        {"fqdn", CONFIG_STRING, "Fully qualified name for /etc/hosts; its first label is the hostname if none is given."},
+        {"fqdn", CONFIG_STRING,
+         "Fully qualified name for /etc/hosts; its first label is the hostname if none is given."},
         {"preserve_hostname", CONFIG_BOOL, "Leave the hostname alone (default false)."},
         {"prefer_fqdn_over_hostname", CONFIG_BOOL, "Write the fqdn, not the short name, to /etc/hostname."},
         {"timezone", CONFIG_STRING, "Time zone such as Europe/Berlin: /etc/localtime and /etc/timezone."},

@@ -157,8 +157,8 @@ static char *join(const json_t *list, const char *sep) {
 static int create_user(struct kiln_context *ctx, const json_t *u, const char *name) {
         _cleanup_strv_free_ char **args = NULL;
         _cleanup_free_ char *groups = join(json_object_get(u, "groups"), ","), *out = NULL, *uid = NULL;
-        static const char *const opts[][2] = {{"shell", "-s"}, {"gecos", "-c"}, {"homedir", "-d"},
-                                              {"primary_group", "-g"}};
+        static const char *const opts[][2] = {
+                {"shell", "-s"}, {"gecos", "-c"}, {"homedir", "-d"}, {"primary_group", "-g"}};
         int r = strv_push(&args, "-m");
 
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(opts); i++) {
@@ -331,8 +331,8 @@ static int apply_user(struct kiln_context *ctx, const json_t *u, json_t *sudoers
         free(a.home);
         if (r < 0)
                 result = kiln_degrade(ctx, "Failed to install the SSH keys of '%s': %s", name, strerror(-r));
-        kiln_record(ctx, json_pack("{s:s, s:s, s:b, s:I}", "name", name, "result", result ? "failed" : "ok",
-                                   "created", created, "keys_added", (json_int_t) added));
+        kiln_record(ctx, json_pack("{s:s, s:s, s:b, s:I}", "name", name, "result", result ? "failed" : "ok", "created",
+                                   created, "keys_added", (json_int_t) added));
         if (result == 0)
                 log_info("User '%s': %s, %zu key(s) added.", name, created ? "created" : "present", added);
         return result;
@@ -349,7 +349,8 @@ static int write_sudoers(struct kiln_context *ctx, const json_t *rules) {
                 r = unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
         } else {
                 _cleanup_free_ char *body = join(rules, "\n");
-                text = body ? strdup_printf("# Written by kiln from the users' sudo rules; rewritten at boot.\n%s\n", body)
+                text = body ? strdup_printf("# Written by kiln from the users' sudo rules; rewritten at boot.\n%s\n",
+                                            body)
                             : NULL;
                 r = text ? write_file_atomic(path, text, strlen(text), 0440) : -ENOMEM;
         }

@@ -51,8 +51,9 @@ static bool timezone_ok(const char *s) {
 
 static void check_name(struct config_report *rep, const json_t *v, const char *path) {
         if (json_is_string(v) && !username_ok(json_string_value(v)))
-                config_report_error(rep, path, "'%s': '%s' is not a valid user name (lowercase letters, digits, _ and -)",
-                                    path, json_string_value(v));
+                config_report_error(rep, path,
+                                    "'%s': '%s' is not a valid user name (lowercase letters, digits, _ and -)", path,
+                                    json_string_value(v));
 }
 
 static void check_sudo(struct config_report *rep, const json_t *user, const char *path) {

@@ -34,12 +34,11 @@ static const struct rename top_keys[] = {
         {"ssh_authorized_keys", "ssh_authorized_keys"},
 };
 
-static const char *const user_keys[] = {"name", "groups", "sudo", "shell", "ssh_authorized_keys", "lock_passwd",
-                                        "gecos", "homedir", "primary_group", "system", "uid", "hashed_passwd",
-                                        "plain_text_passwd", "passwd", NULL};
+static const char *const user_keys[] = {
+        "name",          "groups", "sudo", "shell",         "ssh_authorized_keys", "lock_passwd", "gecos", "homedir",
+        "primary_group", "system", "uid",  "hashed_passwd", "plain_text_passwd",   "passwd",      NULL};
 static const char *const default_user_keys[] = {"name", "groups", "sudo", "shell", "lock_passwd", "gecos", NULL};
-static const char *const file_keys[] = {"path", "content", "encoding", "owner", "permissions", "append", "defer",
-                                        NULL};
+static const char *const file_keys[] = {"path", "content", "encoding", "owner", "permissions", "append", "defer", NULL};
 
 struct mapper {
         const json_t *positions;
@@ -131,8 +130,7 @@ static json_t *split_names(const char *s) {
 }
 
 /* A list whose mapping items keep only the allowed keys. */
-static int map_items(struct mapper *m, const json_t *list, const char *const *allowed, const char *name,
-                     json_t **ret) {
+static int map_items(struct mapper *m, const json_t *list, const char *const *allowed, const char *name, json_t **ret) {
         _cleanup_json_ json_t *out = json_array();
         size_t i;
         json_t *item;
@@ -155,8 +153,7 @@ static int map_items(struct mapper *m, const json_t *list, const char *const *al
                                 json_decref(copy);
                                 continue;
                         }
-                }
-                else
+                } else
                         r = (copy = json_incref(item)) ? copy_positions(m, path, path) : -ENOMEM;
                 if (r < 0 || json_array_append_new(out, copy) < 0)
                         return r < 0 ? r : -ENOMEM;

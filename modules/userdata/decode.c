@@ -28,9 +28,9 @@ struct blob {
         const char *data;
         size_t len;
         const char *origin; /* file or URL the lines belong to */
-        size_t line;        /* lines before data in origin */
-        const char *name;   /* "part 2 'setup.sh'" for messages; NULL for the whole origin */
-        const char *type;   /* declared MIME type; NULL when it is to be sniffed */
+        size_t line; /* lines before data in origin */
+        const char *name; /* "part 2 'setup.sh'" for messages; NULL for the whole origin */
+        const char *type; /* declared MIME type; NULL when it is to be sniffed */
 };
 
 static void push(char ***list, const struct blob *b, const char *fmt, va_list ap) _printf_(3, 0);
@@ -40,8 +40,8 @@ static void push(char ***list, const struct blob *b, const char *fmt, va_list ap
 
         if (!msg)
                 return;
-        if (strbuf_printf(&s, "%s:%zu:1: %s%s%s", b->origin, b->line + 1, b->name ? b->name : "",
-                          b->name ? ": " : "", msg) >= 0)
+        if (strbuf_printf(&s, "%s:%zu:1: %s%s%s", b->origin, b->line + 1, b->name ? b->name : "", b->name ? ": " : "",
+                          msg) >= 0)
                 (void) strv_push(list, s.data);
 }
 
@@ -226,7 +226,8 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
                 return 0;
         }
         if (!json_is_object(doc)) {
-                error(d, b, "the top level of a %s document must be a mapping", cloud ? "#cloud-config" : "#kiln-config");
+                error(d, b, "the top level of a %s document must be a mapping",
+                      cloud ? "#cloud-config" : "#kiln-config");
                 return 0;
         }
         if (!cloud)
@@ -346,8 +347,10 @@ static int decode_base64(struct decoder *d, const struct blob *b, unsigned depth
                 return r;
         if (r < 0 || len == 0 || !(is_gzip(plain, len) || plain[0] == '#' || mime_looks_like(plain, len))) {
                 _cleanup_free_ char *start = describe_start(b->data, b->len);
-                error(d, b, "not a script (#!), #kiln-config, #cloud-config, #include or MIME message "
-                            "(it starts with bytes %s)", start ? start : "?");
+                error(d, b,
+                      "not a script (#!), #kiln-config, #cloud-config, #include or MIME message "
+                      "(it starts with bytes %s)",
+                      start ? start : "?");
                 return 0;
         }
         origin = strdup_printf("%s%s%s (base64-decoded)", b->origin, b->name ? " " : "", b->name ? b->name : "");
@@ -373,7 +376,7 @@ static int decode_mime(struct decoder *d, const struct blob *b, unsigned depth) 
         for (size_t i = 0; r >= 0 && i < m.n_parts; i++) {
                 struct mime_part *p = &m.parts[i];
                 _cleanup_free_ char *name = p->filename ? strdup_printf("part %zu '%s'", i + 1, p->filename)
-                                                         : strdup_printf("part %zu", i + 1);
+                                                        : strdup_printf("part %zu", i + 1);
                 struct blob part = {p->body, p->len, b->origin, b->line + p->line, name, p->type};
                 if (!name) {
                         r = -ENOMEM;
@@ -467,7 +470,10 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
         _cleanup_free_ char *start = NULL;
 
         if (starts_with(b, "#!"))
-                return add_part(d, b, "text/x-shellscript", filename ? filename : b->name ? NULL : "user-data",
+                return add_part(d, b, "text/x-shellscript",
+                                filename  ? filename
+                                : b->name ? NULL
+                                          : "user-data",
                                 FREQ_INSTANCE);
         if (first_line_is(b, "#cloud-config"))
                 return decode_config(d, b, true);
@@ -491,7 +497,8 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
         if (looks_base64(b->data, b->len))
                 return decode_base64(d, b, depth);
         start = describe_start(b->data, b->len);
-        error(d, b, "not a script (#!), #kiln-config, #cloud-config, #include or MIME message (it starts with bytes %s)",
+        error(d, b,
+              "not a script (#!), #kiln-config, #cloud-config, #include or MIME message (it starts with bytes %s)",
               start ? start : "?");
         return 0;
 }

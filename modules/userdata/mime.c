@@ -211,7 +211,8 @@ static int qp_decode(const char *data, size_t len, char **ret, size_t *ret_len) 
                         out[n++] = data[i];
                         continue;
                 }
-                if (i + 1 < len && (data[i + 1] == '\n' || (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n'))) {
+                if (i + 1 < len &&
+                    (data[i + 1] == '\n' || (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n'))) {
                         i += data[i + 1] == '\r' ? 2 : 1; /* soft line break */
                         continue;
                 }

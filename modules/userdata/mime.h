@@ -14,13 +14,13 @@
 #define MIME_MAX_DEPTH 4
 
 struct mime_part {
-        char *type;        /* lowercase, without parameters; "" when the part has none */
-        char *filename;    /* Content-Disposition filename or Content-Type name; NULL if none */
-        char *body;        /* decoded, NUL-terminated */
+        char *type; /* lowercase, without parameters; "" when the part has none */
+        char *filename; /* Content-Disposition filename or Content-Type name; NULL if none */
+        char *body; /* decoded, NUL-terminated */
         size_t len;
-        size_t line;       /* 0-based line of the body in the input, when verbatim */
-        bool verbatim;     /* body is a slice of the input (no transfer encoding) */
-        char *error;       /* this part could not be decoded (body empty): why */
+        size_t line; /* 0-based line of the body in the input, when verbatim */
+        bool verbatim; /* body is a slice of the input (no transfer encoding) */
+        char *error; /* this part could not be decoded (body empty): why */
 };
 
 struct mime_message {

@@ -17,20 +17,20 @@
  * client. A broken part is reported and skipped; the others are kept. */
 
 struct userdata_options {
-        const char *origin;   /* how messages name the input: "user-data", a file name */
-        bool yaml_is_config;  /* unrecognised content is read as kiln config (a kiln.yaml) */
-        bool fetch_includes;  /* false: #include URLs are listed, not fetched */
-        const char *ca_file;  /* trust anchors for includes (default: the system's) */
+        const char *origin; /* how messages name the input: "user-data", a file name */
+        bool yaml_is_config; /* unrecognised content is read as kiln config (a kiln.yaml) */
+        bool fetch_includes; /* false: #include URLs are listed, not fetched */
+        const char *ca_file; /* trust anchors for includes (default: the system's) */
 };
 
 struct userdata {
         struct userdata_part *parts; /* scripts and boothooks, in order */
         size_t n_parts;
-        json_t *config;      /* every config part mapped and merged, in order */
-        json_t *positions;   /* config path -> "origin:line:column" */
-        char **warnings;     /* each names its part and, when known, its position */
+        json_t *config; /* every config part mapped and merged, in order */
+        json_t *positions; /* config path -> "origin:line:column" */
+        char **warnings; /* each names its part and, when known, its position */
         char **errors;
-        char **includes;     /* URLs seen (fetched or not) */
+        char **includes; /* URLs seen (fetched or not) */
 };
 
 int userdata_parse(const char *data, size_t len, const struct userdata_options *o, struct userdata *ret);

@@ -104,7 +104,8 @@ static int validate_file(const struct options *o) {
         _cleanup_strv_free_ char **warnings = NULL, **errors = NULL;
         _cleanup_free_ char *data = NULL;
         struct userdata u = {};
-        struct userdata_options uo = {.origin = origin, .fetch_includes = o->fetch, .yaml_is_config = yaml_name(o->file)};
+        struct userdata_options uo = {
+                .origin = origin, .fetch_includes = o->fetch, .yaml_is_config = yaml_name(o->file)};
         FILE *out = o->plan ? stderr : stdout;
         size_t len = 0, n_errors;
         int r;

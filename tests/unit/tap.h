@@ -25,17 +25,17 @@ __attribute__((format(printf, 2, 3))) static inline int ok(int cond, const char 
         return cond;
 }
 
-#define is_int(a, b, ...)                                                                  \
-        do {                                                                               \
-                long long _a = (a), _b = (b);                                              \
-                if (!ok(_a == _b, __VA_ARGS__))                                            \
-                        printf("#   got %lld, expected %lld\n", _a, _b);                   \
+#define is_int(a, b, ...)                                                \
+        do {                                                             \
+                long long _a = (a), _b = (b);                            \
+                if (!ok(_a == _b, __VA_ARGS__))                          \
+                        printf("#   got %lld, expected %lld\n", _a, _b); \
         } while (0)
 
-#define is_str(a, b, ...)                                                                  \
-        do {                                                                               \
-                const char *_a = (a), *_b = (b);                                           \
-                if (!ok(_a && _b && strcmp(_a, _b) == 0, __VA_ARGS__))                     \
+#define is_str(a, b, ...)                                                                                \
+        do {                                                                                             \
+                const char *_a = (a), *_b = (b);                                                         \
+                if (!ok(_a && _b && strcmp(_a, _b) == 0, __VA_ARGS__))                                   \
                         printf("#   got '%s', expected '%s'\n", _a ? _a : "(null)", _b ? _b : "(null)"); \
         } while (0)
 

@@ -32,7 +32,8 @@ static void test_sigv4_vector(void) {
                "get-vanilla signature matches AWS's test suite");
         is_str(res.authorization,
                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-               "SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+               "SignedHeaders=host;x-amz-date, "
+               "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
                "and so does the Authorization header");
         sigv4_result_done(&res);
         headers[0] = (char *) "X-Other: 1";
@@ -202,7 +203,8 @@ static void test_creds_parse(void) {
 
 static void test_creds_imds(void) {
         const char *args[] = {"--role", "unit-role", "--cred-ttl", "4", NULL};
-        struct imds_options o = {.token_ttl_s = 21600, .connect_timeout_ms = 500, .timeout_ms = 1000, .budget_ms = 1500};
+        struct imds_options o = {
+                .token_ttl_s = 21600, .connect_timeout_ms = 500, .timeout_ms = 1000, .budget_ms = 1500};
         const struct aws_credentials *c = NULL;
         struct aws_creds_provider *p = NULL;
         struct imds *imds = NULL;
@@ -224,8 +226,7 @@ static void test_creds_imds(void) {
         is_str(aws_creds_source(p), "instance role 'unit-role'", "source named");
         ok(c && c->session_token && c->expiration > now, "with a token and an expiration");
         first = strdup(c->access_key_id);
-        ok(aws_creds_refresh_at(p) > now && aws_creds_refresh_at(p) < c->expiration,
-           "refresh planned before expiry");
+        ok(aws_creds_refresh_at(p) > now && aws_creds_refresh_at(p) < c->expiration, "refresh planned before expiry");
         is_int(aws_creds_get(p, now, &c), 0, "asking again");
         is_str(c->access_key_id, first, "reuses them before the refresh time");
         fake_post(&f, "/_fake/config", "{\"fail_5xx\": 1000}");
@@ -256,7 +257,8 @@ static void test_parsers(void) {
         ok(active == 291 && req == 31070465ULL && rd == 6 && wr == 179 && wt == 106, "with every field");
         is_int(collect_parse_stub_status("<html>", &active, &req, &rd, &wr, &wt), -EBADMSG, "junk is refused");
         is_int(collect_parse_command_output(" 42\n", "Q", "Count", 0, 60, out, &err), 1, "a bare number");
-        is_int(collect_parse_command_output("A 1\nB 2.5 Seconds\n", "Q", "None", 0, 60, out, &err), 2, "NAME VALUE lines");
+        is_int(collect_parse_command_output("A 1\nB 2.5 Seconds\n", "Q", "None", 0, 60, out, &err), 2,
+               "NAME VALUE lines");
         is_str(json_string_value(json_object_get(json_array_get(out, 2), "Unit")), "Seconds", "unit per line");
         is_int(collect_parse_command_output("oops", "Q", "None", 0, 60, out, &err), -EBADMSG, "junk output refused");
         ok(err && strstr(err, "oops"), "naming the line");
@@ -266,13 +268,15 @@ static void test_parsers(void) {
 static void test_error_codes(void) {
         char code[64], msg[256];
 
-        cw_error_code(NULL, "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded"
-                            "</Message></Error></ErrorResponse>",
+        cw_error_code(NULL,
+                      "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded"
+                      "</Message></Error></ErrorResponse>",
                       code, sizeof(code), msg, sizeof(msg));
         is_str(code, "Throttling", "Query error code");
         is_str(msg, "Rate exceeded", "Query error message");
-        cw_error_code("InvalidParameterValue;Sender", "{\"__type\": \"com.amazonaws#InvalidParameterValueException\", "
-                                                     "\"message\": \"bad\"}",
+        cw_error_code("InvalidParameterValue;Sender",
+                      "{\"__type\": \"com.amazonaws#InvalidParameterValueException\", "
+                      "\"message\": \"bad\"}",
                       code, sizeof(code), msg, sizeof(msg));
         is_str(code, "InvalidParameterValue", "JSON error: the query-compatible code wins");
         is_str(msg, "bad", "JSON error message");

@@ -118,8 +118,11 @@ static void test_faults(void) {
 }
 
 static void test_unreachable(void) {
-        struct imds_options o = {.endpoint = "http://127.0.0.1:1", .connect_timeout_ms = 200, .timeout_ms = 500,
-                                 .budget_ms = 1000, .token_ttl_s = 60};
+        struct imds_options o = {.endpoint = "http://127.0.0.1:1",
+                                 .connect_timeout_ms = 200,
+                                 .timeout_ms = 500,
+                                 .budget_ms = 1000,
+                                 .token_ttl_s = 60};
         _cleanup_(imds_freep) struct imds *c = NULL;
         _cleanup_free_ char *v = NULL;
         long t0 = now_ms();

@@ -26,10 +26,8 @@ struct golden {
 };
 
 static const struct golden cases[] = {
-        {"tutorial", true, false, THUMBPRINT, false},
-        {"tutorial-redirect", true, false, THUMBPRINT, true},
-        {"features", false, true, NULL, true},
-        {"plain", true, false, THUMBPRINT, false},
+        {"tutorial", true, false, THUMBPRINT, false}, {"tutorial-redirect", true, false, THUMBPRINT, true},
+        {"features", false, true, NULL, true},        {"plain", true, false, THUMBPRINT, false},
         {"common-status", true, false, NULL, false},
 };
 
@@ -69,8 +67,8 @@ static int render_all(const json_t *config, const struct golden *g, char **ret) 
         if (r != 0)
                 return -1;
         nginx_settings_load(config, &st);
-        o = (struct render_options){st.http_port, st.https_port, st.status_port, g->ipv6, g->http2_directive,
-                                    g->thumbprint};
+        o = (struct render_options){st.http_port, st.https_port,      st.status_port,
+                                    g->ipv6,      g->http2_directive, g->thumbprint};
         for (size_t i = 0; r >= 0 && i < sites.n; i++) {
                 _cleanup_free_ char *text = NULL;
                 struct site_cert c = {0};

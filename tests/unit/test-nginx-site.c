@@ -161,15 +161,15 @@ static void test_rules(void) {
 /* Every field that reaches nginx's syntax, with every character that could
  * end a directive, start a block, close a quote or expand a variable. */
 struct field {
-        const char *key;      /* the key the error must name */
+        const char *key; /* the key the error must name */
         const char *yaml_fmt; /* a one-site config, %s is a double-quoted YAML string */
-        const char *prefix;   /* put before the payload */
-        const char *suffix;   /* and after it */
+        const char *prefix; /* put before the payload */
+        const char *suffix; /* and after it */
         const char *payloads; /* which set: "all", "quoted", "url" */
 };
 
-static const char *const payload_all[] = {";", "{", "}", "\"", "'", "$", " ", "\n", "\t", "\\", "#", "\x01",
-                                          "/../", "`", "\x7f", NULL};
+static const char *const payload_all[] = {";",  "{",  "}", "\"",   "'",    "$", " ",    "\n",
+                                          "\t", "\\", "#", "\x01", "/../", "`", "\x7f", NULL};
 static const char *const payload_quoted[] = {"\"", "$", "\\", "\n", "\r", "\x01", "\x7f", "${x}", NULL};
 static const char *const payload_url[] = {";", "{", "}", "\"", "'", "$", " ", "\n", "\t", "\\", "\x01", "`", NULL};
 
@@ -179,11 +179,11 @@ static const struct field fields[] = {
         {"sites[0].name", "sites: [{name: %s, domains: [a.example], upstream: 'http://h:1'}]", "app", "x", "all"},
         {"sites[0].domains[0]", "sites: [{name: a, domains: [%s], upstream: 'http://h:1'}]", "a.example", "x", "all"},
         {"sites[0].domains", "sites: [{name: a, domains: %s, upstream: 'http://h:1'}]", "a.example", "x", "all"},
-        {"sites[0].upstream", "sites: [{name: a, domains: [a.example], upstream: %s}]", "http://127.0.0.1:8000/x",
-         "x", "all"},
+        {"sites[0].upstream", "sites: [{name: a, domains: [a.example], upstream: %s}]", "http://127.0.0.1:8000/x", "x",
+         "all"},
         {"sites[0].upstream", "sites: [{name: a, domains: [a.example], upstream: %s}]", "unix:/run/app", "x", "all"},
-        {"sites[0].locations.", "sites: [{name: a, domains: [a.example], locations: {%s: {return: 404}}}]",
-         "/static", "x", "all"},
+        {"sites[0].locations.", "sites: [{name: a, domains: [a.example], locations: {%s: {return: 404}}}]", "/static",
+         "x", "all"},
         {"sites[0].locations./x/", "sites: [{name: a, domains: [a.example], locations: {/x/: %s}}]",
          "http://127.0.0.1:1/", "x", "all"},
         {"sites[0].locations./x/.alias", "sites: [{name: a, domains: [a.example], locations: {/x/: {alias: %s}}}]",
@@ -193,7 +193,8 @@ static const struct field fields[] = {
         {"sites[0].locations./x/.proxy", "sites: [{name: a, domains: [a.example], locations: {/x/: {proxy: %s}}}]",
          "http://h:1/", "x", "all"},
         {"sites[0].locations./x/.redirect",
-         "sites: [{name: a, domains: [a.example], locations: {/x/: {redirect: %s}}}]", "https://b.example/", "x", "url"},
+         "sites: [{name: a, domains: [a.example], locations: {/x/: {redirect: %s}}}]", "https://b.example/", "x",
+         "url"},
         {"sites[0].locations./x/.body",
          "sites: [{name: a, domains: [a.example], locations: {/x/: {return: 200, body: %s}}}]", "ok", "x", "quoted"},
         {"sites[0].headers.", SITE ", headers: {%s: v}}]", "X-A", "x", "all"},
@@ -229,8 +230,8 @@ static char *yaml_quote(const struct field *f, const char *payload) {
 
 static void test_field(const struct field *f) {
         const char *const *set = streq(f->payloads, "quoted") ? payload_quoted
-                                 : streq(f->payloads, "url") ? payload_url
-                                                             : payload_all;
+                                 : streq(f->payloads, "url")  ? payload_url
+                                                              : payload_all;
         int rejected = 0, total = 0;
         _cleanup_free_ char *clean_q = yaml_quote(f, "");
         _cleanup_free_ char *clean = strdup_printf(f->yaml_fmt, clean_q);

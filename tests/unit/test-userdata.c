@@ -24,14 +24,15 @@ static void test_base64(void) {
 }
 
 static void test_mime(void) {
-        static const char msg[] = "Content-Type: multipart/mixed; boundary=\"b\"\r\n"
-                                  "MIME-Version: 1.0\r\n\r\npreamble\r\n"
-                                  "--b\r\nContent-Type: text/x-shellscript; charset=us-ascii\r\n"
-                                  "Content-Disposition: attachment;\r\n filename=\"a.sh\"\r\n\r\n#!/bin/sh\r\necho a\r\n"
-                                  "--b\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n"
-                                  "--inner\r\nContent-Type: TEXT/Cloud-Config\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-                                  "I2Nsb3VkLWNvbmZpZwo=\r\n--inner--\r\n"
-                                  "--b--\r\nepilogue\r\n";
+        static const char msg[] =
+                "Content-Type: multipart/mixed; boundary=\"b\"\r\n"
+                "MIME-Version: 1.0\r\n\r\npreamble\r\n"
+                "--b\r\nContent-Type: text/x-shellscript; charset=us-ascii\r\n"
+                "Content-Disposition: attachment;\r\n filename=\"a.sh\"\r\n\r\n#!/bin/sh\r\necho a\r\n"
+                "--b\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n"
+                "--inner\r\nContent-Type: TEXT/Cloud-Config\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                "I2Nsb3VkLWNvbmZpZwo=\r\n--inner--\r\n"
+                "--b--\r\nepilogue\r\n";
         struct mime_message m = {0};
         char *err = NULL;
 

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "acme/acme-internal.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "strbuf.h"
@@ -20,18 +21,6 @@ struct order {
         char *url;
         json_t *body;
 };
-
-static long mono_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms) {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
 
 const char *acme_order_profile(const json_t *directory, const char *profile) {
         json_t *profiles = json_object_get(json_object_get(directory, "meta"), "profiles");
@@ -90,7 +79,7 @@ static int poll_status(struct order *o, const char *url, json_t **ret) {
                 /* Start fast, back off, honour the CA's Retry-After. */
                 if (resp->retry_after_ms > delay)
                         delay = resp->retry_after_ms;
-                if (mono_ms() + delay > o->deadline_ms)
+                if (now_ms() + delay > o->deadline_ms)
                         return acme_errorf(o->c, -ETIMEDOUT, "ACME %s still '%s' at the order's time limit", url, st);
                 sleep_ms(delay);
                 delay = delay * 2 > POLL_MAX_MS ? POLL_MAX_MS : delay * 2;
@@ -276,7 +265,7 @@ static int new_order(struct order *o, char *const *domains, const char *replaces
 
 static int issue_once(struct acme_client *c, char *const *domains, const struct kiln_key *key, const char *replaces,
                       char **ret) {
-        struct order o = {.c = c, .deadline_ms = mono_ms() + c->cfg->order_timeout_ms};
+        struct order o = {.c = c, .deadline_ms = now_ms() + c->cfg->order_timeout_ms};
         int r;
 
         r = new_order(&o, domains, replaces);

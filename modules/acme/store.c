@@ -185,20 +185,9 @@ int store_snapshot_config(const json_t *config) {
 }
 
 int store_load_snapshot(json_t **ret) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
-        json_t *j;
-        int r;
+        _cleanup_free_ char *path = NULL;
 
         if (root_path(&path, ACME_DIR "/config.json") < 0)
                 return -ENOMEM;
-        r = read_file(path, 4 * 1024 * 1024, &buf, NULL);
-        if (r < 0)
-                return r;
-        j = json_loads(buf, 0, NULL);
-        if (!json_is_object(j)) {
-                json_decref(j);
-                return -EBADMSG;
-        }
-        *ret = j;
-        return 0;
+        return json_read_file(path, 4 * 1024 * 1024, ret);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "acme/acme.h"
+#include "clock.h"
 #include "fileio.h"
 #include "log.h"
 #include "nginx/control.h"
@@ -54,12 +55,6 @@ static void plan_done(struct plan *p) {
         free(p->units);
         strv_free(p->refused);
         json_decref(p->sites);
-}
-
-static long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 /* kiln's own CPU time since it started, children (nginx -t) not included. */

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "fileio.h"
 #include "log.h"
@@ -24,17 +25,6 @@
 #define TEST_TIMEOUT_MS (60L * 1000)
 #define SYSTEMCTL_TIMEOUT_MS (90L * 1000)
 #define MAX_CHILDREN 512
-
-static long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms) {
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
 
 static bool have_ipv6(void) {
         int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);

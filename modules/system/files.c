@@ -16,38 +16,19 @@
 /* write_files: each file written under the root with its owner and mode,
  * atomically (or appended to), and recorded on its own. */
 
-/* Field `field` of the line whose field `key_field` is key, in a colon file
- * under the root. */
-static int colon_lookup(const char *file, unsigned key_field, const char *key, unsigned field, unsigned *ret) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
-        unsigned long long v;
+/* A numeric field of name's line in a colon file (uid, gid). */
+static int colon_lookup(const char *file, const char *name, unsigned field, unsigned *ret) {
+        _cleanup_free_ char *v = NULL;
+        unsigned long long n;
         int r;
 
-        if (root_path(&path, "%s", file) < 0)
-                return -ENOMEM;
-        r = read_file(path, 16u * 1024 * 1024, &buf, NULL);
+        r = system_colon_field(file, name, field, &v);
         if (r < 0)
                 return r;
-        for (char *line = buf; line && *line;) {
-                char *next = strchr(line, '\n'), *f[8] = {0};
-                unsigned n = 0;
-                if (next)
-                        *next++ = 0;
-                for (char *p = line; p && n < ELEMENTSOF(f); n++) {
-                        f[n] = p;
-                        p = strchr(p, ':');
-                        if (p)
-                                *p++ = 0;
-                }
-                if (key_field < n && field < n && streq(f[key_field], key)) {
-                        if (safe_atou64(f[field], &v) < 0 || v > UINT32_MAX)
-                                return -EBADMSG;
-                        *ret = (unsigned) v;
-                        return 0;
-                }
-                line = next;
-        }
-        return -ENOENT;
+        if (safe_atou64(v, &n) < 0 || n > UINT32_MAX)
+                return -EBADMSG;
+        *ret = (unsigned) n;
+        return 0;
 }
 
 static int id_of(const char *file, const char *name, unsigned *ret) {
@@ -57,7 +38,7 @@ static int id_of(const char *file, const char *name, unsigned *ret) {
                 *ret = (unsigned) v;
                 return 0;
         }
-        return colon_lookup(file, 0, name, 2, ret);
+        return colon_lookup(file, name, 2, ret);
 }
 
 /* "user:group", "user" (its primary group), numbers too. */
@@ -71,7 +52,7 @@ static int resolve_owner(const char *owner, uid_t *ret_uid, gid_t *ret_gid) {
                 return -ENOMEM;
         r = id_of("/etc/passwd", user, &uid);
         if (r >= 0)
-                r = group ? id_of("/etc/group", group, &gid) : colon_lookup("/etc/passwd", 0, user, 3, &gid);
+                r = group ? id_of("/etc/group", group, &gid) : colon_lookup("/etc/passwd", user, 3, &gid);
         if (r < 0)
                 return r;
         *ret_uid = uid;

@@ -47,5 +47,8 @@ int system_decode_content(const char *content, size_t len, const char *encoding,
 /* Appliers (apply stage), each recording what it did. */
 int system_apply_hostname(struct kiln_context *ctx, const json_t *plan);
 int system_apply_timezone(struct kiln_context *ctx, const char *zone);
+/* Field n (0-based) of name's line in a colon file under the root
+ * (/etc/passwd, /etc/group, /etc/shadow). -ENOENT when name has none. */
+int system_colon_field(const char *file, const char *name, unsigned n, char **ret);
 int system_apply_users(struct kiln_context *ctx, const json_t *users);
 int system_apply_files(struct kiln_context *ctx, const json_t *files, bool deferred);

@@ -28,8 +28,7 @@ struct account {
         char *home;
 };
 
-/* Field n (0-based) of the line for name in a colon file under the root. */
-static int colon_file_field(const char *file, const char *name, unsigned n, char **ret) {
+int system_colon_field(const char *file, const char *name, unsigned n, char **ret) {
         _cleanup_free_ char *path = NULL, *buf = NULL;
         size_t len = strlen(name);
         int r;
@@ -62,11 +61,11 @@ static int lookup_account(const char *name, struct account *ret) {
         unsigned long long u, g;
         int r;
 
-        r = colon_file_field("/etc/passwd", name, 2, &uid);
+        r = system_colon_field("/etc/passwd", name, 2, &uid);
         if (r >= 0)
-                r = colon_file_field("/etc/passwd", name, 3, &gid);
+                r = system_colon_field("/etc/passwd", name, 3, &gid);
         if (r >= 0)
-                r = colon_file_field("/etc/passwd", name, 5, &home);
+                r = system_colon_field("/etc/passwd", name, 5, &home);
         if (r < 0)
                 return r;
         if (safe_atou64(uid, &u) < 0 || safe_atou64(gid, &g) < 0 || u > UINT32_MAX || g > UINT32_MAX || home[0] != '/')
@@ -80,7 +79,7 @@ static bool in_group(const char *group, const char *user) {
         _cleanup_free_ char *members = NULL;
         size_t n = strlen(user);
 
-        if (colon_file_field("/etc/group", group, 3, &members) < 0)
+        if (system_colon_field("/etc/group", group, 3, &members) < 0)
                 return false;
         for (const char *p = members; *p; p += strcspn(p, ","), p += *p == ',')
                 if (strneq(p, user, n) && (p[n] == ',' || p[n] == 0))
@@ -135,7 +134,7 @@ static int ensure_groups(struct kiln_context *ctx, const json_t *groups) {
                 _cleanup_free_ char *out = NULL, *gid = NULL;
                 char *args[] = {(char *) json_string_value(g), NULL};
                 int r;
-                if (!args[0] || colon_file_field("/etc/group", args[0], 2, &gid) >= 0)
+                if (!args[0] || system_colon_field("/etc/group", args[0], 2, &gid) >= 0)
                         continue;
                 r = run_tool("groupadd", args, NULL, &out);
                 if (r < 0)
@@ -226,7 +225,7 @@ static int lock_password(struct kiln_context *ctx, const char *name) {
         _cleanup_free_ char *pw = NULL, *out = NULL;
         int r;
 
-        if (colon_file_field("/etc/shadow", name, 1, &pw) >= 0 && (pw[0] == '!' || streq(pw, "*")))
+        if (system_colon_field("/etc/shadow", name, 1, &pw) >= 0 && (pw[0] == '!' || streq(pw, "*")))
                 return 0;
         r = run_tool("passwd", (char *[]){(char *) "-l", (char *) name, NULL}, NULL, &out);
         return r < 0 ? tool_fail(ctx, "lock the password of", name, r, out) : 0;

@@ -292,7 +292,10 @@ int cli_main(int argc, char **argv) {
         }
         ctx->config_file = g.config;
         ctx->verbose = g.verbose;
-        optind = 1; /* commands parse their own options from argv[i] on */
+        /* Commands parse their own options from argv[i] on; 0 makes glibc start
+         * afresh, so the "+" (stop at the command) of the global options does
+         * not stick and options may follow a command's arguments. */
+        optind = 0;
         r = cmd->run(ctx, argc - i, argv + i);
         context_free(TAKE_PTR(ctx));
         http_global_cleanup();

@@ -38,6 +38,9 @@ $PYTHON -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["instance_
 ok $? "metadata --json summarises the instance"
 kiln metadata | grep -q '^availability_zone: us-east-1'
 ok $? "metadata summary for a person"
+kiln validate "$EC2/user-data" --plan >/dev/null 2>&1
+[ $? -ne 64 ]
+ok $? "a command's options may follow its arguments"
 before=$(curl -sf "$LOCAL_EC2_IMDS/_fake/stats" | $PYTHON -c 'import json,sys; print(json.load(sys.stdin)["gets"])')
 kiln metadata --json >/dev/null
 after=$(curl -sf "$LOCAL_EC2_IMDS/_fake/stats" | $PYTHON -c 'import json,sys; print(json.load(sys.stdin)["gets"])')

@@ -27,8 +27,12 @@ int boot_load_config(struct kiln_context *ctx) {
         int r;
 
         r = config_load_baked(ctx->config_file, &cfg, &error);
+        free(ctx->config_error);
+        ctx->config_error = NULL;
         if (r < 0) {
-                log_error("Failed to load config: %s", error ? error : strerror(-r));
+                /* Kept for the configure stage to record; what loaded before stays. */
+                ctx->config_error = error ? TAKE_PTR(error) : strdup(strerror(-r));
+                log_error("Failed to load config: %s", ctx->config_error ? ctx->config_error : "out of memory");
                 return r;
         }
         json_decref(ctx->config);
@@ -36,22 +40,27 @@ int boot_load_config(struct kiln_context *ctx) {
         return 0;
 }
 
-/* The core's own part of the configure stage: baked config + user-data
- * config, checked against every module's schema. */
+/* The core's own part of the configure stage: the baked config (loaded
+ * once, before identify, which needs its imds: section) merged with the
+ * user-data's, checked against every module's schema. */
 int boot_configure(struct kiln_context *ctx) {
         _cleanup_strv_free_ char **warnings = NULL, **errors = NULL;
         _cleanup_json_ json_t *merged = NULL;
         int r, result = 0;
 
-        (void) boot_load_config(ctx);
+        if (ctx->config_error)
+                result = kiln_fail(ctx, -EINVAL, "config: %s; going on without it", ctx->config_error);
         merged = json_deep_copy(ctx->config);
         if (!merged || config_merge(merged, ctx->userdata_config) < 0)
                 return kiln_fail(ctx, -ENOMEM, "Out of memory merging config.");
         r = config_validate(merged, &warnings, &errors);
-        for (char **w = warnings; w && *w; w++)
-                result = kiln_degrade(ctx, "config: %s", *w);
+        for (char **w = warnings; w && *w; w++) {
+                int k = kiln_degrade(ctx, "config: %s", *w);
+                if (result >= 0)
+                        result = k;
+        }
         for (char **e = errors; e && *e; e++)
-                kiln_fail(ctx, -EINVAL, "config: %s", *e);
+                result = kiln_fail(ctx, -EINVAL, "config: %s", *e);
         json_decref(ctx->config);
         ctx->config = TAKE_PTR(merged);
         return r > 0 ? -EINVAL : result;

@@ -50,6 +50,7 @@ void context_free(struct kiln_context *ctx) {
         free(ctx->parts);
         instance_facts_done(&ctx->facts);
         free(ctx->previous_instance_id);
+        free(ctx->config_error);
         json_decref(ctx->config);
         json_decref(ctx->userdata_config);
         json_decref(ctx->status);

@@ -48,6 +48,7 @@ struct kiln_context {
         bool daemon;
 
         json_t *config; /* baked + user-data config, merged */
+        char *config_error; /* why the baked config did not load, if it did not */
         json_t *userdata_config; /* the user-data's part of it */
         struct imds *imds;
 

@@ -4,6 +4,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "boot.h"
+#include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "module.h"
@@ -11,15 +12,21 @@
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         struct kiln_context *ctx = userdata;
+        _cleanup_json_ json_t *running = NULL;
         int r;
 
         sd_notify(0, "RELOADING=1\nSTATUS=Reloading config");
         log_info("Reloading config.");
         ctx->stage = NULL;
-        r = boot_configure(ctx);
-        if (r < 0)
+        running = json_incref(ctx->config);
+        r = boot_load_config(ctx);
+        if (r >= 0)
+                r = boot_configure(ctx);
+        if (r < 0) {
                 log_error_errno(r, "Config is invalid, keeping what runs now: %m");
-        else
+                json_decref(ctx->config);
+                ctx->config = TAKE_PTR(running);
+        } else
                 for (const struct kiln_module *const *m = kiln_modules; *m; m++)
                         if ((*m)->reload && (*m)->reload(ctx) < 0)
                                 log_warning("Module %s failed to reload, ignoring.", (*m)->name);

@@ -219,13 +219,15 @@ const char *http_response_header(const struct http_response *r, const char *name
         return NULL;
 }
 
-static struct curl_slist *build_headers(const struct http_request *req) {
-        struct curl_slist *list = NULL, *n;
+/* A curl list of first (if any) and then every string of l; NULL on ENOMEM
+ * or when it would be empty. */
+static struct curl_slist *slist_from(const char *first, const char *const *l) {
+        struct curl_slist *list = first ? lib.slist_append(NULL, first) : NULL, *n;
 
-        /* No "Expect: 100-continue" round trip. */
-        list = lib.slist_append(list, "Expect:");
-        for (const char *const *h = req->headers; list && h && *h; h++) {
-                n = lib.slist_append(list, *h);
+        if (first && !list)
+                return NULL;
+        for (; l && *l; l++) {
+                n = lib.slist_append(list, *l);
                 if (!n) {
                         lib.slist_free_all(list);
                         return NULL;
@@ -280,20 +282,6 @@ static CURL *prepare_handle(const struct http_request *req, struct transfer *t, 
         return c;
 }
 
-static struct curl_slist *build_resolve(const struct http_request *req) {
-        struct curl_slist *list = NULL, *n;
-
-        for (const char *const *h = req->resolve; h && *h; h++) {
-                n = lib.slist_append(list, *h);
-                if (!n) {
-                        lib.slist_free_all(list);
-                        return NULL;
-                }
-                list = n;
-        }
-        return list;
-}
-
 /* One attempt through libcurl: HTTPS, proxies, --resolve. */
 static int curl_attempt(const struct http_request *req, struct http_response *resp, char *error) {
         struct transfer t = {.body = STRBUF_INIT};
@@ -308,8 +296,9 @@ static int curl_attempt(const struct http_request *req, struct http_response *re
                 snprintf(error, HTTP_ERROR_MAX, "libcurl (libcurl.so.4) could not be loaded");
                 return r;
         }
-        headers = build_headers(req);
-        resolve = build_resolve(req);
+        /* No "Expect: 100-continue" round trip. */
+        headers = slist_from("Expect:", req->headers);
+        resolve = slist_from(NULL, req->resolve);
         t.max_body = req->max_body > 0 ? req->max_body : DEFAULT_MAX_BODY;
         c = headers && (resolve || !req->resolve) ? prepare_handle(req, &t, headers, resolve, errbuf) : NULL;
         if (!c) {

@@ -87,6 +87,22 @@ ok $? "boot completes within the timeout and grace ($((end - start)) s)"
 check "timeout recorded" grep -q '"result": "timeout"' "$ROOT/run/kiln/status.json"
 rm -f "$ROOT/etc/kiln/kiln.yaml"
 
+# --- a broken baked config is an error that names file and line; the rest still runs ---
+imds_data '{"instance_id": "i-0000000000000bad0"}'
+mkdir -p "$ROOT/etc/kiln"
+printf 'scripts:\n  timeout: [1\n' >"$ROOT/etc/kiln/kiln.yaml"
+user_data <<'UD'
+#!/bin/sh
+echo ran-despite-bad-config
+UD
+kiln boot >"$T/out" 2>&1
+rc=$?
+[ $rc -eq 1 ]
+ok $? "broken baked config: boot exits 1 (error), got $rc"
+check "the error names the file and line" grep -q '/etc/kiln/kiln.yaml:[0-9]*:[0-9]*:' "$ROOT/run/kiln/status.json"
+check "the script still ran" grep -q ran-despite-bad-config "$ROOT/var/log/kiln/user-data.log"
+rm -f "$ROOT/etc/kiln/kiln.yaml"
+
 # --- binary junk gives a clear error ---
 imds_data '{"instance_id": "i-0000000000000junk"}'
 head -c 512 /dev/urandom | tr -d '\037' >"$EC2/user-data"

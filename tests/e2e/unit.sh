@@ -52,6 +52,14 @@ for _ in $(seq 50); do grep -q 'RELOADING=1' "$T/notify.log" && break; sleep 0.1
 check "SIGHUP reloads (RELOADING=1)" grep -q 'RELOADING=1' "$T/notify.log"
 kill -0 $daemon
 ok $? "the daemon keeps running after SIGHUP"
+mkdir -p "$ROOT/etc/kiln"
+printf 'scripts: [unclosed\n' >"$ROOT/etc/kiln/kiln.yaml"
+kill -HUP $daemon
+for _ in $(seq 50); do grep -q 'Config is invalid, keeping what runs now' "$T/daemon.out" && break; sleep 0.1; done
+check "a broken config on SIGHUP is refused, the running one kept" grep -q 'Config is invalid, keeping what runs now' "$T/daemon.out"
+kill -0 $daemon
+ok $? "and the daemon keeps running"
+rm -f "$ROOT/etc/kiln/kiln.yaml"
 kill -TERM $daemon
 wait $daemon
 ok $? "SIGTERM ends it cleanly (exit 0)"

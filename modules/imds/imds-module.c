@@ -37,7 +37,8 @@ static int imds_boot(struct kiln_context *ctx) {
         else
                 log_info("Instance %s, booted before.", ctx->facts.instance_id);
 
-        r = state_write_instance_id(ctx->facts.instance_id);
+        /* Written (and fsync'd) only when it changes, not at every boot. */
+        r = ctx->new_instance ? state_write_instance_id(ctx->facts.instance_id) : 0;
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to store the instance-id: %s", strerror(-r));
         r = imds_write_env(&ctx->facts);

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "context.h"
+#include "dl.h"
 #include "http-plain.h"
 #include "http.h"
 #include "log.h"
@@ -50,21 +51,24 @@ struct transfer {
         bool too_big;
 };
 
-#define LOAD(field, symbol) (lib.field = (__typeof__(lib.field)) dlsym(lib.dl, symbol))
+#define CURL_SYMBOL(field) \
+        { "curl_" #field, offsetof(__typeof__(lib), field) }
+static const struct dl_symbol curl_symbols[] = {
+        CURL_SYMBOL(global_init),   CURL_SYMBOL(global_cleanup), CURL_SYMBOL(easy_init),      CURL_SYMBOL(easy_cleanup),
+        CURL_SYMBOL(easy_reset),    CURL_SYMBOL(easy_setopt),    CURL_SYMBOL(easy_perform),   CURL_SYMBOL(easy_getinfo),
+        CURL_SYMBOL(easy_strerror), CURL_SYMBOL(slist_append),   CURL_SYMBOL(slist_free_all), CURL_SYMBOL(getdate),
+};
 
 static int curl_load(void) {
+        const char *error;
+
         if (lib.dl)
                 return 0;
-        lib.dl = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-        if (!lib.dl)
+        if (dl_load("libcurl.so.4", curl_symbols, ELEMENTSOF(curl_symbols), &lib, &lib.dl, &error) < 0) {
+                log_debug("%s", error);
                 return -ENOPKG;
-        if (!LOAD(global_init, "curl_global_init") || !LOAD(global_cleanup, "curl_global_cleanup") ||
-            !LOAD(easy_init, "curl_easy_init") || !LOAD(easy_cleanup, "curl_easy_cleanup") ||
-            !LOAD(easy_reset, "curl_easy_reset") || !LOAD(easy_setopt, "curl_easy_setopt") ||
-            !LOAD(easy_perform, "curl_easy_perform") || !LOAD(easy_getinfo, "curl_easy_getinfo") ||
-            !LOAD(easy_strerror, "curl_easy_strerror") || !LOAD(slist_append, "curl_slist_append") ||
-            !LOAD(slist_free_all, "curl_slist_free_all") || !LOAD(getdate, "curl_getdate") ||
-            lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        }
+        if (lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
                 dlclose(lib.dl);
                 lib.dl = NULL;
                 return -ENOPKG;

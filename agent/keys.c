@@ -1,17 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <openssl/bn.h>
-#include <openssl/core_names.h>
-#include <openssl/ec.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <string.h>
 
 #include "fileio.h"
 #include "keys.h"
+#include "openssl.h"
 #include "strbuf.h"
 
 struct kiln_key {
@@ -165,66 +158,6 @@ int key_load_or_create(const char *path, enum key_type type, struct kiln_key **r
                 return r;
         }
         *ret = k;
-        return 0;
-}
-
-int base64url_encode(const void *data, size_t len, char **ret) {
-        size_t cap = 4 * ((len + 2) / 3) + 1;
-        char *out = malloc(cap);
-        int n;
-
-        if (!out)
-                return -ENOMEM;
-        n = EVP_EncodeBlock((unsigned char *) out, data, (int) len);
-        while (n > 0 && out[n - 1] == '=')
-                n--;
-        out[n] = 0;
-        for (int i = 0; i < n; i++)
-                if (out[i] == '+')
-                        out[i] = '-';
-                else if (out[i] == '/')
-                        out[i] = '_';
-        *ret = out;
-        return 0;
-}
-
-int base64url_decode(const char *s, unsigned char **ret, size_t *ret_len) {
-        size_t n = strlen(s), padded = (n + 3) / 4 * 4;
-        _cleanup_free_ char *b = malloc(padded + 1);
-        unsigned char *out;
-        int len;
-
-        if (!b)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                char ch = s[i];
-                if (ch == '-')
-                        ch = '+';
-                else if (ch == '_')
-                        ch = '/';
-                else if (ch == '=') {
-                        n = i;
-                        break;
-                }
-                b[i] = ch;
-        }
-        padded = (n + 3) / 4 * 4;
-        if (n % 4 == 1)
-                return -EBADMSG;
-        memset(b + n, '=', padded - n);
-        b[padded] = 0;
-        out = malloc(padded / 4 * 3 + 1);
-        if (!out)
-                return -ENOMEM;
-        len = EVP_DecodeBlock(out, (unsigned char *) b, (int) padded);
-        if (len < 0) {
-                free(out);
-                return -EBADMSG;
-        }
-        /* EVP_DecodeBlock counts the padding as zero bytes. */
-        len -= (int) (padded - n);
-        *ret = out;
-        *ret_len = (size_t) len;
         return 0;
 }
 

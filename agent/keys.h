@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "base64.h"
 #include "macro.h"
 
 /* The one file that handles private keys: it generates them, writes them
@@ -49,7 +50,3 @@ int key_sign_jws(const struct kiln_key *k, const void *data, size_t len, char **
 int key_csr(const struct kiln_key *k, char *const *domains, char **ret);
 /* A self-signed certificate for domains, valid `days`, as PEM. */
 int key_self_signed_pem(const struct kiln_key *k, char *const *domains, int days, char **ret);
-
-int base64url_encode(const void *data, size_t len, char **ret);
-/* Decodes base64url (padding optional; '+' '/' accepted too). -EBADMSG on bad input. */
-int base64url_decode(const char *s, unsigned char **ret, size_t *ret_len);

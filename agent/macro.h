@@ -18,6 +18,8 @@
 #define _noreturn_ __attribute__((noreturn))
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
 
 #define TAKE_PTR(p)                        \
         ({                                 \

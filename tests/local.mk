@@ -9,7 +9,7 @@ AM_TESTS_ENVIRONMENT = \
 	top_srcdir=$(abs_top_srcdir); export top_srcdir; \
 	top_builddir=$(abs_top_builddir); export top_builddir;
 
-TEST_UNIT_LDADD = libkiln.a $(KILN_LIBS)
+TEST_UNIT_LDADD = libkiln.a $(KILN_LIBS) $(OPENSSL_LIBS)
 
 check_PROGRAMS += \
 	tests/unit/test-strbuf \
@@ -18,7 +18,8 @@ check_PROGRAMS += \
 	tests/unit/test-proc \
 	tests/unit/test-http \
 	tests/unit/test-imds \
-	tests/unit/test-keys
+	tests/unit/test-keys \
+	tests/unit/test-sha256
 tests_unit_test_strbuf_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_yaml_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_fileio_LDADD = $(TEST_UNIT_LDADD)
@@ -27,6 +28,8 @@ tests_unit_test_http_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_imds_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_keys_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_keys_SOURCES = tests/unit/test-keys.c tests/unit/tap.h
+tests_unit_test_sha256_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_sha256_SOURCES = tests/unit/test-sha256.c tests/unit/tap.h
 tests_unit_test_strbuf_SOURCES = tests/unit/test-strbuf.c tests/unit/tap.h
 tests_unit_test_yaml_SOURCES = tests/unit/test-yaml.c tests/unit/tap.h
 tests_unit_test_fileio_SOURCES = tests/unit/test-fileio.c tests/unit/tap.h

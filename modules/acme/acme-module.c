@@ -11,6 +11,7 @@
 #include "keys.h"
 #include "log.h"
 #include "module.h"
+#include "openssl.h"
 #include "path.h"
 #include "strbuf.h"
 
@@ -314,12 +315,27 @@ int acme_site_certificate(struct kiln_context *ctx, const char *site, char *cons
 
 /* --- boot and daemon --- */
 
+/* OpenSSL is loaded only by the instances that order certificates (see
+ * openssl.h); one that cannot load it says so here, once. */
+static int load_openssl(void) {
+        const char *error;
+        int r;
+
+        r = openssl_load(true, &error);
+        if (r < 0)
+                log_error("acme: %s; no certificate can be ordered or checked.", error);
+        return r;
+}
+
 static int acme_boot(struct kiln_context *ctx) {
         bool force;
         int r;
 
         if (!config_get(ctx->config, "acme") && !has_acme_sites(ctx->config))
                 return 0;
+        r = load_openssl();
+        if (r < 0)
+                return r;
         r = store_snapshot_config(ctx->userdata_config);
         if (r < 0)
                 log_warning_errno(r, "Failed to save the user-data's ACME config for kiln certs/renew, ignoring: %m");
@@ -351,6 +367,8 @@ static int schedule(struct kiln_context *ctx) {
         int r;
 
         r = acme_sites_from_config(ctx->config, &sites, &n, &error);
+        if (r >= 0 && n > 0)
+                r = load_openssl();
         if (r < 0 || n == 0) {
                 acme_sites_free(sites, n);
                 return r;

@@ -3,16 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <openssl/bn.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
 #include "acme/acme-internal.h"
+#include "openssl.h"
 #include "strbuf.h"
 
 /* Public facts of certificates (no private key here): validity, issuer,

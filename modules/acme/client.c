@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -10,6 +8,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "path.h"
+#include "sha256.h"
 #include "strbuf.h"
 
 /* The RFC 8555 transport: the directory, a pool of nonces filled from every
@@ -372,12 +371,10 @@ int acme_load_account_key(struct acme_client *c) {
 }
 
 static int hmac_sha256_b64(const unsigned char *key, size_t key_len, const char *data, char **ret) {
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned int mac_len = 0;
+        uint8_t mac[SHA256_DIGEST_SIZE];
 
-        if (!HMAC(EVP_sha256(), key, (int) key_len, (const unsigned char *) data, strlen(data), mac, &mac_len))
-                return -EIO;
-        return base64url_encode(mac, mac_len, ret);
+        hmac_sha256(key, key_len, data, strlen(data), mac);
+        return base64url_encode(mac, sizeof(mac), ret);
 }
 
 /* RFC 8555 7.3.4: a JWS over the account's JWK, MACed with the CA's key. */
@@ -397,7 +394,7 @@ int acme_eab_jws(const char *kid, const char *hmac_key_b64, const char *url, con
             base64url_encode(payload, strlen(payload), &b64) < 0 || !(input = strdup_printf("%s.%s", p64, b64)))
                 return -ENOMEM;
         r = hmac_sha256_b64(key, key_len, input, &sig);
-        OPENSSL_cleanse(key, key_len);
+        explicit_bzero(key, key_len);
         if (r < 0)
                 return r;
         *ret = json_pack("{s:s, s:s, s:s}", "protected", p64, "payload", b64, "signature", sig);

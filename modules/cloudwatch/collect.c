@@ -2,8 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +14,7 @@
 #include "config.h"
 #include "fileio.h"
 #include "http.h"
+#include "openssl.h"
 #include "path.h"
 #include "strbuf.h"
 
@@ -265,10 +264,13 @@ static int collect_nginx(struct collect_state *st, const struct collect_env *env
 
 /* Days until the first certificate in path expires (negative once past). */
 static int cert_days_left(const char *path, double *ret) {
-        FILE *f = fopen(path, "re");
+        FILE *f;
         X509 *x;
         int days = 0, secs = 0, ok;
 
+        if (openssl_load(false, NULL) < 0)
+                return -ENOPKG;
+        f = fopen(path, "re");
         if (!f)
                 return negative_errno();
         x = PEM_read_X509(f, NULL, NULL, NULL);

@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
 #include <errno.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "cloudwatch/sigv4.h"
+#include "sha256.h"
 #include "strbuf.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
@@ -53,30 +52,15 @@ void sigv4_result_done(struct sigv4_result *r) {
         *r = (struct sigv4_result){0};
 }
 
-static void hex(const unsigned char *d, size_t n, char *out) {
-        static const char digits[] = "0123456789abcdef";
-        for (size_t i = 0; i < n; i++) {
-                out[2 * i] = digits[d[i] >> 4];
-                out[2 * i + 1] = digits[d[i] & 15];
-        }
-        out[2 * n] = 0;
-}
-
 void sigv4_sha256_hex(const void *data, size_t len, char ret[static 65]) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned n = 0;
+        uint8_t md[SHA256_DIGEST_SIZE];
 
-        if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
-                memset(md, 0, n = 32);
-        hex(md, 32, ret);
+        sha256(data, len, md);
+        sha256_hex(md, ret);
 }
 
-static int hmac(const void *key, size_t key_len, const char *data, unsigned char out[static 32]) {
-        unsigned n = 0;
-
-        if (!HMAC(EVP_sha256(), key, (int) key_len, (const unsigned char *) data, strlen(data), out, &n) || n != 32)
-                return -EIO;
-        return 0;
+static void hmac(const void *key, size_t key_len, const char *data, uint8_t out[static SHA256_DIGEST_SIZE]) {
+        hmac_sha256(key, key_len, data, strlen(data), out);
 }
 
 static bool unreserved(unsigned char c) {
@@ -385,21 +369,20 @@ static int build_canonical(const struct sigv4_request *req, char **headers, char
 }
 
 static int derive_key(const char *secret, const char *date, const char *region, const char *service,
-                      unsigned char key[static 32]) {
+                      uint8_t key[static SHA256_DIGEST_SIZE]) {
         _cleanup_free_ char *k0 = strdup_printf("AWS4%s", secret);
-        unsigned char a[32], b[32];
-        int r;
+        uint8_t a[SHA256_DIGEST_SIZE], b[SHA256_DIGEST_SIZE];
 
         if (!k0)
                 return -ENOMEM;
-        r = hmac(k0, strlen(k0), date, a);
-        r = r < 0 ? r : hmac(a, 32, region, b);
-        r = r < 0 ? r : hmac(b, 32, service, a);
-        r = r < 0 ? r : hmac(a, 32, "aws4_request", key);
+        hmac(k0, strlen(k0), date, a);
+        hmac(a, sizeof(a), region, b);
+        hmac(b, sizeof(b), service, a);
+        hmac(a, sizeof(a), "aws4_request", key);
         explicit_bzero(k0, strlen(k0));
         explicit_bzero(a, sizeof(a));
         explicit_bzero(b, sizeof(b));
-        return r;
+        return 0;
 }
 
 static int format_date(time_t when, char out[static 17]) {
@@ -425,19 +408,18 @@ int sigv4_parse_date(const char *s, time_t *ret) {
 
 static int sign_string(const struct sigv4_result *res, const struct aws_credentials *creds, const char *region,
                        const char *service, char **ret_signature) {
-        unsigned char key[32], sig[32];
-        char date[9], out[65];
+        uint8_t key[SHA256_DIGEST_SIZE], sig[SHA256_DIGEST_SIZE];
+        char date[9], out[2 * SHA256_DIGEST_SIZE + 1];
         int r;
 
         memcpy(date, res->amz_date, 8);
         date[8] = 0;
         r = derive_key(creds->secret_access_key, date, region, service, key);
-        if (r >= 0)
-                r = hmac(key, 32, res->string_to_sign, sig);
-        explicit_bzero(key, sizeof(key));
         if (r < 0)
                 return r;
-        hex(sig, 32, out);
+        hmac(key, sizeof(key), res->string_to_sign, sig);
+        explicit_bzero(key, sizeof(key));
+        sha256_hex(sig, out);
         *ret_signature = strdup(out);
         return *ret_signature ? 0 : -ENOMEM;
 }

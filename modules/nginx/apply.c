@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "nginx/render.h"
 #include "nginx/site.h"
 #include "path.h"
+#include "sha256.h"
 #include "strbuf.h"
 
 #define SITE_FILE_MAX (1024 * 1024)
@@ -68,37 +68,21 @@ static double cpu_ms(void) {
 
 /* --- certificates --- */
 
-/* OpenSSL 3 looks a digest up, under locks, on every EVP_Digest() given
- * EVP_sha256(); fetched once, it is not. */
-static const EVP_MD *sha256(void) {
-#if OPENSSL_VERSION_NUMBER >= 0x30000000L
-        static EVP_MD *md;
-        if (!md)
-                md = EVP_MD_fetch(NULL, "SHA256", NULL);
-        if (md)
-                return md;
-#endif
-        return EVP_sha256();
-}
-
 /* The first 16 bytes of the certificate's SHA-256, in hex: enough to tell
  * a renewed certificate from the one nginx loaded. */
 static int fingerprint(const char *path, char **ret) {
         _cleanup_free_ char *buf = NULL;
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
-        struct strbuf hex = STRBUF_INIT;
+        uint8_t md[SHA256_DIGEST_SIZE];
+        char hex[2 * SHA256_DIGEST_SIZE + 1];
         size_t len;
         int r;
 
         r = read_file(path, CERT_FILE_MAX, &buf, &len);
         if (r < 0)
                 return r;
-        if (!EVP_Digest(buf, len, md, &md_len, sha256(), NULL))
-                return -EIO;
-        for (unsigned i = 0; i < 16 && i < md_len; i++)
-                (void) strbuf_printf(&hex, "%02x", md[i]);
-        *ret = strbuf_steal(&hex);
+        sha256(buf, len, md);
+        sha256_hex(md, hex);
+        *ret = strndup(hex, 32);
         return *ret ? 0 : -ENOMEM;
 }
 

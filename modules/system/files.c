@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "fileio.h"
 #include "log.h"
 #include "path.h"

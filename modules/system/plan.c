@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "fileio.h"
 #include "path.h"
 #include "strbuf.h"

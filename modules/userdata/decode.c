@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "base64.h"
 #include "config.h"
 #include "http.h"
 #include "strbuf.h"

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base64.h"
 #include "strbuf.h"
 #include "userdata/mime.h"
 
@@ -143,54 +144,6 @@ static char *value_param(const char *v, const char *name) {
                 return strndup(p, strcspn(p, "; \t\r\n"));
         }
         return NULL;
-}
-
-static int b64_value(unsigned char c) {
-        if (c >= 'A' && c <= 'Z')
-                return c - 'A';
-        if (c >= 'a' && c <= 'z')
-                return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-                return c - '0' + 52;
-        if (c == '+' || c == '-')
-                return 62;
-        if (c == '/' || c == '_')
-                return 63;
-        return -1;
-}
-
-int base64_decode(const char *data, size_t len, char **ret, size_t *ret_len) {
-        _cleanup_free_ char *out = malloc(len / 4 * 3 + 4);
-        unsigned acc = 0, bits = 0, pad = 0;
-        size_t n = 0;
-
-        if (!out)
-                return -ENOMEM;
-        for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char) data[i];
-                int v;
-                if (isspace(c))
-                        continue;
-                if (c == '=') {
-                        pad++;
-                        continue;
-                }
-                v = b64_value(c);
-                if (v < 0 || pad > 0)
-                        return -EBADMSG;
-                acc = (acc << 6) | (unsigned) v;
-                bits += 6;
-                if (bits >= 8) {
-                        bits -= 8;
-                        out[n++] = (char) ((acc >> bits) & 0xff);
-                }
-        }
-        if (pad > 2 || bits >= 6 || (acc & ((1u << bits) - 1)) != 0)
-                return -EBADMSG;
-        out[n] = 0;
-        *ret_len = n;
-        *ret = TAKE_PTR(out);
-        return 0;
 }
 
 static int hex_value(char c) {

@@ -37,7 +37,3 @@ bool mime_looks_like(const char *data, size_t len);
  * a part that cannot be decoded is kept with its error set. */
 int mime_split(const char *data, size_t len, struct mime_message *ret, char **ret_error);
 void mime_message_done(struct mime_message *m);
-
-/* Decodes base64, ignoring whitespace; -EBADMSG on any other stray
- * character or bad padding. */
-int base64_decode(const char *data, size_t len, char **ret, size_t *ret_len);

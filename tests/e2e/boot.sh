@@ -135,6 +135,19 @@ rc=$?
 ok $rc "boot recovers from IMDS 5xx and resets"
 [ $rc -eq 0 ] || diag "$T/out"
 
+# --- a boot that orders no certificate never loads OpenSSL (agent/openssl.h) ---
+imds_data '{"instance_id": "i-000000000nossl"}'
+user_data <<'UD'
+#!/bin/sh
+# The script's parent is kiln: what it has mapped now, mid-boot.
+grep -c -e libcrypto -e libssl "/proc/$PPID/maps" >"$KILN_ROOT/tls-maps"
+grep -c libjansson "/proc/$PPID/maps" >"$KILN_ROOT/jansson-maps"
+UD
+kiln boot >"$T/out" 2>&1
+ok $? "boot with a script that looks at kiln's mappings"
+check "the script saw kiln's libraries (libjansson mapped)" test "$(cat "$ROOT/jansson-maps")" -gt 0
+check "neither libcrypto nor libssl is mapped" test "$(cat "$ROOT/tls-maps")" -eq 0
+
 # --- no secret in any log ---
 token_seen=0
 kiln -v boot >"$T/out" 2>&1

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base64.h"
 #include "config.h"
 #include "path.h"
 #include "strbuf.h"

@@ -246,23 +246,54 @@ int acme_site_has_real_certificate(const char *site) {
         return r < 0 ? r : !r;
 }
 
+/* The placeholder's marker file says what the placeholder was made for:
+ * {"domains": [...], "not_after": epoch}. Reading that, an apply of many
+ * sites needs neither OpenSSL nor a certificate parse per site. */
 static int write_placeholder(const char *site, char *const *domains, const char *key_path, const char *cert_path) {
         _cleanup_(key_freep) struct kiln_key *key = NULL;
-        _cleanup_free_ char *pem = NULL, *marker = NULL;
+        _cleanup_free_ char *pem = NULL, *marker = NULL, *about = NULL;
+        _cleanup_json_ json_t *names = json_array(), *m = NULL;
+        /* Taken before the certificate: its notAfter is no earlier. */
+        time_t not_after = time(NULL) + PLACEHOLDER_DAYS * 86400L;
         int r;
 
+        for (char *const *d = domains; names && d && *d; d++)
+                if (json_array_append_new(names, json_string(*d)) < 0)
+                        return -ENOMEM;
+        m = names ? json_pack("{s:O, s:I}", "domains", names, "not_after", (json_int_t) not_after) : NULL;
+        about = m ? json_dumps(m, JSON_COMPACT) : NULL;
+        if (!about || site_path(site, "placeholder", &marker) < 0)
+                return -ENOMEM;
         r = key_load_or_create(key_path, KEY_EC_P256, &key);
         if (r < 0)
                 return r;
         r = key_self_signed_pem(key, domains, PLACEHOLDER_DAYS, &pem);
         if (r < 0)
                 return r;
-        if (site_path(site, "placeholder", &marker) < 0)
-                return -ENOMEM;
-        r = write_file_atomic(marker, "", 0, 0644);
+        r = write_file_atomic(marker, about, strlen(about), 0644);
         if (r < 0)
                 return r;
         return write_file_atomic(cert_path, pem, strlen(pem), 0644);
+}
+
+/* What the marker says: 1 stale, 0 fine, -ENODATA when it says nothing (an
+ * older kiln's empty marker). */
+static int marker_stale(const char *marker, char *const *domains) {
+        _cleanup_json_ json_t *m = NULL;
+        _cleanup_strv_free_ char **names = NULL;
+        json_t *list, *v;
+        size_t i;
+        int r;
+
+        r = json_read_file(marker, 64 * 1024, &m);
+        list = r >= 0 ? json_object_get(m, "domains") : NULL;
+        if (!json_is_array(list) || !json_is_integer(json_object_get(m, "not_after")))
+                return -ENODATA;
+        json_array_foreach(list, i, v)
+                if (!json_is_string(v) || strv_push(&names, json_string_value(v)) < 0)
+                        return -ENODATA;
+        return !acme_same_names(names, domains) ||
+               json_integer_value(json_object_get(m, "not_after")) < time(NULL) + PLACEHOLDER_RENEW_S;
 }
 
 /* 1 when the placeholder in cert_path must be made again: it names other
@@ -277,6 +308,9 @@ static int placeholder_stale(const char *site, char *const *domains, const char 
                 return -ENOMEM;
         r = file_exists(marker);
         if (r <= 0)
+                return r;
+        r = marker_stale(marker, domains);
+        if (r != -ENODATA)
                 return r;
         r = read_file(cert_path, 1024 * 1024, &pem, NULL);
         if (r >= 0)

@@ -75,6 +75,20 @@ new=$(file_fingerprint "$(SITE_DIR)/fullchain.pem")
 kiln boot >"$T/boot.log" 2>&1
 grep -q "site(s) unchanged" "$T/boot.log" && [ "$(file_fingerprint "$(SITE_DIR)/fullchain.pem")" = "$new" ]
 ok $? "the next boot keeps that placeholder and leaves nginx unchanged"
+$PYTHON - "$(SITE_DIR)/placeholder" "$(SITE_DIR)/fullchain.pem" <<'PY'
+import datetime, json, subprocess, sys
+m = json.load(open(sys.argv[1]))
+out = subprocess.run(["openssl", "x509", "-in", sys.argv[2], "-noout", "-enddate"], capture_output=True, text=True).stdout
+end = datetime.datetime.strptime(out.strip().split("=", 1)[1], "%b %d %H:%M:%S %Y %Z").replace(tzinfo=datetime.timezone.utc)
+assert m["domains"] == ["demo.test", "www.demo.test", "new.demo.test"], m
+assert 0 <= end.timestamp() - m["not_after"] < 60, (end, m)
+PY
+ok $? "the placeholder's marker names its domains and expiry (so applies need not parse it)"
+# An older kiln's marker is empty: the certificate itself is read then.
+: >"$(SITE_DIR)/placeholder"
+kiln boot >"$T/boot.log" 2>&1
+grep -q "site(s) unchanged" "$T/boot.log" && [ "$(file_fingerprint "$(SITE_DIR)/fullchain.pem")" = "$new" ]
+ok $? "with an empty marker the placeholder is still kept"
 
 round 5
 acct=$(ls -d "$ROOT"/var/lib/kiln/acme/accounts/*)

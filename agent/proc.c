@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -22,23 +23,59 @@ static char *const default_env[] = {
         NULL,
 };
 
-_noreturn_ static void child_exec(const struct proc_options *o, int out_fd, int in_fd) {
-        int null_fd;
+/* The child: its own process group, default SIGPIPE and SIGCHLD (kiln
+ * ignores the first and may handle the second), no signal blocked (the
+ * daemon blocks the ones it reads from a signalfd), stdin from in_fd or
+ * /dev/null, stdout and stderr to out_fd, in cwd. */
+static int spawn_setup(const struct proc_options *o, int out_fd, int in_fd, posix_spawn_file_actions_t *fa,
+                       posix_spawnattr_t *attr) {
+        sigset_t none, reset;
+        int r;
 
-        setpgid(0, 0);
-        /* Undo what kiln set for itself. */
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGCHLD, SIG_DFL);
-        null_fd = open("/dev/null", O_RDONLY);
-        if (in_fd < 0)
-                in_fd = null_fd;
-        if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 || dup2(out_fd, STDERR_FILENO) < 0)
-                _exit(127);
-        if (chdir(o->cwd ? o->cwd : "/") < 0)
-                _exit(127);
-        execve(o->argv[0], o->argv, o->envp ? o->envp : default_env);
-        dprintf(STDERR_FILENO, "%s: %s\n", o->argv[0], strerror(errno));
-        _exit(127);
+        sigemptyset(&none);
+        sigemptyset(&reset);
+        sigaddset(&reset, SIGPIPE);
+        sigaddset(&reset, SIGCHLD);
+        r = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+        if (r == 0)
+                r = posix_spawnattr_setpgroup(attr, 0);
+        if (r == 0)
+                r = posix_spawnattr_setsigdefault(attr, &reset);
+        if (r == 0)
+                r = posix_spawnattr_setsigmask(attr, &none);
+        if (r == 0)
+                r = in_fd >= 0 ? posix_spawn_file_actions_adddup2(fa, in_fd, STDIN_FILENO)
+                               : posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        if (r == 0)
+                r = posix_spawn_file_actions_adddup2(fa, out_fd, STDOUT_FILENO);
+        if (r == 0)
+                r = posix_spawn_file_actions_adddup2(fa, out_fd, STDERR_FILENO);
+        if (r == 0)
+                r = posix_spawn_file_actions_addchdir_np(fa, o->cwd ? o->cwd : "/");
+        return -r;
+}
+
+/* posix_spawn (a vfork, not a copy of kiln's memory): the child execs at
+ * once, and kiln does not pay for copying its page tables and then
+ * faulting in its own pages again. 0 with *ret_pid, or a positive errno
+ * when the program could not be started. */
+static int spawn(const struct proc_options *o, int out_fd, int in_fd, pid_t *ret_pid) {
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        int r;
+
+        if (posix_spawn_file_actions_init(&fa) != 0)
+                return ENOMEM;
+        if (posix_spawnattr_init(&attr) != 0) {
+                posix_spawn_file_actions_destroy(&fa);
+                return ENOMEM;
+        }
+        r = -spawn_setup(o, out_fd, in_fd, &fa, &attr);
+        if (r == 0)
+                r = posix_spawn(ret_pid, o->argv[0], &fa, &attr, o->argv, o->envp ? o->envp : default_env);
+        posix_spawnattr_destroy(&attr);
+        posix_spawn_file_actions_destroy(&fa);
+        return r;
 }
 
 struct output {
@@ -192,22 +229,28 @@ int proc_run(const struct proc_options *o, struct proc_result *ret) {
                 r = negative_errno();
                 goto out;
         }
-        fflush(NULL);
-        pid = fork();
-        if (pid < 0) {
-                r = negative_errno();
+        r = spawn(o, pipefd[1], in_fd, &pid);
+        if (r == ENOMEM || r == EAGAIN) {
+                r = -r;
                 goto out;
         }
-        if (pid == 0)
-                child_exec(o, pipefd[1], in_fd);
+        if (r != 0) {
+                /* As a forked child that failed to exec would have said. */
+                _cleanup_free_ char *msg = strdup_printf("%s: %s\n", o->argv[0], strerror(r));
+                if (msg)
+                        output_feed(&out, msg, strlen(msg));
+                res.exit_code = 127;
+                r = 0;
+                goto done;
+        }
         close(TAKE_FD(pipefd[1]));
-        setpgid(pid, pid); /* also in the child: whichever runs first */
 
         r = pump(&out, pipefd[0], pid, o->timeout_ms > 0 ? started + o->timeout_ms : 0, &res);
         if (r < 0) {
                 kill(-pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
         }
+done:
         output_line(&out);
         res.duration_ms = now_ms() - started;
         if (r >= 0) {

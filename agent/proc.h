@@ -4,7 +4,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* Runs a program: fork + execve with an explicit argv and environment, never
+/* Runs a program: posix_spawn with an explicit argv and environment, never
  * a shell string. The child gets its own process group so a timeout can end
  * everything it started. stdout and stderr go, line by line, to kiln's log
  * (prefixed with log_name) and appended to log_path. */

@@ -329,6 +329,21 @@ static int put_file(const char *dir, const char *file, const char *content) {
         return 0;
 }
 
+/* A file of the staging tree: read once by nginx -t, then removed, so
+ * neither a temp file nor an fsync. */
+static int put_scratch(const char *path, const char *content) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        size_t len = strlen(content);
+        ssize_t n;
+
+        if (fd < 0)
+                return negative_errno();
+        n = write(fd, content, len);
+        if (n < 0)
+                return negative_errno();
+        return (size_t) n == len ? 0 : -EIO;
+}
+
 static int put_link(const struct nginx_paths *paths, const char *file) {
         _cleanup_free_ char *target = strdup_printf("../sites-available/%s", file);
         _cleanup_free_ char *link = strdup_printf("%s/%s", paths->include_dir, file);
@@ -456,6 +471,7 @@ static int stage_others(const struct nginx_paths *paths, const struct plan *p, c
 
 static int stage_units(const struct plan *p, const char *dir, struct staged *st) {
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        _cleanup_free_ char *path = NULL;
         int line = 1, r = 0;
 
         st->first_line = calloc(p->n + 1, sizeof(int));
@@ -470,7 +486,10 @@ static int stage_units(const struct plan *p, const char *dir, struct staged *st)
                 for (; *c; c++)
                         line += *c == '\n';
         }
-        return r < 0 ? r : put_file(dir, st->file, b.data ? b.data : "");
+        if (r < 0)
+                return r;
+        path = strdup_printf("%s/%s", dir, st->file);
+        return path ? put_scratch(path, b.data ? b.data : "") : -ENOMEM;
 }
 
 /* What the include directory will hold after the swap. */
@@ -492,7 +511,7 @@ static int stage_main_conf(const struct nginx_paths *paths, const char *dir) {
                 return r;
         if (r == 0)
                 return -ENOLINK;
-        return write_file_atomic(paths->test_conf, changed, strlen(changed), 0644);
+        return put_scratch(paths->test_conf, changed);
 }
 
 static void unstage(const struct nginx_paths *paths) {

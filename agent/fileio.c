@@ -13,21 +13,19 @@
 #include "fileio.h"
 #include "macro.h"
 
+/* The directory is most often there already: one mkdir() then, and the
+ * parents only when it says they are missing. */
 int mkdir_p(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
-        char *s;
+        int r;
 
-        if (!p)
-                return -ENOMEM;
-        for (s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return negative_errno();
-                *s = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
+        if (mkdir(path, mode) >= 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return negative_errno();
+        r = mkdir_parents(path, mode);
+        if (r < 0)
+                return r;
+        if (mkdir(path, mode) < 0 && errno != EEXIST)
                 return negative_errno();
         return 0;
 }
@@ -105,14 +103,10 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         return fsync_parent(path);
 }
 
-int read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = -1;
+int read_fd(int fd, size_t max, char **ret, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, cap = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return negative_errno();
         for (;;) {
                 ssize_t n;
                 if (cap - len < 4096) {
@@ -142,6 +136,14 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         if (ret_len)
                 *ret_len = len;
         return 0;
+}
+
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+        if (fd < 0)
+                return negative_errno();
+        return read_fd(fd, max, ret, ret_len);
 }
 
 static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw) {

@@ -13,6 +13,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 /* Reads a whole file, at most max bytes (-EFBIG beyond). The result is
  * NUL-terminated; ret_len may be NULL. -ENOENT if absent. */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* The same from an open file, read to its end. */
+int read_fd(int fd, size_t max, char **ret, size_t *ret_len);
 
 int mkdir_p(const char *path, mode_t mode);
 int mkdir_parents(const char *path, mode_t mode);

@@ -151,12 +151,11 @@ static int read_old(const struct nginx_paths *paths, struct unit *u) {
 
         if (!path)
                 return -ENOMEM;
-        r = layout_file_is_kilns(path);
+        r = layout_read_kilns(path, SITE_FILE_MAX, &u->old);
         if (r == -ENOENT)
                 return 0;
         if (r == 0)
                 return -EEXIST;
-        r = read_file(path, SITE_FILE_MAX, &u->old, NULL);
         if (r < 0)
                 return r;
         if (paths->layout == LAYOUT_DEBIAN) {

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "nginx/layout.h"
 #include "nginx/render.h"
 #include "strbuf.h"
@@ -82,19 +83,53 @@ char *layout_unit_name(const struct nginx_paths *p, const char *file) {
         return strndup(file, n - 5);
 }
 
+/* Opens path when it is a regular file: 1 with the fd, 0 when it is
+ * something else (a link, a socket, unreadable), -ENOENT when absent. */
+static int open_regular(const char *path, int *ret_fd) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+
+        if (fd < 0)
+                return errno == ENOENT ? -ENOENT : 0;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return 0;
+        *ret_fd = TAKE_FD(fd);
+        return 1;
+}
+
+static bool has_marker(const char *buf, size_t len) {
+        return len >= sizeof(NGINX_MARKER) - 1 && memcmp(buf, NGINX_MARKER, sizeof(NGINX_MARKER) - 1) == 0;
+}
+
 int layout_file_is_kilns(const char *path) {
         char buf[sizeof(NGINX_MARKER) - 1];
         _cleanup_close_ int fd = -1;
-        struct stat st;
         ssize_t n;
+        int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return errno == ENOENT ? -ENOENT : 0; /* a link, a socket, unreadable: not ours */
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-                return 0;
+        r = open_regular(path, &fd);
+        if (r <= 0)
+                return r;
         n = read(fd, buf, sizeof(buf));
-        return n == (ssize_t) sizeof(buf) && memcmp(buf, NGINX_MARKER, sizeof(buf)) == 0;
+        return n > 0 && has_marker(buf, (size_t) n);
+}
+
+int layout_read_kilns(const char *path, size_t max, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -1;
+        size_t len;
+        int r;
+
+        r = open_regular(path, &fd);
+        if (r <= 0)
+                return r;
+        r = read_fd(fd, max, &buf, &len);
+        if (r < 0)
+                return r;
+        if (!has_marker(buf, len))
+                return 0;
+        *ret = TAKE_PTR(buf);
+        return 1;
 }
 
 int layout_link_is_kilns(const struct nginx_paths *p, const char *name) {

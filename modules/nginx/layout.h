@@ -37,6 +37,9 @@ char *layout_unit_name(const struct nginx_paths *p, const char *file);
 /* 1 when path is a regular file whose first line is kiln's marker, 0 when
  * it is something else, -ENOENT when absent. */
 int layout_file_is_kilns(const char *path);
+/* The same, reading the whole file (at most max bytes) into *ret when it
+ * is kiln's: one open for both. */
+int layout_read_kilns(const char *path, size_t max, char **ret);
 /* For Debian: 1 when include_dir/NAME is a link to site_dir/NAME, 0 if it
  * is something else, -ENOENT when absent. */
 int layout_link_is_kilns(const struct nginx_paths *p, const char *name);

@@ -27,6 +27,18 @@ static void test_atomic(void) {
         ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644, "mode follows the new write");
 }
 
+static void test_mkdir(void) {
+        _cleanup_free_ char *deep = strdup_printf("%s/m/n/o/", dir), *file = strdup_printf("%s/m/f", dir);
+        _cleanup_free_ char *under = strdup_printf("%s/m/f/x", dir);
+        struct stat st;
+
+        is_int(mkdir_p(deep, 0755), 0, "mkdir_p makes every missing parent");
+        ok(stat(deep, &st) == 0 && S_ISDIR(st.st_mode), "the directory is there");
+        is_int(mkdir_p(deep, 0755), 0, "and is fine when it is there already");
+        is_int(write_file_atomic(file, "", 0, 0644), 0, "a file");
+        is_int(mkdir_p(under, 0755), -ENOTDIR, "a file in the way is an error");
+}
+
 static void test_root(void) {
         _cleanup_free_ char *p = NULL, *id = NULL;
         struct kiln_context ctx = {0};
@@ -62,6 +74,7 @@ int main(void) {
         if (!mkdtemp(dir))
                 return 1;
         test_atomic();
+        test_mkdir();
         test_root();
         rm_rf(dir);
         return tap_done();

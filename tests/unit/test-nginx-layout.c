@@ -45,6 +45,20 @@ static void touch(const char *dir, const char *name, const char *content) {
         write_file_atomic(p, content, strlen(content), 0644);
 }
 
+static void test_read_kilns(const char *avail, const char *link) {
+        _cleanup_free_ char *app = strdup_printf("%s/app", avail), *legacy = strdup_printf("%s/legacy", avail);
+        _cleanup_free_ char *none = strdup_printf("%s/none", avail), *text = NULL, *other = NULL;
+
+        is_int(layout_read_kilns(app, 4096, &text), 1, "kiln's file is read");
+        is_str(text, NGINX_MARKER " (site 'app')\n", "whole");
+        is_int(layout_read_kilns(legacy, 4096, &other), 0, "someone else's file is not kiln's");
+        ok(!other, "and is not returned");
+        is_int(layout_read_kilns(link, 4096, &other), 0, "nor is a link to kiln's file");
+        is_int(layout_read_kilns(none, 4096, &other), -ENOENT, "an absent file is -ENOENT");
+        is_int(layout_read_kilns(app, 8, &other), -EFBIG, "a file beyond max is -EFBIG");
+        is_int(layout_read_kilns(avail, 4096, &other), 0, "a directory is not kiln's");
+}
+
 static void test_layouts(void) {
         char dir[] = "/tmp/kiln-test-nginx-layout-XXXXXX";
         _cleanup_free_ char *conf = NULL, *avail = NULL, *enabled = NULL, *confd = NULL, *link = NULL;
@@ -82,6 +96,7 @@ static void test_layouts(void) {
         touch(enabled, "legacy", "server {}\n");
         is_int(layout_link_is_kilns(&p, "legacy"), 0, "a plain file in sites-enabled is not");
         is_int(layout_file_is_kilns(link), 0, "a link is never taken for a kiln file");
+        test_read_kilns(avail, link);
         is_int(layout_list_owned(&p, &owned2), 0, "lists");
         ok(owned2 && streq(owned2[0], "app") && !owned2[1], "only app");
         layout_done(&p);

@@ -400,17 +400,28 @@ static void sync_dir(const char *dir) {
                 (void) fsync(fd);
 }
 
+/* Whether installing u adds or removes a Debian link in include_dir. */
+static bool unit_changes_link(const struct nginx_paths *paths, const struct unit *u) {
+        return paths->layout == LAYOUT_DEBIAN && (!u->content || !u->had_link);
+}
+
 static int swap_in(const struct nginx_paths *paths, const struct plan *p) {
+        bool links = false;
         int r;
 
         r = mkdir_p(paths->site_dir, 0755);
         if (r >= 0)
                 r = mkdir_p(paths->include_dir, 0755);
         for (size_t i = 0; r >= 0 && i < p->n; i++)
-                if (p->units[i].changed)
+                if (p->units[i].changed) {
                         r = install_unit(paths, &p->units[i], p->units[i].content, !p->units[i].had_link, true);
+                        links = links || unit_changes_link(paths, &p->units[i]);
+                }
+        /* Each directory that changed is synced once (RHEL's conf.d holds
+         * both the files and what nginx includes). */
         sync_dir(paths->site_dir);
-        sync_dir(paths->include_dir);
+        if (links && !streq(paths->include_dir, paths->site_dir))
+                sync_dir(paths->include_dir);
         return r;
 }
 

@@ -417,9 +417,9 @@ static int dim_member(struct parser *ps, const char *key, size_t n, void *userda
         struct dims_ctx *c = userdata;
 
         if (key_is(key, n, "Name"))
-                return string_member(ps, c->d, &c->cur->name, "dimension name is missing");
+                return string_member(ps, c->d, &c->cur->name, "dimension name is not a string");
         if (key_is(key, n, "Value"))
-                return string_member(ps, c->d, &c->cur->value, "dimension value is missing");
+                return string_member(ps, c->d, &c->cur->value, "dimension value is not a string");
         return skip_value(ps);
 }
 
@@ -541,7 +541,7 @@ static int datum_member(struct parser *ps, const char *key, size_t n, void *user
         struct metric_datum *d = c->d;
 
         if (key_is(key, n, "MetricName"))
-                return string_member(ps, d, &d->name, "metric name is missing");
+                return string_member(ps, d, &d->name, "metric name is not a string");
         if (key_is(key, n, "Unit"))
                 return string_member(ps, d, &d->unit, "unit is not a string");
         if (key_is(key, n, "Dimensions"))

@@ -292,6 +292,24 @@ static int load_one(struct spool *s, const char *name) {
         return r;
 }
 
+/* A queue file of the format before: listed to be re-encoded, and the
+ * incoming files it took are removed as for any commit. */
+static int load_legacy(struct spool *s, const char *name) {
+        _cleanup_free_ char *p = strdup_printf("%s/%s", s->queue, name), *buf = NULL;
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        size_t len;
+
+        if (!p)
+                return -ENOMEM;
+        note_seq(s, name);
+        if (read_file(p, MAX_FILE, &buf, &len) < 0)
+                return 0; /* replaced already */
+        j = json_loadb(buf, len, 0, NULL);
+        if (json_is_object(j))
+                drop_sources(s, j);
+        return strv_push(&s->legacy, name);
+}
+
 static int load_queue(struct spool *s) {
         _cleanup_strv_free_ char **names = NULL;
         int r;
@@ -308,12 +326,9 @@ static int load_queue(struct spool *s) {
         /* After the new files: those replaced already went. */
         for (char **n = names; *n; n++)
                 if (has_suffix(*n, ".json")) {
-                        _cleanup_free_ char *p = strdup_printf("%s/%s", s->queue, *n);
-                        if (!p)
-                                return -ENOMEM;
-                        note_seq(s, *n);
-                        if (file_exists(p) > 0 && strv_push(&s->legacy, *n) < 0)
-                                return -ENOMEM;
+                        r = load_legacy(s, *n);
+                        if (r < 0)
+                                return r;
                 }
         return 0;
 }

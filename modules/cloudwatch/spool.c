@@ -615,11 +615,14 @@ int spool_next_legacy(struct spool *s, char **ret_name, json_t **ret_commit) {
                 path = strdup_printf("%s/%s", s->queue, name);
                 if (!path)
                         return -ENOMEM;
-                if (read_file(path, MAX_FILE, &buf, &len) >= 0 && json_is_object(j = json_loadb(buf, len, 0, NULL))) {
+                /* Not json_is_object(j = ...): the macro evaluates its argument twice. */
+                j = read_file(path, MAX_FILE, &buf, &len) >= 0 ? json_loadb(buf, len, 0, NULL) : NULL;
+                if (json_is_object(j)) {
                         *ret_name = TAKE_PTR(name);
                         *ret_commit = j;
                         return 0;
                 }
+                json_decref(j);
                 (void) spool_drop_legacy(s, name);
         }
 }

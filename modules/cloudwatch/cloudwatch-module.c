@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -163,83 +164,204 @@ static json_t *collect_all(struct kiln_context *ctx, struct cw_state *s, time_t 
         return out;
 }
 
-/* Drops datums CloudWatch would refuse, with a warning naming each. */
-static json_t *valid_only(struct cw_state *s, const char *ns, const json_t *datums, time_t now) {
-        json_t *out = json_array();
-        size_t i;
-        json_t *d;
+/* The requests of one commit, as they are built. */
+struct request_list {
+        struct spool_request *items;
+        size_t n;
+};
 
-        json_array_foreach(datums, i, d) {
-                _cleanup_free_ char *error = NULL;
-                if (metric_check_datum(d, now, &error) < 0) {
-                        log_warning("Dropping metric '%s' in namespace '%s': %s.",
-                                    json_string_value(json_object_get(d, "MetricName")) ?: "?", ns,
-                                    error ? error : "invalid");
-                        s->invalid_datums += (unsigned long long) metric_datum_samples(d);
-                        continue;
-                }
-                json_array_append(out, d);
-        }
-        return out;
+static void request_list_done(struct request_list *l) {
+        for (size_t i = 0; i < l->n; i++)
+                spool_request_done(&l->items[i]);
+        free(l->items);
+        *l = (struct request_list){0};
 }
 
-/* Groups {"namespace", "datums"} items by namespace, packs, splits. */
-static int build_requests(struct cw_state *s, const json_t *groups, time_t now, json_t *requests) {
-        _cleanup_(json_decrefp) json_t *by_ns = json_object();
-        const char *ns;
-        size_t i, j;
-        json_t *g, *list, *part;
+/* A datum in the order requests are cut: by namespace, then by the clock
+ * hour of its timestamp, then as it came. Requests hold datums of one hour
+ * each, so the two-week check at send time drops no more than that hour. */
+struct sorted {
+        struct metric_datum *d;
+        long hour;
+        size_t index;
+};
 
-        if (!by_ns)
+static int sorted_cmp(const void *x, const void *y) {
+        const struct sorted *a = x, *b = y;
+        int c = strcmp(a->d->ns, b->d->ns);
+
+        if (c != 0)
+                return c;
+        if (a->hour != b->hour)
+                return a->hour < b->hour ? -1 : 1;
+        return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* The datums CloudWatch would take, with a warning naming each other one,
+ * each tagged with its namespace, sorted. */
+static int valid_sorted(struct cw_state *s, struct metric_batch *in, time_t now, struct sorted **ret, size_t *ret_n) {
+        struct sorted *out = calloc(in->n_items ? in->n_items : 1, sizeof(*out));
+        size_t n = 0;
+
+        if (!out)
                 return -ENOMEM;
-        json_array_foreach(groups, i, g) {
-                ns = json_string_value(json_object_get(g, "namespace"));
-                ns = ns ? ns : s->set.namespace;
-                list = json_object_get(by_ns, ns);
-                if (!list && (json_object_set_new(by_ns, ns, list = json_array()) < 0 || !list))
-                        return -ENOMEM;
-                json_array_extend(list, json_object_get(g, "datums"));
+        for (size_t i = 0; i < in->n_items; i++) {
+                _cleanup_free_ char *error = NULL;
+                struct metric_datum *d = &in->items[i];
+                if (!d->ns)
+                        d->ns = s->set.namespace;
+                if (metric_check(d, now, &error) < 0) {
+                        log_warning("Dropping metric '%s' in namespace '%s': %s.", d->name ?: "?", d->ns,
+                                    error ? error : "invalid");
+                        s->invalid_datums += (unsigned long long) metric_samples(d);
+                        continue;
+                }
+                out[n++] = (struct sorted){
+                        .d = d, .hour = d->has_timestamp ? (long) (d->timestamp / 3600) : LONG_MAX, .index = i};
         }
-        json_object_foreach(by_ns, ns, list) {
-                _cleanup_(json_decrefp) json_t *good = valid_only(s, ns, list, now);
-                _cleanup_(json_decrefp) json_t *packed = good ? metric_pack(good) : NULL;
-                _cleanup_(json_decrefp) json_t *parts = packed ? metric_split(packed, ns) : NULL;
-                if (!parts)
-                        return -ENOMEM;
-                json_array_foreach(parts, j, part)
-                        json_array_append_new(requests, json_pack("{s:s, s:O}", "namespace", ns, "datums", part));
-        }
+        qsort(out, n, sizeof(*out), sorted_cmp);
+        *ret = out;
+        *ret_n = n;
         return 0;
+}
+
+static void time_range(const struct metric_datum *d, size_t n, double *ret_oldest, double *ret_newest) {
+        double oldest = 0, newest = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (!d[i].has_timestamp)
+                        continue;
+                if (oldest == 0 || d[i].timestamp < oldest)
+                        oldest = d[i].timestamp;
+                if (d[i].timestamp > newest)
+                        newest = d[i].timestamp;
+        }
+        *ret_oldest = oldest;
+        *ret_newest = newest;
+}
+
+/* Encodes datums[0..n) as one request, gzipped when that pays. */
+static int add_request(struct cw_state *s, const char *ns, const struct metric_datum *d, size_t n,
+                       struct request_list *out) {
+        _cleanup_strbuf_ struct strbuf body = STRBUF_INIT, zipped = STRBUF_INIT;
+        struct spool_request *q = reallocarray(out->items, out->n + 1, sizeof(*q));
+        bool gz;
+        int r;
+
+        if (!q)
+                return -ENOMEM;
+        out->items = q;
+        r = metric_encode(s->set.protocol, ns, d, n, &body);
+        if (r < 0)
+                return r;
+        gz = s->set.gzip && body.len >= METRIC_GZIP_MIN && metric_gzip(body.data, body.len, &zipped) == 0;
+        q = &out->items[out->n];
+        *q = (struct spool_request){.namespace = strdup(ns), .protocol = s->set.protocol, .gzip = gz, .items = n};
+        if (!q->namespace)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                q->datums += (size_t) (metric_samples(&d[i]) + 0.5);
+        time_range(d, n, &q->oldest, &q->newest);
+        q->len = gz ? zipped.len : body.len;
+        q->body = strbuf_steal(gz ? &zipped : &body);
+        out->n++;
+        return q->body ? 0 : -ENOMEM;
+}
+
+/* Packs one run of datums (one namespace, one hour) and cuts it into requests. */
+static int build_run(struct cw_state *s, const struct sorted *run, size_t n, struct request_list *out) {
+        _cleanup_metric_batch_ struct metric_batch packed = {0};
+        _cleanup_free_ struct metric_datum **in = calloc(n, sizeof(*in));
+        int r;
+
+        if (!in)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                in[i] = run[i].d;
+        r = metric_pack(in, n, &packed);
+        for (size_t i = 0; r >= 0 && i < packed.n_items;) {
+                size_t k = metric_split(packed.items + i, packed.n_items - i, run[0].d->ns);
+                r = add_request(s, run[0].d->ns, packed.items + i, k, out);
+                i += k;
+        }
+        return r;
+}
+
+static int build_requests(struct cw_state *s, struct metric_batch *in, time_t now, struct request_list *out) {
+        _cleanup_free_ struct sorted *v = NULL;
+        size_t n = 0, start = 0;
+        int r;
+
+        r = valid_sorted(s, in, now, &v, &n);
+        for (size_t i = 1; r >= 0 && i <= n; i++)
+                if (i == n || v[i].hour != v[start].hour || !streq(v[i].d->ns, v[start].d->ns)) {
+                        r = build_run(s, v + start, i - start, out);
+                        start = i;
+                }
+        return r;
+}
+
+static int commit(struct cw_state *s, struct metric_batch *in, time_t now, char *const *sources, const char *replaces) {
+        _cleanup_(request_list_done) struct request_list reqs = {0};
+        size_t dropped = 0;
+        int r, k;
+
+        r = build_requests(s, in, now, &reqs);
+        if (r >= 0)
+                r = spool_commit(s->spool, reqs.items, reqs.n, sources, replaces);
+        if (r < 0)
+                log_error_errno(r, "Failed to spool metrics: %m");
+        k = spool_trim(s->spool, &dropped);
+        if (k > 0) {
+                s->dropped_datums += dropped;
+                log_warning("Metrics spool is full: dropped the %d oldest batch(es), %zu datum(s).", k, dropped);
+        }
+        return r;
 }
 
 /* Takes this interval's datums into the spool, in one commit. */
 static void gather(struct kiln_context *ctx, struct cw_state *s, time_t now) {
-        _cleanup_(json_decrefp) json_t *groups = NULL, *collected = collect_all(ctx, s, now);
-        _cleanup_(json_decrefp) json_t *requests = json_array();
+        _cleanup_(json_decrefp) json_t *collected = collect_all(ctx, s, now);
+        _cleanup_metric_batch_ struct metric_batch in = {0};
         _cleanup_strv_free_ char **sources = NULL;
-        size_t bad = 0, dropped = 0;
+        size_t bad = 0;
         int r;
 
-        r = spool_take_incoming(s->spool, INCOMING_PER_TICK, &groups, &sources, &bad);
+        r = spool_take_incoming(s->spool, INCOMING_PER_TICK, &in, &sources, &bad);
         if (r < 0)
                 log_warning_errno(r, "Failed to read the metrics handed over by put-metric, ignoring: %m");
         if (bad > 0)
                 log_warning("Removed %zu unreadable file(s) from the metrics spool's incoming/.", bad);
-        if (!groups)
-                groups = json_array();
-        if (!collected || !requests || !groups)
+        if (!collected)
                 return (void) log_oom();
-        if (json_array_size(collected) > 0)
-                json_array_append_new(groups, json_pack("{s:n, s:O}", "namespace", "datums", collected));
-        r = build_requests(s, groups, now, requests);
-        if (r >= 0)
-                r = spool_commit(s->spool, requests, sources);
-        if (r < 0)
-                log_error_errno(r, "Failed to spool metrics: %m");
-        r = spool_trim(s->spool, &dropped);
-        if (r > 0) {
-                s->dropped_datums += dropped;
-                log_warning("Metrics spool is full: dropped the %d oldest batch(es), %zu datum(s).", r, dropped);
+        if (json_array_size(collected) > 0 && metric_batch_add_json(&in, collected, NULL) < 0)
+                return (void) log_oom();
+        (void) commit(s, &in, now, sources, NULL);
+}
+
+/* Queue files of the kiln before are encoded again, in the new format. A
+ * file whose commit fails stays for the next start. */
+static void migrate_legacy(struct cw_state *s, time_t now) {
+        for (;;) {
+                _cleanup_metric_batch_ struct metric_batch in = {0};
+                _cleanup_(json_decrefp) json_t *old = NULL;
+                _cleanup_free_ char *name = NULL;
+                size_t i;
+                json_t *req;
+                int r = 0;
+
+                if (spool_next_legacy(s->spool, &name, &old) < 0)
+                        return;
+                json_array_foreach(json_object_get(old, "requests"), i, req) {
+                        const char *ns = json_string_value(json_object_get(req, "namespace"));
+                        json_t *datums = json_object_get(req, "datums");
+                        r = r < 0 || !json_is_array(datums) ? r : metric_batch_add_json(&in, datums, ns);
+                }
+                if (r < 0) {
+                        log_warning_errno(r, "Dropping the unreadable metrics spool file '%s': %m", name);
+                        (void) spool_drop_legacy(s->spool, name);
+                } else
+                        (void) commit(s, &in, now, NULL, name);
         }
 }
 
@@ -260,8 +382,6 @@ static int client_ready(struct kiln_context *ctx, struct cw_state *s) {
                 snprintf(s->last_error, sizeof(s->last_error), "invalid metrics.endpoint '%s'", s->set.endpoint);
                 return r;
         }
-        s->client.protocol = s->set.protocol;
-        s->client.gzip = s->set.gzip;
         s->client.timeout_ms = s->set.timeout_ms;
         s->client.creds = s->creds;
         s->client_ready = true;
@@ -293,31 +413,41 @@ static void failed(struct kiln_context *ctx, struct cw_state *s, const char *msg
         schedule_retry(ctx, s, retry_after_ms);
 }
 
+/* A request whose oldest datum passed CloudWatch's two weeks would sink
+ * whole; it holds datums of one hour, so it goes whole. */
+static bool too_old(const struct spool_request *q, time_t now) {
+        return q->oldest > 0 && q->oldest < (double) (now - METRIC_MAX_AGE_S);
+}
+
 /* Sends the oldest request. 1 when it left the queue, 0 to stop for now. */
 static int send_one(struct kiln_context *ctx, struct cw_state *s) {
-        _cleanup_(json_decrefp) json_t *req = NULL, *good = NULL;
-        _cleanup_free_ char *name = NULL;
+        _cleanup_free_ char *name = NULL, *ns = NULL;
+        const struct spool_request *q;
         struct cw_answer a;
-        const char *ns;
-        double n;
+        size_t n;
         int r;
 
-        r = spool_peek(s->spool, &name, &req);
+        r = spool_peek(s->spool, &name, &q);
         if (r < 0)
                 return 0;
-        ns = json_string_value(json_object_get(req, "namespace"));
-        /* Datums that waited past CloudWatch's two weeks would sink the batch. */
-        good = valid_only(s, ns ? ns : "?", json_object_get(req, "datums"), time(NULL));
-        if (!ns || !good || json_array_size(good) == 0)
+        ns = strdup(q->namespace);
+        if (!ns)
+                return 0;
+        n = q->datums;
+        if (too_old(q, time(NULL))) {
+                log_warning("Dropping a batch of %zu datum(s) in namespace '%s': its oldest timestamp is more than "
+                            "two weeks old.",
+                            n, ns);
+                s->invalid_datums += n;
                 return spool_pop(s->spool, name) < 0 ? 0 : 1;
-        r = cw_put_metric_data(&s->client, ns, good, &a);
+        }
+        r = cw_put_metric_data(
+                &s->client, &(struct cw_body){.protocol = q->protocol, .gzip = q->gzip, .data = q->body, .len = q->len},
+                &a);
         if (r < 0) {
                 failed(ctx, s, strerror(-r), -1);
                 return 0;
         }
-        n = 0;
-        for (size_t i = 0; i < json_array_size(good); i++)
-                n += metric_datum_samples(json_array_get(good, i));
         if (a.outcome == CW_RETRY) {
                 failed(ctx, s, a.message, a.retry_after_ms);
                 return 0;
@@ -326,14 +456,14 @@ static int send_one(struct kiln_context *ctx, struct cw_state *s) {
         if (r < 0)
                 log_error_errno(r, "Failed to remove a sent batch from the metrics spool: %m");
         if (a.outcome == CW_REJECTED) {
-                log_error("Dropping a batch of %.0f datum(s) in namespace '%s': %s", n, ns, a.message);
-                s->rejected_datums += (unsigned long long) n;
+                log_error("Dropping a batch of %zu datum(s) in namespace '%s': %s", n, ns, a.message);
+                s->rejected_datums += n;
                 snprintf(s->last_error, sizeof(s->last_error), "%s", a.message);
         } else {
-                s->sent_datums += (unsigned long long) n;
+                s->sent_datums += n;
                 s->sent_requests++;
                 s->last_sent = time(NULL);
-                log_debug("Pushed %.0f datum(s) to namespace '%s' (%zu bytes%s).", n, ns, a.body_len,
+                log_debug("Pushed %zu datum(s) to namespace '%s' (%zu bytes%s).", n, ns, a.body_len,
                           a.gzipped ? ", gzip" : "");
         }
         return r < 0 ? 0 : 1;
@@ -432,6 +562,7 @@ static int cloudwatch_start(struct kiln_context *ctx) {
         r = spool_open(dir, &s->set.limits, &s->spool);
         if (r < 0)
                 return log_error_errno(r, "Failed to open the metrics spool %s: %m", dir);
+        migrate_legacy(s, time(NULL));
         r = own_imds(ctx, &s->imds);
         r = r < 0 ? r : aws_creds_provider_new(s->imds, &s->creds);
         if (r < 0)

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
 #include "cloudwatch/metric.h"
-#include "cloudwatch/sigv4.h"
+#include "strbuf.h"
 
 static const char *const units[] = {
         "Seconds",
@@ -68,7 +69,31 @@ int metric_datum_add_dimension(json_t *datum, const char *name, const char *valu
         return json_array_append_new(dims, json_pack("{s:s, s:s}", "Name", name, "Value", value)) < 0 ? -ENOMEM : 0;
 }
 
+/* Digits of n, which is below 10^15, and their count. */
+static size_t format_uint(uint64_t n, char *out) {
+        char tmp[24];
+        size_t k = 0, i;
+
+        do {
+                tmp[k++] = (char) ('0' + n % 10);
+                n /= 10;
+        } while (n > 0);
+        for (i = 0; i < k; i++)
+                out[i] = tmp[k - 1 - i];
+        return k;
+}
+
 void metric_format_double(double v, char buf[static 32]) {
+        /* Whole numbers, the most common values and every timestamp,
+         * without printf: they print exactly the same. */
+        if (fabs(v) < 1e15 && v == (double) (int64_t) v && !(v == 0 && signbit(v))) {
+                size_t n = 0;
+                if (v < 0)
+                        buf[n++] = '-';
+                n += format_uint((uint64_t) fabs(v), buf + n);
+                buf[n] = 0;
+                return;
+        }
         snprintf(buf, 32, "%.15g", v);
         if (strtod(buf, NULL) != v)
                 snprintf(buf, 32, "%.17g", v);
@@ -109,8 +134,9 @@ int metric_check_namespace(const char *ns, char **ret_error) {
         return 0;
 }
 
-static int check_label(const json_t *v, const char *what, size_t max, char **ret_error) {
-        const char *s = json_string_value(v);
+/* --- checks --- */
+
+static int check_label(const char *s, const char *what, size_t max, char **ret_error) {
         size_t n = s ? strlen(s) : 0;
 
         if (!s)
@@ -122,33 +148,22 @@ static int check_label(const json_t *v, const char *what, size_t max, char **ret
         return 0;
 }
 
-static int check_dimensions(const json_t *dims, char **ret_error) {
-        size_t i, j;
-        json_t *d, *e;
-
-        if (!dims)
-                return 0;
-        if (!json_is_array(dims) || json_array_size(dims) > METRIC_MAX_DIMENSIONS)
-                return fail(ret_error, "at most %d dimensions are allowed", METRIC_MAX_DIMENSIONS);
-        json_array_foreach(dims, i, d) {
-                const char *name = json_string_value(json_object_get(d, "Name"));
-                if (check_label(json_object_get(d, "Name"), "dimension name", 255, ret_error) < 0 ||
-                    check_label(json_object_get(d, "Value"), "dimension value", 1024, ret_error) < 0)
+static int check_dimensions(const struct metric_datum *d, char **ret_error) {
+        for (size_t i = 0; i < d->n_dims; i++) {
+                const char *name = d->dims[i].name;
+                if (check_label(name, "dimension name", 255, ret_error) < 0 ||
+                    check_label(d->dims[i].value, "dimension value", 1024, ret_error) < 0)
                         return -EINVAL;
                 if (name[0] == ':')
                         return fail(ret_error, "dimension name '%s' must not start with ':'", name);
-                json_array_foreach(dims, j, e)
-                        if (j < i && streq(name, json_string_value(json_object_get(e, "Name"))))
+                for (size_t j = 0; j < i; j++)
+                        if (streq(name, d->dims[j].name))
                                 return fail(ret_error, "dimension '%s' is given twice", name);
         }
         return 0;
 }
 
-static int check_value(const json_t *v, const char *what, char **ret_error) {
-        double x = json_number_value(v);
-
-        if (!json_is_number(v))
-                return fail(ret_error, "%s is not a number", what);
+static int check_value(double x, const char *what, char **ret_error) {
         if (isnan(x) || isinf(x))
                 return fail(ret_error, "%s must be a finite number", what);
         if (x != 0 && (fabs(x) > 0x1p360 || fabs(x) < 0x1p-360))
@@ -156,220 +171,293 @@ static int check_value(const json_t *v, const char *what, char **ret_error) {
         return 0;
 }
 
-static int check_values(const json_t *datum, char **ret_error) {
-        json_t *values = json_object_get(datum, "Values"), *counts = json_object_get(datum, "Counts"), *v;
-        size_t i;
-
-        if (json_object_get(datum, "Value"))
-                return values ? fail(ret_error, "Value and Values are exclusive")
-                              : check_value(json_object_get(datum, "Value"), "value", ret_error);
-        if (!json_is_array(values) || json_array_size(values) < 1 || json_array_size(values) > METRIC_MAX_VALUES)
-                return fail(ret_error, "a datum needs a Value, or 1 to %d Values", METRIC_MAX_VALUES);
-        if (counts && (!json_is_array(counts) || json_array_size(counts) != json_array_size(values)))
-                return fail(ret_error, "Counts must be as long as Values");
-        json_array_foreach(values, i, v)
-                if (check_value(v, "value", ret_error) < 0)
+static int check_values(const struct metric_datum *d, char **ret_error) {
+        if (d->has_value)
+                return check_value(d->value, "value", ret_error);
+        for (size_t i = 0; i < d->n_values; i++)
+                if (check_value(d->values[i], "value", ret_error) < 0)
                         return -EINVAL;
-        json_array_foreach(counts, i, v)
-                if (check_value(v, "count", ret_error) < 0 || json_number_value(v) < 0)
+        for (size_t i = 0; d->counts && i < d->n_values; i++)
+                if (check_value(d->counts[i], "count", ret_error) < 0 || d->counts[i] < 0)
                         return fail(ret_error, "counts must be finite and not negative");
         return 0;
 }
 
-static int check_time(const json_t *datum, time_t now, char **ret_error) {
-        json_t *ts = json_object_get(datum, "Timestamp");
-        json_t *res = json_object_get(datum, "StorageResolution");
-        double t = json_number_value(ts);
-
-        if (res && (!json_is_integer(res) || (json_integer_value(res) != 1 && json_integer_value(res) != 60)))
+static int check_time(const struct metric_datum *d, time_t now, char **ret_error) {
+        if (d->resolution < 0)
                 return fail(ret_error, "storage resolution must be 1 or 60");
-        if (!ts)
+        if (!d->has_timestamp)
                 return 0;
-        if (!json_is_number(ts))
-                return fail(ret_error, "timestamp is not a number");
-        if (t < (double) (now - METRIC_MAX_AGE_S))
+        if (d->timestamp < (double) (now - METRIC_MAX_AGE_S))
                 return fail(ret_error, "timestamp is more than two weeks old");
-        if (t > (double) (now + METRIC_MAX_AHEAD_S))
+        if (d->timestamp > (double) (now + METRIC_MAX_AHEAD_S))
                 return fail(ret_error, "timestamp is more than two hours ahead");
         return 0;
 }
 
-int metric_check_datum(const json_t *datum, time_t now, char **ret_error) {
-        json_t *unit = json_object_get(datum, "Unit");
-
-        if (!json_is_object(datum))
-                return fail(ret_error, "a datum must be an object");
-        if (check_label(json_object_get(datum, "MetricName"), "metric name", 255, ret_error) < 0)
+int metric_check(const struct metric_datum *d, time_t now, char **ret_error) {
+        if (d->malformed)
+                return fail(ret_error, "%s", d->malformed);
+        if (check_label(d->name, "metric name", 255, ret_error) < 0)
                 return -EINVAL;
-        if (unit && !metric_unit_valid(json_string_value(unit)))
-                return fail(ret_error, "unit '%s' is not one of CloudWatch's units",
-                            json_string_value(unit) ? json_string_value(unit) : "?");
-        if (check_dimensions(json_object_get(datum, "Dimensions"), ret_error) < 0 ||
-            check_values(datum, ret_error) < 0 || check_time(datum, now, ret_error) < 0)
+        if (d->unit && !metric_unit_valid(d->unit))
+                return fail(ret_error, "unit '%s' is not one of CloudWatch's units", d->unit);
+        if (check_dimensions(d, ret_error) < 0 || check_values(d, ret_error) < 0 || check_time(d, now, ret_error) < 0)
                 return -EINVAL;
         return 0;
 }
 
-double metric_datum_samples(const json_t *datum) {
-        json_t *counts = json_object_get(datum, "Counts"), *values = json_object_get(datum, "Values"), *c;
-        double n = 0;
-        size_t i;
+int metric_check_datum(const json_t *datum, time_t now, char **ret_error) {
+        _cleanup_metric_batch_ struct metric_batch b = {0};
+        _cleanup_(json_decrefp) json_t *list = json_pack("[O]", datum);
+        int r;
 
-        if (!values)
+        if (!list)
+                return -ENOMEM;
+        r = metric_batch_add_json(&b, list, NULL);
+        if (r < 0)
+                return r;
+        return metric_check(&b.items[0], now, ret_error);
+}
+
+double metric_samples(const struct metric_datum *d) {
+        double n = 0;
+
+        if (d->has_value)
                 return 1;
-        if (!counts)
-                return (double) json_array_size(values);
-        json_array_foreach(counts, i, c)
-                n += json_number_value(c);
+        if (!d->counts)
+                return (double) d->n_values;
+        for (size_t i = 0; i < d->n_values; i++)
+                n += d->counts[i];
         return n;
 }
 
 /* --- packing --- */
 
-static long period_of(const json_t *d) {
-        long res = json_integer_value(json_object_get(d, "StorageResolution"));
-        long t = (long) json_number_value(json_object_get(d, "Timestamp"));
+static long period_of(const struct metric_datum *d) {
+        long t = d->has_timestamp ? (long) d->timestamp : 0;
 
-        return res == 1 ? t : t - t % 60;
+        return d->resolution == 1 ? t : t - t % 60;
 }
 
-/* Both absent counts as equal, unlike json_equal(). */
-static bool same_member(const json_t *a, const json_t *b, const char *key) {
-        json_t *x = json_object_get(a, key), *y = json_object_get(b, key);
-        return (!x && !y) || (x && y && json_equal(x, y));
+static bool same_str(const char *a, const char *b) {
+        return a == b || (a && b && streq(a, b));
 }
 
 /* Same metric and same period: the identity Values/Counts packing keys on. */
-static bool same_series(const json_t *a, const json_t *b) {
-        return same_member(a, b, "MetricName") && same_member(a, b, "Dimensions") && same_member(a, b, "Unit") &&
-               same_member(a, b, "StorageResolution") && period_of(a) == period_of(b);
+static bool same_series(const struct metric_datum *a, const struct metric_datum *b) {
+        if (!same_str(a->name, b->name) || !same_str(a->unit, b->unit) || a->resolution != b->resolution ||
+            a->n_dims != b->n_dims || period_of(a) != period_of(b))
+                return false;
+        for (size_t i = 0; i < a->n_dims; i++)
+                if (!streq(a->dims[i].name, b->dims[i].name) || !streq(a->dims[i].value, b->dims[i].value))
+                        return false;
+        return true;
 }
 
-/* Turns a single-Value datum into the Values/Counts form. */
-static int to_values(json_t *d) {
-        json_t *v = json_object_get(d, "Value");
+static uint64_t hash_str(uint64_t h, const char *s) {
+        for (; s && *s; s++)
+                h = (h ^ (unsigned char) *s) * 0x100000001b3ULL;
+        return (h ^ 0xff) * 0x100000001b3ULL; /* a separator, so "ab","c" differs from "a","bc" */
+}
 
-        if (!v)
+static uint64_t series_hash(const struct metric_datum *d) {
+        uint64_t h = 0xcbf29ce484222325ULL;
+
+        h = hash_str(h, d->name);
+        h = hash_str(h, d->unit);
+        for (size_t i = 0; i < d->n_dims; i++)
+                h = hash_str(hash_str(h, d->dims[i].name), d->dims[i].value);
+        h = (h ^ (uint64_t) period_of(d)) * 0x100000001b3ULL;
+        return (h ^ (uint64_t) (d->resolution + 2)) * 0x100000001b3ULL;
+}
+
+/* Turns a single-Value datum into the Values/Counts form, with room for
+ * every value it may take. */
+static int to_values(struct metric_batch *b, struct metric_datum *d) {
+        if (!d->has_value)
                 return 0;
-        if (json_object_set_new(d, "Values", json_pack("[O]", v)) < 0 ||
-            json_object_set_new(d, "Counts", json_pack("[i]", 1)) < 0)
+        d->values = metric_batch_alloc(b, METRIC_MAX_VALUES * sizeof(double));
+        d->counts = metric_batch_alloc(b, METRIC_MAX_VALUES * sizeof(double));
+        if (!d->values || !d->counts)
                 return -ENOMEM;
-        return json_object_del(d, "Value") < 0 ? -EIO : 0;
-}
-
-/* Adds `count` samples of `value` to a packed datum; 0 when it is full. */
-static int add_sample(json_t *packed, json_t *value, double count) {
-        json_t *values = json_object_get(packed, "Values"), *counts = json_object_get(packed, "Counts"), *v;
-        size_t i;
-
-        json_array_foreach(values, i, v)
-                if (json_number_value(v) == json_number_value(value)) {
-                        json_t *c = json_array_get(counts, i);
-                        return json_array_set_new(counts, i, json_real(json_number_value(c) + count)) < 0 ? -ENOMEM : 1;
-                }
-        if (json_array_size(values) >= METRIC_MAX_VALUES)
-                return 0;
-        if (json_array_append(values, value) < 0 || json_array_append_new(counts, json_real(count)) < 0)
-                return -ENOMEM;
-        return 1;
-}
-
-/* Merges every sample of d into packed; 0 when packed has no room. */
-static int merge(json_t *packed, const json_t *d) {
-        json_t *values = json_object_get(d, "Values"), *counts = json_object_get(d, "Counts"), *v;
-        size_t i;
-        int r;
-
-        if (json_object_get(d, "Value"))
-                return add_sample(packed, json_object_get(d, "Value"), 1);
-        if (json_array_size(json_object_get(packed, "Values")) + json_array_size(values) > METRIC_MAX_VALUES)
-                return 0;
-        json_array_foreach(values, i, v) {
-                r = add_sample(packed, v, counts ? json_number_value(json_array_get(counts, i)) : 1);
-                if (r <= 0)
-                        return r < 0 ? r : -EIO;
-        }
-        return 1;
-}
-
-/* The series a datum belongs to, as a string: name, dimensions, unit,
- * resolution and period. */
-static char *series_key(const json_t *d) {
-        _cleanup_(json_decrefp) json_t *k = json_pack(
-                "[O?, O?, O?, O?, I]", json_object_get(d, "MetricName"), json_object_get(d, "Dimensions"),
-                json_object_get(d, "Unit"), json_object_get(d, "StorageResolution"), (json_int_t) period_of(d));
-
-        return k ? json_dumps(k, JSON_COMPACT) : NULL;
-}
-
-/* Packs d into the newest datum of its series, or starts a new one. An
- * index from series key to that datum's position keeps this linear. */
-static int pack_one(json_t *out, json_t *index, const json_t *d) {
-        _cleanup_free_ char *key = series_key(d);
-        json_t *pos, *p;
-        int r;
-
-        if (!key)
-                return -ENOMEM;
-        pos = json_object_get(index, key);
-        if (pos) {
-                p = json_array_get(out, (size_t) json_integer_value(pos));
-                if (!same_series(p, d))
-                        return -EIO;
-                r = to_values(p);
-                r = r < 0 ? r : merge(p, d);
-                if (r != 0)
-                        return r < 0 ? r : 0;
-        }
-        if (json_array_append_new(out, json_deep_copy(d)) < 0 ||
-            json_object_set_new(index, key, json_integer((json_int_t) json_array_size(out) - 1)) < 0)
-                return -ENOMEM;
+        d->values[0] = d->value;
+        d->counts[0] = 1;
+        d->n_values = 1;
+        d->has_value = false;
         return 0;
 }
 
-json_t *metric_pack(const json_t *datums) {
-        _cleanup_(json_decrefp) json_t *out = json_array(), *index = json_object();
-        size_t i;
-        json_t *d;
+/* Adds `count` samples of `value` to a packed datum; 0 when it is full. */
+static int add_sample(struct metric_datum *p, double value, double count) {
+        for (size_t i = 0; i < p->n_values; i++)
+                if (p->values[i] == value) {
+                        p->counts[i] += count;
+                        return 1;
+                }
+        if (p->n_values >= METRIC_MAX_VALUES)
+                return 0;
+        p->values[p->n_values] = value;
+        p->counts[p->n_values++] = count;
+        return 1;
+}
 
-        if (!out || !index)
-                return NULL;
-        json_array_foreach(datums, i, d)
-                if (pack_one(out, index, d) < 0)
-                        return NULL;
-        return TAKE_PTR(out);
+/* Merges every sample of d into p; 0 when p has no room. */
+static int merge(struct metric_batch *b, struct metric_datum *p, const struct metric_datum *d) {
+        int r;
+
+        if (!d->has_value && (p->has_value ? 1 : p->n_values) + d->n_values > METRIC_MAX_VALUES)
+                return 0;
+        r = to_values(b, p);
+        if (r < 0)
+                return r;
+        if (d->has_value)
+                return add_sample(p, d->value, 1);
+        for (size_t i = 0; i < d->n_values; i++)
+                if (add_sample(p, d->values[i], d->counts ? d->counts[i] : 1) <= 0)
+                        return -EIO; /* checked for room above */
+        return 1;
+}
+
+/* A packed datum owns its Values/Counts: the input's arrays are copied the
+ * first time one is merged into, by to_values(). A datum that arrives with
+ * Values is copied into arrays of full size right away. */
+static int start_series(struct metric_batch *out, const struct metric_datum *d, size_t *ret_index) {
+        struct metric_datum *p = metric_batch_add(out, d);
+
+        if (!p)
+                return -ENOMEM;
+        if (!d->has_value) {
+                p->values = metric_batch_alloc(out, METRIC_MAX_VALUES * sizeof(double));
+                p->counts = metric_batch_alloc(out, METRIC_MAX_VALUES * sizeof(double));
+                if (!p->values || !p->counts)
+                        return -ENOMEM;
+                for (size_t i = 0; i < d->n_values; i++) {
+                        p->values[i] = d->values[i];
+                        p->counts[i] = d->counts ? d->counts[i] : 1;
+                }
+        }
+        *ret_index = out->n_items - 1;
+        return 0;
+}
+
+struct slot {
+        uint64_t hash;
+        size_t index_plus_1; /* 0: empty */
+};
+
+int metric_pack(struct metric_datum *const *in, size_t n, struct metric_batch *out) {
+        _cleanup_free_ struct slot *slots = NULL;
+        size_t n_slots = 16;
+        int r;
+
+        while (n_slots < 2 * n)
+                n_slots *= 2;
+        slots = calloc(n_slots, sizeof(*slots));
+        if (!slots)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t h = series_hash(in[i]);
+                size_t k = (size_t) h & (n_slots - 1), at;
+                /* The newest datum of the series is in the slot; a full one
+                 * is replaced by a new one. */
+                for (; slots[k].index_plus_1; k = (k + 1) & (n_slots - 1))
+                        if (slots[k].hash == h && same_series(&out->items[slots[k].index_plus_1 - 1], in[i]))
+                                break;
+                if (slots[k].index_plus_1) {
+                        r = merge(out, &out->items[slots[k].index_plus_1 - 1], in[i]);
+                        if (r != 0) {
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                }
+                r = start_series(out, in[i], &at);
+                if (r < 0)
+                        return r;
+                slots[k] = (struct slot){.hash = h, .index_plus_1 = at + 1};
+        }
+        return 0;
+}
+
+/* --- splitting --- */
+
+/* An upper bound of a datum's size in either encoding, without encoding
+ * it: every string percent-encoded in full (3 bytes a byte), every key as
+ * long as the Query protocol's longest ("MetricData.member.1000.Dimensions
+ * .member.30.Value="), every number as 32 characters. */
+static size_t item_size(const struct metric_datum *d) {
+        const size_t key = 64, number = 32;
+        size_t n = 4 * key + 3 * (d->name ? strlen(d->name) : 0) + 3 * (d->unit ? strlen(d->unit) : 0);
+
+        for (size_t i = 0; i < d->n_dims; i++)
+                n += 2 * key + 3 * (strlen(d->dims[i].name) + strlen(d->dims[i].value));
+        return n + (2 * d->n_values + 3) * (key + number);
+}
+
+size_t metric_split(const struct metric_datum *datums, size_t n, const char *ns) {
+        size_t size = 64 + strlen(ns) * 3, i;
+
+        for (i = 0; i < n && i < METRIC_MAX_ITEMS; i++) {
+                size += item_size(&datums[i]);
+                if (i > 0 && size > METRIC_MAX_BODY)
+                        break;
+        }
+        return i;
 }
 
 /* --- encoding --- */
 
-static int put_param(struct strbuf *b, const char *prefix, const char *name, const char *value) {
-        _cleanup_free_ char *v = sigv4_uri_encode(value, strlen(value), false);
+static bool unreserved(unsigned char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+               c == '.' || c == '~';
+}
 
-        if (!v)
-                return -ENOMEM;
-        return strbuf_printf(b, "&%s%s=%s", prefix, name, v);
+/* Percent-encodes value as SigV4 wants form values: all but RFC 3986's
+ * unreserved characters, in upper-case hex. */
+static int put_encoded(struct strbuf *b, const char *value) {
+        static const char hex[] = "0123456789ABCDEF";
+        const char *run = value, *s;
+        int r = 0;
+
+        for (s = value; *s && r >= 0; s++) {
+                unsigned char c = (unsigned char) *s;
+                char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+                if (unreserved(c))
+                        continue;
+                r = strbuf_append(b, run, (size_t) (s - run));
+                r = r < 0 ? r : strbuf_append(b, esc, sizeof(esc));
+                run = s + 1;
+        }
+        return r < 0 ? r : strbuf_append(b, run, (size_t) (s - run));
+}
+
+/* "&MetricData.member.N." then key parts, '=' and the value. */
+static int put_param(struct strbuf *b, const char *prefix, const char *name, const char *value) {
+        int r = strbuf_append(b, "&", 1);
+
+        r = r < 0 ? r : strbuf_puts(b, prefix);
+        r = r < 0 ? r : strbuf_puts(b, name);
+        r = r < 0 ? r : strbuf_append(b, "=", 1);
+        return r < 0 ? r : put_encoded(b, value);
 }
 
 static int put_number(struct strbuf *b, const char *prefix, const char *name, double v) {
         char buf[32];
 
         metric_format_double(v, buf);
-        return put_param(b, prefix, name, buf);
+        return put_param(b, prefix, name, buf); /* digits, '.', '-', '+', 'e' need no encoding */
 }
 
-static int put_list(struct strbuf *b, const char *prefix, const char *name, const json_t *list) {
+static int put_list(struct strbuf *b, const char *prefix, const char *name, const double *list, size_t n) {
         char key[64];
-        size_t i;
-        json_t *v;
+        int r = 0;
 
-        json_array_foreach(list, i, v) {
-                int r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
                 snprintf(key, sizeof(key), "%s.member.%zu", name, i + 1);
-                r = put_number(b, prefix, key, json_number_value(v));
-                if (r < 0)
-                        return r;
+                r = put_number(b, prefix, key, list ? list[i] : 1);
         }
-        return 0;
+        return r;
 }
 
 static int iso8601(double epoch, char buf[static 32]) {
@@ -381,103 +469,132 @@ static int iso8601(double epoch, char buf[static 32]) {
         return 0;
 }
 
-static int query_datum(struct strbuf *b, size_t n, const json_t *d) {
-        _cleanup_free_ char *p = strdup_printf("MetricData.member.%zu.", n);
-        json_t *dim, *v;
-        char key[64], ts[32];
-        size_t i;
+static int query_datum(struct strbuf *b, size_t n, const struct metric_datum *d) {
+        char p[48], key[64], ts[32];
         int r;
 
-        if (!p)
-                return -ENOMEM;
-        r = put_param(b, p, "MetricName", json_string_value(json_object_get(d, "MetricName")));
-        json_array_foreach(json_object_get(d, "Dimensions"), i, dim) {
+        snprintf(p, sizeof(p), "MetricData.member.%zu.", n);
+        r = put_param(b, p, "MetricName", d->name);
+        for (size_t i = 0; i < d->n_dims && r >= 0; i++) {
                 snprintf(key, sizeof(key), "Dimensions.member.%zu.Name", i + 1);
-                r = r < 0 ? r : put_param(b, p, key, json_string_value(json_object_get(dim, "Name")));
+                r = put_param(b, p, key, d->dims[i].name);
                 snprintf(key, sizeof(key), "Dimensions.member.%zu.Value", i + 1);
-                r = r < 0 ? r : put_param(b, p, key, json_string_value(json_object_get(dim, "Value")));
+                r = r < 0 ? r : put_param(b, p, key, d->dims[i].value);
         }
-        if (r >= 0 && (v = json_object_get(d, "Timestamp")))
-                r = iso8601(json_number_value(v), ts) < 0 ? -EINVAL : put_param(b, p, "Timestamp", ts);
-        if (r >= 0 && (v = json_object_get(d, "Value")))
-                r = put_number(b, p, "Value", json_number_value(v));
-        r = r < 0 ? r : put_list(b, p, "Values", json_object_get(d, "Values"));
-        r = r < 0 ? r : put_list(b, p, "Counts", json_object_get(d, "Counts"));
-        if (r >= 0 && (v = json_object_get(d, "Unit")))
-                r = put_param(b, p, "Unit", json_string_value(v));
-        if (r >= 0 && (v = json_object_get(d, "StorageResolution")))
-                r = put_number(b, p, "StorageResolution", (double) json_integer_value(v));
+        if (r >= 0 && d->has_timestamp)
+                r = iso8601(d->timestamp, ts) < 0 ? -EINVAL : put_param(b, p, "Timestamp", ts);
+        if (r >= 0 && d->has_value)
+                r = put_number(b, p, "Value", d->value);
+        if (r >= 0 && !d->has_value) {
+                r = put_list(b, p, "Values", d->values, d->n_values);
+                r = r < 0 || !d->counts ? r : put_list(b, p, "Counts", d->counts, d->n_values);
+        }
+        if (r >= 0 && d->unit)
+                r = put_param(b, p, "Unit", d->unit);
+        if (r >= 0 && d->resolution > 0)
+                r = put_number(b, p, "StorageResolution", d->resolution);
         return r;
 }
 
-static int encode_query(const char *ns, const json_t *datums, struct strbuf *b) {
-        size_t i;
-        json_t *d;
+static int encode_query(const char *ns, const struct metric_datum *datums, size_t n, struct strbuf *b) {
         int r;
 
         r = strbuf_puts(b, "Action=PutMetricData&Version=2010-08-01");
         r = r < 0 ? r : put_param(b, "", "Namespace", ns);
-        json_array_foreach(datums, i, d)
-                if (r >= 0)
-                        r = query_datum(b, i + 1, d);
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = query_datum(b, i + 1, &datums[i]);
         return r;
 }
 
-static int encode_json(const char *ns, const json_t *datums, struct strbuf *b) {
-        _cleanup_(json_decrefp) json_t *req = json_pack("{s:s, s:O}", "Namespace", ns, "MetricData", datums);
-        _cleanup_free_ char *text = NULL;
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static int json_str(struct strbuf *b, const char *s) {
+        const char *run = s;
+        int r = strbuf_append(b, "\"", 1);
 
-        if (!req)
-                return -ENOMEM;
-        text = json_dumps(req, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        return text ? strbuf_puts(b, text) : -ENOMEM;
-}
-
-int metric_encode(enum metric_protocol proto, const char *ns, const json_t *datums, struct strbuf *ret) {
-        return proto == METRIC_JSON ? encode_json(ns, datums, ret) : encode_query(ns, datums, ret);
-}
-
-static size_t str_len(const json_t *v) {
-        return json_is_string(v) ? json_string_length(v) : 0;
-}
-
-/* An upper bound of a datum's size in either encoding, without encoding
- * it: every string percent-encoded in full (3 bytes a byte), every key as
- * long as the Query protocol's longest ("MetricData.member.1000.Dimensions
- * .member.30.Value="), every number as 32 characters. */
-static size_t item_size(const json_t *d) {
-        const size_t key = 64, number = 32;
-        size_t n = 4 * key + 3 * str_len(json_object_get(d, "MetricName")) + 3 * str_len(json_object_get(d, "Unit"));
-        size_t i,
-                values = json_array_size(json_object_get(d, "Values")) + json_array_size(json_object_get(d, "Counts"));
-        json_t *dim;
-
-        json_array_foreach(json_object_get(d, "Dimensions"), i, dim)
-                n += 2 * key + 3 * (str_len(json_object_get(dim, "Name")) + str_len(json_object_get(dim, "Value")));
-        return n + (values + 3) * (key + number);
-}
-
-json_t *metric_split(const json_t *datums, const char *ns) {
-        _cleanup_(json_decrefp) json_t *out = json_array();
-        size_t base = 64 + strlen(ns) * 3, size = base, i;
-        json_t *cur = NULL, *d;
-
-        if (!out)
-                return NULL;
-        json_array_foreach(datums, i, d) {
-                size_t n = item_size(d);
-                if (!cur || json_array_size(cur) >= METRIC_MAX_ITEMS || size + n > METRIC_MAX_BODY) {
-                        cur = json_array();
-                        if (!cur || json_array_append_new(out, cur) < 0)
-                                return NULL;
-                        size = base;
-                }
-                if (json_array_append(cur, d) < 0)
-                        return NULL;
-                size += n;
+        for (; r >= 0 && *s; s++) {
+                unsigned char c = (unsigned char) *s;
+                char esc[8];
+                if (c >= 0x20 && c != '"' && c != '\\')
+                        continue;
+                r = strbuf_append(b, run, (size_t) (s - run));
+                snprintf(esc, sizeof(esc), c == '"' || c == '\\' ? "\\%c" : "\\u%04x", c);
+                r = r < 0 ? r : strbuf_puts(b, esc);
+                run = s + 1;
         }
-        return TAKE_PTR(out);
+        r = r < 0 ? r : strbuf_append(b, run, (size_t) (s - run));
+        return r < 0 ? r : strbuf_append(b, "\"", 1);
 }
+
+static int json_num(struct strbuf *b, double v) {
+        char buf[32];
+
+        metric_format_double(v, buf);
+        return strbuf_puts(b, buf);
+}
+
+static int json_list(struct strbuf *b, const char *key, const double *list, size_t n) {
+        int r = strbuf_puts(b, key);
+
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = i > 0 ? strbuf_append(b, ",", 1) : 0;
+                r = r < 0 ? r : json_num(b, list ? list[i] : 1);
+        }
+        return r < 0 ? r : strbuf_append(b, "]", 1);
+}
+
+static int json_datum(struct strbuf *b, const struct metric_datum *d) {
+        int r = strbuf_puts(b, "{\"MetricName\":");
+
+        r = r < 0 ? r : json_str(b, d->name);
+        if (r >= 0 && d->n_dims > 0) {
+                r = strbuf_puts(b, ",\"Dimensions\":[");
+                for (size_t i = 0; i < d->n_dims && r >= 0; i++) {
+                        r = strbuf_puts(b, i > 0 ? ",{\"Name\":" : "{\"Name\":");
+                        r = r < 0 ? r : json_str(b, d->dims[i].name);
+                        r = r < 0 ? r : strbuf_puts(b, ",\"Value\":");
+                        r = r < 0 ? r : json_str(b, d->dims[i].value);
+                        r = r < 0 ? r : strbuf_append(b, "}", 1);
+                }
+                r = r < 0 ? r : strbuf_append(b, "]", 1);
+        }
+        if (r >= 0 && d->has_timestamp) {
+                r = strbuf_puts(b, ",\"Timestamp\":");
+                r = r < 0 ? r : json_num(b, d->timestamp);
+        }
+        if (r >= 0 && d->has_value) {
+                r = strbuf_puts(b, ",\"Value\":");
+                r = r < 0 ? r : json_num(b, d->value);
+        } else if (r >= 0) {
+                r = json_list(b, ",\"Values\":[", d->values, d->n_values);
+                r = r < 0 || !d->counts ? r : json_list(b, ",\"Counts\":[", d->counts, d->n_values);
+        }
+        if (r >= 0 && d->unit) {
+                r = strbuf_puts(b, ",\"Unit\":");
+                r = r < 0 ? r : json_str(b, d->unit);
+        }
+        if (r >= 0 && d->resolution > 0)
+                r = strbuf_printf(b, ",\"StorageResolution\":%d", d->resolution);
+        return r < 0 ? r : strbuf_append(b, "}", 1);
+}
+
+static int encode_json(const char *ns, const struct metric_datum *datums, size_t n, struct strbuf *b) {
+        int r = strbuf_puts(b, "{\"Namespace\":");
+
+        r = r < 0 ? r : json_str(b, ns);
+        r = r < 0 ? r : strbuf_puts(b, ",\"MetricData\":[");
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = i > 0 ? strbuf_append(b, ",", 1) : 0;
+                r = r < 0 ? r : json_datum(b, &datums[i]);
+        }
+        return r < 0 ? r : strbuf_puts(b, "]}");
+}
+
+int metric_encode(enum metric_protocol proto, const char *ns, const struct metric_datum *datums, size_t n,
+                  struct strbuf *ret) {
+        return proto == METRIC_JSON ? encode_json(ns, datums, n, ret) : encode_query(ns, datums, n, ret);
+}
+
+/* --- gzip --- */
 
 int metric_gzip(const void *data, size_t len, struct strbuf *ret) {
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
@@ -514,4 +631,79 @@ int metric_gzip(const void *data, size_t len, struct strbuf *ret) {
         *ret = b;
         b = (struct strbuf) STRBUF_INIT;
         return 0;
+}
+
+int metric_gunzip(const void *data, size_t len, size_t max, struct strbuf *ret) {
+        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        z_stream z = {.next_in = (Bytef *) data, .avail_in = (uInt) len};
+        char buf[16384];
+        int zr = Z_OK, r = 0;
+
+        if (inflateInit2(&z, 15 + 16) != Z_OK)
+                return -ENOMEM;
+        while (zr == Z_OK && r >= 0) {
+                z.next_out = (Bytef *) buf;
+                z.avail_out = sizeof(buf);
+                zr = inflate(&z, Z_NO_FLUSH);
+                if (zr != Z_OK && zr != Z_STREAM_END)
+                        r = -EBADMSG;
+                else if (b.len + (sizeof(buf) - z.avail_out) > max)
+                        r = -EFBIG;
+                else
+                        r = strbuf_append(&b, buf, sizeof(buf) - z.avail_out);
+        }
+        inflateEnd(&z);
+        if (r < 0)
+                return r;
+        *ret = b;
+        b = (struct strbuf) STRBUF_INIT;
+        return 0;
+}
+
+static char *query_item_name(const char *body, size_t n) {
+        _cleanup_free_ char *key = strdup_printf("&MetricData.member.%zu.MetricName=", n);
+        const char *p, *end;
+        char *out, *o;
+
+        if (!key || !(p = strstr(body, key)))
+                return NULL;
+        p += strlen(key);
+        end = p + strcspn(p, "&");
+        out = o = malloc((size_t) (end - p) + 1);
+        if (!out)
+                return NULL;
+        for (; p < end; p++) {
+                unsigned v;
+                if (*p == '%' && end - p >= 3 && sscanf(p + 1, "%2x", &v) == 1) {
+                        *o++ = (char) v;
+                        p += 2;
+                } else
+                        *o++ = *p;
+        }
+        *o = 0;
+        return out;
+}
+
+char *metric_body_item_name(enum metric_protocol proto, const char *body, size_t len, size_t n) {
+        _cleanup_strbuf_ struct strbuf plain = STRBUF_INIT;
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        const char *name;
+
+        if (len >= 2 && (unsigned char) body[0] == 0x1f && (unsigned char) body[1] == 0x8b) {
+                if (metric_gunzip(body, len, 16u * 1024 * 1024, &plain) < 0)
+                        return NULL;
+                body = plain.data;
+                len = plain.len;
+        } else if (strbuf_append(&plain, body, len) < 0)
+                return NULL;
+        else
+                body = plain.data; /* NUL-terminated */
+        if (n < 1)
+                return NULL;
+        if (proto == METRIC_QUERY)
+                return query_item_name(body, n);
+        j = json_loadb(body, len, 0, NULL);
+        name = json_string_value(
+                json_object_get(json_array_get(json_object_get(j, "MetricData"), n - 1), "MetricName"));
+        return name ? strdup(name) : NULL;
 }

@@ -96,19 +96,20 @@ static bool code_in(const char *code, const char *const *list) {
 }
 
 /* "... MetricData.member.3.Value ..." -> "datum 3 'Name'". */
-static void name_bad_datum(const json_t *datums, const char *msg, char *out, size_t size) {
+static void name_bad_datum(const struct cw_body *body, const char *msg, char *out, size_t size) {
         const char *p = strstr(msg, "MetricData.member.");
+        _cleanup_free_ char *name = NULL;
         long n;
 
         out[0] = 0;
-        if (!p || sscanf(p + strlen("MetricData.member."), "%ld", &n) != 1 || n < 1 ||
-            (size_t) n > json_array_size(datums))
+        if (!p || sscanf(p + strlen("MetricData.member."), "%ld", &n) != 1 || n < 1)
                 return;
-        snprintf(out, size, "; the bad datum is #%ld, '%s'", n,
-                 json_string_value(json_object_get(json_array_get(datums, (size_t) n - 1), "MetricName")));
+        name = metric_body_item_name(body->protocol, body->data, body->len, (size_t) n);
+        if (name)
+                snprintf(out, size, "; the bad datum is #%ld, '%s'", n, name);
 }
 
-static void judge(struct cw_answer *a, const json_t *datums, const struct http_response *resp) {
+static void judge(struct cw_answer *a, const struct cw_body *body, const struct http_response *resp) {
         static const char *const auth_codes[] = {"ExpiredToken",          "ExpiredTokenException",
                                                  "InvalidClientTokenId",  "UnrecognizedClientException",
                                                  "SignatureDoesNotMatch", "InvalidSignatureException",
@@ -136,53 +137,36 @@ static void judge(struct cw_answer *a, const json_t *datums, const struct http_r
                 return;
         }
         a->outcome = CW_REJECTED;
-        name_bad_datum(datums, msg, which, sizeof(which));
+        name_bad_datum(body, msg, which, sizeof(which));
         snprintf(a->message, sizeof(a->message), "CloudWatch rejected the data (%ld %s: %.300s)%.200s", resp->status,
                  code[0] ? code : "?", msg[0] ? msg : "no message", which);
 }
 
-struct wire {
-        struct strbuf body;
-        struct strbuf zipped;
-        const char *data;
-        size_t len;
-        char **headers;
-};
-
-static void wire_done(struct wire *w) {
-        strbuf_done(&w->body);
-        strbuf_done(&w->zipped);
-        strv_free(w->headers);
-}
-
-static int build(struct cw_client *c, const char *ns, const json_t *datums, struct wire *w) {
+static int headers(const struct cw_client *c, const struct cw_body *body, char ***ret) {
         _cleanup_free_ char *host = strdup_printf("Host: %s", c->host);
-        int r;
+        _cleanup_strv_free_ char **h = NULL;
+        int r = 0;
 
-        r = metric_encode(c->protocol, ns, datums, &w->body);
-        if (r < 0 || !host)
-                return r < 0 ? r : -ENOMEM;
-        w->data = w->body.data;
-        w->len = w->body.len;
-        if (c->gzip && w->len >= METRIC_GZIP_MIN && metric_gzip(w->data, w->len, &w->zipped) == 0) {
-                w->data = w->zipped.data;
-                w->len = w->zipped.len;
-                r = strv_push(&w->headers, "Content-Encoding: gzip");
-        }
-        r = r < 0 ? r : strv_push(&w->headers, host);
-        if (c->protocol == METRIC_JSON) {
-                r = r < 0 ? r : strv_push(&w->headers, "Content-Type: application/x-amz-json-1.0");
-                r = r < 0 ? r : strv_push(&w->headers, "X-Amz-Target: " JSON_TARGET);
+        if (!host)
+                return -ENOMEM;
+        if (body->gzip)
+                r = strv_push(&h, "Content-Encoding: gzip");
+        r = r < 0 ? r : strv_push(&h, host);
+        if (body->protocol == METRIC_JSON) {
+                r = r < 0 ? r : strv_push(&h, "Content-Type: application/x-amz-json-1.0");
+                r = r < 0 ? r : strv_push(&h, "X-Amz-Target: " JSON_TARGET);
         } else
-                r = r < 0 ? r
-                          : strv_push(&w->headers, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
-        return r;
+                r = r < 0 ? r : strv_push(&h, "Content-Type: application/x-www-form-urlencoded; charset=utf-8");
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(h);
+        return 0;
 }
 
-static int send_signed(struct cw_client *c, struct wire *w, const struct aws_credentials *creds,
-                       struct http_response **ret, char *err) {
+static int send_signed(struct cw_client *c, const struct cw_body *body, char **hdrs,
+                       const struct aws_credentials *creds, struct http_response **ret, char *err) {
         struct sigv4_request sreq = {
-                .method = "POST", .target = "/", .headers = w->headers, .body = w->data, .body_len = w->len};
+                .method = "POST", .target = "/", .headers = hdrs, .body = body->data, .body_len = body->len};
         _cleanup_free_ char *url = strdup_printf("%s/", c->endpoint);
         struct sigv4_result sig = {0};
         int r;
@@ -196,8 +180,8 @@ static int send_signed(struct cw_client *c, struct wire *w, const struct aws_cre
                 .method = "POST",
                 .url = url,
                 .headers = (const char *const *) sig.headers,
-                .body = w->data,
-                .body_len = w->len,
+                .body = body->data,
+                .body_len = body->len,
                 .connect_timeout_ms = c->timeout_ms < 3000 ? c->timeout_ms : 3000,
                 .timeout_ms = c->timeout_ms,
                 .max_attempts = 1, /* the caller backs off; a re-sent signature would be stale anyway */
@@ -209,10 +193,10 @@ static int send_signed(struct cw_client *c, struct wire *w, const struct aws_cre
         return r;
 }
 
-int cw_put_metric_data(struct cw_client *c, const char *ns, const json_t *datums, struct cw_answer *ret) {
+int cw_put_metric_data(struct cw_client *c, const struct cw_body *body, struct cw_answer *ret) {
         _cleanup_http_response_ struct http_response *resp = NULL;
         const struct aws_credentials *creds = NULL;
-        struct wire w = {.body = STRBUF_INIT, .zipped = STRBUF_INIT};
+        _cleanup_strv_free_ char **hdrs = NULL;
         char err[HTTP_ERROR_MAX] = "";
         int r;
 
@@ -222,13 +206,11 @@ int cw_put_metric_data(struct cw_client *c, const char *ns, const json_t *datums
                 snprintf(ret->message, sizeof(ret->message), "no AWS credentials: %s", aws_creds_error(c->creds));
                 return 0;
         }
-        r = build(c, ns, datums, &w);
-        if (r >= 0) {
-                ret->body_len = w.len;
-                ret->gzipped = w.data == w.zipped.data;
-                r = send_signed(c, &w, creds, &resp, err);
-        }
-        wire_done(&w);
+        ret->body_len = body->len;
+        ret->gzipped = body->gzip;
+        r = headers(c, body, &hdrs);
+        if (r >= 0)
+                r = send_signed(c, body, hdrs, creds, &resp, err);
         if (r == -ENOMEM || r == -EINVAL)
                 return r;
         if (r < 0) {
@@ -236,7 +218,7 @@ int cw_put_metric_data(struct cw_client *c, const char *ns, const json_t *datums
                          err[0] ? err : strerror(-r));
                 return 0;
         }
-        judge(ret, datums, resp);
+        judge(ret, body, resp);
         if (ret->auth_failed)
                 aws_creds_invalidate(c->creds);
         return 0;

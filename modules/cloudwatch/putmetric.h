@@ -7,15 +7,13 @@
 #include "cloudwatch/credentials.h"
 #include "cloudwatch/metric.h"
 
-/* One PutMetricData call: encode (Query or JSON 1.0), gzip when it pays,
- * sign, send, and judge CloudWatch's answer. */
+/* One PutMetricData call: sign a body encoded beforehand (metric_encode(),
+ * gzipped when it paid), send it, and judge CloudWatch's answer. */
 
 struct cw_client {
         char *endpoint; /* "https://monitoring.us-east-1.amazonaws.com" */
         char *host; /* the Host header: "host[:port]" */
         char *region;
-        enum metric_protocol protocol;
-        bool gzip;
         long timeout_ms;
         struct aws_creds_provider *creds; /* not owned */
 };
@@ -41,7 +39,15 @@ struct cw_answer {
 int cw_client_init(struct cw_client *c, const char *region, const char *override, bool fips);
 void cw_client_done(struct cw_client *c);
 
-int cw_put_metric_data(struct cw_client *c, const char *ns, const json_t *datums, struct cw_answer *ret);
+/* A request body as metric_encode() made it. */
+struct cw_body {
+        enum metric_protocol protocol;
+        bool gzip; /* data is gzipped */
+        const char *data;
+        size_t len;
+};
+
+int cw_put_metric_data(struct cw_client *c, const struct cw_body *body, struct cw_answer *ret);
 
 /* The error code of a CloudWatch answer in either protocol: the
  * x-amzn-query-error header, JSON "__type", or the XML <Code>. */

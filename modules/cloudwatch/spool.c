@@ -15,12 +15,15 @@
 #include "strbuf.h"
 
 #define MAX_FILE (16u * 1024 * 1024)
+#define MAGIC "kiln-queue 1\n"
 
 struct entry {
-        char *name; /* "000000000042.json" */
+        char *name; /* "000000000042.queue" */
         size_t requests;
         size_t datums;
         size_t bytes;
+        struct spool_request *reqs; /* the requests still queued, when in memory */
+        size_t n_reqs;
 };
 
 struct spool {
@@ -29,21 +32,30 @@ struct spool {
         struct spool_limits limits;
         struct entry *entries; /* oldest first */
         size_t n_entries;
+        char **legacy; /* queue files of the format before, oldest first */
         unsigned long long next_seq;
 };
 
-static bool json_name(const char *name) {
-        size_t n = strlen(name);
-        return name[0] != '.' && n > 5 && streq(name + n - 5, ".json");
+void spool_request_done(struct spool_request *r) {
+        free(r->namespace);
+        free(r->body);
+        *r = (struct spool_request){0};
 }
 
-static int name_filter(const struct dirent *d) {
-        return json_name(d->d_name);
+static void requests_free(struct spool_request *reqs, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                spool_request_done(&reqs[i]);
+        free(reqs);
 }
 
-/* Names of dir's *.json files, sorted; leftovers of interrupted atomic
- * writes are removed on the way. */
-static int list_dir(const char *dir, char ***ret) {
+static bool has_suffix(const char *name, const char *suffix) {
+        size_t n = strlen(name), k = strlen(suffix);
+        return name[0] != '.' && n > k && streq(name + n - k, suffix);
+}
+
+/* Names of dir's files ending in suffix (or in suffix2, when not NULL),
+ * sorted; leftovers of interrupted atomic writes are removed on the way. */
+static int list_dir(const char *dir, const char *suffix, const char *suffix2, char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
         struct dirent **names = NULL;
         int n, r = 0;
@@ -52,12 +64,13 @@ static int list_dir(const char *dir, char ***ret) {
         if (n < 0)
                 return negative_errno();
         for (int i = 0; i < n; i++) {
-                if (strstr(names[i]->d_name, ".kiln-")) {
-                        _cleanup_free_ char *p = strdup_printf("%s/%s", dir, names[i]->d_name);
+                const char *name = names[i]->d_name;
+                if (strstr(name, ".kiln-")) {
+                        _cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
                         if (p)
                                 (void) unlink(p);
-                } else if (r >= 0 && name_filter(names[i]))
-                        r = strv_push(&l, names[i]->d_name);
+                } else if (r >= 0 && (has_suffix(name, suffix) || (suffix2 && has_suffix(name, suffix2))))
+                        r = strv_push(&l, name);
                 free(names[i]);
         }
         free(names);
@@ -69,39 +82,6 @@ static int list_dir(const char *dir, char ***ret) {
         return 0;
 }
 
-static int load_json(const char *dir, const char *name, json_t **ret, size_t *ret_size) {
-        _cleanup_free_ char *path = strdup_printf("%s/%s", dir, name), *buf = NULL;
-        json_t *j;
-        size_t len;
-        int r;
-
-        if (!path)
-                return -ENOMEM;
-        r = read_file(path, MAX_FILE, &buf, &len);
-        if (r < 0)
-                return r;
-        j = json_loadb(buf, len, 0, NULL);
-        if (!json_is_object(j)) {
-                json_decref(j);
-                return -EBADMSG;
-        }
-        *ret = j;
-        if (ret_size)
-                *ret_size = len;
-        return 0;
-}
-
-static size_t count_datums(const json_t *requests) {
-        double n = 0;
-        size_t i, j;
-        json_t *req, *d;
-
-        json_array_foreach(requests, i, req)
-                json_array_foreach(json_object_get(req, "datums"), j, d)
-                        n += metric_datum_samples(d);
-        return (size_t) (n + 0.5);
-}
-
 static int remove_in(const char *dir, const char *name) {
         _cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
 
@@ -110,57 +90,246 @@ static int remove_in(const char *dir, const char *name) {
         return unlink(p) < 0 && errno != ENOENT ? negative_errno() : 0;
 }
 
+/* --- queue files --- */
+
+static const char *protocol_name(enum metric_protocol p) {
+        return p == METRIC_QUERY ? "query" : "json";
+}
+
+static int put_request(struct strbuf *b, const struct spool_request *r) {
+        _cleanup_(json_decrefp) json_t *h = json_pack(
+                "{s:s, s:s, s:b, s:I, s:I, s:f, s:f, s:I}", "namespace", r->namespace, "protocol",
+                protocol_name(r->protocol), "gzip", r->gzip, "items", (json_int_t) r->items, "datums",
+                (json_int_t) r->datums, "oldest", r->oldest, "newest", r->newest, "length", (json_int_t) r->len);
+        _cleanup_free_ char *text = h ? json_dumps(h, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+        int k;
+
+        if (!text)
+                return -ENOMEM;
+        k = strbuf_puts(b, text);
+        k = k < 0 ? k : strbuf_append(b, "\n", 1);
+        k = k < 0 ? k : strbuf_append(b, r->body, r->len);
+        return k < 0 ? k : strbuf_append(b, "\n", 1);
+}
+
+static int write_queue_file(struct spool *s, const char *name, const json_t *head, const struct spool_request *reqs,
+                            size_t n, size_t *ret_size) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s", s->queue, name), *text = NULL;
+        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        int r;
+
+        text = json_dumps(head, JSON_COMPACT);
+        if (!path || !text)
+                return -ENOMEM;
+        r = strbuf_puts(&b, MAGIC);
+        r = r < 0 ? r : strbuf_puts(&b, text);
+        r = r < 0 ? r : strbuf_append(&b, "\n", 1);
+        for (size_t i = 0; i < n && r >= 0; i++)
+                r = put_request(&b, &reqs[i]);
+        if (r < 0)
+                return r;
+        *ret_size = b.len;
+        return write_file_atomic(path, b.data, b.len, 0600);
+}
+
+/* The line at *p (up to end), parsed as a JSON object; *p moves past it. */
+static int json_line(const char **p, const char *end, json_t **ret) {
+        const char *nl = memchr(*p, '\n', (size_t) (end - *p));
+        json_t *j;
+
+        if (!nl)
+                return -EBADMSG;
+        j = json_loadb(*p, (size_t) (nl - *p), 0, NULL);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return -EBADMSG;
+        }
+        *p = nl + 1;
+        *ret = j;
+        return 0;
+}
+
+static int parse_request(const char **p, const char *end, struct spool_request *ret) {
+        _cleanup_(json_decrefp) json_t *h = NULL;
+        const char *ns, *proto;
+        json_int_t len;
+        int r;
+
+        r = json_line(p, end, &h);
+        if (r < 0)
+                return r;
+        ns = json_string_value(json_object_get(h, "namespace"));
+        proto = json_string_value(json_object_get(h, "protocol"));
+        len = json_integer_value(json_object_get(h, "length"));
+        if (!ns || !proto || (!streq(proto, "json") && !streq(proto, "query")) || len < 0 ||
+            (size_t) len >= (size_t) (end - *p) || (*p)[len] != '\n')
+                return -EBADMSG;
+        *ret = (struct spool_request){
+                .namespace = strdup(ns),
+                .protocol = streq(proto, "query") ? METRIC_QUERY : METRIC_JSON,
+                .gzip = json_is_true(json_object_get(h, "gzip")),
+                .items = (size_t) json_integer_value(json_object_get(h, "items")),
+                .datums = (size_t) json_integer_value(json_object_get(h, "datums")),
+                .oldest = json_number_value(json_object_get(h, "oldest")),
+                .newest = json_number_value(json_object_get(h, "newest")),
+                .body = malloc((size_t) len + 1),
+                .len = (size_t) len,
+        };
+        if (!ret->namespace || !ret->body) {
+                spool_request_done(ret);
+                return -ENOMEM;
+        }
+        memcpy(ret->body, *p, (size_t) len);
+        ret->body[len] = 0;
+        *p += len + 1;
+        return 0;
+}
+
+/* Reads a queue file: its head line and its requests. */
+static int load_queue_file(struct spool *s, const char *name, json_t **ret_head, struct spool_request **ret_reqs,
+                           size_t *ret_n, size_t *ret_size) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s", s->queue, name), *buf = NULL;
+        _cleanup_(json_decrefp) json_t *head = NULL;
+        struct spool_request *reqs = NULL;
+        const char *p, *end;
+        size_t len, n = 0;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_file(path, MAX_FILE, &buf, &len);
+        if (r < 0)
+                return r;
+        if (len < strlen(MAGIC) || memcmp(buf, MAGIC, strlen(MAGIC)) != 0)
+                return -EBADMSG;
+        p = buf + strlen(MAGIC);
+        end = buf + len;
+        r = json_line(&p, end, &head);
+        while (r >= 0 && p < end) {
+                struct spool_request *q = reallocarray(reqs, n + 1, sizeof(*q));
+                if (!q) {
+                        r = -ENOMEM;
+                        break;
+                }
+                reqs = q;
+                r = parse_request(&p, end, &reqs[n]);
+                if (r >= 0)
+                        n++;
+        }
+        if (r < 0) {
+                requests_free(reqs, n);
+                return r;
+        }
+        if (ret_head)
+                *ret_head = TAKE_PTR(head);
+        *ret_reqs = reqs;
+        *ret_n = n;
+        *ret_size = len;
+        return 0;
+}
+
 /* Incoming files named by a commit that a crash left behind are taken already. */
-static void drop_sources(struct spool *s, const json_t *sources) {
+static void drop_sources(struct spool *s, const json_t *head) {
+        const char *replaces = json_string_value(json_object_get(head, "replaces"));
         size_t i;
         json_t *v;
 
-        json_array_foreach(sources, i, v)
+        json_array_foreach(json_object_get(head, "sources"), i, v)
                 if (json_is_string(v) && !strchr(json_string_value(v), '/'))
                         (void) remove_in(s->incoming, json_string_value(v));
+        if (replaces && !strchr(replaces, '/') && has_suffix(replaces, ".json"))
+                (void) remove_in(s->queue, replaces);
 }
 
-static int add_entry(struct spool *s, const char *name, const json_t *commit, size_t bytes) {
-        struct entry *e = realloc(s->entries, (s->n_entries + 1) * sizeof(*e));
+static void entry_set(struct entry *e, struct spool_request *reqs, size_t n, size_t bytes) {
+        e->requests = n;
+        e->datums = 0;
+        for (size_t i = 0; i < n; i++)
+                e->datums += reqs[i].datums;
+        e->bytes = bytes;
+}
+
+static void entry_unload(struct entry *e) {
+        requests_free(e->reqs, e->n_reqs);
+        e->reqs = NULL;
+        e->n_reqs = 0;
+}
+
+static int add_entry(struct spool *s, const char *name, struct spool_request *reqs, size_t n, size_t bytes) {
+        struct entry *e = reallocarray(s->entries, s->n_entries + 1, sizeof(*e));
 
         if (!e)
                 return -ENOMEM;
         s->entries = e;
         e = &s->entries[s->n_entries];
-        *e = (struct entry){
-                .name = strdup(name),
-                .requests = json_array_size(json_object_get(commit, "requests")),
-                .datums = count_datums(json_object_get(commit, "requests")),
-                .bytes = bytes,
-        };
+        *e = (struct entry){.name = strdup(name)};
         if (!e->name)
                 return -ENOMEM;
+        entry_set(e, reqs, n, bytes);
         s->n_entries++;
         return 0;
+}
+
+static void note_seq(struct spool *s, const char *name) {
+        unsigned long long seq;
+
+        if (sscanf(name, "%llu", &seq) == 1 && seq >= s->next_seq)
+                s->next_seq = seq + 1;
+}
+
+static int load_one(struct spool *s, const char *name) {
+        _cleanup_(json_decrefp) json_t *head = NULL;
+        struct spool_request *reqs = NULL;
+        size_t n = 0, size = 0;
+        int r;
+
+        note_seq(s, name);
+        if (load_queue_file(s, name, &head, &reqs, &n, &size) < 0)
+                return remove_in(s->queue, name); /* torn files cannot happen; junk can */
+        drop_sources(s, head);
+        r = add_entry(s, name, reqs, n, size);
+        requests_free(reqs, n); /* read again when it is its turn */
+        return r;
+}
+
+/* A queue file of the format before: listed to be re-encoded, and the
+ * incoming files it took are removed as for any commit. */
+static int load_legacy(struct spool *s, const char *name) {
+        _cleanup_free_ char *p = strdup_printf("%s/%s", s->queue, name), *buf = NULL;
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        size_t len;
+
+        if (!p)
+                return -ENOMEM;
+        note_seq(s, name);
+        if (read_file(p, MAX_FILE, &buf, &len) < 0)
+                return 0; /* replaced already */
+        j = json_loadb(buf, len, 0, NULL);
+        if (json_is_object(j))
+                drop_sources(s, j);
+        return strv_push(&s->legacy, name);
 }
 
 static int load_queue(struct spool *s) {
         _cleanup_strv_free_ char **names = NULL;
         int r;
 
-        r = list_dir(s->queue, &names);
+        r = list_dir(s->queue, ".queue", ".json", &names);
         if (r < 0)
                 return r;
-        for (char **n = names; *n; n++) {
-                _cleanup_(json_decrefp) json_t *commit = NULL;
-                unsigned long long seq;
-                size_t size;
-                if (load_json(s->queue, *n, &commit, &size) < 0) {
-                        (void) remove_in(s->queue, *n); /* torn files cannot happen; junk can */
-                        continue;
+        for (char **n = names; *n; n++)
+                if (has_suffix(*n, ".queue")) {
+                        r = load_one(s, *n);
+                        if (r < 0)
+                                return r;
                 }
-                drop_sources(s, json_object_get(commit, "sources"));
-                if (sscanf(*n, "%llu", &seq) == 1 && seq >= s->next_seq)
-                        s->next_seq = seq + 1;
-                r = add_entry(s, *n, commit, size);
-                if (r < 0)
-                        return r;
-        }
+        /* After the new files: those replaced already went. */
+        for (char **n = names; *n; n++)
+                if (has_suffix(*n, ".json")) {
+                        r = load_legacy(s, *n);
+                        if (r < 0)
+                                return r;
+                }
         return 0;
 }
 
@@ -188,13 +357,18 @@ int spool_open(const char *dir, const struct spool_limits *limits, struct spool 
 void spool_free(struct spool *s) {
         if (!s)
                 return;
-        for (size_t i = 0; i < s->n_entries; i++)
+        for (size_t i = 0; i < s->n_entries; i++) {
                 free(s->entries[i].name);
+                entry_unload(&s->entries[i]);
+        }
         free(s->entries);
+        strv_free(s->legacy);
         free(s->incoming);
         free(s->queue);
         free(s);
 }
+
+/* --- put-metric's side --- */
 
 /* Removes the oldest incoming files until fewer than max remain. */
 static int make_room(const char *incoming, size_t max) {
@@ -202,7 +376,7 @@ static int make_room(const char *incoming, size_t max) {
         size_t n;
         int r, dropped = 0;
 
-        r = list_dir(incoming, &names);
+        r = list_dir(incoming, ".json", NULL, &names);
         if (r < 0)
                 return r;
         n = strv_length(names);
@@ -247,118 +421,214 @@ int spool_submit(const char *dir, const char *ns, const json_t *datums, size_t m
         return r < 0 ? r : dropped;
 }
 
-int spool_take_incoming(struct spool *s, size_t max, json_t **ret, char ***ret_sources, size_t *ret_bad) {
+/* --- the daemon's side --- */
+
+static int parse_incoming(struct spool *s, const char *name, struct metric_batch *batch) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s", s->incoming, name), *buf = NULL;
+        size_t len;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_file(path, MAX_FILE, &buf, &len);
+        return r < 0 ? r : metric_parse_incoming(batch, buf, len);
+}
+
+int spool_take_incoming(struct spool *s, size_t max, struct metric_batch *batch, char ***ret_sources, size_t *ret_bad) {
         _cleanup_strv_free_ char **names = NULL, **taken = NULL;
-        _cleanup_(json_decrefp) json_t *out = json_array();
         size_t bad = 0, n = 0;
         int r;
 
-        if (!out)
-                return -ENOMEM;
-        r = list_dir(s->incoming, &names);
+        r = list_dir(s->incoming, ".json", NULL, &names);
         if (r < 0)
                 return r;
         for (char **name = names; *name && n < max; name++, n++) {
-                json_t *doc = NULL;
-                if (load_json(s->incoming, *name, &doc, NULL) < 0 || !json_is_array(json_object_get(doc, "datums"))) {
-                        json_decref(doc);
+                r = parse_incoming(s, *name, batch);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
                         (void) remove_in(s->incoming, *name);
                         bad++;
                         continue;
                 }
-                if (json_array_append_new(out, doc) < 0 || strv_push(&taken, *name) < 0)
+                if (strv_push(&taken, *name) < 0)
                         return -ENOMEM;
         }
-        *ret = TAKE_PTR(out);
         *ret_sources = TAKE_PTR(taken);
         *ret_bad = bad;
         return 0;
 }
 
-static int write_commit(struct spool *s, const char *name, const json_t *commit, size_t *ret_size) {
-        _cleanup_free_ char *path = strdup_printf("%s/%s", s->queue, name), *text = NULL;
+static json_t *commit_head(char *const *sources, const char *replaces) {
+        _cleanup_(json_decrefp) json_t *head = json_pack("{s:[]}", "sources");
 
-        text = json_dumps(commit, JSON_COMPACT | JSON_REAL_PRECISION(17));
-        if (!path || !text)
-                return -ENOMEM;
-        *ret_size = strlen(text);
-        return write_file_atomic(path, text, *ret_size, 0600);
+        if (!head)
+                return NULL;
+        for (char *const *p = sources; p && *p; p++)
+                if (json_array_append_new(json_object_get(head, "sources"), json_string(*p)) < 0)
+                        return NULL;
+        if (replaces && json_object_set_new(head, "replaces", json_string(replaces)) < 0)
+                return NULL;
+        return TAKE_PTR(head);
 }
 
-int spool_commit(struct spool *s, const json_t *requests, char *const *sources) {
-        _cleanup_(json_decrefp) json_t *commit = json_pack("{s:[], s:O}", "sources", "requests", requests);
-        _cleanup_free_ char *name = strdup_printf("%012llu.json", s->next_seq);
+/* Moves reqs[] into a new array owned by the spool. */
+static struct spool_request *take_requests(struct spool_request *reqs, size_t n) {
+        struct spool_request *own = calloc(n ? n : 1, sizeof(*own));
+
+        if (own && n > 0)
+                memcpy(own, reqs, n * sizeof(*own));
+        for (size_t i = 0; i < n; i++)
+                reqs[i] = own ? (struct spool_request){0} : reqs[i];
+        return own;
+}
+
+int spool_commit(struct spool *s, struct spool_request *reqs, size_t n, char *const *sources, const char *replaces) {
+        _cleanup_free_ char *name = strdup_printf("%012llu.queue", s->next_seq);
+        _cleanup_(json_decrefp) json_t *head = commit_head(sources, replaces);
+        struct spool_request *own = take_requests(reqs, n);
         size_t size;
         int r;
 
-        if (!commit || !name)
+        if (!own || !name || !head) {
+                requests_free(own, own ? n : 0);
+                for (size_t i = 0; !own && i < n; i++)
+                        spool_request_done(&reqs[i]);
                 return -ENOMEM;
-        for (char *const *p = sources; p && *p; p++)
-                if (json_array_append_new(json_object_get(commit, "sources"), json_string(*p)) < 0)
-                        return -ENOMEM;
-        if (json_array_size(requests) == 0 && !(sources && *sources))
+        }
+        if (n == 0 && !(sources && *sources) && !replaces) {
+                free(own);
                 return 0;
-        r = write_commit(s, name, commit, &size);
-        if (r < 0)
+        }
+        r = write_queue_file(s, name, head, own, n, &size);
+        if (r < 0) {
+                requests_free(own, n);
                 return r;
+        }
         s->next_seq++;
-        r = add_entry(s, name, commit, size);
+        r = add_entry(s, name, own, n, size);
+        /* Kept in memory when it is the next to go, as it usually is. */
+        if (r >= 0 && s->n_entries == 1) {
+                s->entries[0].reqs = own;
+                s->entries[0].n_reqs = n;
+        } else
+                requests_free(own, n);
         for (char *const *p = sources; p && *p; p++)
                 (void) remove_in(s->incoming, *p);
+        if (replaces)
+                (void) remove_in(s->queue, replaces);
         return r;
 }
 
-int spool_peek(struct spool *s, char **ret_name, json_t **ret_request) {
+static void forget_first(struct spool *s) {
+        free(s->entries[0].name);
+        entry_unload(&s->entries[0]);
+        memmove(s->entries, s->entries + 1, (s->n_entries - 1) * sizeof(*s->entries));
+        s->n_entries--;
+}
+
+/* Reads the oldest commit's requests unless they are in memory. */
+static int load_first(struct spool *s) {
+        struct entry *e = &s->entries[0];
+        size_t size;
+        int r;
+
+        if (e->reqs)
+                return 0;
+        r = load_queue_file(s, e->name, NULL, &e->reqs, &e->n_reqs, &size);
+        if (r < 0)
+                return r;
+        entry_set(e, e->reqs, e->n_reqs, size);
+        return 0;
+}
+
+int spool_peek(struct spool *s, char **ret_name, const struct spool_request **ret) {
         while (s->n_entries > 0) {
-                _cleanup_(json_decrefp) json_t *commit = NULL;
-                json_t *req;
-                if (load_json(s->queue, s->entries[0].name, &commit, NULL) < 0 ||
-                    !(req = json_array_get(json_object_get(commit, "requests"), 0))) {
-                        (void) spool_pop(s, s->entries[0].name);
+                int r = load_first(s);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0 || s->entries[0].n_reqs == 0) {
+                        if (remove_in(s->queue, s->entries[0].name) < 0)
+                                return -EIO;
+                        forget_first(s);
                         continue;
                 }
                 *ret_name = strdup(s->entries[0].name);
                 if (!*ret_name)
                         return -ENOMEM;
-                *ret_request = json_incref(req);
+                *ret = &s->entries[0].reqs[0];
                 return 0;
         }
         return -ENOENT;
 }
 
-static void forget_first(struct spool *s) {
-        free(s->entries[0].name);
-        memmove(s->entries, s->entries + 1, (s->n_entries - 1) * sizeof(*s->entries));
-        s->n_entries--;
-}
-
 int spool_pop(struct spool *s, const char *name) {
-        _cleanup_(json_decrefp) json_t *commit = NULL;
-        json_t *requests;
+        _cleanup_(json_decrefp) json_t *head = NULL;
+        struct entry *e;
         size_t size;
         int r;
 
         if (s->n_entries == 0 || !streq(s->entries[0].name, name))
                 return -ESTALE;
-        r = load_json(s->queue, name, &commit, NULL);
-        requests = json_object_get(commit, "requests");
-        if (r < 0 || json_array_size(requests) <= 1) {
+        e = &s->entries[0];
+        r = load_first(s);
+        if (r < 0 || e->n_reqs <= 1) {
                 r = remove_in(s->queue, name);
                 if (r >= 0)
                         forget_first(s);
                 return r;
         }
-        /* The sources were removed when the commit was written; keeping
-         * their names would only cost space. */
-        if (json_array_remove(requests, 0) < 0 || json_object_set_new(commit, "sources", json_array()) < 0)
+        /* The sources were removed when the commit was written; naming
+         * them again would only cost space. */
+        head = commit_head(NULL, NULL);
+        if (!head)
                 return -ENOMEM;
-        r = write_commit(s, name, commit, &size);
+        r = write_queue_file(s, name, head, e->reqs + 1, e->n_reqs - 1, &size);
         if (r < 0)
                 return r;
-        s->entries[0].requests = json_array_size(requests);
-        s->entries[0].datums = count_datums(requests);
-        s->entries[0].bytes = size;
+        spool_request_done(&e->reqs[0]);
+        memmove(e->reqs, e->reqs + 1, (e->n_reqs - 1) * sizeof(*e->reqs));
+        e->n_reqs--;
+        entry_set(e, e->reqs, e->n_reqs, size);
         return 0;
+}
+
+/* Takes the first name off the legacy list. */
+static char *next_legacy_name(struct spool *s) {
+        size_t n = strv_length(s->legacy);
+        char *name;
+
+        if (n == 0)
+                return NULL;
+        name = s->legacy[0];
+        memmove(s->legacy, s->legacy + 1, n * sizeof(char *));
+        return name;
+}
+
+int spool_next_legacy(struct spool *s, char **ret_name, json_t **ret_commit) {
+        for (;;) {
+                _cleanup_free_ char *name = next_legacy_name(s), *path = NULL, *buf = NULL;
+                json_t *j;
+                size_t len;
+                if (!name)
+                        return -ENOENT;
+                path = strdup_printf("%s/%s", s->queue, name);
+                if (!path)
+                        return -ENOMEM;
+                /* Not json_is_object(j = ...): the macro evaluates its argument twice. */
+                j = read_file(path, MAX_FILE, &buf, &len) >= 0 ? json_loadb(buf, len, 0, NULL) : NULL;
+                if (json_is_object(j)) {
+                        *ret_name = TAKE_PTR(name);
+                        *ret_commit = j;
+                        return 0;
+                }
+                json_decref(j);
+                (void) spool_drop_legacy(s, name);
+        }
+}
+
+int spool_drop_legacy(struct spool *s, const char *name) {
+        return remove_in(s->queue, name);
 }
 
 static void totals(const struct spool *s, struct spool_counts *c) {
@@ -390,12 +660,27 @@ int spool_trim(struct spool *s, size_t *ret_datums) {
         return n;
 }
 
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+/* Files waiting in incoming/, counted without sorting or copying names. */
+static size_t count_incoming(const char *dir) {
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        struct dirent *de;
+        size_t n = 0;
+
+        while (d && (de = readdir(d)))
+                if (has_suffix(de->d_name, ".json") && !strstr(de->d_name, ".kiln-"))
+                        n++;
+        return n;
+}
+
 void spool_get_counts(struct spool *s, struct spool_counts *ret) {
-        _cleanup_strv_free_ char **names = NULL;
         struct spool_counts c;
 
         totals(s, &c);
-        if (list_dir(s->incoming, &names) >= 0)
-                c.incoming = strv_length(names);
+        c.incoming = count_incoming(s->incoming);
         *ret = c;
 }

@@ -2,17 +2,26 @@
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
+#include "cloudwatch/metric.h"
 #include "macro.h"
 
 /* The metric spool, on disk under /var/lib/kiln/metrics/:
  *
  *   incoming/<ns>-<pid>-<rand>.json   datums handed over by `kiln put-metric`:
  *                                     {"namespace": "X" | null, "datums": [...]}
- *   queue/<seq>.json                  one commit of work, oldest first:
- *                                     {"sources": [incoming names],
- *                                      "requests": [{"namespace", "datums"}]}
+ *   queue/<seq>.queue                 one commit of work, oldest first: requests
+ *                                     ready to send, encoded (and gzipped):
+ *       kiln-queue 1\n
+ *       {"sources": [incoming names], "replaces": "<seq>.json"}\n
+ *       then for each request, a header line and the body:
+ *       {"namespace", "protocol": "json"|"query", "gzip", "items", "datums",
+ *        "oldest", "newest", "length"}\n<length bytes>\n
+ *   queue/<seq>.json                  a commit of kiln before this format
+ *                                     ({"sources", "requests": [{"namespace",
+ *                                     "datums"}]}), re-encoded at start
  *
  * Every file is written atomically. A queue file names the incoming files it
  * took; they are removed only after it is on disk, and removed again at the
@@ -20,7 +29,10 @@
  * leaves the queue only once CloudWatch has accepted it (or rejected its
  * data as invalid): the file is rewritten without it, or removed. Datums are
  * thus sent once, across restarts and kill -9, except when a crash falls
- * between CloudWatch's answer and that rewrite. */
+ * between CloudWatch's answer and that rewrite. A request is sent as it was
+ * encoded: a protocol changed by a reload applies to new commits. The
+ * requests of the commit being sent are kept in memory, so a send reads
+ * nothing back. */
 
 #define SPOOL_DIR "/var/lib/kiln/metrics"
 
@@ -50,20 +62,43 @@ DEFINE_POINTER_CLEANUP(struct spool, spool_free)
  * holds max_files, the oldest is removed and 1 returned. */
 int spool_submit(const char *dir, const char *ns, const json_t *datums, size_t max_files);
 
-/* Reads up to max incoming files, oldest first: *ret is an array of
- * {"namespace", "datums"}, *ret_sources their names. Unreadable files are
- * removed and counted in *ret_bad. */
-int spool_take_incoming(struct spool *s, size_t max, json_t **ret, char ***ret_sources, size_t *ret_bad);
+/* One request, ready to send. */
+struct spool_request {
+        char *namespace;
+        enum metric_protocol protocol;
+        bool gzip; /* body is gzipped */
+        size_t items; /* MetricData items */
+        size_t datums; /* samples */
+        double oldest, newest; /* the datums' timestamps, for the two-week check at send time */
+        char *body;
+        size_t len;
+};
+void spool_request_done(struct spool_request *r);
 
-/* Commits requests (an array of {"namespace", "datums"}) to the queue, then
- * removes the incoming sources. */
-int spool_commit(struct spool *s, const json_t *requests, char *const *sources);
+/* Parses up to max incoming files, oldest first, into batch (each datum
+ * tagged with its file's namespace); *ret_sources are their names.
+ * Unreadable files are removed and counted in *ret_bad. */
+int spool_take_incoming(struct spool *s, size_t max, struct metric_batch *batch, char ***ret_sources, size_t *ret_bad);
 
-/* The oldest queued request: its commit's name and the request. -ENOENT
- * when the queue is empty. */
-int spool_peek(struct spool *s, char **ret_name, json_t **ret_request);
+/* Commits requests to the queue, then removes the incoming sources (and the
+ * legacy queue file it replaces, or NULL). Takes the requests' contents:
+ * reqs[] is left zeroed, on failure too. */
+int spool_commit(struct spool *s, struct spool_request *reqs, size_t n, char *const *sources, const char *replaces);
+
+/* The oldest queued request: its commit's name and the request, valid
+ * until the next call that changes the spool. -ENOENT when the queue is
+ * empty. */
+int spool_peek(struct spool *s, char **ret_name, const struct spool_request **ret);
 /* Removes the oldest request of commit name (after CloudWatch took it). */
 int spool_pop(struct spool *s, const char *name);
+
+/* The oldest queue file of the format before, taken off the list: its name
+ * and content ({"sources", "requests": [{"namespace", "datums"}]}).
+ * -ENOENT when none is left. The caller commits it again, naming it as
+ * replaced; one left on disk is seen again at the next start. */
+int spool_next_legacy(struct spool *s, char **ret_name, json_t **ret_commit);
+/* Removes a legacy file that cannot be re-encoded. */
+int spool_drop_legacy(struct spool *s, const char *name);
 
 /* Drops the oldest commits while over the limits; *ret_datums says how many
  * datums went. Returns the number of commits dropped. */

@@ -15,6 +15,10 @@ start_daemon
 put_seq Seq 1 15
 wait_for 10 metrics_is queued_datums 15
 ok $? "during a 5xx outage the datums wait in the spool (15 queued)"
+Q="$ROOT/var/lib/kiln/metrics/queue"
+[ "$(head -qn1 "$Q"/*.queue | sort -u)" = "kiln-queue 1" ] &&
+	grep -q '"protocol":"json"' "$Q"/*.queue && grep -q '"MetricName":"Seq"' "$Q"/*.queue
+ok $? "queue files hold the encoded requests, with a header"
 wait_for 10 grep -q "Failed to push metrics, keeping" "$T/daemon.log"
 ok $? "the outage is logged"
 [ -z "$(samples Seq)" ]
@@ -75,6 +79,34 @@ ok $? "... with a warning"
 cw_post faults '{"fail_5xx": 0}'
 wait_for 20 has_samples Bound 4 6
 ok $? "only the newest datums (4..6) arrive"
+stop_daemon
+
+# --- queue files kiln wrote before it kept encoded requests: sent once
+cw_config </dev/null
+now=$(date +%s)
+inc="$ROOT/var/lib/kiln/metrics/incoming"
+echo '{"namespace": null, "datums": [{"MetricName": "Legacy", "Value": 1}]}' >"$inc/0000000001-legacy.json"
+cat >"$Q/000000000007.json" <<EOJ
+{"sources": ["0000000001-legacy.json"], "requests": [
+ {"namespace": "MyApp", "datums": [{"MetricName": "Legacy", "Value": 1, "Timestamp": $now},
+                                   {"MetricName": "Legacy", "Value": 2, "Timestamp": $now}]},
+ {"namespace": "MyApp", "datums": [{"MetricName": "Legacy", "Value": 3, "Timestamp": $now}]}]}
+EOJ
+# ... and a request that waited past CloudWatch's two weeks
+old=$((now - 15 * 86400))
+body="{\"Namespace\":\"MyApp\",\"MetricData\":[{\"MetricName\":\"Stale\",\"Timestamp\":$old,\"Value\":1}]}"
+printf 'kiln-queue 1\n{"sources":[]}\n{"namespace":"MyApp","protocol":"json","gzip":false,"items":1,"datums":1,"oldest":%s,"newest":%s,"length":%s}\n%s\n' \
+	"$old" "$old" "${#body}" "$body" >"$Q/000000000008.queue"
+start_daemon
+wait_for 20 has_samples Legacy 1 3
+ok $? "a queue file of the format before is re-encoded and sent, each datum once"
+[ ! -e "$inc/0000000001-legacy.json" ] && [ -z "$(ls "$Q"/*.json 2>/dev/null)" ]
+ok $? "... the incoming file it took and the old file are gone"
+wait_for 10 grep -q "Dropping a batch of 1 datum(s) in namespace 'MyApp': its oldest timestamp is more than two weeks old" "$T/daemon.log"
+ok $? "a request older than two weeks is dropped with a warning"
+wait_for 5 metrics_is queued_datums 0
+[ -z "$(samples Stale)" ]
+ok $? "... and not sent"
 stop_daemon
 
 done_testing

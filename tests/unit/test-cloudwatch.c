@@ -17,6 +17,11 @@
 #include "strbuf.h"
 #include "tap.h"
 
+static char *mfree_str(char *p) {
+        free(p);
+        return NULL;
+}
+
 static void test_sigv4_vector(void) {
         /* get-vanilla from AWS's SigV4 test suite. */
         char *headers[] = {(char *) "Host:example.amazonaws.com", NULL};
@@ -66,74 +71,210 @@ static void test_check(void) {
         is_int(metric_check_namespace("MyApp", NULL), 0, "MyApp is a fine namespace");
 }
 
+/* Datums from JSON, as the daemon takes them. */
+static void add_json(struct metric_batch *b, json_t *datums, const char *ns) {
+        metric_batch_add_json(b, datums, ns);
+        json_decref(datums);
+}
+
+static void test_parse(void) {
+        _cleanup_metric_batch_ struct metric_batch b = {0};
+        const char *doc =
+                " {\"datums\" : [ {\"MetricName\": \"A\\u00e9\\\"b\", \"Value\": -1.5e2, \"Unit\": \"Count\", "
+                "\"Extra\": {\"x\": [1, true, null]}, \"Timestamp\": 1700000000, \"StorageResolution\": 1, "
+                "\"Dimensions\": [{\"Name\": \"H\", \"Value\": \"h\\/1\"}]}, 7, {\"Values\": [1, 2], "
+                "\"Counts\": [3]}, {\"MetricName\": 5, \"Value\": 1}, {\"MetricName\": \"R\", \"Value\": 1, "
+                "\"StorageResolution\": 60.5}], \"namespace\": \"NS\"} ";
+        char *err = NULL;
+
+        is_int(metric_parse_incoming(&b, doc, strlen(doc)), 0, "a hand-over parses");
+        is_int(b.n_items, 5, "into five datums, good or not");
+        is_str(b.items[0].ns, "NS", "the namespace given after the datums applies to them");
+        is_str(b.items[0].name, "A\xc3\xa9\"b", "escapes are decoded, \\u to UTF-8");
+        ok(b.items[0].has_value && b.items[0].value == -150, "an exponent reads");
+        ok(b.items[0].has_timestamp && b.items[0].timestamp == 1700000000 && b.items[0].resolution == 1,
+           "timestamp and resolution read");
+        ok(b.items[0].n_dims == 1 && streq(b.items[0].dims[0].value, "h/1"), "dimensions read");
+        ok(!b.items[0].malformed, "unknown members are skipped");
+        is_int(metric_check(&b.items[0], 1700000000, &err), -EINVAL, "a non-ASCII name is refused");
+        free(err);
+        err = NULL;
+        is_int(metric_check(&b.items[1], 1700000000, &err), -EINVAL, "a number is not a datum");
+        is_str(err, "a datum must be an object", "and says so");
+        free(err);
+        err = NULL;
+        is_int(metric_check(&b.items[2], 1700000000, &err), -EINVAL, "Counts shorter than Values are refused");
+        is_str(err, "Counts must be as long as Values", "and says so");
+        free(err);
+        err = NULL;
+        is_int(metric_check(&b.items[3], 1700000000, &err), -EINVAL, "a name that is not a string is refused");
+        is_str(err, "metric name is not a string", "and says so");
+        free(err);
+        err = NULL;
+        is_int(metric_check(&b.items[4], 1700000000, &err), -EINVAL, "a fractional resolution is refused");
+        is_str(err, "storage resolution must be 1 or 60", "and says so");
+        free(err);
+
+        static const char *const bad[] = {
+                "",
+                "[]",
+                "{\"datums\": [}",
+                "{\"datums\": [{\"Value\": 01}]}",
+                "{\"datums\": [{\"Value\": .5}]}",
+                "{\"datums\": [{\"Value\": 1,}]}",
+                "{\"datums\": [\"\\ud800\"]}",
+                "{\"datums\": [\"a\\u0000b\"]}",
+                "{\"datums\": [\"tab\there\"]}",
+                "{\"datums\": []} x",
+                "{\"namespace\": \"X\"}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                is_int(metric_parse_incoming(&b, bad[i], strlen(bad[i])), -EBADMSG, "not a hand-over: '%s'", bad[i]);
+        is_int(b.n_items, 5, "a refused text adds no datum");
+        {
+                _cleanup_free_ char *deep = calloc(1, 400);
+                memcpy(deep, "{\"datums\": [{\"x\": ", 18);
+                memset(deep + 18, '[', 300);
+                is_int(metric_parse_incoming(&b, deep, strlen(deep)), -EBADMSG, "nesting is bounded");
+        }
+}
+
 static void test_pack_split(void) {
         time_t now = time(NULL) - time(NULL) % 60;
-        _cleanup_(json_decrefp) json_t *in = json_array(), *packed = NULL, *parts = NULL;
+        _cleanup_metric_batch_ struct metric_batch in = {0}, packed = {0}, many = {0};
+        _cleanup_free_ struct metric_datum **ptrs = NULL;
+        _cleanup_(json_decrefp) json_t *list = json_array();
+        double lat = 0;
+        size_t most = 0, first;
 
         for (int i = 0; i < 400; i++)
-                json_array_append_new(in, metric_datum_new("Lat", (double) (i % 200), "Milliseconds", now, 60));
-        json_array_append_new(in, metric_datum_new("Other", 1, NULL, now, 60));
-        packed = metric_pack(in);
-        {
-                double lat = 0;
-                size_t most = 0, i;
-                json_t *p;
-                json_array_foreach(packed, i, p) {
-                        if (streq(json_string_value(json_object_get(p, "MetricName")), "Lat"))
-                                lat += metric_datum_samples(p);
-                        if (json_array_size(json_object_get(p, "Values")) > most)
-                                most = json_array_size(json_object_get(p, "Values"));
-                }
-                ok(json_array_size(packed) <= 5, "401 samples of 2 metrics pack into a few datums (%zu)",
-                   json_array_size(packed));
-                is_int((long long) lat, 400, "no sample is lost in packing");
-                is_int(most, 150, "at most 150 values in one datum");
+                json_array_append_new(list, metric_datum_new("Lat", (double) (i % 200), "Milliseconds", now, 60));
+        json_array_append_new(list, metric_datum_new("Other", 1, NULL, now, 60));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:[f, f], s:[i, i], s:I, s:i}", "MetricName", "Other", "Values", 1.0,
+                                        2.0, "Counts", 2, 3, "Timestamp", (json_int_t) now, "StorageResolution", 60));
+        metric_batch_add_json(&in, list, NULL);
+        ptrs = calloc(in.n_items, sizeof(*ptrs));
+        for (size_t i = 0; i < in.n_items; i++)
+                ptrs[i] = &in.items[i];
+        is_int(metric_pack(ptrs, in.n_items, &packed), 0, "pack");
+        for (size_t i = 0; i < packed.n_items; i++) {
+                if (streq(packed.items[i].name, "Lat"))
+                        lat += metric_samples(&packed.items[i]);
+                if (packed.items[i].n_values > most)
+                        most = packed.items[i].n_values;
         }
-        is_int(metric_check_datum(json_array_get(packed, 0), now, NULL), 0, "a packed datum is valid");
+        ok(packed.n_items <= 5, "402 datums of 2 metrics pack into a few datums (%zu)", packed.n_items);
+        is_int((long long) lat, 400, "no sample is lost in packing");
+        is_int(most, 150, "at most 150 values in one datum");
+        is_int(metric_check(&packed.items[0], now, NULL), 0, "a packed datum is valid");
+        {
+                const struct metric_datum *o = &packed.items[packed.n_items - 1];
+                ok(streq(o->name, "Other") && o->n_values == 2 && o->counts[0] == 3 && o->counts[1] == 3,
+                   "a Value and Values/Counts of one series merge (1 x1 + 1 x2 + 2 x3)");
+                is_int((long long) metric_samples(o), 6, "six samples");
+        }
 
-        json_array_clear(in);
         for (int i = 0; i < 2500; i++)
-                json_array_append_new(in, metric_datum_new("M", i, NULL, now - i, 1));
-        parts = metric_split(in, "NS");
-        is_int(json_array_size(parts), 3, "2500 datums split into 3 requests of at most 1000");
+                add_json(&many, json_pack("[o]", metric_datum_new("M", i, NULL, now - i, 1)), NULL);
+        first = metric_split(many.items, many.n_items, "NS");
+        is_int(first, 1000, "2500 datums: the first request takes 1000");
+        is_int(metric_split(many.items + 2000, 500, "NS"), 500, "the last the remaining 500");
+        {
+                _cleanup_metric_batch_ struct metric_batch big = {0};
+                _cleanup_free_ char *v = calloc(1, 1025);
+                memset(v, 'x', 1024);
+                for (int i = 0; i < 300; i++) {
+                        json_t *d = metric_datum_new("Big", i, NULL, now, 60);
+                        metric_datum_add_dimension(d, "D", v);
+                        add_json(&big, json_pack("[o]", d), NULL);
+                }
+                first = metric_split(big.items, big.n_items, "NS");
+                ok(first > 100 && first < 300, "big datums split by size before 1000 (%zu)", first);
+        }
 }
 
 static void test_encode(void) {
-        _cleanup_(json_decrefp) json_t *in = json_array(), *j = NULL;
-        _cleanup_strbuf_ struct strbuf q = STRBUF_INIT, js = STRBUF_INIT, z = STRBUF_INIT;
-        json_t *d = metric_datum_new("Queue Depth", 0.1, "Count", 1700000000, 60);
+        _cleanup_metric_batch_ struct metric_batch in = {0};
+        _cleanup_strbuf_ struct strbuf q = STRBUF_INIT, js = STRBUF_INIT, z = STRBUF_INIT, back = STRBUF_INIT;
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        _cleanup_free_ char *n1 = NULL, *n2 = NULL, *n3 = NULL;
+        json_t *d = metric_datum_new("Queue Depth", 0.1, "Count", 1700000000, 60), *m;
+        char buf[32];
 
         metric_datum_add_dimension(d, "Host", "a&b=c");
-        json_array_append_new(in, d);
-        is_int(metric_encode(METRIC_QUERY, "My App", in, &q), 0, "Query encoding");
+        add_json(&in,
+                 json_pack("[o, {s:s, s:[f, f], s:[i, i]}]", d, "MetricName", "Lat\"\\", "Values", 1.5, 2e-9, "Counts",
+                           2, 1),
+                 NULL);
+        is_int(metric_encode(METRIC_QUERY, "My App", in.items, 1, &q), 0, "Query encoding");
         is_str(q.data,
                "Action=PutMetricData&Version=2010-08-01&Namespace=My%20App&MetricData.member.1.MetricName=Queue%20Depth"
                "&MetricData.member.1.Dimensions.member.1.Name=Host&MetricData.member.1.Dimensions.member.1.Value="
                "a%26b%3Dc&MetricData.member.1.Timestamp=2023-11-14T22%3A13%3A20Z&MetricData.member.1.Value=0.1"
                "&MetricData.member.1.Unit=Count&MetricData.member.1.StorageResolution=60",
                "Query body as CloudWatch expects it");
-        is_int(metric_encode(METRIC_JSON, "My App", in, &js), 0, "JSON encoding");
+        is_int(metric_encode(METRIC_JSON, "My App", in.items, 2, &js), 0, "JSON encoding");
         j = json_loads(js.data, 0, NULL);
+        ok(j != NULL, "the JSON body is JSON");
         is_str(json_string_value(json_object_get(j, "Namespace")), "My App", "JSON body has the namespace");
-        ok(json_number_value(json_object_get(json_array_get(json_object_get(j, "MetricData"), 0), "Value")) == 0.1,
-           "and the exact value");
+        m = json_object_get(j, "MetricData");
+        ok(json_number_value(json_object_get(json_array_get(m, 0), "Value")) == 0.1, "and the exact value");
+        ok(json_number_value(json_object_get(json_array_get(m, 0), "Timestamp")) == 1700000000, "epoch timestamp");
+        is_str(json_string_value(json_object_get(json_array_get(json_object_get(json_array_get(m, 0), "Dimensions"), 0),
+                                                 "Value")),
+               "a&b=c", "dimension values as they are");
+        is_str(json_string_value(json_object_get(json_array_get(m, 1), "MetricName")), "Lat\"\\", "names escaped");
+        ok(json_number_value(json_array_get(json_object_get(json_array_get(m, 1), "Values"), 1)) == 2e-9 &&
+                   json_number_value(json_array_get(json_object_get(json_array_get(m, 1), "Counts"), 0)) == 2,
+           "Values and Counts exact");
+        metric_format_double(42, buf);
+        is_str(buf, "42", "whole numbers print bare");
+        metric_format_double(-1e15, buf);
+        is_str(buf, "-1e+15", "big ones as printf does");
+        metric_format_double(0.1, buf);
+        is_str(buf, "0.1", "0.1 in its shortest form");
         is_int(metric_gzip("abc", 3, &z), -E2BIG, "gzip is skipped when it does not shrink");
+        n1 = metric_body_item_name(METRIC_QUERY, q.data, q.len, 1);
+        is_str(n1, "Queue Depth", "the query body names item 1");
         for (int i = 0; i < 500; i++)
-                strbuf_puts(&js, "MetricData.member.1.Value=1&");
+                strbuf_puts(&js, " ");
+        n2 = metric_body_item_name(METRIC_JSON, js.data, js.len, 2);
+        is_str(n2, "Lat\"\\", "the JSON body names item 2");
         is_int(metric_gzip(js.data, js.len, &z), 0, "a repetitive body gzips");
-        ok(z.len < js.len / 5 && (unsigned char) z.data[0] == 0x1f && (unsigned char) z.data[1] == 0x8b,
+        ok(z.len < js.len && (unsigned char) z.data[0] == 0x1f && (unsigned char) z.data[1] == 0x8b,
            "into a smaller gzip stream (%zu -> %zu)", js.len, z.len);
+        is_int(metric_gunzip(z.data, z.len, 1 << 20, &back), 0, "it gunzips");
+        ok(back.len == js.len && memcmp(back.data, js.data, js.len) == 0, "to the same bytes");
+        n3 = metric_body_item_name(METRIC_JSON, z.data, z.len, 1);
+        is_str(n3, "Queue Depth", "a gzipped body names its items too");
+        ok(metric_body_item_name(METRIC_JSON, js.data, js.len, 3) == NULL, "no item 3");
+}
+
+static struct spool_request request(const char *ns, size_t datums, double when) {
+        struct spool_request r = {.namespace = strdup(ns),
+                                  .protocol = METRIC_JSON,
+                                  .items = 1,
+                                  .datums = datums,
+                                  .oldest = when,
+                                  .newest = when};
+        r.body = strdup_printf("{\"Namespace\":\"%s\",\"MetricData\":[]}\n", ns);
+        r.len = strlen(r.body);
+        return r;
 }
 
 static void test_spool(void) {
         char dir[] = "/tmp/kiln-spool-XXXXXX";
         struct spool_limits lim = {.max_datums = 4, .max_bytes = 1 << 20};
-        _cleanup_(json_decrefp) json_t *one = json_array(), *groups = NULL, *req = NULL, *reqs = NULL;
+        _cleanup_(json_decrefp) json_t *one = json_array();
+        _cleanup_metric_batch_ struct metric_batch groups = {0};
         _cleanup_strv_free_ char **sources = NULL;
-        _cleanup_free_ char *name = NULL;
+        _cleanup_free_ char *name = NULL, *legacy_name = NULL, *qdir = NULL;
+        const struct spool_request *req = NULL;
         struct spool *s = NULL;
         struct spool_counts c;
         size_t bad = 0, dropped = 0;
+        double now = (double) time(NULL);
 
         ok(mkdtemp(dir) != NULL, "scratch dir");
         json_array_append_new(one, metric_datum_new("A", 1, NULL, time(NULL), 60));
@@ -141,16 +282,19 @@ static void test_spool(void) {
         is_int(spool_submit(dir, "NS", one, 100), 0, "submit another");
         is_int(spool_open(dir, &lim, &s), 0, "open the spool");
         is_int(spool_take_incoming(s, 100, &groups, &sources, &bad), 0, "take incoming");
-        is_int(json_array_size(groups), 2, "both files taken");
-        reqs = json_pack("[{s:s, s:O}, {s:s, s:O}]", "namespace", "X", "datums", one, "namespace", "Y", "datums", one);
-        /* A crash after the commit but before the sources went: simulate by
-         * committing without removing (write, then reopen). */
-        is_int(spool_commit(s, reqs, NULL), 0, "commit two requests");
+        is_int(groups.n_items, 2, "both files taken");
+        ok(groups.items[0].ns == NULL && streq(groups.items[1].ns, "NS"), "each datum with its file's namespace");
+        {
+                struct spool_request reqs[] = {request("X", 1, now), request("Y", 1, now)};
+                /* A crash after the commit but before the sources went:
+                 * simulate by committing without removing. */
+                is_int(spool_commit(s, reqs, 2, NULL, NULL), 0, "commit two requests");
+                ok(reqs[0].body == NULL && reqs[1].namespace == NULL, "the spool took the requests");
+        }
         {
                 char *const keep[] = {sources[0], sources[1], NULL};
-                _cleanup_(json_decrefp) json_t *r2 = json_pack("[{s:s, s:O}]", "namespace", "Z", "datums", one);
-                /* A commit naming the sources, whose removal we undo. */
-                is_int(spool_commit(s, r2, keep), 0, "commit naming the sources");
+                struct spool_request r2 = request("Z", 1, now);
+                is_int(spool_commit(s, &r2, 1, keep, NULL), 0, "commit naming the sources");
         }
         spool_free(s);
         s = NULL;
@@ -158,27 +302,60 @@ static void test_spool(void) {
         is_int(spool_open(dir, &lim, &s), 0, "reopen");
         spool_get_counts(s, &c);
         is_int(c.requests, 3, "three requests queued after reopening");
+        is_int(c.datums, 3, "three datums");
         is_int(c.incoming, 1, "only the new incoming file is left");
         is_int(spool_peek(s, &name, &req), 0, "peek the oldest");
-        is_str(json_string_value(json_object_get(req, "namespace")), "X", "oldest first");
+        is_str(req->namespace, "X", "oldest first");
+        is_str(req->body, "{\"Namespace\":\"X\",\"MetricData\":[]}\n", "its body as committed, byte for byte");
+        ok(req->protocol == METRIC_JSON && !req->gzip && req->oldest == now, "and its header");
         is_int(spool_pop(s, name), 0, "pop it");
-        json_decref(req);
-        free(name);
-        req = NULL;
-        name = NULL;
+        name = mfree_str(name);
         is_int(spool_peek(s, &name, &req), 0, "peek the next");
-        is_str(json_string_value(json_object_get(req, "namespace")), "Y", "the commit's second request");
+        is_str(req->namespace, "Y", "the commit's second request");
         spool_free(s);
         s = NULL;
         is_int(spool_open(dir, &lim, &s), 0, "reopen after a pop");
         spool_get_counts(s, &c);
         is_int(c.requests, 2, "the popped request stays gone across a restart");
         for (int i = 0; i < 3; i++) {
-                _cleanup_(json_decrefp) json_t *r3 = json_pack("[{s:s, s:O}]", "namespace", "B", "datums", one);
-                spool_commit(s, r3, NULL);
+                struct spool_request r3 = request("B", 1, now);
+                spool_commit(s, &r3, 1, NULL, NULL);
         }
         is_int(spool_trim(s, &dropped), 1, "over 4 datums, the oldest commit is dropped");
-        is_int(dropped, 1, "with its datum");
+        is_int(dropped, 1, "with its datum (the other request of that commit went already)");
+        spool_free(s);
+        s = NULL;
+
+        /* A queue file of the format before is handed out to re-encode. */
+        qdir = strdup_printf("%s/queue", dir);
+        {
+                _cleanup_free_ char *p = strdup_printf("%s/000000000099.json", qdir);
+                const char *old = "{\"sources\": [], \"requests\": [{\"namespace\": \"L\", \"datums\": "
+                                  "[{\"MetricName\": \"Old\", \"Value\": 2}]}]}";
+                write_file_atomic(p, old, strlen(old), 0600);
+        }
+        is_int(spool_open(dir, &lim, &s), 0, "open with a legacy file");
+        {
+                _cleanup_(json_decrefp) json_t *commit = NULL;
+                struct spool_request r4 = request("L", 1, now);
+                is_int(spool_next_legacy(s, &legacy_name, &commit), 0, "the legacy file is handed out");
+                is_str(legacy_name, "000000000099.json", "by name");
+                is_str(json_string_value(
+                               json_object_get(json_array_get(json_object_get(commit, "requests"), 0), "namespace")),
+                       "L", "with its content");
+                is_int(spool_commit(s, &r4, 1, NULL, legacy_name), 0, "committed again, replacing it");
+        }
+        {
+                _cleanup_free_ char *p = strdup_printf("%s/000000000099.json", qdir);
+                _cleanup_free_ char *q = strdup_printf("%s/000000000100.queue", qdir);
+                is_int(file_exists(p), 0, "the legacy file is gone");
+                is_int(file_exists(q), 1, "its successor numbered after it");
+        }
+        {
+                _cleanup_free_ char *n2 = NULL;
+                json_t *j = NULL;
+                is_int(spool_next_legacy(s, &n2, &j), -ENOENT, "no legacy file is left");
+        }
         spool_free(s);
         rm_rf(dir);
 }
@@ -285,6 +462,7 @@ static void test_error_codes(void) {
 int main(void) {
         test_sigv4_vector();
         test_check();
+        test_parse();
         test_pack_split();
         test_encode();
         test_spool();

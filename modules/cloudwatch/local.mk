@@ -20,3 +20,7 @@ TESTS += \
 check_PROGRAMS += tests/unit/test-cloudwatch
 tests_unit_test_cloudwatch_SOURCES = tests/unit/test-cloudwatch.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
 tests_unit_test_cloudwatch_LDADD = $(TEST_UNIT_LDADD)
+
+EXTRA_DIST += \
+	tests/e2e/cloudwatch-lib.bash tests/e2e/cloudwatch-sigv4.py \
+	tests/data/metrics/incoming.json tests/data/metrics/count-infinite.json

@@ -177,9 +177,12 @@ static int check_values(const struct metric_datum *d, char **ret_error) {
         for (size_t i = 0; i < d->n_values; i++)
                 if (check_value(d->values[i], "value", ret_error) < 0)
                         return -EINVAL;
-        for (size_t i = 0; d->counts && i < d->n_values; i++)
-                if (check_value(d->counts[i], "count", ret_error) < 0 || d->counts[i] < 0)
-                        return fail(ret_error, "counts must be finite and not negative");
+        for (size_t i = 0; d->counts && i < d->n_values; i++) {
+                if (check_value(d->counts[i], "count", ret_error) < 0)
+                        return -EINVAL;
+                if (d->counts[i] < 0)
+                        return fail(ret_error, "count %g is negative", d->counts[i]);
+        }
         return 0;
 }
 

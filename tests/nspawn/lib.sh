@@ -24,7 +24,7 @@ INSTANCE=$T/instance # upper, work, root (the overlay), console logs
 NSPAWN_PID=
 LEADER=
 BOOTS=0
-NSPAWN_EXTRA=() # more systemd-nspawn options (bench: --bind-ro=...)
+NSPAWN_EXTRA=() # more systemd-nspawn options (bench/vs-cloudinit: --private-network --bind-ro=...)
 EC2_PIDS=()
 
 in_ec2() { ip netns exec "$NS_EC2" "$@"; }
@@ -86,6 +86,24 @@ imds_start() { # imds_start USER-DATA-FILE INSTANCE-ID PUBLIC-KEY
 	ec2_started imds test -s "$T/imds.port"
 }
 imds_ctl() { in_ec2 curl -sf --max-time 5 -X POST -d "$2" "http://$EC2_IP/_fake/$1" >/dev/null; }
+
+# EC2's DHCP server (dnsmasq, DHCP only), with the router, domain and MTU a
+# VPC gives. The instance's own address is set from outside before it boots
+# (net_setup, and networkd keeps it), so nothing in kiln's boot asks; but
+# cloud-init, once it knows it is on AWS, takes an ephemeral DHCP lease in
+# init-local to read the IMDS, as on EC2, and would wait a minute without an
+# answer. It adds the leased address to ens5 itself and gives up when ens5
+# has it already ("Address already assigned"), so the lease is another
+# address of the subnet, $DHCP_IP, which it removes again when done.
+DHCP_IP=169.254.10.11
+dhcp_start() {
+	ec2_spawn dhcp dnsmasq --keep-in-foreground --conf-file=/dev/null --port=0 --user=root \
+		--interface=ec2 --bind-interfaces --pid-file= --log-facility=- --log-dhcp \
+		--dhcp-range="$DHCP_IP,$DHCP_IP,255.255.0.0,1h" --dhcp-authoritative --dhcp-leasefile="$T/dhcp.leases" \
+		--dhcp-option=option:router,"$EC2_IP" --dhcp-option=option:domain-name,ec2.internal \
+		--dhcp-option=option:mtu,9001
+	ec2_started dhcp grep -q 'DHCP, IP range' "$T/dhcp.log"
+}
 
 # The fake CloudWatch at $EC2_IP:8080, accepting the role keys the IMDS hands out.
 CW_URL=http://$EC2_IP:8080

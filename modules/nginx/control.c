@@ -290,20 +290,11 @@ static bool any_new(const struct pids *before, const struct pids *now) {
         return false;
 }
 
-/* nginx starts the new workers as soon as it has read the new config,
- * then waits 100 ms before it tells the old ones to stop
- * (ngx_master_process_cycle): polling in between would only find them
- * still serving. The 10 ms kept cover finding the new workers late. */
-#define NGINX_HANDOVER_MS 90
-#define RELOAD_POLL_MS 5
-#define HANDOVER_POLL_MS 2
-
 /* A reload took when the master runs new worker processes (on a config it
  * cannot load it logs the error and keeps its old ones) and the old ones
  * no longer accept connections: from then on only the new config answers. */
 static int wait_new_workers(pid_t master, const struct pids *before, long timeout_ms, char **ret_error) {
         long deadline = now_ms() + timeout_ms;
-        long nap = RELOAD_POLL_MS;
         bool started = false;
         struct pids now;
 
@@ -312,15 +303,11 @@ static int wait_new_workers(pid_t master, const struct pids *before, long timeou
                         *ret_error = strdup_printf("the nginx master (pid %d) exited", (int) master);
                         return -ESRCH;
                 }
-                if (!started && children_of(master, &now) >= 0 && any_new(before, &now)) {
-                        started = true;
-                        nap = NGINX_HANDOVER_MS;
-                }
+                if (!started && children_of(master, &now) >= 0)
+                        started = any_new(before, &now);
                 if (started && !any_still_serving(before))
                         return 0;
-                sleep_ms(nap);
-                if (started)
-                        nap = HANDOVER_POLL_MS;
+                sleep_ms(5);
         } while (now_ms() < deadline);
         *ret_error = started ? strdup_printf("nginx's old workers still accept connections after %ld ms", timeout_ms)
                              : strdup_printf("nginx kept its old configuration: no new worker processes within "

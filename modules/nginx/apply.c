@@ -684,12 +684,12 @@ static int prepare_options(struct kiln_context *ctx, struct apply_run *a, char *
                 .status_port = a->st.status_port,
                 .ipv6 = a->st.ipv6,
         };
-        r = nginx_has_http2_directive(&a->st);
+        if (a->sites.n == 0)
+                return 0;
+        r = nginx_has_http2_directive(&a->st, &a->sites);
         if (r < 0)
                 return kiln_fail(ctx, r, "nginx: failed to run %s -v: %s", a->st.binary, strerror(-r));
         a->opt.http2_directive = r > 0;
-        if (a->sites.n == 0)
-                return 0;
         r = acme_thumbprint(ctx, ret_thumbprint);
         if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "nginx: no ACME account thumbprint, serving no http-01 challenges: %m");

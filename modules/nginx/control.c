@@ -74,17 +74,15 @@ static bool under_systemd(void) {
                pkg_have_program("systemctl", NULL);
 }
 
-static int systemctl(const char *verb, const char *arg) {
-        char *argv[] = {(char *) "/usr/bin/systemctl", (char *) verb, (char *) arg, (char *) "nginx", NULL};
+/* `systemctl enable --now nginx`: nginx started by systemd runs in its own
+ * unit, not in kiln's cgroup, and starts again at the next boot. */
+static int systemctl_enable_now(void) {
+        char *argv[] = {NULL, (char *) "enable", (char *) "--now", (char *) "nginx", NULL};
         _cleanup_free_ char *path = NULL;
 
         if (!pkg_have_program("systemctl", &path))
                 return -ENOENT;
         argv[0] = path;
-        if (!arg) {
-                argv[2] = (char *) "nginx";
-                argv[3] = NULL;
-        }
         return proc_run_simple(argv, SYSTEMCTL_TIMEOUT_MS);
 }
 
@@ -118,7 +116,7 @@ int nginx_find(struct kiln_context *ctx, struct nginx_settings *s) {
         if (find_binary(s, &s->binary) < 0)
                 return kiln_fail(ctx, -ENOENT, "nginx was installed but %s is not there.",
                                  s->binary_config ? s->binary_config : "an nginx program");
-        if (under_systemd() && systemctl("enable", "--now") < 0)
+        if (under_systemd() && systemctl_enable_now() < 0)
                 log_warning("Failed to enable and start nginx with systemctl, ignoring.");
         return 0;
 }
@@ -139,8 +137,16 @@ static long parse_version(const char *out) {
         return major * 1000000 + minor * 1000 + patch;
 }
 
-/* Asked once per program: the answer does not change while kiln runs. */
-int nginx_has_http2_directive(const struct nginx_settings *s) {
+static bool any_tls(const struct nginx_sites *sites) {
+        for (size_t i = 0; i < sites->n; i++)
+                if (sites->sites[i].tls != SITE_TLS_NONE)
+                        return true;
+        return false;
+}
+
+/* Asked once per program, and only when a TLS server will be rendered (the
+ * directive is in no other): the answer does not change while kiln runs. */
+int nginx_has_http2_directive(const struct nginx_settings *s, const struct nginx_sites *sites) {
         static char *asked;
         static int answer;
         char *argv[] = {s->binary, (char *) "-v", NULL};
@@ -148,6 +154,8 @@ int nginx_has_http2_directive(const struct nginx_settings *s) {
         struct proc_result res;
         int r;
 
+        if (!any_tls(sites))
+                return 0;
         if (asked && streq(asked, s->binary))
                 return answer;
         r = proc_run(&o, &res);
@@ -336,7 +344,7 @@ static int start_master(const struct nginx_settings *s, char **ret_error) {
 
         log_info("nginx is not running, starting it.");
         if (under_systemd())
-                r = systemctl("enable", "--now");
+                r = systemctl_enable_now();
         else {
                 /* nginx forks its master into the background and exits. */
                 r = proc_run(&o, &res);
@@ -378,10 +386,15 @@ int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, cha
         if (master <= 0)
                 r = start_master(s, ret_error);
         else {
+                /* SIGHUP is all nginx.service's ExecReload does (Debian's and
+                 * Amazon Linux's run `nginx -s reload`, which sends it to the
+                 * pid file's master), so a running master is signalled
+                 * directly, under systemd too: no systemctl process and D-Bus
+                 * round trip for each apply, and the wait below checks that
+                 * the reload took either way. */
                 r = children_of(master, &before);
-                if (r >= 0)
-                        r = under_systemd() ? systemctl("reload", NULL)
-                                            : (kill(master, SIGHUP) < 0 ? negative_errno() : 0);
+                if (r >= 0 && kill(master, SIGHUP) < 0)
+                        r = negative_errno();
                 if (r < 0)
                         *ret_error = strdup_printf("failed to reload nginx: %s", strerror(-r));
                 else

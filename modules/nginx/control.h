@@ -4,6 +4,7 @@
 #include <stdbool.h>
 
 #include "context.h"
+#include "nginx/site.h"
 
 /* The nginx program and its running master: where it is, installing it,
  * `nginx -t`, reload, and checking that a reload took. */
@@ -27,8 +28,9 @@ void nginx_settings_done(struct nginx_settings *s);
 /* Finds nginx, installing it with the package manager if allowed. Records
  * why it failed. */
 int nginx_find(struct kiln_context *ctx, struct nginx_settings *s);
-/* 1 when this nginx takes "http2 on;" (1.25.1 and later). */
-int nginx_has_http2_directive(const struct nginx_settings *s);
+/* 1 when this nginx takes "http2 on;" (1.25.1 and later) and a site has
+ * TLS; 0 when it does not, or no site has TLS (nginx is not asked then). */
+int nginx_has_http2_directive(const struct nginx_settings *s, const struct nginx_sites *sites);
 
 /* Runs `nginx -t` on conf. 0 when it passed; -EINVAL when it failed, with
  * nginx's own message in *ret_output; other negative errnos when it could

@@ -120,7 +120,7 @@ static int cmd_render(struct kiln_context *ctx, const char *only) {
         else if (r >= 0)
                 (void) pkg_have_program("nginx", &st.binary);
         if (st.binary)
-                o.http2_directive = nginx_has_http2_directive(&st) > 0;
+                o.http2_directive = nginx_has_http2_directive(&st, &sites) > 0;
         for (size_t i = 0; r >= 0 && i < sites.n; i++)
                 if (!only || streq(only, sites.sites[i].name)) {
                         found++;

@@ -20,7 +20,17 @@ export LOCAL_EC2_ROOT=$ROOT
 tap_n=0
 tap_failed=0
 
+# shellcheck source=tests/pid.sh
+. "$top_srcdir/tests/pid.sh"
+# track PID: a helper this test started in the background, stopped when the
+# test ends if it still runs (never a process that took its PID since).
+track() { pid_record "$1" "$T/pids"; }
+
 cleanup() {
+	local pid start
+	if [ -f "$T/pids" ]; then
+		while read -r pid start; do pid_kill TERM "$pid" "$start"; done <"$T/pids"
+	fi
 	"$top_srcdir/tests/local-ec2" stop "$EC2" >/dev/null 2>&1 || true
 	[ -n "${KEEP_TEST_DIR:-}" ] || rm -rf "$T"
 }

@@ -50,7 +50,7 @@ TESTS += \
 # Files, not folders: a folder in EXTRA_DIST is copied from the build tree
 # when one of that name exists there, test logs and all.
 EXTRA_DIST += \
-	tests/lib.sh tests/local-ec2 \
+	tests/lib.sh tests/pid.sh tests/local-ec2 \
 	tests/local-ec2.d/imds.sh tests/local-ec2.d/cloudwatch.sh \
 	tests/fakes/imds.py tests/fakes/cloudwatch.py \
 	tests/fakes/test-fake-imds.sh tests/fakes/test-fake-cloudwatch.sh \

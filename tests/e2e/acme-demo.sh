@@ -8,7 +8,7 @@
 # shellcheck source=/dev/null
 . "$top_srcdir/tests/data/acme/lib.sh"
 daemon=
-trap '[ -n "$daemon" ] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon"; acme_cleanup' EXIT
+trap '[ -n "$daemon" ] && pid_kill TERM "$daemon" "$daemon_start" && wait "$daemon"; acme_cleanup' EXIT
 
 SITE=app
 start_upstream app
@@ -53,6 +53,7 @@ EOF2
 check "the user-data validates" kiln validate "$EC2/user-data"
 "$KILN" --root "$ROOT" daemon >"$T/daemon.log" 2>&1 &
 daemon=$!
+daemon_start=$(pid_start "$daemon")
 kiln status --wait --timeout 60 >"$T/status.txt" 2>&1
 ok $? "the boot is done (not degraded)"
 diag "$T/daemon.log"

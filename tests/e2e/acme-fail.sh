@@ -17,7 +17,7 @@ in_range() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 # A port bound but never listening, held for the whole test: connections to
 # it are refused, and no other test's server can take it.
 $PYTHON -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",0)); open(sys.argv[1]+".tmp","w").write("%d\n" % s.getsockname()[1]); __import__("os").rename(sys.argv[1]+".tmp",sys.argv[1]); time.sleep(3600)' "$T/closed.port" &
-UPSTREAM_PIDS="$UPSTREAM_PIDS $!"
+track $!
 for _ in $(seq 100); do [ -s "$T/closed.port" ] && break; sleep 0.05; done
 LOCAL_EC2_PEBBLE_HTTP_PORT=$(cat "$T/closed.port") start_acme_ec2
 acme_config
@@ -94,7 +94,7 @@ is "$(grep -c "Attempting to validate" "$EC2/pebble.log")" "$challenges" "the CA
 # nginx back, as the local EC2 started it.
 (cd "$EC2/nginx" && /usr/sbin/nginx -p "$EC2/nginx" -c "$ROOT/etc/nginx/nginx.conf" -e "$EC2/nginx/logs/error.log")
 for _ in $(seq 100); do [ -s "$ROOT/run/nginx.pid" ] && kill -0 "$(cat "$ROOT/run/nginx.pid")" 2>/dev/null && break; sleep 0.1; done
-cat "$ROOT/run/nginx.pid" >>"$EC2/pids"
+pid_record "$(cat "$ROOT/run/nginx.pid")" "$EC2/pids"
 acme_config
 check "nginx is back and serves the certificate" serves "$(SITE_DIR)/cert.pem"
 

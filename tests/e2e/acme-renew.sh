@@ -10,7 +10,7 @@
 
 daemon=
 stop_daemon() {
-	[ -n "$daemon" ] && kill -TERM "$daemon" 2>/dev/null && wait "$daemon" 2>/dev/null
+	[ -n "$daemon" ] && pid_kill TERM "$daemon" "$daemon_start" && wait "$daemon" 2>/dev/null
 	daemon=
 	return 0
 }
@@ -21,6 +21,7 @@ acme_config
 
 "$KILN" --root "$ROOT" daemon >"$T/daemon1.log" 2>&1 &
 daemon=$!
+daemon_start=$(pid_start "$daemon")
 kiln status --wait --timeout 30 >/dev/null 2>&1
 first=$(file_fingerprint "$(SITE_DIR)/cert.pem")
 [ -n "$first" ] && [ ! -e "$(SITE_DIR)/placeholder" ]
@@ -37,6 +38,7 @@ diag "$T/daemon1.log"
 
 "$KILN" --root "$ROOT" daemon >"$T/daemon2.log" 2>&1 &
 daemon=$!
+daemon_start=$(pid_start "$daemon")
 # state.json is written last, once the files are in place and checked.
 issued=$(state_field issued_at)
 renewed=

@@ -19,16 +19,17 @@ cw_config() {
 start_daemon() {
 	"$KILN" --root "$ROOT" -v daemon >>"$T/daemon.log" 2>&1 &
 	DPID=$!
+	DSTART=$(pid_start "$DPID")
 }
 
 stop_daemon() { # stop_daemon [SIGNAL]
 	[ -n "$DPID" ] || return 0
-	kill -"${1:-TERM}" "$DPID" 2>/dev/null
+	pid_kill "${1:-TERM}" "$DPID" "$DSTART"
 	for _ in $(seq 100); do
-		kill -0 "$DPID" 2>/dev/null || break
+		pid_alive "$DPID" "$DSTART" || break
 		sleep 0.1
 	done
-	kill -KILL "$DPID" 2>/dev/null
+	pid_kill KILL "$DPID" "$DSTART"
 	wait "$DPID" 2>/dev/null
 	DPID=
 }

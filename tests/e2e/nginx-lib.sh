@@ -4,19 +4,15 @@
 . "$top_srcdir/tests/lib.sh"
 
 NGX_DATA=$top_srcdir/tests/data/nginx
-UPSTREAM_PIDS=""
 
-nginx_cleanup() {
-	for pid in $UPSTREAM_PIDS; do kill "$pid" 2>/dev/null || true; done
-	cleanup
-}
-trap nginx_cleanup EXIT
+# Kept for the tests that chain their own cleanup to it.
+nginx_cleanup() { cleanup; }
 
 # start_upstream NAME: a test upstream on a free port, in $UPSTREAM_PORT.
 start_upstream() {
 	rm -f "$T/$1.port"
 	$PYTHON "$NGX_DATA/upstream.py" --port-file "$T/$1.port" --name "$1" >"$T/$1.log" 2>&1 &
-	UPSTREAM_PIDS="$UPSTREAM_PIDS $!"
+	track $!
 	for _ in $(seq 100); do
 		[ -s "$T/$1.port" ] && break
 		sleep 0.05

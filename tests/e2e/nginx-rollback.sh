@@ -40,7 +40,7 @@ check "the staging tree is cleaned up" test ! -e "$ROOT/etc/nginx/.kiln-staging"
 # another program (nginx -t does not bind). kiln sees nginx keep its old
 # workers, puts the old files back and reloads them.
 $PYTHON -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0",0)); s.listen(); open(sys.argv[1],"w").write(str(s.getsockname()[1])); time.sleep(120)' "$T/busy.port" &
-UPSTREAM_PIDS="$UPSTREAM_PIDS $!"
+track $!
 for _ in $(seq 100); do [ -s "$T/busy.port" ] && break; sleep 0.05; done
 echo "nginx: { https_port: $(cat "$T/busy.port"), reload_timeout: 2 }" >"$ROOT/etc/kiln/kiln.d/50-test.yaml"
 cat <<EOF | sites_config

@@ -16,8 +16,7 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$T/ext"
 openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 \
 	-extfile "$T/ext" -out "$T/srv.pem" 2>/dev/null
 $PYTHON "$top_srcdir/tests/data/userdata/https-server.py" "$WWW" "$T/srv.pem" "$T/srv.key" "$T/port" 2>"$T/https.log" &
-HTTPS_PID=$!
-trap 'kill $HTTPS_PID 2>/dev/null; cleanup' EXIT
+track $!
 for _ in $(seq 100); do [ -s "$T/port" ] && break; sleep 0.05; done
 PORT=$(cat "$T/port")
 export KILN_CA_FILE=$T/ca.pem

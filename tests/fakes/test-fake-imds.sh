@@ -13,10 +13,13 @@ PIDS=()
 N=0
 FAILED=0
 
+# shellcheck source=tests/pid.sh
+. "$HERE/../pid.sh"
+# Each fake still running (PIDS holds "PID START", see tests/pid.sh).
 cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null
+    local p
+    for p in "${PIDS[@]}"; do
+        pid_kill TERM ${p% *} ${p#* }
     done
     rm -rf "$T"
 }
@@ -53,7 +56,7 @@ start_fake() {
     rm -f "$T/$name.port"
     "$FAKE" --port 0 --port-file "$T/$name.port" "$@" 2>"$T/$name.err" &
     PID=$!
-    PIDS+=("$PID")
+    PIDS+=("$PID $(pid_start "$PID")")
     for _ in $(seq 100); do
         [ -s "$T/$name.port" ] && break
         kill -0 "$PID" 2>/dev/null || break

@@ -10,7 +10,8 @@ SITE=demo
 # the local EC2's: stopped here too.
 acme_cleanup() {
 	local pid
-	pid=$(cat "$ROOT/run/nginx.pid" 2>/dev/null) && [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null
+	pid=$(cat "$ROOT/run/nginx.pid" 2>/dev/null) && [ -n "$pid" ] &&
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ] && kill -QUIT "$pid" 2>/dev/null
 	nginx_cleanup
 }
 trap acme_cleanup EXIT
@@ -92,8 +93,9 @@ is_placeholder() {
 # its directory.
 pebble_pid() {
 	local pid
-	while read -r pid; do
-		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = pebble ] && echo "$pid"
+	local pid start
+	while read -r pid start; do
+		pid_alive "$pid" "$start" && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = pebble ] && echo "$pid"
 	done <"$EC2/pids"
 }
 pebble_stop() {
@@ -107,7 +109,7 @@ pebble_stop() {
 pebble_start() {
 	# shellcheck disable=SC2046
 	(cd "$EC2" && PEBBLE_VA_NOSLEEP=1 exec $(cat "$T/pebble.cmd") >>"$EC2/pebble.log" 2>&1) &
-	echo $! >>"$EC2/pids"
+	pid_record $! "$EC2/pids"
 	for _ in $(seq 100); do
 		curl -sf -m 2 --cacert "$LOCAL_EC2_ACME_CA" "$LOCAL_EC2_ACME_DIRECTORY" >/dev/null && return 0
 		sleep 0.1

@@ -27,10 +27,7 @@ tap_failed=0
 track() { pid_record "$1" "$T/pids"; }
 
 cleanup() {
-	local pid start
-	if [ -f "$T/pids" ]; then
-		while read -r pid start; do pid_kill TERM "$pid" "$start"; done <"$T/pids"
-	fi
+	pid_kill_all TERM "$T/pids"
 	"$top_srcdir/tests/local-ec2" stop "$EC2" >/dev/null 2>&1 || true
 	[ -n "${KEEP_TEST_DIR:-}" ] || rm -rf "$T"
 }

@@ -53,8 +53,22 @@ static bool has_suffix(const char *name, const char *suffix) {
         return name[0] != '.' && n > k && streq(name + n - k, suffix);
 }
 
+/* A write_file_atomic() temporary this old was left by a writer that died:
+ * one that lives renames its file within milliseconds. A younger one may be
+ * a put-metric writing right now, and must be left to it. */
+#define STALE_TEMP_SEC (10 * 60)
+
+static void remove_if_stale(const char *dir, const char *name) {
+        _cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
+        struct stat st;
+
+        if (p && lstat(p, &st) >= 0 && S_ISREG(st.st_mode) && time(NULL) - st.st_mtime > STALE_TEMP_SEC)
+                (void) unlink(p);
+}
+
 /* Names of dir's files ending in suffix (or in suffix2, when not NULL),
- * sorted; leftovers of interrupted atomic writes are removed on the way. */
+ * sorted; stale leftovers of interrupted atomic writes are removed on the
+ * way. */
 static int list_dir(const char *dir, const char *suffix, const char *suffix2, char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
         struct dirent **names = NULL;
@@ -65,11 +79,9 @@ static int list_dir(const char *dir, const char *suffix, const char *suffix2, ch
                 return negative_errno();
         for (int i = 0; i < n; i++) {
                 const char *name = names[i]->d_name;
-                if (strstr(name, ".kiln-")) {
-                        _cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
-                        if (p)
-                                (void) unlink(p);
-                } else if (r >= 0 && (has_suffix(name, suffix) || (suffix2 && has_suffix(name, suffix2))))
+                if (strstr(name, ".kiln-"))
+                        remove_if_stale(dir, name);
+                else if (r >= 0 && (has_suffix(name, suffix) || (suffix2 && has_suffix(name, suffix2))))
                         r = strv_push(&l, name);
                 free(names[i]);
         }

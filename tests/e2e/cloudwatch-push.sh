@@ -72,6 +72,21 @@ check "requests use the JSON 1.0 protocol by default" \
 put_seq Live 1 20
 wait_for 10 has_samples Live 1 20
 ok $? "20 put-metric calls while the daemon runs: each value once"
+# Four writers at once while the daemon takes incoming/: none of them may
+# lose its file to the daemon's clean-up of dead writers' leftovers.
+for w in 1 2 3 4; do
+	put_seq "Busy$w" 1 50 &
+	pids[w]=$!
+done
+failed=0
+for w in 1 2 3 4; do
+	wait "${pids[w]}" || failed=1
+done
+[ $failed = 0 ]
+ok $? "4 concurrent writers, 50 put-metric calls each: every call queues its datum"
+all_busy() { for w in 1 2 3 4; do has_samples "Busy$w" 1 50 || return 1; done; }
+wait_for 20 all_busy
+ok $? "... and all 200 values arrive, each once"
 n=$(cw_get "datapoints?metric_name=Live" | $PYTHON -c 'import json,sys; print(len(json.load(sys.stdin)))')
 [ "$n" -lt 20 ]
 ok $? "samples of one metric are packed into Values/Counts ($n datums for 20 samples)"

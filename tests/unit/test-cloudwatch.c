@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -360,6 +362,34 @@ static void test_spool(void) {
         rm_rf(dir);
 }
 
+/* The daemon lists incoming/ while put-metric may be writing there: a
+ * writer's temporary file is left to it, and only a dead writer's (old)
+ * one is removed. */
+static void test_spool_temp_files(void) {
+        char dir[] = "/tmp/kiln-spool-XXXXXX";
+        struct spool_limits lim = {.max_datums = 4, .max_bytes = 1 << 20};
+        _cleanup_metric_batch_ struct metric_batch groups = {0};
+        _cleanup_strv_free_ char **sources = NULL;
+        _cleanup_free_ char *fresh = NULL, *old = NULL;
+        struct timespec then[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
+        struct spool *s = NULL;
+        size_t bad = 0;
+
+        ok(mkdtemp(dir) != NULL, "scratch dir");
+        fresh = strdup_printf("%s/incoming/0000000001000000000-1-0.json.kiln-AbCdEf", dir);
+        old = strdup_printf("%s/incoming/0000000000000000000-1-0.json.kiln-GhIjKl", dir);
+        is_int(write_file_atomic(fresh, "{", 1, 0600), 0, "a put-metric's file being written");
+        is_int(write_file_atomic(old, "{", 1, 0600), 0, "a dead writer's leftover");
+        is_int(utimensat(AT_FDCWD, old, then, 0), 0, "an hour old");
+        is_int(spool_open(dir, &lim, &s), 0, "the daemon opens the spool");
+        is_int(spool_take_incoming(s, 100, &groups, &sources, &bad), 0, "and lists incoming/");
+        is_int(groups.n_items + bad, 0, "neither is taken as a datum");
+        is_int(file_exists(fresh), 1, "the file being written is left to its writer");
+        is_int(file_exists(old), 0, "the leftover is removed");
+        spool_free(s);
+        rm_rf(dir);
+}
+
 static void test_creds_parse(void) {
         struct aws_credentials c = {0};
         time_t t;
@@ -466,6 +496,7 @@ int main(void) {
         test_pack_split();
         test_encode();
         test_spool();
+        test_spool_temp_files();
         test_creds_parse();
         test_parsers();
         test_error_codes();

@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -298,33 +300,87 @@ static bool any_new(const struct pids *before, const struct pids *now) {
         return false;
 }
 
+/* A pidfd for each old worker that still serves, in fds: poll() on them
+ * sleeps until one exits. Returns how many were opened; kernels before 5.3
+ * have none, and the wait then falls back to a timer. */
+static size_t watch_exits(const struct pids *old, struct pollfd *fds) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < old->n; i++) {
+                int fd;
+                if (!still_serving(old->p[i]))
+                        continue;
+                fd = (int) syscall(SYS_pidfd_open, old->p[i], 0);
+                if (fd >= 0)
+                        fds[n++] = (struct pollfd){.fd = fd, .events = POLLIN};
+        }
+        return n;
+}
+
+/* Sleeps until an old worker exits or ms pass; the exited ones are
+ * dropped, since their pidfds stay readable. */
+static void wait_exits(struct pollfd *fds, size_t *n, long ms) {
+        size_t kept = 0;
+
+        if (poll(fds, *n, (int) (ms < 0 ? 0 : ms)) <= 0)
+                return;
+        for (size_t i = 0; i < *n; i++)
+                if (fds[i].revents)
+                        close(fds[i].fd);
+                else
+                        fds[kept++] = fds[i];
+        *n = kept;
+}
+
 /* A reload took when the master runs new worker processes (on a config it
  * cannot load it logs the error and keeps its old ones) and the old ones
  * no longer accept connections: from then on only the new config answers. */
 static int wait_new_workers(pid_t master, const struct pids *before, long timeout_ms, char **ret_error) {
         long deadline = now_ms() + timeout_ms;
+        struct pollfd exits[MAX_CHILDREN];
+        size_t n_exits = 0;
+        long nap = 100;
         bool started = false;
         struct pids now;
+        int r = -ETIMEDOUT;
 
         do {
                 if (kill(master, 0) < 0 && errno == ESRCH) {
-                        *ret_error = strdup_printf("the nginx master (pid %d) exited", (int) master);
-                        return -ESRCH;
+                        r = -ESRCH;
+                        break;
                 }
-                if (!started && children_of(master, &now) >= 0)
-                        started = any_new(before, &now);
-                if (started && !any_still_serving(before))
-                        return 0;
-                /* New workers come within milliseconds; the old ones are told
+                if (!started && children_of(master, &now) >= 0 && any_new(before, &now)) {
+                        started = true;
+                        n_exits = watch_exits(before, exits);
+                }
+                if (started && !any_still_serving(before)) {
+                        r = 0;
+                        break;
+                }
+                /* New workers come within milliseconds. The old ones are told
                  * to stop about 100 ms later (the master sleeps that long in
-                 * between), so that wait is polled less often. */
-                sleep_ms(started ? 10 : 5);
+                 * between), and an idle one exits as it stops serving: so
+                 * that wait sleeps until an exit, at first for as long as
+                 * the master's pause, then looking at the names every 25 ms
+                 * for a busy worker that lingers to finish its requests. */
+                if (n_exits > 0) {
+                        long left = deadline - now_ms();
+                        wait_exits(exits, &n_exits, left < nap ? left : nap);
+                        nap = 25;
+                } else
+                        sleep_ms(started ? 10 : 5);
         } while (now_ms() < deadline);
-        *ret_error = started ? strdup_printf("nginx's old workers still accept connections after %ld ms", timeout_ms)
-                             : strdup_printf("nginx kept its old configuration: no new worker processes within "
-                                             "%ld ms (see nginx's error log)",
-                                             timeout_ms);
-        return -ETIMEDOUT;
+        for (size_t i = 0; i < n_exits; i++)
+                close(exits[i].fd);
+        if (r == -ESRCH)
+                *ret_error = strdup_printf("the nginx master (pid %d) exited", (int) master);
+        else if (r == -ETIMEDOUT)
+                *ret_error =
+                        started ? strdup_printf("nginx's old workers still accept connections after %ld ms", timeout_ms)
+                                : strdup_printf("nginx kept its old configuration: no new worker processes "
+                                                "within %ld ms (see nginx's error log)",
+                                                timeout_ms);
+        return r;
 }
 
 static int wait_started(const char *pid_file, long timeout_ms, char **ret_error) {

@@ -100,6 +100,22 @@ is "$(status_field '[i["result"] for s in d["stages"] for i in s.get("items", []
 	"['unchanged']" "status.json records the nginx apply"
 is "$(get app.test /after-boot | jfield 'd["path"]')" "/after-boot" "still served after the boot"
 
+# A reload while a request is in flight: the old worker finishes it, and
+# kiln returns once that worker stops accepting, not when it exits.
+get app.test '/slow?s=4' -o "$T/slow.out" -w '%{http_code}' >"$T/slow.code" &
+slow=$!
+sleep 0.5
+sed -i 's/X-Kiln-Test: "yes; really"/X-Kiln-Test: "v2"/' "$ROOT/etc/kiln/kiln.yaml"
+kiln nginx apply >/dev/null 2>"$T/apply-busy.err"
+ok $? "kiln nginx apply succeeds while a request is in flight"
+diag "$T/apply-busy.err"
+kill -0 "$slow" 2>/dev/null
+ok $? "and returns before that request ends"
+is "$(get app.test /x -o /dev/null -D - | tr -d '\r' | sed -n 's/^X-Kiln-Test: //p')" "v2" \
+	"the next request has the new config"
+wait "$slow"
+is "$(cat "$T/slow.code")" "200" "the request in flight is answered by the old worker"
+
 # The golden render of the tutorial with a thumbprint, run by the real nginx:
 # the stateless http-01 location answers token.thumbprint.
 thumbprint=LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0

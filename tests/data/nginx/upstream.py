@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A test upstream for nginx's sites: answers every request with what it
 received (path and headers) as JSON, and completes WebSocket upgrades with a
-101 and then echoes raw bytes back.
+101 and then echoes raw bytes back. A request for /slow?s=N (N at most 10)
+is answered N seconds late.
 
     upstream.py --port-file FILE [--name NAME]
 """
@@ -11,6 +12,7 @@ import hashlib
 import http.server
 import json
 import socketserver
+import time
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -24,6 +26,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.headers.get("Upgrade", "").lower() == "websocket":
             return self.upgrade()
+        if self.path.startswith("/slow?s="):
+            time.sleep(min(float(self.path[len("/slow?s="):]), 10))
         body = json.dumps({
             "name": self.server.name,
             "path": self.path,

@@ -713,12 +713,12 @@ static int swap_reload(struct kiln_context *ctx, struct apply_run *a) {
                 return kiln_fail(ctx, r, "nginx: failed to write the sites, restored the old ones: %s", strerror(-r));
         }
         t = now_ms();
-        r = nginx_reload_and_verify(&a->st, a->sites.n > 0, &error);
+        r = nginx_reload_and_verify(&a->st, a->sites.n > 0, a->test_ms, &error);
         a->reload_ms = now_ms() - t;
         if (r >= 0)
                 return 0;
         rollback(&a->paths, &a->plan);
-        if (nginx_reload_and_verify(&a->st, false, &again) < 0)
+        if (nginx_reload_and_verify(&a->st, false, 0, &again) < 0)
                 log_error("nginx: reloading the old sites failed too: %s", again ? again : "?");
         return kiln_fail(ctx, r, "nginx: the reload did not take, restored the old sites: %s",
                          error ? error : strerror(-r));
@@ -805,7 +805,7 @@ int nginx_reload(struct kiln_context *ctx) {
         if (r < 0)
                 return kiln_fail(ctx, r, "nginx: %s", strerror(-r));
         r = nginx_find(ctx, &st);
-        if (r >= 0 && (r = nginx_reload_and_verify(&st, false, &error)) < 0)
+        if (r >= 0 && (r = nginx_reload_and_verify(&st, false, 0, &error)) < 0)
                 r = kiln_fail(ctx, r, "nginx: reload failed: %s", error ? error : strerror(-r));
         nginx_settings_done(&st);
         return r;

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,131 +441,216 @@ static void rollback(const struct nginx_paths *paths, const struct plan *p) {
         sync_dir(paths->include_dir);
 }
 
-/* --- the staging tree --- */
+/* --- staging --- */
 
-/* kiln's units are staged as one file, each from a known line: one new
- * file rather than one per site (creating inodes is most of the cost), and
- * nginx's "file:line" maps back to the unit. */
-#define STAGED_NAME "kiln_staged"
+/* What nginx -t checks is what the swap will leave: for each file pattern
+ * by which the main config includes include_dir ("*" on Debian, "*.conf" on
+ * RHEL), one file holding what that glob will read, in
+ * glob's order, kiln's units inline and everything else included from
+ * where it is. Plain files next to the main config rather than a staging
+ * tree of links: creating and removing directories cost more than all the
+ * rest of the staging. nginx's "file:line" maps back to the unit. */
 
 struct staged {
-        char *file; /* STAGED_NAME, as the layout names files */
-        int *first_line;
+        char *path; /* <staging>-K */
+        int *first_line, *lines; /* per unit; 0 lines when this file does not have it */
 };
 
-static bool is_unit_file(const struct plan *p, const char *file) {
-        for (size_t i = 0; i < p->n; i++)
-                if (streq(p->units[i].file, file))
-                        return true;
-        return false;
+static void staged_done(struct staged *st, size_t n) {
+        for (size_t k = 0; st && k < n; k++) {
+                free(st[k].path);
+                free(st[k].first_line);
+                free(st[k].lines);
+        }
+        free(st);
 }
 
-/* Others' entries of the include directory, as links to themselves. */
-static int stage_others(const struct nginx_paths *paths, const struct plan *p, const char *dir) {
+static const struct unit *unit_of_file(const struct plan *p, const char *file) {
+        for (size_t i = 0; i < p->n; i++)
+                if (streq(p->units[i].file, file))
+                        return &p->units[i];
+        return NULL;
+}
+
+static int by_name(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The names include_dir will hold after the swap, sorted as glob() sorts
+ * them (nginx does not set a locale): the others' entries as they are,
+ * kiln's units as the plan has them. */
+static int staged_names(const struct nginx_paths *paths, const struct plan *p, char ***ret) {
+        _cleanup_strv_free_ char **names = NULL;
         DIR *d = opendir(paths->include_dir);
         struct dirent *e;
         int r = 0;
 
-        if (!d)
-                return errno == ENOENT ? 0 : negative_errno();
-        while (r >= 0 && (e = readdir(d))) {
-                _cleanup_free_ char *from = NULL, *to = NULL;
-                if (streq(e->d_name, ".") || streq(e->d_name, "..") || is_unit_file(p, e->d_name))
-                        continue;
-                from = strdup_printf("%s/%s", paths->include_dir, e->d_name);
-                to = strdup_printf("%s/%s", dir, e->d_name);
-                r = from && to ? (symlink(from, to) < 0 ? negative_errno() : 0) : -ENOMEM;
-        }
-        closedir(d);
-        return r;
+        if (!d && errno != ENOENT)
+                return negative_errno();
+        while (d && r >= 0 && (e = readdir(d)))
+                if (!streq(e->d_name, ".") && !streq(e->d_name, "..") && !unit_of_file(p, e->d_name))
+                        r = strv_push(&names, e->d_name);
+        if (d)
+                closedir(d);
+        for (size_t i = 0; r >= 0 && i < p->n; i++)
+                if (p->units[i].content)
+                        r = strv_push(&names, p->units[i].file);
+        if (r < 0)
+                return r;
+        if (names)
+                qsort(names, strv_length(names), sizeof(char *), by_name);
+        *ret = TAKE_PTR(names);
+        return 0;
 }
 
-static int stage_units(const struct plan *p, const char *dir, struct staged *st) {
+/* `include "PATH";` for exactly that file. nginx hands a path with *, ? or
+ * [ to glob(), so those (and \) are escaped for it then; \ and " are
+ * escaped for nginx's quoted string in any case. */
+static int put_include(struct strbuf *b, const char *dir, const char *name) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s", dir, name);
+        bool glob = path && strpbrk(path, "*?[");
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = strbuf_puts(b, "include \"");
+        for (const char *c = path; r >= 0 && *c; c++) {
+                if (glob && strchr("*?[\\", *c))
+                        r = strbuf_puts(b, "\\\\");
+                if (r >= 0 && (*c == '\\' || *c == '"'))
+                        r = strbuf_puts(b, "\\");
+                if (r >= 0)
+                        r = strbuf_append(b, c, 1);
+        }
+        return r < 0 ? r : strbuf_puts(b, "\";\n");
+}
+
+static int count_lines(const char *s) {
+        int n = 0;
+        for (; *s; s++)
+                n += *s == '\n';
+        return n;
+}
+
+/* The staged file for one pattern: st->path, with each unit's lines. */
+static int stage_pattern(const struct nginx_paths *paths, const struct plan *p, char **names, const char *pattern,
+                         struct staged *st) {
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
-        _cleanup_free_ char *path = NULL;
         int line = 1, r = 0;
 
         st->first_line = calloc(p->n + 1, sizeof(int));
-        if (!st->first_line)
+        st->lines = calloc(p->n + 1, sizeof(int));
+        if (!st->first_line || !st->lines)
                 return -ENOMEM;
-        for (size_t i = 0; r >= 0 && i < p->n; i++) {
-                const char *c = p->units[i].content;
-                if (!c)
+        for (char **n = names; r >= 0 && n && *n; n++) {
+                const struct unit *u = unit_of_file(p, *n);
+                size_t before = b.len;
+                /* glob() leaves out names starting with '.' unless the
+                 * pattern spells the dot out. */
+                if (fnmatch(pattern, *n, FNM_PERIOD) != 0)
                         continue;
-                st->first_line[i] = line;
-                r = strbuf_puts(&b, c);
-                for (; *c; c++)
-                        line += *c == '\n';
+                r = u ? strbuf_puts(&b, u->content) : put_include(&b, paths->include_dir, *n);
+                if (r < 0)
+                        break;
+                if (b.len > 0 && b.data[b.len - 1] != '\n')
+                        r = strbuf_puts(&b, "\n");
+                if (u) {
+                        st->first_line[u - p->units] = line;
+                        st->lines[u - p->units] = count_lines(b.data + before);
+                }
+                line += count_lines(b.data + before);
         }
         if (r < 0)
                 return r;
-        path = strdup_printf("%s/%s", dir, st->file);
-        return path ? put_scratch(path, b.data ? b.data : "") : -ENOMEM;
+        return put_scratch(st->path, b.data ? b.data : "");
 }
 
-/* What the include directory will hold after the swap. */
-static int stage_tree(const struct nginx_paths *paths, const struct plan *p, const char *dir, struct staged *st) {
-        int r = stage_others(paths, p, dir);
-        return r < 0 ? r : stage_units(p, dir, st);
-}
-
-/* The main config, reading the staging tree instead of the live one. */
-static int stage_main_conf(const struct nginx_paths *paths, const char *dir) {
+/* The main config, reading the staged files instead of include_dir; one
+ * staged file for each pattern it includes include_dir by. */
+static int stage(const struct nginx_paths *paths, const struct plan *p, struct staged **ret_st, size_t *ret_n) {
         _cleanup_free_ char *text = NULL, *changed = NULL;
+        _cleanup_strv_free_ char **patterns = NULL, **names = NULL;
+        struct staged *st;
+        size_t n;
         int r;
 
         r = read_file(paths->conf, SITE_FILE_MAX, &text, NULL);
         if (r < 0)
                 return r;
-        r = conf_redirect_include(text, paths->conf_dir, paths->include_dir, dir, &changed);
+        r = conf_redirect_include(text, paths->conf_dir, paths->include_dir, paths->staging, &changed, &patterns);
         if (r < 0)
                 return r;
         if (r == 0)
                 return -ENOLINK;
-        return put_scratch(paths->test_conf, changed);
+        r = staged_names(paths, p, &names);
+        if (r < 0)
+                return r;
+        n = strv_length(patterns);
+        st = *ret_st = calloc(n, sizeof(*st));
+        if (!st)
+                return -ENOMEM;
+        *ret_n = n;
+        for (size_t k = 0; r >= 0 && k < n; k++) {
+                st[k].path = strdup_printf("%s-%zu", paths->staging, k + 1);
+                r = st[k].path ? stage_pattern(paths, p, names, patterns[k], &st[k]) : -ENOMEM;
+        }
+        return r < 0 ? r : put_scratch(paths->test_conf, changed);
 }
 
+/* Removes the staged files, and any an interrupted run left. */
 static void unstage(const struct nginx_paths *paths) {
-        (void) rm_rf(paths->staging);
+        _cleanup_free_ char *prefix = strdup_printf("%s-", strrchr(paths->staging, '/') + 1);
+        DIR *d = opendir(paths->conf_dir);
+        struct dirent *e;
+
+        while (prefix && d && (e = readdir(d)))
+                if (strneq(e->d_name, prefix, strlen(prefix)))
+                        (void) unlinkat(dirfd(d), e->d_name, 0);
+        if (d)
+                closedir(d);
         (void) unlink(paths->test_conf);
 }
 
 /* "<staged file>:N" -> "<include_dir>/<unit file>:M". Returns the length of
- * out consumed, 0 when out does not start with a staged line reference. */
-static size_t map_staged_line(const struct plan *p, const struct staged *st, const char *out, size_t prefix,
-                              struct strbuf *b) {
-        size_t best = SIZE_MAX, digits = strspn(out + prefix + 1, "0123456789");
+ * out consumed, 0 when out does not start with a line of one of the units. */
+static size_t map_staged_line(const struct nginx_paths *paths, const struct plan *p, const struct staged *st,
+                              const char *out, struct strbuf *b) {
+        size_t prefix = strlen(st->path), digits;
         int line = 0;
 
-        if (out[prefix] != ':' || digits == 0 || digits > 9)
+        if (!strneq(out, st->path, prefix) || out[prefix] != ':')
+                return 0;
+        digits = strspn(out + prefix + 1, "0123456789");
+        if (digits == 0 || digits > 9)
                 return 0;
         for (size_t i = 0; i < digits; i++)
                 line = line * 10 + (out[prefix + 1 + i] - '0');
         for (size_t i = 0; i < p->n; i++)
-                if (p->units[i].content && st->first_line[i] <= line &&
-                    (best == SIZE_MAX || st->first_line[i] > st->first_line[best]))
-                        best = i;
-        if (best == SIZE_MAX)
-                return 0;
-        (void) strbuf_printf(b, "/%s:%d", p->units[best].file, line - st->first_line[best] + 1);
-        return prefix + 1 + digits;
+                if (st->lines[i] > 0 && line >= st->first_line[i] && line < st->first_line[i] + st->lines[i]) {
+                        (void) strbuf_printf(b, "%s/%s:%d", paths->include_dir, p->units[i].file,
+                                             line - st->first_line[i] + 1);
+                        return prefix + 1 + digits;
+                }
+        return 0;
 }
 
 /* nginx's message, naming the live files rather than the staged ones. */
-static char *live_message(const struct nginx_paths *paths, const struct plan *p, const struct staged *st,
-                          const char *dir, const char *out) {
-        _cleanup_free_ char *staged = strdup_printf("/%s", st->file);
+static char *live_message(const struct nginx_paths *paths, const struct plan *p, const struct staged *st, size_t n,
+                          const char *out) {
         struct strbuf b = STRBUF_INIT;
-        size_t dn = strlen(dir), tn = strlen(paths->test_conf);
+        size_t tn = strlen(paths->test_conf), sn = strlen(paths->staging);
 
-        while (staged && *out) {
-                if (strneq(out, dir, dn)) {
-                        size_t used;
-                        (void) strbuf_puts(&b, paths->include_dir);
-                        out += dn;
-                        if (strneq(out, staged, strlen(staged)) &&
-                            (used = map_staged_line(p, st, out, strlen(staged), &b)) > 0)
-                                out += used;
+        while (*out) {
+                size_t used = 0;
+                if (strneq(out, paths->staging, sn)) {
+                        for (size_t k = 0; used == 0 && k < n; k++)
+                                used = map_staged_line(paths, p, &st[k], out, &b);
+                        if (used == 0) {
+                                /* A line including someone else's file. */
+                                (void) strbuf_puts(&b, paths->include_dir);
+                                used = sn + strspn(out + sn, "-0123456789");
+                        }
+                        out += used;
                 } else if (strneq(out, paths->test_conf, tn)) {
                         (void) strbuf_puts(&b, paths->conf);
                         out += tn;
@@ -576,36 +662,32 @@ static char *live_message(const struct nginx_paths *paths, const struct plan *p,
 
 static int stage_and_test(struct kiln_context *ctx, const struct nginx_settings *set, const struct nginx_paths *paths,
                           const struct plan *p, long *ret_ms) {
-        _cleanup_free_ char *dir = strdup_printf("%s/enabled", paths->staging), *out = NULL, *msg = NULL;
-        _cleanup_free_ int *first_line = NULL;
-        _cleanup_free_ char *file = layout_file_name(paths, STAGED_NAME);
-        struct staged st = {.file = file};
+        _cleanup_free_ char *out = NULL, *msg = NULL;
+        struct staged *st = NULL;
+        size_t n = 0;
         int r;
 
-        if (!dir || !file)
-                return -ENOMEM;
         unstage(paths);
-        r = mkdir_p(dir, 0755);
-        if (r >= 0)
-                r = stage_tree(paths, p, dir, &st);
-        first_line = st.first_line;
-        if (r >= 0)
-                r = stage_main_conf(paths, dir);
+        r = stage(paths, p, &st, &n);
+        if (r < 0) {
+                unstage(paths);
+                staged_done(st, n);
+        }
         if (r == -ENOLINK)
-                return unstage(paths),
-                       kiln_fail(ctx, r,
+                return kiln_fail(ctx, r,
                                  "nginx: %s does not include %s, so kiln's sites would not be served; add "
                                  "'include %s/*;' to its http block.",
                                  paths->conf, paths->include_dir, paths->include_dir);
         if (r < 0)
-                return unstage(paths), kiln_fail(ctx, r, "nginx: failed to stage the new sites: %s", strerror(-r));
+                return kiln_fail(ctx, r, "nginx: failed to stage the new sites: %s", strerror(-r));
         r = nginx_test(set, paths->test_conf, &out, ret_ms);
         unstage(paths);
-        if (r == -EINVAL) {
-                msg = live_message(paths, p, &st, dir, out);
+        if (r == -EINVAL)
+                msg = live_message(paths, p, st, n, out);
+        staged_done(st, n);
+        if (r == -EINVAL)
                 return kiln_fail(ctx, r, "nginx: the new sites fail 'nginx -t', keeping the current ones: %s",
                                  msg ? msg : out);
-        }
         if (r < 0)
                 return kiln_fail(ctx, r, "nginx: failed to run %s -t: %s", set->binary, strerror(-r));
         return 0;

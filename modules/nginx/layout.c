@@ -42,7 +42,7 @@ int layout_detect(const char *conf, struct nginx_paths *ret) {
                 p.site_dir = strdup_printf("%s/conf.d", p.conf_dir);
                 p.include_dir = strdup(p.site_dir ? p.site_dir : "");
         }
-        p.staging = strdup_printf("%s/.kiln-staging", p.conf_dir);
+        p.staging = strdup_printf("%s/.kiln-staged", p.conf_dir);
         p.test_conf = strdup_printf("%s/.kiln-test.conf", p.conf_dir);
         if (!p.site_dir || !p.include_dir || !p.staging || !p.test_conf)
                 goto oom;
@@ -222,8 +222,9 @@ static char *token_text(struct token t) {
         return strndup(t.start, t.len);
 }
 
-/* The replacement for an include argument that reads from from_dir. */
-static char *redirected(struct token arg, const char *conf_dir, const char *from_dir, const char *to_dir) {
+/* The file pattern of an include argument that reads from from_dir (the
+ * last component: "*", "*.conf"), "" for any other include. */
+static char *include_pattern(struct token arg, const char *conf_dir, const char *from_dir) {
         _cleanup_free_ char *text = token_text(arg), *full = NULL;
         char *slash;
 
@@ -234,14 +235,25 @@ static char *redirected(struct token arg, const char *conf_dir, const char *from
                 return NULL;
         slash = strrchr(full, '/');
         *slash = 0;
-        if (!streq(full, from_dir))
-                return strdup("");
-        return strdup_printf("\"%s/%s\"", to_dir, slash + 1);
+        return strdup(streq(full, from_dir) ? slash + 1 : "");
 }
 
-int conf_redirect_include(const char *text, const char *conf_dir, const char *from_dir, const char *to_dir,
-                          char **ret) {
+/* The 1-based index of pattern in *l, added when new. */
+static int pattern_index(char ***l, const char *pattern) {
+        size_t n = strv_length(*l);
+        int r;
+
+        for (size_t i = 0; i < n; i++)
+                if (streq((*l)[i], pattern))
+                        return (int) i + 1;
+        r = strv_push(l, pattern);
+        return r < 0 ? r : (int) n + 1;
+}
+
+int conf_redirect_include(const char *text, const char *conf_dir, const char *from_dir, const char *staged, char **ret,
+                          char ***ret_patterns) {
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+        _cleanup_strv_free_ char **patterns = NULL;
         const char *pos = text, *copied = text;
         bool statement_start = true, in_include = false;
         int count = 0, r = 0;
@@ -249,13 +261,16 @@ int conf_redirect_include(const char *text, const char *conf_dir, const char *fr
         for (struct token t = next_token(&pos); t.len > 0 && r >= 0; t = next_token(&pos)) {
                 bool special = t.len == 1 && strchr(";{}", t.start[0]);
                 if (in_include && !special) {
-                        _cleanup_free_ char *rep = redirected(t, conf_dir, from_dir, to_dir);
-                        if (!rep)
+                        _cleanup_free_ char *pattern = include_pattern(t, conf_dir, from_dir);
+                        if (!pattern)
                                 return -ENOMEM;
-                        if (*rep) {
+                        if (*pattern) {
+                                int k = pattern_index(&patterns, pattern);
+                                if (k < 0)
+                                        return k;
                                 r = strbuf_append(&out, copied, (size_t) (t.start - copied));
                                 if (r >= 0)
-                                        r = strbuf_puts(&out, rep);
+                                        r = strbuf_printf(&out, "\"%s-%d\"", staged, k);
                                 copied = t.start + t.len;
                                 count++;
                         }
@@ -268,5 +283,8 @@ int conf_redirect_include(const char *text, const char *conf_dir, const char *fr
         if (r < 0)
                 return r;
         *ret = strbuf_steal(&out);
-        return *ret ? count : -ENOMEM;
+        if (!*ret)
+                return -ENOMEM;
+        *ret_patterns = TAKE_PTR(patterns);
+        return count;
 }

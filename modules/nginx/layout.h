@@ -21,8 +21,8 @@ struct nginx_paths {
         char *conf_dir; /* its directory: relative includes start here */
         char *site_dir; /* where kiln's files are: sites-available or conf.d */
         char *include_dir; /* what the main config includes: sites-enabled or conf.d */
-        char *staging; /* <conf_dir>/.kiln-staging: the tree `nginx -t` checks */
-        char *test_conf; /* <conf_dir>/.kiln-test.conf: the main config, pointed at the staging tree */
+        char *staging; /* <conf_dir>/.kiln-staged: `nginx -t` reads <staging>-K for include_dir */
+        char *test_conf; /* <conf_dir>/.kiln-test.conf: the main config, pointed at the staged files */
 };
 
 int layout_detect(const char *conf, struct nginx_paths *ret);
@@ -47,6 +47,9 @@ int layout_link_is_kilns(const struct nginx_paths *p, const char *name);
 int layout_list_owned(const struct nginx_paths *p, char ***ret);
 
 /* Copies the main config text, changing every `include` whose directory is
- * from_dir to read from to_dir instead. Returns the number of includes
- * changed (0: the main config does not include from_dir at all). */
-int conf_redirect_include(const char *text, const char *conf_dir, const char *from_dir, const char *to_dir, char **ret);
+ * from_dir to read the file "<staged>-K" instead, K counting the distinct
+ * file patterns from 1; *ret_patterns lists them ("*" for Debian's
+ * sites-enabled, "*.conf" for RHEL's conf.d). Returns the number of includes changed (0: the main
+ * config does not include from_dir at all). */
+int conf_redirect_include(const char *text, const char *conf_dir, const char *from_dir, const char *staged, char **ret,
+                          char ***ret_patterns);

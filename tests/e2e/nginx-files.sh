@@ -63,6 +63,31 @@ is "$(get a.test /)" "site-a" "a still served"
 check "the foreign site's file is still there" test -f "$avail/legacy" -a -L "$enabled/legacy"
 check "the file in the way is still there" cmp -s "$avail/taken" "$T/taken.orig"
 
+# nginx -t sees what nginx's glob will read: someone else's files by any
+# name, not the hidden ones, and an error in theirs is reported as theirs.
+weird='we*ird [1] "x" \y'
+cat >"$enabled/$weird" <<EOF
+server {
+    listen $LOCAL_EC2_HTTP_PORT;
+    server_name weird.test;
+    location / { return 200 "weird"; }
+}
+EOF
+echo "this is not nginx config" >"$enabled/.hidden"
+echo "sites: [{name: a, domains: [a.test], locations: {/: {return: 200, body: site-a1}}}]" | sites_config
+out=$(kiln nginx apply 2>"$T/err")
+ok $? "applying beside a file named '$weird' and a hidden file succeeds"
+diag "$T/err"
+is "$(get a.test /)" "site-a1" "the change is served"
+is "$(get weird.test /)" "weird" "and so is the oddly named file"
+printf 'server {\n    listen %s;\n    bogus_directive on;\n}\n' "$LOCAL_EC2_HTTP_PORT" >"$enabled/broken"
+echo "sites: [{name: a, domains: [a.test], locations: {/: {return: 200, body: site-a9}}}]" | sites_config
+kiln nginx apply >/dev/null 2>"$T/err"
+is "$?" "1" "someone else's broken file fails nginx -t"
+check "the message names that file and line" grep -q "unknown directive \"bogus_directive\" in $enabled/broken:3" "$T/err"
+is "$(get a.test /)" "site-a1" "and the old site is kept"
+rm -f "$enabled/broken" "$enabled/$weird" "$enabled/.hidden"
+
 # A file kiln wrote but a person then edited without the marker is theirs.
 sed -i 1d "$avail/a"
 echo "sites: [{name: a, domains: [a.test], locations: {/: {return: 200, body: site-a2}}}]" | sites_config

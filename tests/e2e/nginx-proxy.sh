@@ -37,7 +37,7 @@ is "$out" "applied" "and says it applied"
 diag "$T/apply.err"
 check "app is in sites-available, marked as kiln's" grep -q "^# Managed by kiln" "$ROOT/etc/nginx/sites-available/app"
 is "$(readlink "$ROOT/etc/nginx/sites-enabled/app")" "../sites-available/app" "and linked from sites-enabled"
-check "no staging left behind" test ! -e "$ROOT/etc/nginx/.kiln-staging" -a ! -e "$ROOT/etc/nginx/.kiln-test.conf"
+check "no staged files left behind" sh -c "! ls -A '$ROOT/etc/nginx' | grep -q '^\.kiln-'"
 
 # Proxying, with the headers of Debian's proxy_params.
 resp=$(get app.test '/hello?x=1' -H 'X-Forwarded-For: 10.9.8.7')

@@ -13,7 +13,7 @@ echo "sites: [{name: a, domains: [a.test], locations: {/: {return: 200, body: v1
 kiln nginx apply >/dev/null 2>"$T/err"
 ok $? "the first version applies"
 is "$(get a.test /)" "v1" "and is served"
-snapshot() { (cd "$ROOT/etc/nginx" && find . -path ./.kiln-staging -prune -o -print | sort | xargs -d '\n' ls -ld --time-style=+ | awk '{print $1, $NF}'; cat sites-available/* 2>/dev/null); }
+snapshot() { (cd "$ROOT/etc/nginx" && find . -print | sort | xargs -d '\n' ls -ld --time-style=+ | awk '{print $1, $NF}'; cat sites-available/* 2>/dev/null); }
 snapshot >"$T/before"
 
 # Valid for kiln, refused by nginx: the upstream's name does not resolve.
@@ -31,10 +31,14 @@ is "$?" "1" "a change failing nginx -t fails"
 is "$(cat "$T/out")" "failed" "and says so"
 check "with nginx's own message" grep -q 'host not found in upstream "no-such-host.invalid"' "$T/err"
 check "naming the live file and line" grep -Eq "in $ROOT/etc/nginx/sites-enabled/b:[0-9]+" "$T/err"
+line=$(grep -Eo "sites-enabled/b:[0-9]+" "$T/err" | head -1 | cut -d: -f2)
+# The line is the one of the site's rendered file that names the host.
+kiln nginx render b 2>/dev/null | sed -n "${line}p" | grep -q no-such-host.invalid
+ok $? "that line of the site's file names the unknown host (line $line)"
 snapshot >"$T/after"
 check "nothing was swapped in" cmp -s "$T/before" "$T/after"
 is "$(get a.test /)" "v1" "the old site is still served"
-check "the staging tree is cleaned up" test ! -e "$ROOT/etc/nginx/.kiln-staging" -a ! -e "$ROOT/etc/nginx/.kiln-test.conf"
+check "the staged files are cleaned up" sh -c "! ls -A '$ROOT/etc/nginx' | grep -q '^\.kiln-'"
 
 # Passes nginx -t but the reload cannot take: the HTTPS port is taken by
 # another program (nginx -t does not bind). kiln sees nginx keep its old

@@ -24,20 +24,30 @@ static void test_redirect_include(void) {
                                    "    include 'conf.d/*.conf';\n"
                                    "    log_format main '$remote_addr include conf.d/x;';\n"
                                    "}\n";
-        _cleanup_free_ char *out = NULL, *out2 = NULL, *out3 = NULL;
+        static const char twice[] = "http { include sites-enabled/*; include sites-enabled/*.conf;\n"
+                                    "       include /etc/nginx/sites-enabled/*; }\n";
+        _cleanup_free_ char *out = NULL, *out2 = NULL, *out3 = NULL, *out4 = NULL;
+        _cleanup_strv_free_ char **pat = NULL, **pat2 = NULL, **pat3 = NULL, **pat4 = NULL;
 
-        is_int(conf_redirect_include(debian, "/etc/nginx", "/etc/nginx/sites-enabled", "/S/enabled", &out), 1,
+        is_int(conf_redirect_include(debian, "/etc/nginx", "/etc/nginx/sites-enabled", "/S", &out, &pat), 1,
                "Debian: one include of sites-enabled found");
-        ok(out && strstr(out, "include \"/S/enabled/*\";"), "pointed at the staging tree");
+        ok(out && strstr(out, "include \"/S-1\";"), "pointed at the first staged file");
+        ok(pat && streq(pat[0], "*") && !pat[1], "with its pattern");
         ok(out && strstr(out, "# include /etc/nginx/sites-enabled/* in a comment"), "comments left alone");
         ok(out && strstr(out, "include /etc/nginx/conf.d/*.conf;"), "other includes left alone");
-        is_int(conf_redirect_include(rhel, "/etc/nginx", "/etc/nginx/conf.d", "/S/enabled", &out2), 1,
+        is_int(conf_redirect_include(rhel, "/etc/nginx", "/etc/nginx/conf.d", "/S", &out2, &pat2), 1,
                "RHEL: the relative, quoted include of conf.d found");
-        ok(out2 && strstr(out2, "include \"/S/enabled/*.conf\";"), "pointed at the staging tree");
+        ok(out2 && strstr(out2, "include \"/S-1\";"), "pointed at the staged file");
+        ok(pat2 && streq(pat2[0], "*.conf") && !pat2[1], "with its pattern");
         ok(out2 && strstr(out2, "'$remote_addr include conf.d/x;'"), "a string with 'include' inside is not one");
         ok(out2 && strstr(out2, "include default.d/*.conf;"), "default.d left alone");
-        is_int(conf_redirect_include("http { }\n", "/etc/nginx", "/etc/nginx/conf.d", "/S", &out3), 0,
+        is_int(conf_redirect_include("http { }\n", "/etc/nginx", "/etc/nginx/conf.d", "/S", &out3, &pat3), 0,
                "a main config that includes nothing");
+        is_int(conf_redirect_include(twice, "/etc/nginx", "/etc/nginx/sites-enabled", "/S", &out4, &pat4), 3,
+               "three includes of one directory");
+        is_str(out4, "http { include \"/S-1\"; include \"/S-2\";\n       include \"/S-1\"; }\n",
+               "one staged file per pattern");
+        ok(pat4 && streq(pat4[0], "*") && streq(pat4[1], "*.conf") && !pat4[2], "both patterns listed");
 }
 
 static void touch(const char *dir, const char *name, const char *content) {

@@ -3,7 +3,8 @@
 # the CLI commands and a boot outside systemd never map it; `kiln daemon`
 # does, and notifies and pings the watchdog through it; a command that has a
 # $NOTIFY_SOCKET loads it then; without a loadable libsystemd the daemon
-# fails with a message and logging falls back to stderr.
+# fails with a message and logging falls back to stderr; what journald gets
+# has each field once. Needs root (unshare -m) for the last.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 start_ec2 imds
@@ -116,5 +117,39 @@ JOURNAL_STREAM=8:1 ld_loaded libsystemd.so.0 kiln metadata user-data
 ok $? "logging for the journal loads libsystemd"
 [ $rc -eq 4 ] && ! grep -q "absent (404)" "$T/err"
 ok $? "... and sends the message there, not to stderr"
+
+# What reaches journald: in a mount namespace of its own with an empty /run,
+# a socket at journald's address receives the datagram. Each field once,
+# with the location of the log call (not log.c's).
+cat >"$T/journal.sh" <<'EOS'
+mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal || exit 1
+"$PYTHON" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/run/systemd/journal/socket")
+s.settimeout(10)
+open(sys.argv[1] + ".ready", "w").close()
+open(sys.argv[1], "wb").write(s.recv(65536))
+' "$T/journal" &
+for _ in $(seq 100); do
+	[ -e "$T/journal.ready" ] && break
+	sleep 0.1
+done
+JOURNAL_STREAM=8:1 "$KILN" --root "$ROOT" metadata user-data >/dev/null 2>"$T/err"
+echo "rc=$?" >"$T/journal.rc"
+wait
+EOS
+T=$T PYTHON=$PYTHON KILN=$KILN ROOT=$ROOT unshare -m --propagation private bash "$T/journal.sh"
+grep -qx "rc=4" "$T/journal.rc" && [ ! -s "$T/err" ]
+ok $? "with JOURNAL_STREAM, kiln logs to journald's socket, nothing to stderr"
+sort "$T/journal" >"$T/journal.sorted"
+printf '%s\n' "CODE_FILE=../modules/imds/imds-module.c" "CODE_LINE=" "MESSAGE=" "PRIORITY=3" \
+	"SYSLOG_IDENTIFIER=kiln" >"$T/journal.want"
+sed 's/^\(CODE_LINE=\|ERRNO=\|MESSAGE=\).*/\1/; s|^CODE_FILE=.*/modules/|CODE_FILE=../modules/|' "$T/journal.sorted" |
+	diff - "$T/journal.want" >"$T/journal.diff"
+ok $? "the journal entry has each field once: MESSAGE, PRIORITY, CODE_FILE/LINE of the call, SYSLOG_IDENTIFIER"
+diag "$T/journal.diff"
+grep -q "^MESSAGE=.*absent (404)" "$T/journal"
+ok $? "... and the message"
 
 done_testing

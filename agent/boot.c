@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
 #include "boot.h"
 #include "config.h"
+#include "libsystemd.h"
 #include "log.h"
 #include "module.h"
 #include "status.h"

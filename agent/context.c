@@ -3,10 +3,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include "context.h"
+#include "libsystemd.h"
 #include "log.h"
 #include "module.h"
 #include "strbuf.h"

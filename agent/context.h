@@ -5,8 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <systemd/sd-event.h>
 
+#include "libsystemd.h"
 #include "macro.h"
 
 /* Everything one run of kiln knows, handed to every module. */

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <signal.h>
-#include <systemd/sd-daemon.h>
 
 #include "boot.h"
 #include "config.h"
 #include "daemon.h"
+#include "libsystemd.h"
 #include "log.h"
 #include "module.h"
 #include "status.h"
@@ -76,9 +76,14 @@ static void start_modules(struct kiln_context *ctx) {
 }
 
 int daemon_run(struct kiln_context *ctx) {
-        const char *result;
+        const char *result, *error;
         int r;
 
+        /* The event loop is libsystemd's: without it there is no daemon, and
+         * saying so now beats an abort at the first call. */
+        r = libsystemd_load(&error);
+        if (r < 0)
+                return log_error_errno(r, "%s.", error);
         ctx->daemon = true;
         r = setup_event(ctx);
         if (r < 0)

@@ -4,9 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-journal.h>
+#include <sys/uio.h>
 
+#include "libsystemd.h"
 #include "log.h"
+
+/* The message is formatted after this, so that it is the journal's field as
+ * it is. */
+#define MESSAGE_FIELD "MESSAGE="
 
 static bool verbose;
 static bool to_journal;
@@ -32,8 +37,44 @@ static const char *level_prefix(int level) {
         }
 }
 
+/* libsystemd is loaded for the first message to the journal. If it cannot
+ * be, that message and the next go to stderr, which systemd connects to the
+ * journal anyway: logging never stops kiln. */
+static bool journal_usable(void) {
+        const char *error;
+
+        if (!to_journal)
+                return false;
+        if (libsystemd_load(&error) >= 0)
+                return true;
+        to_journal = false;
+        fprintf(stderr, "kiln: warning: %s, logging to stderr.\n", error);
+        return false;
+}
+
+static void journal_send(int level, int error, const char *file, int line, const char *message) {
+        char priority[32], code_file[256], code_line[32], errno_field[32];
+        struct iovec iov[6];
+        size_t n = 0;
+
+        snprintf(priority, sizeof(priority), "PRIORITY=%d", level);
+        snprintf(code_file, sizeof(code_file), "CODE_FILE=%s", file);
+        snprintf(code_line, sizeof(code_line), "CODE_LINE=%d", line);
+        iov[n++] = (struct iovec){(char *) message, strlen(message)};
+        iov[n++] = (struct iovec){priority, strlen(priority)};
+        iov[n++] = (struct iovec){code_file, strlen(code_file)};
+        iov[n++] = (struct iovec){code_line, strlen(code_line)};
+        iov[n++] = (struct iovec){(char *) "SYSLOG_IDENTIFIER=kiln", strlen("SYSLOG_IDENTIFIER=kiln")};
+        if (error != 0) {
+                snprintf(errno_field, sizeof(errno_field), "ERRNO=%d", abs(error));
+                iov[n++] = (struct iovec){errno_field, strlen(errno_field)};
+        }
+        sd_journal_sendv(iov, (int) n);
+}
+
 int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) {
-        char buf[2048];
+        char buf[2048] = MESSAGE_FIELD;
+        const char *message = buf + strlen(MESSAGE_FIELD);
         int saved = errno;
         va_list ap;
 
@@ -43,16 +84,13 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         /* %m in fmt expands from errno: point it at the error we were given. */
         errno = abs(error);
         va_start(ap, fmt);
-        vsnprintf(buf, sizeof(buf), fmt, ap);
+        vsnprintf(buf + strlen(MESSAGE_FIELD), sizeof(buf) - strlen(MESSAGE_FIELD), fmt, ap);
         va_end(ap);
 
-        if (to_journal) {
-                char code_line[16];
-                snprintf(code_line, sizeof(code_line), "%d", line);
-                sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%d", level, "CODE_FILE=%s", file, "CODE_LINE=%s",
-                                code_line, "SYSLOG_IDENTIFIER=kiln", error != 0 ? "ERRNO=%d" : NULL, abs(error), NULL);
-        } else
-                fprintf(stderr, "kiln: %s%s\n", level_prefix(level), buf);
+        if (journal_usable())
+                journal_send(level, error, file, line, buf);
+        else
+                fprintf(stderr, "kiln: %s%s\n", level_prefix(level), message);
 
         errno = saved;
         return -abs(error);

@@ -2,9 +2,11 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dl.h"
+#include "log.h"
 
 int dl_load(const char *soname, const struct dl_symbol *symbols, size_t n, void *table, void **ret_handle,
             const char **ret_error) {
@@ -29,4 +31,9 @@ int dl_load(const char *soname, const struct dl_symbol *symbols, size_t n, void 
         }
         *ret_handle = dl;
         return 0;
+}
+
+void dl_load_failed(const char *error) {
+        log_error("%s.", error);
+        abort();
 }

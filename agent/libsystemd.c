@@ -38,18 +38,11 @@ int libsystemd_load(const char **ret_error) {
         return r;
 }
 
-/* Reached only by a call no libsystemd_load() came before: as when a linked
- * library is missing, there is no going on. */
-static _noreturn_ void load_failed(const char *error) {
-        log_error("%s.", error);
-        abort();
-}
-
 const struct libsystemd *libsystemd(void) {
         const char *error;
 
         if (!handle && libsystemd_load(&error) < 0)
-                load_failed(error);
+                dl_load_failed(error);
         return &table;
 }
 

@@ -34,18 +34,11 @@ int openssl_load(bool ssl, const char **ret_error) {
         return r;
 }
 
-/* Reached only by a call no openssl_load() came before: as when a linked
- * library is missing, there is no going on. */
-static _noreturn_ void load_failed(const char *error) {
-        log_error("%s.", error);
-        abort();
-}
-
 const struct libcrypto *libcrypto(void) {
         const char *error;
 
         if (!crypto_dl && openssl_load(false, &error) < 0)
-                load_failed(error);
+                dl_load_failed(error);
         return &crypto_table;
 }
 
@@ -53,6 +46,6 @@ const struct libssl *libssl(void) {
         const char *error;
 
         if (!ssl_dl && openssl_load(true, &error) < 0)
-                load_failed(error);
+                dl_load_failed(error);
         return &ssl_table;
 }

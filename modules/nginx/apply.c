@@ -445,11 +445,11 @@ static void rollback(const struct nginx_paths *paths, const struct plan *p) {
 
 /* What nginx -t checks is what the swap will leave: for each file pattern
  * by which the main config includes include_dir ("*" on Debian, "*.conf" on
- * RHEL), one file holding what that glob will read, in
- * glob's order, kiln's units inline and everything else included from
- * where it is. Plain files next to the main config rather than a staging
- * tree of links: creating and removing directories cost more than all the
- * rest of the staging. nginx's "file:line" maps back to the unit. */
+ * RHEL), one file holding what that glob will read, in glob's order, kiln's
+ * units inline and everything else included from where it is. Plain files
+ * next to the main config rather than a staging tree of links: creating and
+ * removing directories cost more than all the rest of the staging. nginx's
+ * "file:line" maps back to the unit. */
 
 struct staged {
         char *path; /* <staging>-K */
@@ -597,8 +597,9 @@ static int stage(const struct nginx_paths *paths, const struct plan *p, struct s
         return r < 0 ? r : put_scratch(paths->test_conf, changed);
 }
 
-/* Removes the staged files, and any an interrupted run left. */
-static void unstage(const struct nginx_paths *paths) {
+/* Removes what an interrupted run may have left: staged files it numbered
+ * who knows how far, and the test config. */
+static void remove_leftovers(const struct nginx_paths *paths) {
         _cleanup_free_ char *prefix = strdup_printf("%s-", strrchr(paths->staging, '/') + 1);
         DIR *d = opendir(paths->conf_dir);
         struct dirent *e;
@@ -608,6 +609,14 @@ static void unstage(const struct nginx_paths *paths) {
                         (void) unlinkat(dirfd(d), e->d_name, 0);
         if (d)
                 closedir(d);
+        (void) unlink(paths->test_conf);
+}
+
+/* Removes this run's staged files and test config. */
+static void unstage(const struct nginx_paths *paths, const struct staged *st, size_t n) {
+        for (size_t k = 0; k < n; k++)
+                if (st[k].path)
+                        (void) unlink(st[k].path);
         (void) unlink(paths->test_conf);
 }
 
@@ -667,10 +676,10 @@ static int stage_and_test(struct kiln_context *ctx, const struct nginx_settings 
         size_t n = 0;
         int r;
 
-        unstage(paths);
+        remove_leftovers(paths);
         r = stage(paths, p, &st, &n);
         if (r < 0) {
-                unstage(paths);
+                unstage(paths, st, n);
                 staged_done(st, n);
         }
         if (r == -ENOLINK)
@@ -681,7 +690,7 @@ static int stage_and_test(struct kiln_context *ctx, const struct nginx_settings 
         if (r < 0)
                 return kiln_fail(ctx, r, "nginx: failed to stage the new sites: %s", strerror(-r));
         r = nginx_test(set, paths->test_conf, &out, ret_ms);
-        unstage(paths);
+        unstage(paths, st, n);
         if (r == -EINVAL)
                 msg = live_message(paths, p, st, n, out);
         staged_done(st, n);

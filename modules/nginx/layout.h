@@ -49,7 +49,7 @@ int layout_list_owned(const struct nginx_paths *p, char ***ret);
 /* Copies the main config text, changing every `include` whose directory is
  * from_dir to read the file "<staged>-K" instead, K counting the distinct
  * file patterns from 1; *ret_patterns lists them ("*" for Debian's
- * sites-enabled, "*.conf" for RHEL's conf.d). Returns the number of includes changed (0: the main
- * config does not include from_dir at all). */
+ * sites-enabled, "*.conf" for RHEL's conf.d). Returns the number of
+ * includes changed (0: the main config does not include from_dir at all). */
 int conf_redirect_include(const char *text, const char *conf_dir, const char *from_dir, const char *staged, char **ret,
                           char ***ret_patterns);

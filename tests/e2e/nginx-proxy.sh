@@ -31,13 +31,16 @@ sites:
     hsts: true
 EOF
 
+# What a run killed between staging and nginx -t would leave behind.
+echo "not nginx config {" >"$ROOT/etc/nginx/.kiln-staged-7"
+echo "not nginx config {" >"$ROOT/etc/nginx/.kiln-test.conf"
 out=$(kiln nginx apply 2>"$T/apply.err")
 ok $? "kiln nginx apply succeeds"
 is "$out" "applied" "and says it applied"
 diag "$T/apply.err"
 check "app is in sites-available, marked as kiln's" grep -q "^# Managed by kiln" "$ROOT/etc/nginx/sites-available/app"
 is "$(readlink "$ROOT/etc/nginx/sites-enabled/app")" "../sites-available/app" "and linked from sites-enabled"
-check "no staged files left behind" sh -c "! ls -A '$ROOT/etc/nginx' | grep -q '^\.kiln-'"
+check "no staged files left behind, an interrupted run's included" sh -c "! ls -A '$ROOT/etc/nginx' | grep -q '^\.kiln-'"
 
 # Proxying, with the headers of Debian's proxy_params.
 resp=$(get app.test '/hello?x=1' -H 'X-Forwarded-For: 10.9.8.7')

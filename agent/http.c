@@ -79,6 +79,10 @@ static int curl_load(void) {
 void http_global_init(void) {
 }
 
+/* libcurl stays mapped: this runs at exit, where unloading it gains nothing,
+ * and dlclose() would free the thread-local blocks of the libraries it pulled
+ * in while LeakSanitizer's exit scan still holds their addresses (it crashed
+ * on them in about one run of three). */
 void http_global_cleanup(void) {
         if (!lib.dl)
                 return;
@@ -86,8 +90,6 @@ void http_global_cleanup(void) {
                 lib.easy_cleanup(shared_handle);
         shared_handle = NULL;
         lib.global_cleanup();
-        dlclose(lib.dl);
-        lib.dl = NULL;
 }
 
 long http_backoff_ms(unsigned n, long base_ms, long max_ms) {

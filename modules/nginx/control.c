@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #define TEST_TIMEOUT_MS (60L * 1000)
 #define SYSTEMCTL_TIMEOUT_MS (90L * 1000)
 #define MAX_CHILDREN 512
+#define VERSION_CACHE KILN_RUN_DIR "/nginx-version"
 
 static bool have_ipv6(void) {
         int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -146,28 +148,90 @@ static bool any_tls(const struct nginx_sites *sites) {
         return false;
 }
 
-/* Asked once per program, and only when a TLS server will be rendered (the
- * directive is in no other): the answer does not change while kiln runs. */
-int nginx_has_http2_directive(const struct nginx_settings *s, const struct nginx_sites *sites) {
-        static char *asked;
-        static int answer;
-        char *argv[] = {s->binary, (char *) "-v", NULL};
+/* The binary as a file: a package upgrade or a copy over it changes one of
+ * these, so a version recorded with them is still the binary's. */
+static int binary_identity(const char *binary, char **ret) {
+        struct stat st;
+
+        if (stat(binary, &st) < 0)
+                return negative_errno();
+        *ret = strdup_printf("%llu %llu %lld %lld.%09ld %lld.%09ld %s", (unsigned long long) st.st_dev,
+                             (unsigned long long) st.st_ino, (long long) st.st_size, (long long) st.st_mtim.tv_sec,
+                             st.st_mtim.tv_nsec, (long long) st.st_ctim.tv_sec, st.st_ctim.tv_nsec, binary);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* VERSION_CACHE holds "VERSION IDENTITY\n" for the last binary asked. */
+static long cached_version(const char *path, const char *identity) {
+        _cleanup_free_ char *buf = NULL;
+        char *end;
+        long v;
+
+        if (read_file(path, 4096, &buf, NULL) < 0)
+                return -1;
+        v = strtol(buf, &end, 10);
+        if (end == buf || *end != ' ' || v <= 0 || strncmp(end + 1, identity, strlen(identity)) != 0 ||
+            !streq(end + 1 + strlen(identity), "\n"))
+                return -1;
+        return v;
+}
+
+/* nginx's version, as 1025001 for 1.25.1. `nginx -v` costs a spawn of nginx
+ * (about 1.5 ms), so its answer is kept in the program and, for the next
+ * kiln run, in VERSION_CACHE (under /run: gone at reboot) with the binary's
+ * identity: while the binary stays the same file, nginx is not asked. */
+static int nginx_version(const char *binary, long *ret) {
+        static char *known_identity;
+        static long known;
+        char *argv[] = {(char *) binary, (char *) "-v", NULL};
         struct proc_options o = {.argv = argv, .quiet = true, .timeout_ms = TEST_TIMEOUT_MS};
+        _cleanup_free_ char *identity = NULL, *cache = NULL, *line = NULL;
         struct proc_result res;
+        long v;
+        int r;
+
+        r = binary_identity(binary, &identity);
+        if (r < 0)
+                return r;
+        if (known_identity && streq(known_identity, identity)) {
+                *ret = known;
+                return 0;
+        }
+        r = root_path(&cache, VERSION_CACHE);
+        if (r < 0)
+                return r;
+        v = cached_version(cache, identity);
+        if (v < 0) {
+                r = proc_run(&o, &res);
+                if (r < 0)
+                        return r;
+                v = parse_version(res.output);
+                proc_result_done(&res);
+                if (v <= 0)
+                        return -EPROTO;
+                line = strdup_printf("%ld %s\n", v, identity);
+                if (!line || (r = write_file_atomic(cache, line, strlen(line), 0644)) < 0)
+                        log_debug_errno(line ? r : -ENOMEM, "Failed to write %s, ignoring: %m", cache);
+        }
+        free(known_identity);
+        known_identity = TAKE_PTR(identity);
+        known = v;
+        *ret = v;
+        return 0;
+}
+
+/* Asked only when a TLS server will be rendered: the directive is in no
+ * other. An nginx whose -v says no version is taken to be older. */
+int nginx_has_http2_directive(const struct nginx_settings *s, const struct nginx_sites *sites) {
+        long v;
         int r;
 
         if (!any_tls(sites))
                 return 0;
-        if (asked && streq(asked, s->binary))
-                return answer;
-        r = proc_run(&o, &res);
-        if (r < 0)
-                return r;
-        answer = parse_version(res.output) >= 1025001;
-        proc_result_done(&res);
-        free(asked);
-        asked = strdup(s->binary);
-        return answer;
+        r = nginx_version(s->binary, &v);
+        if (r == -EPROTO)
+                return 0;
+        return r < 0 ? r : v >= 1025001;
 }
 
 int nginx_test(const struct nginx_settings *s, const char *conf, char **ret_output, long *ret_ms) {

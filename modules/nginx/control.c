@@ -30,12 +30,10 @@
 #define MAX_CHILDREN 512
 #define VERSION_CACHE KILN_RUN_DIR "/nginx-version"
 
+/* A kernel without IPv6 (ipv6.disable=1, or built without it) has no
+ * if_inet6 and refuses AF_INET6 sockets: nginx could not listen on [::]. */
 static bool have_ipv6(void) {
-        int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return false;
-        close(fd);
-        return true;
+        return access("/proc/net/if_inet6", F_OK) == 0;
 }
 
 int nginx_settings_load(const json_t *config, struct nginx_settings *ret) {
@@ -511,9 +509,15 @@ int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, lon
         int r;
 
         *ret_error = NULL;
-        if (master <= 0)
+        if (master <= 0) {
+                /* A new master is seen only in its pid file: the port
+                 * answering shows it took the config. A reload needs no
+                 * such look, since a master that cannot load the config,
+                 * or bind its ports, keeps its old workers. */
                 r = start_master(s, ret_error);
-        else {
+                if (r >= 0 && check_http)
+                        r = check_port(s->http_port, ret_error);
+        } else {
                 /* SIGHUP is all nginx.service's ExecReload does (Debian's and
                  * Amazon Linux's run `nginx -s reload`, which sends it to the
                  * pid file's master), so a running master is signalled
@@ -528,7 +532,5 @@ int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, lon
                 else
                         r = wait_new_workers(master, &before, load_ms, s->reload_timeout_ms, ret_error);
         }
-        if (r >= 0 && check_http)
-                r = check_port(s->http_port, ret_error);
         return r;
 }

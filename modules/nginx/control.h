@@ -38,9 +38,10 @@ int nginx_has_http2_directive(const struct nginx_settings *s, const struct nginx
 int nginx_test(const struct nginx_settings *s, const char *conf, char **ret_output, long *ret_ms);
 
 /* Reloads the running nginx (SIGHUP to the master in the pid file, as
- * nginx.service's ExecReload does), or starts it, then waits until the new
- * config is in use: new worker processes, the old ones no longer
- * accepting, and the HTTP port answering. load_ms, when known, is how long
+ * nginx.service's ExecReload does) and waits until the new config is in
+ * use: new worker processes, the old ones no longer accepting. Or starts
+ * nginx, and waits for its pid file and, with check_http, the HTTP port
+ * answering. load_ms, when known, is how long
  * `nginx -t` took on the new config: the master takes about as long to load
  * it, so the wait does not look before then. On failure *ret_error says
  * what was seen. */

@@ -82,7 +82,8 @@ void http_global_init(void) {
 /* libcurl stays mapped: this runs at exit, where unloading it gains nothing,
  * and dlclose() would free the thread-local blocks of the libraries it pulled
  * in while LeakSanitizer's exit scan still holds their addresses (it crashed
- * on them in about one run of three). */
+ * on them in about one run of three). A use after this loads it again, which
+ * finds it mapped and initializes it anew. */
 void http_global_cleanup(void) {
         if (!lib.dl)
                 return;
@@ -90,6 +91,7 @@ void http_global_cleanup(void) {
                 lib.easy_cleanup(shared_handle);
         shared_handle = NULL;
         lib.global_cleanup();
+        lib.dl = NULL;
 }
 
 long http_backoff_ms(unsigned n, long base_ms, long max_ms) {

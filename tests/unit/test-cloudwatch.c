@@ -79,6 +79,14 @@ static void add_json(struct metric_batch *b, json_t *datums, const char *ns) {
         json_decref(datums);
 }
 
+/* refused(ITEM, ERROR, WHAT): metric_check() refuses ITEM, saying ERROR. */
+static void refused(const struct metric_datum *item, const char *error, const char *what) {
+        _cleanup_free_ char *err = NULL;
+
+        is_int(metric_check(item, 1700000000, &err), -EINVAL, "%s", what);
+        is_str(err, error, "and says so");
+}
+
 static void test_parse(void) {
         _cleanup_metric_batch_ struct metric_batch b = {0};
         const char *doc =
@@ -101,21 +109,10 @@ static void test_parse(void) {
         is_int(metric_check(&b.items[0], 1700000000, &err), -EINVAL, "a non-ASCII name is refused");
         free(err);
         err = NULL;
-        is_int(metric_check(&b.items[1], 1700000000, &err), -EINVAL, "a number is not a datum");
-        is_str(err, "a datum must be an object", "and says so");
-        free(err);
-        err = NULL;
-        is_int(metric_check(&b.items[2], 1700000000, &err), -EINVAL, "Counts shorter than Values are refused");
-        is_str(err, "Counts must be as long as Values", "and says so");
-        free(err);
-        err = NULL;
-        is_int(metric_check(&b.items[3], 1700000000, &err), -EINVAL, "a name that is not a string is refused");
-        is_str(err, "metric name is not a string", "and says so");
-        free(err);
-        err = NULL;
-        is_int(metric_check(&b.items[4], 1700000000, &err), -EINVAL, "a fractional resolution is refused");
-        is_str(err, "storage resolution must be 1 or 60", "and says so");
-        free(err);
+        refused(&b.items[1], "a datum must be an object", "a number is not a datum");
+        refused(&b.items[2], "Counts must be as long as Values", "Counts shorter than Values are refused");
+        refused(&b.items[3], "metric name is not a string", "a name that is not a string is refused");
+        refused(&b.items[4], "storage resolution must be 1 or 60", "a fractional resolution is refused");
 
         static const char *const bad[] = {
                 "",

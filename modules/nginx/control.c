@@ -204,6 +204,9 @@ static int nginx_version(const char *binary, long *ret) {
                 if (r < 0)
                         return r;
                 v = parse_version(res.output);
+                if (v <= 0)
+                        log_warning("nginx: '%s -v' printed no version ('%.200s'), taking it for one before 1.25.1.",
+                                    binary, strstrip(res.output));
                 proc_result_done(&res);
                 if (v <= 0)
                         return -EPROTO;

@@ -100,4 +100,15 @@ kiln nginx apply >"$T/out" 2>&1
 ok $? "an apply without TLS sites works"
 is "$(asked)" 0 "and never asks nginx -v (the directive is only for TLS servers)"
 
+# An nginx whose -v names no version: taken for an older one, and said.
+install_nginx "nginx: built by someone"
+site 4
+kiln nginx render app >"$T/render" 2>"$T/render.err"
+ok $? "kiln nginx render works with an nginx -v that names no version"
+grep -q "printed no version ('nginx: built by someone'), taking it for one before 1.25.1" "$T/render.err"
+ok $? "and warns, quoting what nginx printed"
+diag "$T/render.err"
+grep -q "ssl http2;" "$T/render" && ! grep -q "http2 on;" "$T/render"
+ok $? "rendering listen ... ssl http2, which every nginx with HTTP/2 takes"
+
 done_testing

@@ -26,7 +26,8 @@ static char *const default_env[] = {
 /* The child: its own process group, default SIGPIPE and SIGCHLD (kiln
  * ignores the first and may handle the second), no signal blocked (the
  * daemon blocks the ones it reads from a signalfd), stdin from in_fd or
- * /dev/null, stdout and stderr to out_fd, in cwd. */
+ * /dev/null, stdout and stderr to out_fd, in cwd. 0, or a positive errno
+ * as posix_spawn's own functions return. */
 static int spawn_setup(const struct proc_options *o, int out_fd, int in_fd, posix_spawn_file_actions_t *fa,
                        posix_spawnattr_t *attr) {
         sigset_t none, reset;
@@ -52,7 +53,7 @@ static int spawn_setup(const struct proc_options *o, int out_fd, int in_fd, posi
                 r = posix_spawn_file_actions_adddup2(fa, out_fd, STDERR_FILENO);
         if (r == 0)
                 r = posix_spawn_file_actions_addchdir_np(fa, o->cwd ? o->cwd : "/");
-        return -r;
+        return r;
 }
 
 /* posix_spawn (a vfork, not a copy of kiln's memory): the child execs at
@@ -70,7 +71,7 @@ static int spawn(const struct proc_options *o, int out_fd, int in_fd, pid_t *ret
                 posix_spawn_file_actions_destroy(&fa);
                 return ENOMEM;
         }
-        r = -spawn_setup(o, out_fd, in_fd, &fa, &attr);
+        r = spawn_setup(o, out_fd, in_fd, &fa, &attr);
         if (r == 0)
                 r = posix_spawn(ret_pid, o->argv[0], &fa, &attr, o->argv, o->envp ? o->envp : default_env);
         posix_spawnattr_destroy(&attr);

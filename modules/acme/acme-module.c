@@ -330,16 +330,17 @@ int acme_site_certificate(struct kiln_context *ctx, const char *site, char *cons
         if (site_path(site, "fullchain.pem", &cert) < 0 || site_path(site, "privkey.pem", &key) < 0 ||
             root_path(&dir, ACME_SITES_DIR "/%s", site) < 0 || root_path(&top, ACME_DIR) < 0)
                 return -ENOMEM;
-        r = mkdir_p(top, 0700);
-        if (r >= 0)
-                r = mkdir_p(dir, 0700);
-        if (r < 0)
-                return r;
         r = file_exists(cert);
         if (r > 0)
                 r = placeholder_stale(site, domains, cert) > 0 ? 0 : 1;
-        if (r == 0)
-                r = write_placeholder(site, domains, key, cert);
+        if (r == 0) {
+                /* Only a new placeholder needs the directories made. */
+                r = mkdir_p(top, 0700);
+                if (r >= 0)
+                        r = mkdir_p(dir, 0700);
+                if (r >= 0)
+                        r = write_placeholder(site, domains, key, cert);
+        }
         if (r < 0)
                 return r;
         *ret_fullchain = TAKE_PTR(cert);

@@ -221,19 +221,21 @@ static bool plan_has(const struct plan *p, const char *name) {
         return false;
 }
 
-/* kiln's files whose site is gone from the config. */
+static bool plan_knows(const char *name, void *p) {
+        return plan_has(p, name);
+}
+
+/* kiln's files whose site is gone from the config: those the plan has
+ * were read already, so only the others are opened to see whose they are. */
 static int plan_removals(struct plan *p, const struct nginx_paths *paths) {
         _cleanup_strv_free_ char **owned = NULL;
         int r;
 
-        r = layout_list_owned(paths, &owned);
+        r = layout_list_owned(paths, plan_knows, p, &owned);
         if (r < 0)
                 return r;
         for (char **name = owned; name && *name; name++) {
-                struct unit *u;
-                if (plan_has(p, *name))
-                        continue;
-                u = plan_add(p, paths, *name);
+                struct unit *u = plan_add(p, paths, *name);
                 if (!u)
                         return -ENOMEM;
                 r = read_old(paths, u);
@@ -849,7 +851,7 @@ static int apply_changes(struct kiln_context *ctx, struct apply_run *a, json_t *
 
 static bool has_owned_files(const struct nginx_paths *paths) {
         _cleanup_strv_free_ char **owned = NULL;
-        return layout_list_owned(paths, &owned) < 0 || owned;
+        return layout_list_owned(paths, NULL, NULL, &owned) < 0 || owned;
 }
 
 int nginx_apply_record(struct kiln_context *ctx, json_t **ret_record) {

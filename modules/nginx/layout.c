@@ -148,10 +148,11 @@ int layout_link_is_kilns(const struct nginx_paths *p, const char *name) {
         return streq(target, relative) || streq(target, absolute);
 }
 
-static int owned_filter_push(const struct nginx_paths *p, const char *file, char ***list) {
+static int owned_filter_push(const struct nginx_paths *p, const char *file, bool (*known)(const char *unit, void *data),
+                             void *data, char ***list) {
         _cleanup_free_ char *unit = layout_unit_name(p, file), *path = NULL;
 
-        if (!unit || streq(unit, ""))
+        if (!unit || streq(unit, "") || (known && known(unit, data)))
                 return 0;
         path = strdup_printf("%s/%s", p->site_dir, file);
         if (!path)
@@ -159,7 +160,8 @@ static int owned_filter_push(const struct nginx_paths *p, const char *file, char
         return layout_file_is_kilns(path) == 1 ? strv_push(list, unit) : 0;
 }
 
-int layout_list_owned(const struct nginx_paths *p, char ***ret) {
+int layout_list_owned(const struct nginx_paths *p, bool (*known)(const char *unit, void *data), void *data,
+                      char ***ret) {
         _cleanup_strv_free_ char **list = NULL;
         struct dirent **names = NULL;
         int n, r = 0;
@@ -169,7 +171,7 @@ int layout_list_owned(const struct nginx_paths *p, char ***ret) {
                 return negative_errno();
         for (int i = 0; i < n; i++) {
                 if (r >= 0)
-                        r = owned_filter_push(p, names[i]->d_name, &list);
+                        r = owned_filter_push(p, names[i]->d_name, known, data, &list);
                 free(names[i]);
         }
         free(names);

@@ -43,8 +43,10 @@ int layout_read_kilns(const char *path, size_t max, char **ret);
 /* For Debian: 1 when include_dir/NAME is a link to site_dir/NAME, 0 if it
  * is something else, -ENOENT when absent. */
 int layout_link_is_kilns(const struct nginx_paths *p, const char *name);
-/* Every unit kiln owns now (sorted names). */
-int layout_list_owned(const struct nginx_paths *p, char ***ret);
+/* Every unit kiln owns now (sorted names), leaving out without a look
+ * those for which known() is true (NULL: none). */
+int layout_list_owned(const struct nginx_paths *p, bool (*known)(const char *unit, void *data), void *data,
+                      char ***ret);
 
 /* Copies the main config text, changing every `include` whose directory is
  * from_dir to read the file "<staged>-K" instead, K counting the distinct

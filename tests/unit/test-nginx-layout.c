@@ -69,11 +69,17 @@ static void test_read_kilns(const char *avail, const char *link) {
         is_int(layout_read_kilns(avail, 4096, &other), 0, "a directory is not kiln's");
 }
 
+static bool is_mine(const char *unit, void *data) {
+        (*(int *) data)++;
+        return streq(unit, "mine");
+}
+
 static void test_layouts(void) {
         char dir[] = "/tmp/kiln-test-nginx-layout-XXXXXX";
         _cleanup_free_ char *conf = NULL, *avail = NULL, *enabled = NULL, *confd = NULL, *link = NULL;
-        _cleanup_strv_free_ char **owned = NULL, **owned2 = NULL;
+        _cleanup_strv_free_ char **owned = NULL, **owned2 = NULL, **unknown = NULL;
         struct nginx_paths p = {0};
+        int asked = 0;
 
         if (!mkdtemp(dir))
                 return;
@@ -88,8 +94,11 @@ static void test_layouts(void) {
         touch(confd, "mine.conf", NGINX_MARKER " (site 'mine')\nserver {}\n");
         touch(confd, "theirs.conf", "server {}\n");
         touch(confd, "notes.txt", NGINX_MARKER "\n");
-        is_int(layout_list_owned(&p, &owned), 0, "lists kiln's files");
+        is_int(layout_list_owned(&p, NULL, NULL, &owned), 0, "lists kiln's files");
         ok(owned && streq(owned[0], "mine") && !owned[1], "only the marked .conf file");
+        is_int(layout_list_owned(&p, is_mine, &asked, &unknown), 0, "lists, leaving out the known");
+        ok(!unknown, "the one kiln file is known, so none is listed");
+        is_int(asked, 2, "asked about each .conf file, not about notes.txt");
         layout_done(&p);
 
         mkdir(avail, 0755);
@@ -107,7 +116,7 @@ static void test_layouts(void) {
         is_int(layout_link_is_kilns(&p, "legacy"), 0, "a plain file in sites-enabled is not");
         is_int(layout_file_is_kilns(link), 0, "a link is never taken for a kiln file");
         test_read_kilns(avail, link);
-        is_int(layout_list_owned(&p, &owned2), 0, "lists");
+        is_int(layout_list_owned(&p, NULL, NULL, &owned2), 0, "lists");
         ok(owned2 && streq(owned2[0], "app") && !owned2[1], "only app");
         layout_done(&p);
         rm_rf(dir);

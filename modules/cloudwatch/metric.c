@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "cloudwatch/metric.h"
+#include "gzip.h"
 #include "strbuf.h"
 
 static const char *const units[] = {
@@ -601,63 +601,13 @@ int metric_encode(enum metric_protocol proto, const char *ns, const struct metri
 
 int metric_gzip(const void *data, size_t len, struct strbuf *ret) {
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
-        z_stream z = {0};
-        uLong bound;
         int r;
 
-        if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-                return -ENOMEM;
-        bound = deflateBound(&z, (uLong) len) + 32;
-        r = strbuf_append(&b, "", 0);
-        if (r >= 0 && bound > b.cap) {
-                char *p = realloc(b.data, bound);
-                if (p) {
-                        b.data = p;
-                        b.cap = bound;
-                } else
-                        r = -ENOMEM;
-        }
-        if (r >= 0) {
-                z.next_in = (Bytef *) data;
-                z.avail_in = (uInt) len;
-                z.next_out = (Bytef *) b.data;
-                z.avail_out = (uInt) (b.cap - 1);
-                r = deflate(&z, Z_FINISH) == Z_STREAM_END ? 0 : -EIO;
-                b.len = z.total_out;
-                b.data[b.len] = 0;
-        }
-        deflateEnd(&z);
+        r = gzip_compress(data, len, &b);
         if (r < 0)
                 return r;
         if (b.len >= len)
                 return -E2BIG;
-        *ret = b;
-        b = (struct strbuf) STRBUF_INIT;
-        return 0;
-}
-
-int metric_gunzip(const void *data, size_t len, size_t max, struct strbuf *ret) {
-        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
-        z_stream z = {.next_in = (Bytef *) data, .avail_in = (uInt) len};
-        char buf[16384];
-        int zr = Z_OK, r = 0;
-
-        if (inflateInit2(&z, 15 + 16) != Z_OK)
-                return -ENOMEM;
-        while (zr == Z_OK && r >= 0) {
-                z.next_out = (Bytef *) buf;
-                z.avail_out = sizeof(buf);
-                zr = inflate(&z, Z_NO_FLUSH);
-                if (zr != Z_OK && zr != Z_STREAM_END)
-                        r = -EBADMSG;
-                else if (b.len + (sizeof(buf) - z.avail_out) > max)
-                        r = -EFBIG;
-                else
-                        r = strbuf_append(&b, buf, sizeof(buf) - z.avail_out);
-        }
-        inflateEnd(&z);
-        if (r < 0)
-                return r;
         *ret = b;
         b = (struct strbuf) STRBUF_INIT;
         return 0;
@@ -693,7 +643,7 @@ char *metric_body_item_name(enum metric_protocol proto, const char *body, size_t
         const char *name;
 
         if (len >= 2 && (unsigned char) body[0] == 0x1f && (unsigned char) body[1] == 0x8b) {
-                if (metric_gunzip(body, len, 16u * 1024 * 1024, &plain) < 0)
+                if (gzip_decompress(body, len, 16u * 1024 * 1024, &plain) < 0)
                         return NULL;
                 body = plain.data;
                 len = plain.len;

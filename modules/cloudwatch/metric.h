@@ -117,8 +117,6 @@ int metric_encode(enum metric_protocol proto, const char *ns, const struct metri
                   struct strbuf *ret);
 /* Gzips data; -E2BIG when that would not make it smaller. */
 int metric_gzip(const void *data, size_t len, struct strbuf *ret);
-/* Gunzips data, at most max bytes out (-EFBIG beyond). */
-int metric_gunzip(const void *data, size_t len, size_t max, struct strbuf *ret);
 /* The MetricName of the n-th (1-based) item of an encoded body, for error
  * messages; NULL when it cannot be found. */
 char *metric_body_item_name(enum metric_protocol proto, const char *body, size_t len, size_t n);

@@ -6,6 +6,7 @@
 
 #include "base64.h"
 #include "fileio.h"
+#include "gzip.h"
 #include "path.h"
 #include "strbuf.h"
 #include "system/system.h"
@@ -414,7 +415,7 @@ int system_decode_content(const char *content, size_t len, const char *encoding,
         if (want_gz) {
                 r = userdata_gunzip(content, n, ret, ret_len);
                 if (r < 0)
-                        *ret_error = "content does not gunzip";
+                        *ret_error = r == -ENOPKG ? gzip_error() : "content does not gunzip";
                 return r;
         }
         *ret = malloc(n + 1);

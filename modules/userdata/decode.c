@@ -4,10 +4,10 @@
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
 #include "base64.h"
 #include "config.h"
+#include "gzip.h"
 #include "http.h"
 #include "strbuf.h"
 #include "userdata/mime.h"
@@ -69,34 +69,15 @@ static bool is_gzip(const char *data, size_t len) {
 }
 
 int userdata_gunzip(const char *data, size_t len, char **ret, size_t *ret_len) {
-        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
-        z_stream z = {0};
-        char buf[16384];
-        int zr;
+        struct strbuf out = STRBUF_INIT;
+        int r;
 
-        if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
-                return -ENOMEM;
-        z.next_in = (Bytef *) data;
-        z.avail_in = (uInt) len;
-        do {
-                z.next_out = (Bytef *) buf;
-                z.avail_out = sizeof(buf);
-                zr = inflate(&z, Z_NO_FLUSH);
-                if (zr != Z_OK && zr != Z_STREAM_END) {
-                        inflateEnd(&z);
-                        return -EBADMSG;
-                }
-                if (strbuf_append(&out, buf, sizeof(buf) - z.avail_out) < 0 || out.len > USERDATA_MAX_SIZE) {
-                        inflateEnd(&z);
-                        return out.len > USERDATA_MAX_SIZE ? -EFBIG : -ENOMEM;
-                }
-        } while (zr != Z_STREAM_END && (z.avail_in > 0 || z.avail_out == 0));
-        inflateEnd(&z);
-        if (zr != Z_STREAM_END)
-                return -EBADMSG;
+        r = gzip_decompress(data, len, USERDATA_MAX_SIZE, &out);
+        if (r < 0)
+                return r;
         *ret_len = out.len;
         *ret = strbuf_steal(&out);
-        return *ret ? 0 : -ENOMEM;
+        return 0;
 }
 
 static char *describe_start(const char *data, size_t len) {
@@ -449,7 +430,9 @@ static int decode_gzip(struct decoder *d, const struct blob *b, unsigned depth) 
                 return r;
         if (r < 0) {
                 error(d, b, "gzip-compressed data that does not inflate: %s",
-                      r == -EFBIG ? "larger than 16 MiB uncompressed" : "corrupt or truncated stream");
+                      r == -EFBIG    ? "larger than 16 MiB uncompressed"
+                      : r == -ENOPKG ? gzip_error()
+                                     : "corrupt or truncated stream");
                 return 0;
         }
         origin = strdup_printf("%s%s%s (gunzipped)", b->origin, b->name ? " " : "", b->name ? b->name : "");

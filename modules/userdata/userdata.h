@@ -43,7 +43,7 @@ int cloudconfig_map(const json_t *doc, const json_t *positions, json_t **ret, js
                     char ***ret_skipped);
 
 /* Inflates gzip data, at most USERDATA_MAX_SIZE bytes (-EFBIG beyond);
- * -EBADMSG when corrupt or truncated. */
+ * -EBADMSG when corrupt or truncated (see gzip.h). */
 int userdata_gunzip(const char *data, size_t len, char **ret, size_t *ret_len);
 
 /* Trust anchors for includes: $KILN_CA_FILE, else userdata.ca_file. */

@@ -5,7 +5,8 @@
 # $NOTIFY_SOCKET loads it then; nothing loaded on demand (libcurl either) is
 # unloaded at exit; without a loadable libsystemd the daemon fails with a
 # message and logging falls back to stderr; what journald gets has each
-# field once. Needs root (unshare -m) for the last.
+# field once (this last needs root, for unshare -m). zlib likewise is
+# loaded only for gzip data.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 start_ec2 imds
@@ -38,6 +39,16 @@ echo "metrics: {namespace: MyApp}" >"$ROOT/etc/kiln/kiln.yaml"
 ok $? "kiln put-metric does not load libsystemd"
 [ $rc -eq 0 ]
 ok $? "... and queues its datum (exit $rc)"
+
+# zlib too is loaded only for a gzip stream (agent/gzip.h).
+! ld_loaded libz.so.1 kiln put-metric Lazy 2 --unit Count
+ok $? "kiln put-metric does not load libz"
+printf '#cloud-config\nruncmd: [[echo, hi]]\n' >"$T/ud"
+! ld_loaded libz.so.1 kiln validate "$T/ud"
+ok $? "kiln validate of plain user-data does not load libz"
+gzip -c "$T/ud" >"$T/ud.gz"
+ld_loaded libz.so.1 kiln validate "$T/ud.gz" && [ $rc -eq 0 ]
+ok $? "kiln validate of gzipped user-data loads libz and accepts it (exit $rc)"
 
 # A library loaded on demand stays loaded until the process ends: unloading
 # it at exit gains nothing, and LeakSanitizer's exit scan crashed on the

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "boot.h"
@@ -259,6 +261,17 @@ static int parse_globals(int argc, char **argv, struct globals *g) {
         return optind;
 }
 
+/* jansson seeds its hash function (against collision floods) from
+ * /dev/urandom at the first object: an open, a read and a close in every
+ * process. getrandom() gives the same bytes in one call; 0 would mean
+ * "seed yourself", so it is never passed. */
+static void seed_json(void) {
+        uint32_t seed;
+
+        if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t) sizeof(seed))
+                json_object_seed(seed | 1);
+}
+
 int cli_main(int argc, char **argv) {
         _cleanup_(context_freep) struct kiln_context *ctx = NULL;
         struct globals g = {.root = getenv("KILN_ROOT")};
@@ -284,6 +297,7 @@ int cli_main(int argc, char **argv) {
                 return EXIT_USAGE;
         }
         signal(SIGPIPE, SIG_IGN);
+        seed_json();
         http_global_init();
         r = context_new(&ctx);
         if (r < 0) {

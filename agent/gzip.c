@@ -36,7 +36,12 @@ static int load(void) {
 }
 
 const char *gzip_error(void) {
-        return load_error ? load_error : "libz.so.1 is loaded";
+        return load_error;
+}
+
+bool gzip_looks(const void *data, size_t len) {
+        const unsigned char *p = data;
+        return len >= 2 && p[0] == 0x1f && p[1] == 0x8b;
 }
 
 /* windowBits 15 + 16: a 32 KiB window, with gzip's header and trailer. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "strbuf.h"
@@ -18,6 +19,9 @@ int gzip_compress(const void *data, size_t len, struct strbuf *ret);
 /* *ret = the first gzip member of data, inflated: -EBADMSG when it is
  * corrupt or ends early, -EFBIG when it inflates to more than max bytes. */
 int gzip_decompress(const void *data, size_t len, size_t max, struct strbuf *ret);
+
+/* Whether data starts as a gzip member does (its two magic bytes). */
+bool gzip_looks(const void *data, size_t len);
 
 /* Why libz could not be loaded, after -ENOPKG (static storage). */
 const char *gzip_error(void);

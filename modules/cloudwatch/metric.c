@@ -642,7 +642,7 @@ char *metric_body_item_name(enum metric_protocol proto, const char *body, size_t
         _cleanup_(json_decrefp) json_t *j = NULL;
         const char *name;
 
-        if (len >= 2 && (unsigned char) body[0] == 0x1f && (unsigned char) body[1] == 0x8b) {
+        if (gzip_looks(body, len)) {
                 if (gzip_decompress(body, len, 16u * 1024 * 1024, &plain) < 0)
                         return NULL;
                 body = plain.data;

@@ -64,10 +64,6 @@ static void error(struct decoder *d, const struct blob *b, const char *fmt, ...)
         va_end(ap);
 }
 
-static bool is_gzip(const char *data, size_t len) {
-        return len >= 2 && (unsigned char) data[0] == 0x1f && (unsigned char) data[1] == 0x8b;
-}
-
 int userdata_gunzip(const char *data, size_t len, char **ret, size_t *ret_len) {
         struct strbuf out = STRBUF_INIT;
         int r;
@@ -327,7 +323,7 @@ static int decode_base64(struct decoder *d, const struct blob *b, unsigned depth
         r = base64_decode(b->data, b->len, &plain, &len);
         if (r == -ENOMEM)
                 return r;
-        if (r < 0 || len == 0 || !(is_gzip(plain, len) || plain[0] == '#' || mime_looks_like(plain, len))) {
+        if (r < 0 || len == 0 || !(gzip_looks(plain, len) || plain[0] == '#' || mime_looks_like(plain, len))) {
                 _cleanup_free_ char *start = describe_start(b->data, b->len);
                 error(d, b,
                       "not a script (#!), #kiln-config, #cloud-config, #include or MIME message "
@@ -428,11 +424,13 @@ static int decode_gzip(struct decoder *d, const struct blob *b, unsigned depth) 
         r = userdata_gunzip(b->data, b->len, &plain, &len);
         if (r == -ENOMEM)
                 return r;
+        if (r == -ENOPKG) {
+                error(d, b, "gzip-compressed data, which kiln cannot inflate: %s", gzip_error());
+                return 0;
+        }
         if (r < 0) {
                 error(d, b, "gzip-compressed data that does not inflate: %s",
-                      r == -EFBIG    ? "larger than 16 MiB uncompressed"
-                      : r == -ENOPKG ? gzip_error()
-                                     : "corrupt or truncated stream");
+                      r == -EFBIG ? "larger than 16 MiB uncompressed" : "corrupt or truncated stream");
                 return 0;
         }
         origin = strdup_printf("%s%s%s (gunzipped)", b->origin, b->name ? " " : "", b->name ? b->name : "");
@@ -492,7 +490,7 @@ static int decode_blob(struct decoder *d, const struct blob *b, unsigned depth) 
                 error(d, b, "nested too deep (gzip, base64, MIME and includes, more than %d levels)", MAX_DEPTH);
                 return 0;
         }
-        if (is_gzip(b->data, b->len))
+        if (gzip_looks(b->data, b->len))
                 return decode_gzip(d, b, depth);
         if (b->type) {
                 for (size_t i = 0; i < ELEMENTSOF(types); i++)

@@ -49,6 +49,13 @@ ok $? "kiln validate of plain user-data does not load libz"
 gzip -c "$T/ud" >"$T/ud.gz"
 ld_loaded libz.so.1 kiln validate "$T/ud.gz" && [ $rc -eq 0 ]
 ok $? "kiln validate of gzipped user-data loads libz and accepts it (exit $rc)"
+mkdir "$T/nozlib"
+: >"$T/nozlib/libz.so.1"
+LD_LIBRARY_PATH=$T/nozlib "$KILN" validate "$T/ud.gz" >"$T/out" 2>&1
+[ $? -eq 1 ]
+ok $? "gzipped user-data without a loadable libz is invalid, not a crash"
+check "... saying the library could not be loaded" \
+	grep -q "gzip-compressed data, which kiln cannot inflate: Failed to load libz.so.1: " "$T/out"
 
 # A library loaded on demand stays loaded until the process ends: unloading
 # it at exit gains nothing, and LeakSanitizer's exit scan crashed on the

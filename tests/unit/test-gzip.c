@@ -25,7 +25,7 @@ static void test_lazy(void) {
         is_int(gzip_decompress(hello_gz, sizeof(hello_gz) - 1, 100, &out), 0, "gzip(1)'s output inflates");
         ok(libz_mapped(), "and libz is mapped after it");
         is_str(out.data, "hello\n", "to what was gzipped");
-        is_str(gzip_error(), "libz.so.1 is loaded", "no load error to tell");
+        ok(!gzip_error(), "no load error to tell");
 }
 
 static void test_round_trip(void) {
@@ -61,6 +61,8 @@ static void test_broken(void) {
         flipped[sizeof(hello_gz) - 9] ^= 1; /* a CRC-32 byte */
         is_int(gzip_decompress(flipped, sizeof(hello_gz) - 1, 100, &out), -EBADMSG, "a wrong CRC-32");
         ok(!out.data, "none of them gives anything back");
+        ok(gzip_looks(hello_gz, 2) && !gzip_looks(hello_gz, 1) && !gzip_looks("hello\n", 6),
+           "gzip_looks() knows the magic bytes, both of them");
 }
 
 int main(void) {

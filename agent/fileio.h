@@ -6,8 +6,8 @@
 
 /* Writes data to path atomically: a temp file in the same directory, fsync,
  * rename, fsync of the directory. Parents are created (0755). The file is
- * created with mode under a umask of 077 so it is never briefly readable by
- * others. */
+ * created 0600 and gets mode on its fd before it has a name. The path is
+ * walked as agent/chase.h says: links only where root made them. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Reads a whole file, at most max bytes (-EFBIG beyond). The result is

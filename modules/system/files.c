@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "chase.h"
 #include "fileio.h"
 #include "log.h"
 #include "path.h"
+#include "sha256.h"
+#include "state.h"
 #include "strbuf.h"
 #include "system/system.h"
 #include "userdata/mime.h"
@@ -42,10 +45,11 @@ static int id_of(const char *file, const char *name, unsigned *ret) {
         return colon_lookup(file, name, 2, ret);
 }
 
-/* "user:group", "user" (its primary group), numbers too. */
-static int resolve_owner(const char *owner, uid_t *ret_uid, gid_t *ret_gid) {
-        _cleanup_free_ char *user = strndup(owner, strcspn(owner, ":."));
-        const char *group = owner[strcspn(owner, ":.")] ? owner + strcspn(owner, ":.") + 1 : NULL;
+/* owner[0..k) is the user, what follows owner[k] the group (none: the
+ * user's primary group). */
+static int resolve_pair(const char *owner, size_t k, uid_t *ret_uid, gid_t *ret_gid) {
+        _cleanup_free_ char *user = strndup(owner, k);
+        const char *group = owner[k] ? owner + k + 1 : NULL;
         unsigned uid, gid;
         int r;
 
@@ -61,25 +65,16 @@ static int resolve_owner(const char *owner, uid_t *ret_uid, gid_t *ret_gid) {
         return 0;
 }
 
-static int append_file(const char *path, const char *data, size_t len, mode_t mode) {
-        _cleanup_close_ int fd = -1;
-        int r = mkdir_parents(path, 0755);
+/* "user:group", "user" (its primary group), numbers too. Split at ':' only:
+ * "john.doe:john.doe" is user john.doe. Like chown(1), "user.group" is
+ * read as such only when no user has the whole name. */
+static int resolve_owner(const char *owner, uid_t *ret_uid, gid_t *ret_gid) {
+        size_t k = strcspn(owner, ":");
+        int r = resolve_pair(owner, k, ret_uid, ret_gid);
 
-        if (r < 0)
-                return r;
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0)
-                return negative_errno();
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                data += n;
-                len -= (size_t) n;
-        }
-        return fsync(fd) < 0 ? negative_errno() : 0;
+        if (r == -ENOENT && !owner[k] && strchr(owner, '.'))
+                r = resolve_pair(owner, strcspn(owner, "."), ret_uid, ret_gid);
+        return r;
 }
 
 static int write_one(const json_t *f, const char **ret_error) {
@@ -91,6 +86,7 @@ static int write_one(const json_t *f, const char **ret_error) {
         const char *perm = json_string_value(json_object_get(f, "permissions"));
         unsigned long mode;
         char *end = NULL;
+        struct write_options o;
         uid_t uid;
         gid_t gid;
         int r;
@@ -109,14 +105,25 @@ static int write_one(const json_t *f, const char **ret_error) {
         }
         if (root_path(&full, "%s", path) < 0)
                 return -ENOMEM;
-        if (json_is_true(json_object_get(f, "append")))
-                r = append_file(full, bytes ? bytes : content ? content : "", len, (mode_t) mode);
-        else
-                r = write_file_atomic(full, bytes ? bytes : content ? content : "", len, (mode_t) mode);
-        /* chown clears set-id bits: the mode goes on last. */
-        if (r >= 0 && (chown(full, uid, gid) < 0 || chmod(full, (mode_t) mode) < 0))
-                r = negative_errno();
-        return r;
+        /* Directories named here may be a user's: walked by fd, owner and
+         * mode set on the file's fd before it has its name. */
+        o = (struct write_options){
+                .mode = (mode_t) mode, .uid = uid, .gid = gid, .append = json_is_true(json_object_get(f, "append"))};
+        return chase_write_file(full, CHASE_MKDIR, bytes ? bytes : content ? content : "", len, &o);
+}
+
+/* Each file is marked done once it is written (a kill between two files
+ * leaves the rest to the next boot, never a file missing under a "done"):
+ * "write_files-<index>-<hash of path>", so an edited list is not mistaken
+ * for the old one. */
+static char *file_marker(size_t i, const char *path) {
+        uint8_t d[SHA256_DIGEST_SIZE];
+        char hex[2 * SHA256_DIGEST_SIZE + 1];
+
+        sha256(path, strlen(path), d);
+        sha256_hex(d, hex);
+        hex[16] = 0;
+        return strdup_printf("write_files-%zu-%s", i, hex);
 }
 
 int system_apply_files(struct kiln_context *ctx, const json_t *files, bool deferred) {
@@ -127,12 +134,22 @@ int system_apply_files(struct kiln_context *ctx, const json_t *files, bool defer
         json_array_foreach(files, i, f) {
                 const char *path = json_string_value(json_object_get(f, "path"));
                 const char *err = json_string_value(json_object_get(f, "error"));
-                _cleanup_free_ char *name = strdup_printf("write_files %s", path);
+                _cleanup_free_ char *name = strdup_printf("write_files %s", path), *marker = NULL;
                 int r = 0;
                 if (json_is_true(json_object_get(f, "defer")) != deferred || !name)
                         continue;
+                marker = file_marker(i, path ? path : "");
+                if (!marker)
+                        return -ENOMEM;
+                if (state_should_run(ctx, FREQ_INSTANCE, marker) == 0) {
+                        kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", name, "result", "skipped", "frequency",
+                                                   "per-instance"));
+                        continue;
+                }
                 if (!err)
                         r = write_one(f, &err);
+                if (!err && r >= 0 && (r = state_mark_done(ctx, FREQ_INSTANCE, marker)) < 0)
+                        err = "cannot record that it was written";
                 kiln_record(ctx, json_pack("{s:s, s:s, s:s?}", "name", name, "result", err || r < 0 ? "failed" : "ok",
                                            "error",
                                            err     ? err

@@ -60,10 +60,13 @@ static int apply_files(struct kiln_context *ctx, const json_t *files, bool defer
         r = due(ctx, marker);
         if (r <= 0)
                 return r;
+        /* Each file is marked as it is written; the whole list once all
+         * are, so that later boots look at one marker. */
+        r = system_apply_files(ctx, files, deferred);
+        if (r != 0)
+                return r;
         r = state_mark_done(ctx, FREQ_INSTANCE, marker);
-        if (r < 0)
-                return kiln_fail(ctx, r, "Failed to record that %s ran: %s", marker, strerror(-r));
-        return system_apply_files(ctx, files, deferred);
+        return r < 0 ? kiln_fail(ctx, r, "Failed to record that %s ran: %s", marker, strerror(-r)) : 0;
 }
 
 /* [name, version] as the package manager spells it. */

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chase.h"
 #include "fileio.h"
 #include "imds/imds.h"
 #include "log.h"
@@ -22,6 +23,7 @@
 
 #define SUDOERS_FILE "/etc/sudoers.d/90-kiln-users"
 #define TOOL_TIMEOUT_MS (60L * 1000)
+#define AUTHORIZED_KEYS_MAX (1024 * 1024)
 
 struct account {
         unsigned uid, gid;
@@ -231,51 +233,99 @@ static int lock_password(struct kiln_context *ctx, const char *name) {
         return r < 0 ? tool_fail(ctx, "lock the password of", name, r, out) : 0;
 }
 
-/* authorized_keys: the keys asked for are added, lines already there
- * (added by hand) are kept. Written by rename, so a link planted at its
- * place is replaced, never followed. */
-static int write_keys(const struct account *a, const json_t *keys, size_t *ret_added) {
-        _cleanup_free_ char *dir = NULL, *file = NULL, *old = NULL;
-        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+/* ~/.ssh, made or fixed through fds: never a link (-ELOOP), and a
+ * directory that is the user's or root's (-EPERM: someone else's moved in). */
+static int open_ssh_dir(int home_fd, const struct account *a, int *ret_fd) {
+        _cleanup_close_ int fd = -1;
         struct stat st;
+
+        if (mkdirat(home_fd, ".ssh", 0700) < 0 && errno != EEXIST)
+                return negative_errno();
+        fd = openat(home_fd, ".ssh", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (st.st_uid != 0 && st.st_uid != a->uid)
+                return -EPERM;
+        if (fchown(fd, a->uid, a->gid) < 0 || fchmod(fd, 0700) < 0)
+                return negative_errno();
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* The keys asked for that b lacks, appended; how many. */
+static int merge_keys(struct strbuf *b, const json_t *keys, size_t *ret_added) {
         json_t *k;
         size_t i, added = 0;
         int r;
 
-        if (root_path(&dir, "%s/.ssh", a->home) < 0 || !(file = strdup_printf("%s/authorized_keys", dir)))
-                return -ENOMEM;
-        if (lstat(dir, &st) >= 0 && !S_ISDIR(st.st_mode))
-                return -ENOTDIR;
-        r = read_file(file, 1024 * 1024, &old, NULL);
-        if (r < 0 && r != -ENOENT)
-                return r;
-        if (old && (r = strbuf_puts(&b, old)) < 0)
-                return r;
-        if (b.len > 0 && b.data[b.len - 1] != '\n' && (r = strbuf_puts(&b, "\n")) < 0)
+        if (b->len > 0 && b->data[b->len - 1] != '\n' && (r = strbuf_puts(b, "\n")) < 0)
                 return r;
         json_array_foreach(keys, i, k) {
                 const char *key = json_string_value(k);
                 size_t n = key ? strlen(key) : 0;
                 bool have = false;
-                for (const char *l = b.data; l && *l && !have; l += strcspn(l, "\n"), l += *l == '\n')
+                for (const char *l = b->data; l && *l && !have; l += strcspn(l, "\n"), l += *l == '\n')
                         have = strneq(l, key, n) && (l[n] == '\n' || l[n] == 0);
                 if (!key || !*key || have)
                         continue;
-                if ((r = strbuf_printf(&b, "%s\n", key)) < 0)
+                if ((r = strbuf_printf(b, "%s\n", key)) < 0)
                         return r;
                 added++;
         }
-        if (mkdir_p(dir, 0700) < 0 || chmod(dir, 0700) < 0 || chown(dir, a->uid, a->gid) < 0)
-                return negative_errno();
-        if (added > 0 || !old) {
-                r = write_file_atomic(file, b.data ? b.data : "", b.len, 0600);
-                if (r < 0)
-                        return r;
-        }
-        if (chown(file, a->uid, a->gid) < 0)
-                return negative_errno();
         *ret_added = added;
         return 0;
+}
+
+/* authorized_keys: the keys asked for are added, lines already there
+ * (added by hand) are kept. The user owns the home directory and may have
+ * planted anything in it, so all of it goes by fd (agent/chase.h): ~/.ssh
+ * and authorized_keys are opened without following links, the file must be
+ * a regular one with one link (a FIFO is refused, never opened), and the new
+ * file gets its owner and mode on its fd before it is renamed in. */
+static int write_keys(const struct account *a, const json_t *keys, size_t *ret_added) {
+        const struct write_options o = {.mode = 0600, .uid = a->uid, .gid = a->gid};
+        _cleanup_free_ char *home = NULL, *old = NULL;
+        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        _cleanup_close_ int home_fd = -1, dir_fd = -1, fd = -1;
+        size_t added = 0;
+        int r;
+
+        if (root_path(&home, "%s", a->home) < 0)
+                return -ENOMEM;
+        r = chase_dir(home, CHASE_MKDIR, &home_fd);
+        if (r >= 0)
+                r = open_ssh_dir(home_fd, a, &dir_fd);
+        if (r >= 0)
+                r = chase_open_regular(dir_fd, "authorized_keys", O_RDONLY, a->uid, &fd);
+        if (r >= 0)
+                r = read_fd(fd, AUTHORIZED_KEYS_MAX, &old, NULL);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (old && (r = strbuf_puts(&b, old)) < 0)
+                return r;
+        r = merge_keys(&b, keys, &added);
+        if (r < 0)
+                return r;
+        if (added > 0 || !old)
+                r = write_file_at(dir_fd, "authorized_keys", b.data ? b.data : "", b.len, &o);
+        else if (fchown(fd, a->uid, a->gid) < 0)
+                r = negative_errno();
+        if (r < 0)
+                return r;
+        *ret_added = added;
+        return 0;
+}
+
+/* What went wrong in the home directory, in words. */
+static const char *keys_error(int r) {
+        switch (r) {
+        case -ELOOP: return "a symbolic link in the way (~/.ssh or authorized_keys), not followed";
+        case -EBADFD: return "~/.ssh/authorized_keys is not a regular file (a FIFO, socket or device), not read";
+        case -EPERM: return "~/.ssh or authorized_keys belongs to another user, or has another hard link";
+        default: return strerror(-r);
+        }
 }
 
 /* The key pair chosen at launch; none is fine. */
@@ -329,7 +379,7 @@ static int apply_user(struct kiln_context *ctx, const json_t *u, json_t *sudoers
                 r = write_keys(&a, keys, &added);
         free(a.home);
         if (r < 0)
-                result = kiln_degrade(ctx, "Failed to install the SSH keys of '%s': %s", name, strerror(-r));
+                result = kiln_degrade(ctx, "Failed to install the SSH keys of '%s': %s", name, keys_error(r));
         kiln_record(ctx, json_pack("{s:s, s:s, s:b, s:I}", "name", name, "result", result ? "failed" : "ok", "created",
                                    created, "keys_added", (json_int_t) added));
         if (result == 0)

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
 
+#include "chase.h"
 #include "fileio.h"
 #include "path.h"
 #include "state.h"
@@ -70,11 +76,209 @@ static void test_root(void) {
         is_int(state_read_instance_id(&id), -ENOENT, "clean removes the instance-id");
 }
 
+/* The attacks of issue 13: a user (uid 4242, need not exist) owns a
+ * directory kiln writes into, and plants links, FIFOs and hard links. */
+#define USER_UID 4242
+static char *udir, *outside, *secret;
+
+static int count_temps(const char *d) {
+        DIR *dd = opendir(d);
+        struct dirent *e;
+        int n = 0;
+
+        if (!dd)
+                return -1;
+        while ((e = readdir(dd)))
+                n += strstr(e->d_name, ".kiln-") != NULL;
+        closedir(dd);
+        return n;
+}
+
+static char *at(const char *d, const char *name) {
+        return strdup_printf("%s/%s", d, name);
+}
+
+static void setup_attack(void) {
+        udir = at(dir, "home-user");
+        outside = at(dir, "outside");
+        secret = at(dir, "outside/secret");
+        mkdir(udir, 0755);
+        (void) !chown(udir, USER_UID, USER_UID);
+        mkdir(outside, 0700);
+        (void) write_file_atomic(secret, "top secret\n", 11, 0600);
+}
+
+static bool secret_intact(void) {
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+
+        return stat(secret, &st) == 0 && st.st_uid == 0 && (st.st_mode & 07777) == 0600 &&
+               read_file(secret, 100, &buf, NULL) == 0 && streq(buf, "top secret\n");
+}
+
+static void test_link_in_parent(void) {
+        _cleanup_free_ char *link = at(udir, "sub"), *p = at(udir, "sub/x"), *escaped = at(outside, "x");
+
+        ok(symlink(outside, link) == 0 && lchown(link, USER_UID, USER_UID) == 0, "user's link sub -> outside");
+        is_int(write_file_atomic(p, "owned", 5, 0644), -ELOOP, "a link in a parent component is refused (-ELOOP)");
+        ok(access(escaped, F_OK) < 0, "nothing was written through it");
+        unlink(link);
+}
+
+static void test_link_at_name(void) {
+        _cleanup_free_ char *p = at(udir, "f"), *buf = NULL;
+        struct stat st;
+        const struct write_options o = {.mode = 0640, .uid = USER_UID, .gid = USER_UID};
+
+        ok(symlink(secret, p) == 0, "user's link f -> secret");
+        is_int(chase_write_file(p, 0, "mine\n", 5, &o), 0, "a link at the final name is replaced");
+        ok(lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == USER_UID && (st.st_mode & 0777) == 0640,
+           "f is a regular file, the user's, 0640");
+        ok(secret_intact(), "the link's target kept its owner, mode and content");
+        is_int(count_temps(udir), 0, "no temp file left behind");
+}
+
+static void test_trusted_link(void) {
+        _cleanup_free_ char *real = at(dir, "real"), *link = at(dir, "link"), *p = at(dir, "link/x");
+        _cleanup_free_ char *rp = at(dir, "real/x");
+
+        mkdir(real, 0755);
+        ok(symlink("real", link) == 0, "root's link in root's directory");
+        is_int(write_file_atomic(p, "x", 1, 0644), 0, "is followed (/var/run -> /run)");
+        ok(access(rp, F_OK) == 0, "the file is in the link's target");
+}
+
+/* The hook swaps the directory kiln has opened for a link to outside. */
+static char *swap_dir, *swap_aside, *swap_to;
+static void swap_hook(const char *step, const char *name) {
+        if (!swap_dir || !streq(step, "dir") || !streq(name, "victim"))
+                return;
+        (void) !rename(swap_dir, swap_aside);
+        (void) !symlink(swap_to, swap_dir);
+        swap_dir = NULL;
+}
+
+static void test_dir_swapped(void) {
+        _cleanup_free_ char *d = at(udir, "victim"), *aside = at(udir, "victim.moved"), *p = at(udir, "victim/x");
+        _cleanup_free_ char *escaped = at(outside, "x"), *landed = at(udir, "victim.moved/x");
+
+        mkdir(d, 0755);
+        (void) !chown(d, USER_UID, USER_UID);
+        swap_dir = d, swap_aside = aside, swap_to = outside;
+        chase_test_hook = swap_hook;
+        is_int(write_file_atomic(p, "x", 1, 0644), 0, "write while the directory is swapped for a link");
+        chase_test_hook = NULL;
+        ok(access(escaped, F_OK) < 0, "nothing reached the link's target");
+        ok(access(landed, F_OK) == 0, "the file went into the directory that was opened");
+}
+
+/* After the rename, the new name becomes a link to the secret: a chown by
+ * path after it would give the secret away. */
+static char *swap_file;
+static void swap_file_hook(const char *step, const char *name) {
+        if (!swap_file || !streq(step, "renamed"))
+                return;
+        (void) !unlink(swap_file);
+        (void) !symlink(secret, swap_file);
+        swap_file = NULL;
+}
+
+static void test_swap_after_rename(void) {
+        _cleanup_free_ char *p = at(udir, "g");
+        const struct write_options o = {.mode = 04755, .uid = USER_UID, .gid = USER_UID};
+
+        swap_file = p;
+        chase_test_hook = swap_file_hook;
+        is_int(chase_write_file(p, 0, "x", 1, &o), 0, "write, swapped for a link right after the rename");
+        chase_test_hook = NULL;
+        ok(secret_intact(), "the secret is not chowned or chmodded: nothing by path after the rename");
+        unlink(p);
+}
+
+static void test_owner_on_fd(void) {
+        _cleanup_free_ char *p = at(udir, "h");
+        const struct write_options o = {.mode = 02750, .uid = USER_UID, .gid = 0};
+        struct stat st;
+
+        is_int(chase_write_file(p, 0, "x", 1, &o), 0, "write with owner and set-gid mode");
+        ok(stat(p, &st) == 0 && st.st_uid == USER_UID && st.st_gid == 0 && (st.st_mode & 07777) == 02750,
+           "owner and mode (set-gid kept: mode after chown)");
+        is_int(write_file_atomic(p, "y", 1, 0644), 0, "replaced");
+        is_int(count_temps(udir), 0, "no temp file left after a replace");
+}
+
+static void alarm_handler(int sig) {
+        (void) sig;
+        _exit(99);
+}
+
+static void test_fifo(void) {
+        _cleanup_free_ char *p = at(udir, "fifo"), *buf = NULL;
+        const struct write_options o = {.mode = 0644, .uid = USER_UID, .gid = USER_UID, .append = true};
+
+        ok(mkfifo(p, 0644) == 0, "user's FIFO");
+        signal(SIGALRM, alarm_handler);
+        alarm(10);
+        is_int(chase_read_file(p, 100, &buf, NULL), -EBADFD, "reading a FIFO is refused, not a hang");
+        is_int(chase_write_file(p, 0, "x", 1, &o), -EBADFD, "appending to a FIFO too");
+        alarm(0);
+}
+
+static void test_not_regular(void) {
+        _cleanup_free_ char *d = at(udir, "adir"), *hl = at(udir, "hardlink"), *own = at(udir, "own");
+        _cleanup_free_ char *buf = NULL, *l = at(udir, "l");
+        const struct write_options o = {.mode = 0644, .uid = USER_UID, .gid = USER_UID, .append = true};
+        struct stat st;
+
+        mkdir(d, 0755);
+        is_int(chase_read_file(d, 100, &buf, NULL), -EISDIR, "a directory is not read as a file");
+        ok(link(secret, hl) == 0, "a hard link to the secret in the user's directory");
+        is_int(chase_read_file(hl, 100, &buf, NULL), -EPERM, "is not read");
+        is_int(chase_write_file(hl, 0, "x", 1, &o), -EPERM, "nor appended to");
+        ok(secret_intact(), "the secret is untouched");
+        ok(symlink(secret, l) == 0, "a link to the secret");
+        is_int(chase_read_file(l, 100, &buf, NULL), -ELOOP, "is not followed for reading");
+        is_int(chase_write_file(own, 0, "a\n", 2, &o), 0, "append creates a new file");
+        is_int(chase_write_file(own, 0, "b\n", 2, &o), 0, "and adds to it");
+        ok(stat(own, &st) == 0 && st.st_uid == USER_UID, "owned by the user");
+        is_int(chase_read_file(own, 100, &buf, NULL), 0, "the user's own file is read");
+        is_str(buf, "a\nb\n", "with both lines");
+}
+
+static void test_label(void) {
+        _cleanup_free_ char *p = at(dir, "labelled"), *q = at(dir, "fresh");
+        char v[64] = "";
+        ssize_t n;
+
+        chase_set_label_xattr("user.kiln-test-label");
+        (void) write_file_atomic(p, "old", 3, 0644);
+        if (setxattr(p, "user.kiln-test-label", "etc_t", 5, 0) < 0) {
+                ok(0, "user xattrs on this file system: %m");
+                return;
+        }
+        is_int(write_file_atomic(p, "new", 3, 0644), 0, "a labelled file replaced");
+        n = getxattr(p, "user.kiln-test-label", v, sizeof(v) - 1);
+        ok(n == 5 && strneq(v, "etc_t", 5), "the replacement has the old file's label");
+        is_int(write_file_atomic(q, "new", 3, 0644), 0, "a new file");
+        ok(getxattr(q, "user.kiln-test-label", v, sizeof(v)) < 0, "gets no label copied");
+        chase_set_label_xattr(NULL);
+}
+
 int main(void) {
         if (!mkdtemp(dir))
                 return 1;
         test_atomic();
         test_mkdir();
+        setup_attack();
+        test_link_in_parent();
+        test_link_at_name();
+        test_trusted_link();
+        test_dir_swapped();
+        test_swap_after_rename();
+        test_owner_on_fd();
+        test_fifo();
+        test_not_regular();
+        test_label();
         test_root();
         rm_rf(dir);
         return tap_done();

@@ -109,7 +109,12 @@ static int write_one(const json_t *f, const char **ret_error) {
          * mode set on the file's fd before it has its name. */
         o = (struct write_options){
                 .mode = (mode_t) mode, .uid = uid, .gid = gid, .append = json_is_true(json_object_get(f, "append"))};
-        return chase_write_file(full, CHASE_MKDIR, bytes ? bytes : content ? content : "", len, &o);
+        r = chase_write_file(full, CHASE_MKDIR, bytes ? bytes : content ? content : "", len, &o);
+        if (r == -ELOOP)
+                *ret_error = "a symbolic link on its path that root did not make, not followed";
+        else if (r == -EBADFD || r == -EPERM)
+                *ret_error = "it is not a regular file of its own (a FIFO, device, or hard link), not appended to";
+        return r;
 }
 
 /* Each file is marked done once it is written (a kill between two files

@@ -6,3 +6,6 @@ libkiln_a_SOURCES += \
 	modules/system/users.c \
 	modules/system/files.c \
 	modules/system/system-module.c
+
+TESTS += tests/e2e/users-attack.sh
+EXTRA_DIST += tests/e2e/users-attack.sh

@@ -242,6 +242,9 @@ static int open_ssh_dir(int home_fd, const struct account *a, int *ret_fd) {
         if (mkdirat(home_fd, ".ssh", 0700) < 0 && errno != EEXIST)
                 return negative_errno();
         fd = openat(home_fd, ".ssh", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOTDIR && fstatat(home_fd, ".ssh", &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
+            S_ISLNK(st.st_mode))
+                return -ELOOP;
         if (fd < 0)
                 return negative_errno();
         if (fstat(fd, &st) < 0)

@@ -10,6 +10,7 @@
 #include "fileio.h"
 #include "imds/imds.h"
 #include "log.h"
+#include "module.h"
 #include "path.h"
 #include "pkg.h"
 #include "proc.h"
@@ -390,23 +391,97 @@ static int apply_user(struct kiln_context *ctx, const json_t *u, json_t *sudoers
         return result;
 }
 
-/* One file for every user's rules, rewritten each boot. */
-static int write_sudoers(struct kiln_context *ctx, const json_t *rules) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
+/* visudo's verdict on sudoers text, given on its stdin: the bytes checked
+ * are the bytes then written. 0, -EINVAL with visudo's complaint in
+ * ret_why, -ENOENT when there is no visudo (no sudo to lock out yet). */
+static int visudo_check(const char *text, char **ret_why) {
+        _cleanup_free_ char *path = NULL;
+        char *argv[] = {NULL, (char *) "-c", (char *) "-f", (char *) "-", NULL};
+        struct proc_options o = {.argv = argv, .log_name = "visudo", .timeout_ms = TOOL_TIMEOUT_MS, .quiet = true};
+        struct proc_result res = {0};
         int r;
+
+        if (!pkg_have_program("visudo", &path))
+                return -ENOENT;
+        argv[0] = path;
+        o.stdin_data = text;
+        o.stdin_len = strlen(text);
+        r = proc_run(&o, &res);
+        if (r < 0)
+                return r;
+        r = res.exit_code == 0 ? 0 : -EINVAL;
+        if (r < 0 && ret_why) {
+                char *line = strstrip(res.output);
+                *ret_why = strndup(line, strcspn(line, "\n"));
+        }
+        proc_result_done(&res);
+        return r;
+}
+
+static char *sudoers_text(const json_t *rules) {
+        _cleanup_free_ char *body = join(rules, "\n");
+
+        return body ? strdup_printf("# Written by kiln from the users' sudo rules; rewritten at boot.\n%s%s", body,
+                                    *body ? "\n" : "")
+                    : NULL;
+}
+
+/* The rules visudo accepts on their own; each one refused is reported
+ * (user, rule, visudo's words) and left out. */
+static json_t *accepted_rules(struct kiln_context *ctx, const json_t *rules) {
+        json_t *good = json_array(), *rule;
+        size_t i;
+
+        json_array_foreach(rules, i, rule) {
+                const char *s = json_string_value(rule);
+                _cleanup_free_ char *why = NULL, *one = strdup_printf("%s\n", s);
+                size_t n = strcspn(s, " ");
+                if (one && visudo_check(one, &why) == -EINVAL) {
+                        kiln_degrade(ctx,
+                                     "Sudo rule '%s' of user '%.*s' (users: sudo) refused by visudo, not installed: %s",
+                                     s + n + (s[n] == ' '), (int) n, s, why ? why : "syntax error");
+                        continue;
+                }
+                if (good)
+                        json_array_append(good, rule);
+        }
+        return good;
+}
+
+/* One file for every user's rules, rewritten each boot. One bad rule in
+ * /etc/sudoers.d makes sudo refuse everyone: visudo checks the text before
+ * it is written (atomically), and rules it refuses are left out. */
+static int write_sudoers(struct kiln_context *ctx, const json_t *rules) {
+        _cleanup_free_ char *path = NULL, *text = NULL, *why = NULL;
+        _cleanup_json_ json_t *good = NULL;
+        int r, result = 0;
 
         if (root_path(&path, SUDOERS_FILE) < 0)
                 return -ENOMEM;
         if (json_array_size(rules) == 0) {
                 r = unlink(path) < 0 && errno != ENOENT ? negative_errno() : 0;
-        } else {
-                _cleanup_free_ char *body = join(rules, "\n");
-                text = body ? strdup_printf("# Written by kiln from the users' sudo rules; rewritten at boot.\n%s\n",
-                                            body)
-                            : NULL;
-                r = text ? write_file_atomic(path, text, strlen(text), 0440) : -ENOMEM;
+                return r < 0 ? kiln_degrade(ctx, "Failed to remove %s: %s", SUDOERS_FILE, strerror(-r)) : 0;
         }
-        return r < 0 ? kiln_degrade(ctx, "Failed to write %s: %s", SUDOERS_FILE, strerror(-r)) : 0;
+        text = sudoers_text(rules);
+        if (!text)
+                return -ENOMEM;
+        r = visudo_check(text, NULL);
+        if (r == -ENOENT)
+                log_info("No visudo (sudo is not installed): %s written unchecked.", SUDOERS_FILE);
+        else if (r < 0) {
+                good = accepted_rules(ctx, rules);
+                free(text);
+                text = good ? sudoers_text(good) : NULL;
+                if (!text)
+                        return -ENOMEM;
+                result = KILN_DEGRADED;
+                r = visudo_check(text, &why);
+                if (r < 0 && r != -ENOENT)
+                        return kiln_degrade(ctx, "visudo refuses the sudo rules, %s left as it was: %s", SUDOERS_FILE,
+                                            why ? why : strerror(-r));
+        }
+        r = write_file_atomic(path, text, strlen(text), 0440);
+        return r < 0 ? kiln_degrade(ctx, "Failed to write %s: %s", SUDOERS_FILE, strerror(-r)) : result;
 }
 
 int system_apply_users(struct kiln_context *ctx, const json_t *users) {

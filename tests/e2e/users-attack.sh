@@ -115,6 +115,19 @@ check "with her content, hers, 0600" \
 check "owner john.doe:john.doe is user john.doe" test "$(stat -c %u:%g "$ROOT/etc/app/john.conf")" = 2006:2006
 check "owner dave.dave (no such user) is dave:dave, as chown(1) reads it" \
 	test "$(stat -c %u:%g "$ROOT/etc/app/legacy.conf")" = 2004:2004
+# sudo: erin's rule does not parse; installed, it would make sudo refuse
+# everyone (dave too).
+sudoers=$ROOT/etc/sudoers.d/90-kiln-users
+if command -v visudo >/dev/null || [ -x /usr/sbin/visudo ]; then
+	check "the sudoers file is written" test -f "$sudoers"
+	check "with dave's rule" grep -qx 'dave ALL=(ALL) NOPASSWD:ALL' "$sudoers"
+	check "without erin's broken one" test -z "$(grep erin "$sudoers")"
+	check "which visudo accepts" /usr/sbin/visudo -c -q -f "$sudoers"
+	check "the refused rule is reported with its user and visudo's words" \
+		grep -q "Sudo rule 'ALL=(ALL NOPASSWD:ALL' of user 'erin' (users: sudo) refused by visudo, not installed: stdin:1:.*syntax error" "$errors"
+else
+	echo "# no visudo here (dev/deps installs sudo): the sudoers check is not tested"
+fi
 check "no temp file left anywhere" test -z "$(find "$ROOT" -name '*.kiln-*')"
 
 done_testing

@@ -380,30 +380,40 @@ static int rename_in(int dirfd, const char *tmp, const char *name) {
         hook("linked", name);
         if (renameat(dirfd, tmp, dirfd, name) < 0) {
                 int r = negative_errno();
-                (void) unlinkat(dirfd, tmp, 0);
+                if (r != -ENOENT)
+                        (void) unlinkat(dirfd, tmp, 0);
                 return r;
         }
         return 0;
 }
 
-/* A new name is linked straight in (nothing left on a crash); an existing
- * file is replaced through a temp link and a rename. */
+/* A new name is linked straight in (nothing is left on a crash); an
+ * existing file is replaced through a temp link and a rename. The temp
+ * name is fixed, "<name>.kiln-tmp", so that what a crash between the two
+ * leaves is removed by the next write of the same file. Two writers of one
+ * file at once: one may remove the other's temp, whose rename then finds
+ * none (-ENOENT): the other's complete file is in place, as if it had come
+ * last, and that is success. */
 static int install_tmpfile(int fd, int dirfd, const char *name) {
+        _cleanup_free_ char *tmp = NULL;
         int r = link_fd(fd, dirfd, name);
 
         if (r != -EEXIST)
                 return r;
+        tmp = strdup_printf("%s.kiln-tmp", name);
+        if (!tmp)
+                return -ENOMEM;
         for (unsigned i = 0; i < TMP_TRIES; i++) {
-                _cleanup_free_ char *tmp = NULL;
-                r = tmp_name(name, &tmp);
-                if (r >= 0)
-                        r = link_fd(fd, dirfd, tmp);
-                if (r >= 0)
-                        return rename_in(dirfd, tmp, name);
+                r = link_fd(fd, dirfd, tmp);
                 if (r != -EEXIST)
-                        return r;
+                        break;
+                if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+                        return negative_errno();
         }
-        return -EEXIST;
+        if (r < 0)
+                return r;
+        r = rename_in(dirfd, tmp, name);
+        return r == -ENOENT ? 0 : r;
 }
 
 static int append_at(int dirfd, const char *name, const void *data, size_t len, const struct write_options *o) {

@@ -196,15 +196,16 @@ static void test_swap_after_rename(void) {
 }
 
 static void test_owner_on_fd(void) {
-        _cleanup_free_ char *p = at(udir, "h");
+        _cleanup_free_ char *p = at(udir, "h"), *left = at(udir, "h.kiln-tmp");
         const struct write_options o = {.mode = 02750, .uid = USER_UID, .gid = 0};
         struct stat st;
 
         is_int(chase_write_file(p, 0, "x", 1, &o), 0, "write with owner and set-gid mode");
         ok(stat(p, &st) == 0 && st.st_uid == USER_UID && st.st_gid == 0 && (st.st_mode & 07777) == 02750,
            "owner and mode (set-gid kept: mode after chown)");
-        is_int(write_file_atomic(p, "y", 1, 0644), 0, "replaced");
-        is_int(count_temps(udir), 0, "no temp file left after a replace");
+        (void) write_file_atomic(left, "half", 4, 0600);
+        is_int(write_file_atomic(p, "y", 1, 0644), 0, "replaced, with a crash's temp link beside it");
+        is_int(count_temps(udir), 0, "no temp file left after a replace: the leftover is gone too");
 }
 
 static void alarm_handler(int sig) {

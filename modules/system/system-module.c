@@ -174,7 +174,7 @@ static const struct config_key system_keys[] = {
         {"write_files[].path", CONFIG_STRING, "Absolute path (required)."},
         {"write_files[].content", CONFIG_STRING, "Content (default empty)."},
         {"write_files[].encoding", CONFIG_STRING, "text/plain (default), b64, gzip or gz+b64 (and their long names)."},
-        {"write_files[].owner", CONFIG_STRING, "user:group (default root:root)."},
+        {"write_files[].owner", CONFIG_STRING, "user:group, or user (default root:root)."},
         {"write_files[].permissions", CONFIG_ANY, "Octal mode as a string, '0644' (default)."},
         {"write_files[].append", CONFIG_BOOL, "Append to the file instead of replacing it."},
         {"write_files[].defer", CONFIG_BOOL, "Write after packages are installed (their users and directories exist)."},

@@ -14,6 +14,8 @@
 #include "fileio.h"
 #include "macro.h"
 #include "path.h"
+#include "pkg.h"
+#include "proc.h"
 #include "strbuf.h"
 
 #define MAX_LINKS 32
@@ -273,9 +275,38 @@ const char *chase_label_xattr(void) {
         return label_xattr;
 }
 
+bool chase_label_new_wanted(void) {
+        const char *x = chase_label_xattr();
+
+        return x && streq(x, "security.selinux") && streq(root_get(), "/");
+}
+
+int chase_label_new(int fd, const char *path, bool dir) {
+        _cleanup_free_ char *prog = NULL;
+        char *argv[] = {NULL, (char *) "-n", (char *) "-m", (char *) (dir ? "dir" : "file"), (char *) path, NULL};
+        struct proc_options o = {.argv = argv, .log_name = "matchpathcon", .timeout_ms = 10000, .quiet = true};
+        struct proc_result res = {0};
+        int r;
+
+        if (!chase_label_new_wanted())
+                return 0;
+        if (!pkg_have_program("matchpathcon", &prog))
+                return -ENOENT;
+        argv[0] = prog;
+        r = proc_run(&o, &res);
+        if (r < 0)
+                return r;
+        r = res.exit_code == 0 && *strstrip(res.output) ? 0 : -EIO;
+        if (r >= 0 && fsetxattr(fd, "security.selinux", strstrip(res.output), strlen(strstrip(res.output)) + 1, 0) < 0)
+                r = negative_errno();
+        proc_result_done(&res);
+        return r;
+}
+
 /* The replaced file's label goes onto its replacement (a file made anew
- * would get its directory's). Best effort: the old code kept no label. */
-static void copy_label(int dirfd, const char *name, int fd) {
+ * would get its directory's: label_path, when given, asks the policy).
+ * Best effort, as cloud-init's: the file is written either way. */
+static void copy_label(int dirfd, const char *name, int fd, const char *label_path) {
         const char *x = chase_label_xattr();
         _cleanup_close_ int old = -1;
         char proc[64], buf[LABEL_MAX];
@@ -285,6 +316,8 @@ static void copy_label(int dirfd, const char *name, int fd) {
         if (!x)
                 return;
         old = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (old < 0 && errno == ENOENT && label_path)
+                (void) chase_label_new(fd, label_path, false);
         if (old < 0 || fstat(old, &st) < 0 || !S_ISREG(st.st_mode))
                 return;
         /* fgetxattr() on an O_PATH fd is EBADF before Linux 6.x: by /proc. */
@@ -446,7 +479,7 @@ int write_file_at(int dirfd, const char *name, const void *data, size_t len, con
         if (r >= 0)
                 r = set_owner_mode(fd, o);
         if (r >= 0) {
-                copy_label(dirfd, name, fd);
+                copy_label(dirfd, name, fd, o->label_path);
                 if (fsync(fd) < 0)
                         r = negative_errno();
         }
@@ -463,9 +496,12 @@ int write_file_at(int dirfd, const char *name, const void *data, size_t len, con
 int chase_write_file(const char *path, unsigned flags, const void *data, size_t len, const struct write_options *o) {
         _cleanup_free_ char *name = NULL;
         _cleanup_close_ int dirfd = -1;
+        struct write_options lo = *o;
         int r = chase_parent(path, flags, &dirfd, &name);
 
-        return r < 0 ? r : write_file_at(dirfd, name, data, len, o);
+        if (!lo.label_path)
+                lo.label_path = path;
+        return r < 0 ? r : write_file_at(dirfd, name, data, len, &lo);
 }
 
 int chase_read_file(const char *path, size_t max, char **ret, size_t *ret_len) {

@@ -48,6 +48,10 @@ struct write_options {
         uid_t uid; /* (uid_t) -1: kiln's own */
         gid_t gid; /* (gid_t) -1: kiln's own */
         bool append;
+        /* The path as on the instance ("/home/a/.ssh/authorized_keys"): a
+         * new file gets the SELinux label policy gives it (chase_label_new()).
+         * chase_write_file() sets it. */
+        const char *label_path;
 };
 
 /* Writes data to name in dirfd atomically, owner and mode set on the fd
@@ -68,6 +72,16 @@ int chase_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
  * "user." stand-in. NULL restores the default. */
 void chase_set_label_xattr(const char *name);
 const char *chase_label_xattr(void);
+
+/* Whether new files are labelled by SELinux policy: SELinux is enabled and
+ * kiln's root is "/" (the policy is the machine's, not a --root's). */
+bool chase_label_new_wanted(void);
+/* Sets the label SELinux policy gives path (as on the instance; a
+ * directory if dir) on fd, asking `matchpathcon` (libselinux is not
+ * linked): for a file or directory that did not exist, where the kernel
+ * would give its parent's (~/.ssh must be ssh_home_t, not user_home_t, or
+ * sshd cannot read it). 0 without anything done when not wanted. */
+int chase_label_new(int fd, const char *path, bool dir);
 
 /* Called by tests between the steps of a write ("linked", "renamed") and
  * after each directory of a walk is opened ("dir"), to swap things under

@@ -240,7 +240,10 @@ static int open_ssh_dir(int home_fd, const struct account *a, int *ret_fd) {
         _cleanup_close_ int fd = -1;
         struct stat st;
 
-        if (mkdirat(home_fd, ".ssh", 0700) < 0 && errno != EEXIST)
+        _cleanup_free_ char *label_path = NULL;
+        bool made = mkdirat(home_fd, ".ssh", 0700) >= 0;
+
+        if (!made && errno != EEXIST)
                 return negative_errno();
         fd = openat(home_fd, ".ssh", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == ENOTDIR && fstatat(home_fd, ".ssh", &st, AT_SYMLINK_NOFOLLOW) >= 0 &&
@@ -254,6 +257,9 @@ static int open_ssh_dir(int home_fd, const struct account *a, int *ret_fd) {
                 return -EPERM;
         if (fchown(fd, a->uid, a->gid) < 0 || fchmod(fd, 0700) < 0)
                 return negative_errno();
+        /* sshd reads only an ssh_home_t ~/.ssh under SELinux; best effort. */
+        if (made && chase_label_new_wanted() && (label_path = strdup_printf("%s/.ssh", a->home)))
+                (void) chase_label_new(fd, label_path, true);
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
@@ -289,8 +295,8 @@ static int merge_keys(struct strbuf *b, const json_t *keys, size_t *ret_added) {
  * a regular one with one link (a FIFO is refused, never opened), and the new
  * file gets its owner and mode on its fd before it is renamed in. */
 static int write_keys(const struct account *a, const json_t *keys, size_t *ret_added) {
-        const struct write_options o = {.mode = 0600, .uid = a->uid, .gid = a->gid};
-        _cleanup_free_ char *home = NULL, *old = NULL;
+        _cleanup_free_ char *home = NULL, *old = NULL, *label_path = strdup_printf("%s/.ssh/authorized_keys", a->home);
+        const struct write_options o = {.mode = 0600, .uid = a->uid, .gid = a->gid, .label_path = label_path};
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
         _cleanup_close_ int home_fd = -1, dir_fd = -1, fd = -1;
         size_t added = 0;

@@ -262,6 +262,12 @@ static void test_label(void) {
         ok(n == 5 && strneq(v, "etc_t", 5), "the replacement has the old file's label");
         is_int(write_file_atomic(q, "new", 3, 0644), 0, "a new file");
         ok(getxattr(q, "user.kiln-test-label", v, sizeof(v)) < 0, "gets no label copied");
+        ok(!chase_label_new_wanted(), "no policy lookup for new files without SELinux");
+        chase_set_label_xattr("security.selinux");
+        ok(chase_label_new_wanted(), "with SELinux and the root /, new files are labelled by policy");
+        is_int(root_set(dir), 0, "under --root");
+        ok(!chase_label_new_wanted(), "they are not (the policy is the machine's)");
+        is_int(root_set("/"), 0, "root back to /");
         chase_set_label_xattr(NULL);
 }
 

@@ -38,12 +38,6 @@ static bool untrusted(const struct stat *dir) {
         return !trusted_uid(dir->st_uid) || (dir->st_mode & 0022);
 }
 
-bool chase_dir_untrusted(int dirfd) {
-        struct stat st;
-
-        return fstat(dirfd, &st) < 0 || untrusted(&st);
-}
-
 /* A link is followed when root made it where only root could put it or
  * swap it (a sticky directory lets only an entry's owner move it). */
 static bool link_trusted(int dirfd, const struct stat *link) {
@@ -150,12 +144,21 @@ static int last_link(int dirfd, const char *name, char **ret_target) {
 }
 
 static int walk(const char *path, unsigned flags, bool parent, int *ret_fd, char **ret_name) {
-        _cleanup_free_ char *todo = NULL;
+        _cleanup_free_ char *todo = NULL, *abs = NULL;
         const char *root = root_get();
         size_t rn = strlen(root);
 
-        if (!path || path[0] != '/')
+        if (!path || !*path)
                 return -EINVAL;
+        if (path[0] != '/') {
+                char cwd[PATH_MAX];
+                if (!getcwd(cwd, sizeof(cwd)))
+                        return negative_errno();
+                abs = strdup_printf("%s/%s", cwd, path);
+                if (!abs)
+                        return -ENOMEM;
+                path = abs;
+        }
         if (!streq(root, "/") && strneq(path, root, rn) && (path[rn] == '/' || path[rn] == 0))
                 path += rn;
         else

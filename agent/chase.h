@@ -10,7 +10,8 @@
  * only when root owns it and the directory it sits in is root's and not
  * writable by others (or sticky): /var/run -> /run is followed, a link a
  * user made in a home directory is never (-ELOOP). Targets resolve under
- * the root; ".." in them is resolved by name.
+ * the root; ".." in them is resolved by name. A relative path is taken
+ * from the working directory.
  *
  * Files are written into the directory fd: an O_TMPFILE (a named temp,
  * O_CREAT|O_EXCL|O_NOFOLLOW, where the file system has none), written,
@@ -31,10 +32,6 @@ int chase_dir(const char *path, unsigned flags, int *ret_fd);
 /* Opens the directory that holds path's last component; ret_name is that
  * component. */
 int chase_parent(const char *path, unsigned flags, int *ret_dirfd, char **ret_name);
-
-/* Whether someone other than root could plant or swap entries in the
- * directory: not root's, or writable by group or others. */
-bool chase_dir_untrusted(int dirfd);
 
 /* Opens an existing file in dirfd for reading (or appending, with
  * O_WRONLY|O_APPEND in flags): O_NOFOLLOW|O_NONBLOCK|O_NOCTTY, and it must

@@ -33,6 +33,16 @@ static void test_atomic(void) {
         ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644, "mode follows the new write");
 }
 
+static void test_relative(void) {
+        _cleanup_free_ char *p = strdup_printf("%s/rel.txt", dir), *buf = NULL;
+        char cwd[4096];
+
+        ok(getcwd(cwd, sizeof(cwd)) && chdir(dir) == 0, "into the test directory");
+        is_int(write_file_atomic("rel.txt", "r", 1, 0644), 0, "a relative path is taken from the working directory");
+        is_int(read_file(p, 10, &buf, NULL), 0, "and is there");
+        ok(chdir(cwd) == 0, "back");
+}
+
 static void test_mkdir(void) {
         _cleanup_free_ char *deep = strdup_printf("%s/m/n/o/", dir), *file = strdup_printf("%s/m/f", dir);
         _cleanup_free_ char *under = strdup_printf("%s/m/f/x", dir);
@@ -276,6 +286,7 @@ int main(void) {
                 return 1;
         test_atomic();
         test_mkdir();
+        test_relative();
         setup_attack();
         test_link_in_parent();
         test_link_at_name();

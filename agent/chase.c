@@ -23,6 +23,7 @@
 #define LABEL_MAX 4096
 
 void (*chase_test_hook)(const char *step, const char *name) = NULL;
+bool chase_test_no_tmpfile = false;
 
 static void hook(const char *step, const char *name) {
         if (chase_test_hook)
@@ -373,7 +374,8 @@ static int tmp_name(const char *name, char **ret) {
 /* An unnamed file in dirfd, or (no O_TMPFILE there) a named one, returned
  * in ret_tmp. */
 static int open_tmp(int dirfd, const char *name, int *ret_fd, char **ret_tmp) {
-        int fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        int fd = chase_test_no_tmpfile ? (errno = EOPNOTSUPP, -1)
+                                       : openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 
         if (fd >= 0) {
                 *ret_fd = fd;

@@ -84,3 +84,5 @@ int chase_label_new(int fd, const char *path, bool dir);
  * after each directory of a walk is opened ("dir"), to swap things under
  * kiln's feet. NULL in kiln. */
 extern void (*chase_test_hook)(const char *step, const char *name);
+/* Tests: write as on a file system without O_TMPFILE. */
+extern bool chase_test_no_tmpfile;

@@ -218,6 +218,23 @@ static void test_owner_on_fd(void) {
         is_int(count_temps(udir), 0, "no temp file left after a replace: the leftover is gone too");
 }
 
+static void test_no_tmpfile(void) {
+        _cleanup_free_ char *p = at(udir, "named"), *buf = NULL;
+        const struct write_options o = {.mode = 0640, .uid = USER_UID, .gid = USER_UID};
+        struct stat st;
+
+        chase_test_no_tmpfile = true;
+        ok(symlink(secret, p) == 0, "without O_TMPFILE: a link at the name");
+        is_int(chase_write_file(p, 0, "one", 3, &o), 0, "a named temp file replaces it");
+        is_int(chase_write_file(p, 0, "two", 3, &o), 0, "and replaces the file");
+        chase_test_no_tmpfile = false;
+        ok(read_file(p, 10, &buf, NULL) == 0 && streq(buf, "two"), "content");
+        ok(lstat(p, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == USER_UID && (st.st_mode & 0777) == 0640,
+           "a regular file, owner and mode");
+        ok(secret_intact(), "the link's target untouched");
+        is_int(count_temps(udir), 0, "no temp file left");
+}
+
 static void alarm_handler(int sig) {
         (void) sig;
         _exit(99);
@@ -294,6 +311,7 @@ int main(void) {
         test_dir_swapped();
         test_swap_after_rename();
         test_owner_on_fd();
+        test_no_tmpfile();
         test_fifo();
         test_not_regular();
         test_label();

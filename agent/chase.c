@@ -144,8 +144,10 @@ static int last_link(int dirfd, const char *name, char **ret_target) {
         return read_link_at(dirfd, name, ret_target);
 }
 
-static int walk(const char *path, unsigned flags, bool parent, int *ret_fd, char **ret_name) {
-        _cleanup_free_ char *todo = NULL, *abs = NULL;
+/* Where a walk starts: kiln's root when path lies under it, else "/";
+ * ret_rest is path below that (absolute, a relative path made so). */
+static int walk_start(const char *path, const char **ret_root, char **ret_rest) {
+        _cleanup_free_ char *abs = NULL;
         const char *root = root_get();
         size_t rn = strlen(root);
 
@@ -164,52 +166,68 @@ static int walk(const char *path, unsigned flags, bool parent, int *ret_fd, char
                 path += rn;
         else
                 root = "/";
-        todo = strdup(path);
-        if (!todo)
-                return -ENOMEM;
+        *ret_rest = strdup(path);
+        *ret_root = root;
+        return *ret_rest ? 0 : -ENOMEM;
+}
 
-        for (unsigned links = 0; links <= MAX_LINKS; links++) {
-                _cleanup_strv_free_ char **comps = NULL;
-                _cleanup_free_ char *target = NULL;
-                _cleanup_close_ int fd = -1;
-                size_t n, i, last;
-                int r = split_path(todo, &comps, &n);
+/* One walk of todo from root: the fd (and the last name, if parent), or
+ * the path to walk instead when a link was met (ret_todo). */
+static int walk_once(const char *root, const char *todo, unsigned flags, bool parent, int *ret_fd, char **ret_name,
+                     char **ret_todo) {
+        _cleanup_strv_free_ char **comps = NULL;
+        _cleanup_free_ char *target = NULL;
+        _cleanup_close_ int fd = -1;
+        size_t n, i, last;
+        int r = split_path(todo, &comps, &n);
 
+        if (r < 0)
+                return r;
+        if (parent && n == 0)
+                return -EISDIR;
+        fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        last = parent ? n - 1 : n;
+        for (i = 0; i < last && !target; i++) {
+                int next = -1;
+                r = step(fd, comps[i], flags, &next, &target);
                 if (r < 0)
                         return r;
-                if (parent && n == 0)
-                        return -EISDIR;
-                fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0)
-                        return negative_errno();
-                last = parent ? n - 1 : n;
-                for (i = 0; i < last && !target; i++) {
-                        int next = -1;
-                        r = step(fd, comps[i], flags, &next, &target);
-                        if (r < 0)
-                                return r;
-                        if (next >= 0) {
-                                close(fd);
-                                fd = next;
-                                hook("dir", comps[i]);
-                        }
+                if (next >= 0) {
+                        close(fd);
+                        fd = next;
+                        hook("dir", comps[i]);
                 }
-                if (target)
-                        i--;
-                else if (parent && (flags & CHASE_FOLLOW_LAST) && (r = last_link(fd, comps[i], &target)) < 0)
-                        return r;
-                if (!target) {
-                        if (parent && !(*ret_name = strdup(comps[n - 1])))
-                                return -ENOMEM;
-                        *ret_fd = TAKE_FD(fd);
-                        return 0;
-                }
-                free(todo);
-                todo = relink(comps, i, n, target);
-                if (!todo)
-                        return -ENOMEM;
         }
-        return -ELOOP;
+        if (target)
+                i--;
+        else if (parent && (flags & CHASE_FOLLOW_LAST) && (r = last_link(fd, comps[i], &target)) < 0)
+                return r;
+        if (target) {
+                *ret_todo = relink(comps, i, n, target);
+                return *ret_todo ? 0 : -ENOMEM;
+        }
+        if (parent && !(*ret_name = strdup(comps[n - 1])))
+                return -ENOMEM;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int walk(const char *path, unsigned flags, bool parent, int *ret_fd, char **ret_name) {
+        _cleanup_free_ char *todo = NULL;
+        const char *root;
+        int r = walk_start(path, &root, &todo);
+
+        for (unsigned links = 0; r >= 0 && links <= MAX_LINKS; links++) {
+                char *next = NULL;
+                r = walk_once(root, todo, flags, parent, ret_fd, ret_name, &next);
+                if (r < 0 || !next)
+                        return r;
+                free(todo);
+                todo = next;
+        }
+        return r < 0 ? r : -ELOOP;
 }
 
 int chase_dir(const char *path, unsigned flags, int *ret_fd) {

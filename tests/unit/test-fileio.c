@@ -158,6 +158,27 @@ static void test_trusted_link(void) {
         ok(access(rp, F_OK) == 0, "the file is in the link's target");
 }
 
+static void test_links_under_root(void) {
+        _cleanup_free_ char *abs = at(dir, "abs"), *l1 = at(dir, "loop1"), *l2 = at(dir, "loop2"), *up = at(dir, "up");
+        _cleanup_free_ char *p = at(dir, "abs/y"), *q = at(dir, "loop1/z"), *u = at(dir, "up/w"),
+                            *rel = at(dir, "osrel");
+        _cleanup_free_ char *ry = at(dir, "real/y"), *rw = at(dir, "real/w"), *buf = NULL;
+
+        is_int(root_set(dir), 0, "under --root");
+        ok(symlink("/real", abs) == 0, "an absolute link");
+        is_int(write_file_atomic(p, "y", 1, 0644), 0, "resolves under the root");
+        ok(access(ry, F_OK) == 0, "(the file is in <root>/real)");
+        ok(symlink("loop2", l1) == 0 && symlink("loop1", l2) == 0, "a loop of links");
+        is_int(write_file_atomic(q, "z", 1, 0644), -ELOOP, "ends with -ELOOP");
+        ok(symlink("../../real/../real", up) == 0, "'..' in a target, past the root");
+        is_int(write_file_atomic(u, "w", 1, 0644), 0, "stays under the root");
+        ok(access(rw, F_OK) == 0, "(the file is in <root>/real)");
+        ok(symlink("real/w", rel) == 0, "a root link at the final name (like /etc/os-release)");
+        is_int(chase_read_file(rel, 10, &buf, NULL), 0, "is followed for reading");
+        is_str(buf, "w", "to its target");
+        is_int(root_set("/"), 0, "root back to /");
+}
+
 /* The hook swaps the directory kiln has opened for a link to outside. */
 static char *swap_dir, *swap_aside, *swap_to;
 static void swap_hook(const char *step, const char *name) {
@@ -308,6 +329,7 @@ int main(void) {
         test_link_in_parent();
         test_link_at_name();
         test_trusted_link();
+        test_links_under_root();
         test_dir_swapped();
         test_swap_after_rename();
         test_owner_on_fd();

@@ -15,7 +15,9 @@ ${CC:-cc} -shared -fPIC -o "$shim" "$top_srcdir/tests/e2e/kill-after.c" -ldl ||
 # A sanitizer build wants its runtime first; the shim does not mind.
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 crash_boot() { # crash_boot NAME: boot, killed once a file is named NAME
-	KILN_KILL_AFTER=$1 LD_PRELOAD=$shim timeout 60 "$KILN" --root "$ROOT" boot >"$T/crash.log" 2>&1
+	# (under sh, which exits 137 itself: bash's "Killed" notice is not TAP)
+	KILN_KILL_AFTER=$1 LD_PRELOAD=$shim sh -c '"$@"; exit $?' sh \
+		timeout 60 "$KILN" --root "$ROOT" boot >"$T/crash.log" 2>&1
 }
 
 mkdir -p "$ROOT/etc/app"

@@ -15,6 +15,7 @@
 #include "http-plain.h"
 #include "http.h"
 #include "log.h"
+#include "path.h"
 #include "strbuf.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 3000L
@@ -339,7 +340,7 @@ static int http_attempt(const struct http_request *req, struct http_response *re
         char error[HTTP_ERROR_MAX] = "";
         int r;
 
-        if (http_plain_eligible(req) && !getenv("KILN_HTTP_CURL"))
+        if (http_plain_eligible(req) && !root_test_hook("KILN_HTTP_CURL"))
                 r = http_plain_perform(req, resp, error);
         else
                 r = curl_attempt(req, resp, error);

@@ -8,6 +8,7 @@
 #include "http.h"
 #include "imds/imds.h"
 #include "log.h"
+#include "path.h"
 #include "strbuf.h"
 #include "tap.h"
 
@@ -156,6 +157,8 @@ int main(void) {
         const char *args[] = {"--instance-id", "i-unit", "--region", "eu-west-3", NULL};
 
         log_setup(false);
+        /* http-transports.sh gives a root: its KILN_HTTP_CURL acts only under one. */
+        root_set(getenv("KILN_ROOT"));
         http_global_init();
         unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
         unsetenv("AWS_EC2_METADATA_DISABLED");

@@ -201,7 +201,10 @@ static bool should_retry(const struct http_request *req, int r, long status) {
 }
 
 static void http_response_clear(struct http_response *resp) {
-        free(resp->body);
+        if (resp->secret)
+                erase_and_free(resp->body);
+        else
+                free(resp->body);
         strv_free(resp->headers);
         resp->body = NULL;
         resp->headers = NULL;
@@ -293,7 +296,7 @@ static CURL *prepare_handle(const struct http_request *req, struct transfer *t, 
 
 /* One attempt through libcurl: HTTPS, proxies, --resolve. */
 static int curl_attempt(const struct http_request *req, struct http_response *resp, char *error) {
-        struct transfer t = {.body = STRBUF_INIT};
+        struct transfer t = {.body = {.secret = req->secret}};
         struct curl_slist *headers = NULL, *resolve = NULL;
         char errbuf[CURL_ERROR_SIZE] = "";
         CURLcode code;
@@ -329,6 +332,9 @@ static int curl_attempt(const struct http_request *req, struct http_response *re
 out:
         strbuf_done(&t.body);
         strv_free(t.headers);
+        if (req->secret) /* libcurl's own copies are out of reach */
+                for (struct curl_slist *h = headers; h; h = h->next)
+                        explicit_bzero(h->data, strlen(h->data));
         lib.slist_free_all(headers);
         lib.slist_free_all(resolve);
         return r;
@@ -379,6 +385,7 @@ int http_request(const struct http_request *req, struct http_response **ret) {
         resp = calloc(1, sizeof(*resp));
         if (!resp)
                 return -ENOMEM;
+        resp->secret = req->secret;
         for (;;) {
                 http_response_clear(resp);
                 resp->status = 0;

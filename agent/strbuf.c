@@ -22,9 +22,19 @@ static int strbuf_reserve(struct strbuf *b, size_t extra) {
         cap = b->cap ? b->cap : 64;
         while (cap < need)
                 cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-        p = realloc(b->data, cap);
-        if (!p)
-                return -ENOMEM;
+        if (b->secret) {
+                /* Not realloc(): it would free the old copy as it is. */
+                p = malloc(cap);
+                if (!p)
+                        return -ENOMEM;
+                if (b->data)
+                        memcpy(p, b->data, b->len + 1);
+                erase_and_free(b->data);
+        } else {
+                p = realloc(b->data, cap);
+                if (!p)
+                        return -ENOMEM;
+        }
         b->data = p;
         b->cap = cap;
         return 0;
@@ -79,7 +89,10 @@ char *strbuf_steal(struct strbuf *b) {
 }
 
 void strbuf_done(struct strbuf *b) {
-        free(b->data);
+        if (b->secret)
+                erase_and_free(b->data);
+        else
+                free(b->data);
         b->data = NULL;
         b->len = b->cap = 0;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "macro.h"
@@ -11,6 +12,7 @@ struct strbuf {
         char *data;
         size_t len;
         size_t cap;
+        bool secret; /* holds a secret: no copy is left behind when it grows, wiped when done */
 };
 
 #define STRBUF_INIT \

@@ -16,7 +16,7 @@ struct strbuf {
 };
 
 #define STRBUF_INIT \
-        { NULL, 0, 0 }
+        { NULL, 0, 0, false }
 
 int strbuf_append(struct strbuf *b, const void *data, size_t len);
 int strbuf_puts(struct strbuf *b, const char *s);

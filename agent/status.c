@@ -374,12 +374,13 @@ static void print_output(const json_t *item, FILE *f) {
         for (p = end; p > out; p--)
                 if (p[-1] == '\n' && ++lines == TAIL_LINES)
                         break;
-        while (p < end) {
-                const char *nl = memchr(p, '\n', (size_t) (end - p));
-                size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
-                fprintf(f, "      | %.*s\n", (int) n, p);
-                p += n + 1;
-        }
+        fputs("      | ", f);
+        for (; p < end; p++)
+                if (*p == '\n')
+                        fputs("\n      | ", f);
+                else /* no terminal control sequences from a script's output */
+                        fputc((unsigned char) *p < 0x20 && *p != '\t' ? '?' : *p == 0x7f ? '?' : *p, f);
+        fputc('\n', f);
 }
 
 static void print_counters(const char *title, const json_t *obj, FILE *f) {

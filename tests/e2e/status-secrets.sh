@@ -7,8 +7,11 @@
 start_ec2 imds
 
 secret=kiln-secret-$RANDOM$RANDOM$RANDOM
+# Output is bytes: a tail may start inside a UTF-8 character, or not be
+# UTF-8 at all (Latin-1 here); the script is recorded all the same.
 user_data <<UD
 #!/bin/sh
+printf 'caf\351 au lait\n'
 echo "token=$secret"
 UD
 kiln boot >"$T/boot.out" 2>&1
@@ -19,10 +22,11 @@ priv=$ROOT/run/kiln/status-private.json
 check "status.json is 0644" test "$(stat -c %a "$pub")" = 644
 ! grep -qF "$secret" "$pub"
 ok $? "status.json does not hold the script's output"
-check "... but still records the script" grep -q '"exit_code": 0' "$pub"
+check "... but still records the script" $PYTHON -c 'import json,sys; d=json.load(open(sys.argv[1])); it=[i for s in d["stages"] for i in s.get("items",[]) if i.get("name")=="user-data"]; assert it and it[0]["exit_code"] == 0 and "output" not in it[0]' "$pub"
 check "the private file is 0600" test "$(stat -c %a "$priv")" = 600
 check "... owned by root" test "$(stat -c %u:%g "$priv")" = 0:0
 check "... and holds the output tail" grep -qF "token=$secret" "$priv"
+check "... as valid JSON, the byte that is not UTF-8 replaced" $PYTHON -c 'import json,sys; d=json.load(open(sys.argv[1], encoding="utf-8")); it=[i for s in d["stages"] for i in s.get("items",[]) if i.get("name")=="user-data"]; assert it[0]["output"].startswith("caf\ufffd au lait\n")' "$priv"
 
 kiln status >"$T/root.txt" 2>&1
 ok $? "kiln status as root exits 0"

@@ -28,8 +28,15 @@ chmod 0755 "$T" "$ROOT" "$ROOT/run" "$ROOT/run/kiln"
 setpriv --reuid=nobody --regid=nogroup --clear-groups "$KILN" --root "$ROOT" status --wait >"$T/nobody.out" 2>&1 &
 nobody_pid=$!
 track $nobody_pid
-sleep 0.3
-check "kiln run by nobody is not dumpable: its /proc files are root's" test "$(stat -c %u "/proc/$nobody_pid/environ")" = 0
+# Until setpriv has exec'd kiln the process is setpriv (non-dumpable too,
+# after its setuid): only kiln's own /proc files count. A kiln that stays
+# dumpable has them owned by nobody for good.
+kiln_exe=$(readlink -f "$KILN")
+for _ in $(seq 100); do
+	[ "$(readlink "/proc/$nobody_pid/exe")" = "$kiln_exe" ] && [ "$(stat -c %u "/proc/$nobody_pid/environ")" = 0 ] && break
+	sleep 0.05
+done
+check "kiln run by nobody is not dumpable: its /proc files are root's" test "$(readlink "/proc/$nobody_pid/exe")" = "$kiln_exe" -a "$(stat -c %u "/proc/$nobody_pid/environ")" = 0
 check "... while the process is nobody's" test "$(awk '/^Uid:/ {print $2}' "/proc/$nobody_pid/status")" = 65534
 
 script_pid=$(pgrep -P $boot_pid | head -n 1)

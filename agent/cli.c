@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -56,7 +57,13 @@ static int cmd_daemon(struct kiln_context *ctx, int argc, char **argv) {
         return daemon_run(ctx) < 0 ? 1 : 0;
 }
 
-/* Waits for status.json to say the boot ended; -ETIME past the timeout. */
+/* `status --wait` without --timeout: kiln.service's TimeoutStartSec, after
+ * which systemd has given up on the boot too. A boot that dies ends the
+ * wait sooner (status_load() tells). */
+#define WAIT_DEFAULT_TIMEOUT_S 1800 /* 30 min; status --help says so */
+
+/* Waits for status.json to say the boot ended; -ETIME past the timeout
+ * (0: none). */
 static int wait_for_boot(double timeout_s, json_t **ret) {
         long long deadline = timeout_s > 0 ? now_ms() + (long long) (timeout_s * 1000) : 0;
 
@@ -96,16 +103,17 @@ static int cmd_status(struct kiln_context *ctx, int argc, char **argv) {
                 {},
         };
         bool wait = false, json = false;
-        double timeout = 0;
+        double timeout = WAIT_DEFAULT_TIMEOUT_S;
         json_t *st = NULL;
         int c, r;
 
         if (cli_wants_help(argc, argv, "status", "[--wait [--timeout S]] [--json]",
                            "Shows what the last boot did, stage by stage.\n"
-                           "  --wait        block until the boot has finished\n"
-                           "  --timeout S   give up waiting after S seconds (exit 1)\n"
-                           "  --json        print /run/kiln/status.json as is\n"
-                           "Exit status: 0 done, 1 error, 2 degraded; 3 when no boot has run or is running."))
+                           "  --wait        block until the boot has finished (or died)\n"
+                           "  --timeout S   give up waiting after S seconds (exit 1); default 1800, 0: never\n"
+                           "  --json        print /run/kiln/status.json as is (with output tails for root)\n"
+                           "Exit status: 0 done, 1 error (also: the boot's process died, the wait timed\n"
+                           "out), 2 degraded; 3 when no boot has run, or one runs and --wait was not given."))
                 return 0;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
                 switch (c) {
@@ -276,12 +284,20 @@ int cli_main(int argc, char **argv) {
         _cleanup_(context_freep) struct kiln_context *ctx = NULL;
         struct globals g = {.root = getenv("KILN_ROOT")};
         const struct kiln_command *cmd;
-        int i, r;
+        int i, r, no_dump;
 
+        /* kiln holds IMDS tokens, AWS credentials and ACME keys: no core
+         * dump of it, no ptrace but with CAP_SYS_PTRACE, its /proc/PID files
+         * root's. Every command, from the start: modules add commands, and
+         * a list of those that fetch secrets would go stale. The programs
+         * kiln runs are dumpable again after their execve(). */
+        no_dump = prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ? negative_errno() : 0;
         i = parse_globals(argc, argv, &g);
         if (i < 0)
                 return i == -1 ? 0 : EXIT_USAGE;
         log_setup(g.verbose);
+        if (no_dump < 0)
+                log_warning_errno(no_dump, "Failed to make kiln non-dumpable, ignoring: %m");
         if (i >= argc) {
                 usage(stderr);
                 return EXIT_USAGE;

@@ -248,7 +248,7 @@ static int dechunk(const char *p, size_t len, struct strbuf *out) {
 }
 
 static int parse_response(struct strbuf *raw, bool head_only, struct http_response *resp) {
-        _cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
+        _cleanup_strbuf_ struct strbuf body = {.secret = raw->secret};
         char *sep = raw->data ? memmem(raw->data, raw->len, "\r\n\r\n", 4) : NULL;
         const char *te, *cl;
         size_t head_len, body_len;
@@ -298,6 +298,7 @@ int http_plain_perform(const struct http_request *req, struct http_response *res
         struct url u;
         int r;
 
+        out.secret = in.secret = req->secret;
         r = parse_url(req->url, &u);
         if (r < 0) {
                 snprintf(error, HTTP_ERROR_MAX, "malformed URL");

@@ -15,6 +15,7 @@
 #include "http-plain.h"
 #include "http.h"
 #include "log.h"
+#include "path.h"
 #include "strbuf.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 3000L
@@ -200,7 +201,10 @@ static bool should_retry(const struct http_request *req, int r, long status) {
 }
 
 static void http_response_clear(struct http_response *resp) {
-        free(resp->body);
+        if (resp->secret)
+                erase_and_free(resp->body);
+        else
+                free(resp->body);
         strv_free(resp->headers);
         resp->body = NULL;
         resp->headers = NULL;
@@ -292,7 +296,7 @@ static CURL *prepare_handle(const struct http_request *req, struct transfer *t, 
 
 /* One attempt through libcurl: HTTPS, proxies, --resolve. */
 static int curl_attempt(const struct http_request *req, struct http_response *resp, char *error) {
-        struct transfer t = {.body = STRBUF_INIT};
+        struct transfer t = {.body = {.secret = req->secret}};
         struct curl_slist *headers = NULL, *resolve = NULL;
         char errbuf[CURL_ERROR_SIZE] = "";
         CURLcode code;
@@ -328,6 +332,9 @@ static int curl_attempt(const struct http_request *req, struct http_response *re
 out:
         strbuf_done(&t.body);
         strv_free(t.headers);
+        if (req->secret) /* libcurl's own copies are out of reach */
+                for (struct curl_slist *h = headers; h; h = h->next)
+                        explicit_bzero(h->data, strlen(h->data));
         lib.slist_free_all(headers);
         lib.slist_free_all(resolve);
         return r;
@@ -339,7 +346,7 @@ static int http_attempt(const struct http_request *req, struct http_response *re
         char error[HTTP_ERROR_MAX] = "";
         int r;
 
-        if (http_plain_eligible(req) && !getenv("KILN_HTTP_CURL"))
+        if (http_plain_eligible(req) && !root_test_hook("KILN_HTTP_CURL"))
                 r = http_plain_perform(req, resp, error);
         else
                 r = curl_attempt(req, resp, error);
@@ -378,6 +385,7 @@ int http_request(const struct http_request *req, struct http_response **ret) {
         resp = calloc(1, sizeof(*resp));
         if (!resp)
                 return -ENOMEM;
+        resp->secret = req->secret;
         for (;;) {
                 http_response_clear(resp);
                 resp->status = 0;

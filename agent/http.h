@@ -35,6 +35,7 @@ struct http_request {
         const char *ca_file; /* extra trust anchors, replaces the system store */
         const char *const *resolve; /* curl "host:port:addr" overrides */
         bool no_proxy; /* never through a proxy (IMDS) */
+        bool secret; /* headers or bodies hold a secret (a token): kiln's copies are wiped when freed */
         char *error; /* optional HTTP_ERROR_MAX buffer for the transport error */
 };
 
@@ -45,6 +46,7 @@ struct http_response {
         char **headers; /* "Name: value" of the final response */
         unsigned attempts;
         long retry_after_ms; /* from Retry-After, -1 when absent */
+        bool secret; /* the request's: body wiped when freed */
 };
 
 /* 0 with *ret set for any HTTP status (the caller judges 4xx/5xx), or a

@@ -6,10 +6,12 @@
  * TAKE_PTR() hands ownership on. Every destructor accepts NULL. */
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -39,6 +41,19 @@ static inline void freep(void *p) {
         free(*(void **) p);
 }
 #define _cleanup_free_ _cleanup_(freep)
+
+/* Frees memory that held a secret (an IMDS token, credentials, a key)
+ * after wiping all of it: every byte malloc gave, not only up to a NUL. */
+static inline void erase_and_free(void *p) {
+        if (p) {
+                explicit_bzero(p, malloc_usable_size(p));
+                free(p);
+        }
+}
+static inline void erase_and_freep(void *p) {
+        erase_and_free(*(void **) p);
+}
+#define _cleanup_erase_free_ _cleanup_(erase_and_freep)
 
 static inline void closep(int *fd) {
         if (*fd >= 0) {

@@ -8,6 +8,12 @@
 int root_set(const char *root);
 const char *root_get(void);
 
+/* A test hook from the environment (KILN_PKG_COMMAND, KILN_HTTP_CURL): its
+ * value under --root DIR, where kiln works on a tree of files; NULL on a
+ * real root ("/"), where whoever sets kiln's environment must not swap
+ * the package manager or the HTTP transport (a warning says so, once). */
+const char *root_test_hook(const char *name);
+
 /* "/etc/kiln/kiln.yaml" -> "<root>/etc/kiln/kiln.yaml", formatted. */
 int root_path(char **ret, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

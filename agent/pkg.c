@@ -79,9 +79,10 @@ static int run_with_retries(char **argv) {
 }
 
 /* argv = [tool, fixed args..., names...]; tool resolved on PATH, or the
- * KILN_PKG_COMMAND override prepended when testing under --root. */
+ * KILN_PKG_COMMAND override prepended when testing under --root (only
+ * there: root_test_hook()). */
 static int run_pkg(const char *const *fixed, char *const *names) {
-        const char *override = getenv("KILN_PKG_COMMAND");
+        const char *override = root_test_hook("KILN_PKG_COMMAND");
         _cleanup_strv_free_ char **argv = NULL;
         _cleanup_free_ char *tool = NULL;
         int r = 0;

@@ -7,7 +7,8 @@
  * dnf or yum on Amazon Linux/RHEL. Installs run non-interactively, with
  * retries (mirrors and locks fail transiently at boot). Only when kiln runs
  * on the real root: under --root DIR nothing is installed and -EROFS is
- * returned, unless KILN_PKG_COMMAND names a program to run instead (tests). */
+ * returned, unless KILN_PKG_COMMAND names a program to run instead (tests;
+ * ignored on the real root, see root_test_hook()). */
 
 enum pkg_manager {
         PKG_NONE,

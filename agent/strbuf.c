@@ -22,9 +22,19 @@ static int strbuf_reserve(struct strbuf *b, size_t extra) {
         cap = b->cap ? b->cap : 64;
         while (cap < need)
                 cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-        p = realloc(b->data, cap);
-        if (!p)
-                return -ENOMEM;
+        if (b->secret) {
+                /* Not realloc(): it would free the old copy as it is. */
+                p = malloc(cap);
+                if (!p)
+                        return -ENOMEM;
+                if (b->data)
+                        memcpy(p, b->data, b->len + 1);
+                erase_and_free(b->data);
+        } else {
+                p = realloc(b->data, cap);
+                if (!p)
+                        return -ENOMEM;
+        }
         b->data = p;
         b->cap = cap;
         return 0;
@@ -79,9 +89,61 @@ char *strbuf_steal(struct strbuf *b) {
 }
 
 void strbuf_done(struct strbuf *b) {
-        free(b->data);
+        if (b->secret)
+                erase_and_free(b->data);
+        else
+                free(b->data);
         b->data = NULL;
         b->len = b->cap = 0;
+}
+
+/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, no surrogates, nothing past U+10FFFF), or 0. */
+static size_t utf8_sequence(const unsigned char *s) {
+        unsigned char lo = 0x80, hi = 0xBF;
+        size_t n;
+
+        if (s[0] < 0x80)
+                return 1;
+        if (s[0] >= 0xC2 && s[0] <= 0xDF)
+                n = 2;
+        else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+                n = 3;
+        else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+                n = 4;
+        else
+                return 0;
+        if (s[0] == 0xE0)
+                lo = 0xA0;
+        else if (s[0] == 0xED)
+                hi = 0x9F;
+        else if (s[0] == 0xF0)
+                lo = 0x90;
+        else if (s[0] == 0xF4)
+                hi = 0x8F;
+        if (s[1] < lo || s[1] > hi)
+                return 0;
+        for (size_t i = 2; i < n; i++)
+                if (s[i] < 0x80 || s[i] > 0xBF)
+                        return 0;
+        return n;
+}
+
+char *utf8_escape_invalid(const char *s) {
+        struct strbuf b = STRBUF_INIT;
+        const unsigned char *p = (const unsigned char *) s;
+        int r = 0;
+
+        while (r >= 0 && *p) {
+                size_t n = utf8_sequence(p);
+                r = n ? strbuf_append(&b, p, n) : strbuf_puts(&b, "\xEF\xBF\xBD");
+                p += n ? n : 1;
+        }
+        if (r < 0) {
+                strbuf_done(&b);
+                return NULL;
+        }
+        return strbuf_steal(&b);
 }
 
 char *strdup_vprintf(const char *fmt, va_list ap) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "macro.h"
@@ -11,10 +12,11 @@ struct strbuf {
         char *data;
         size_t len;
         size_t cap;
+        bool secret; /* holds a secret: no copy is left behind when it grows, wiped when done */
 };
 
 #define STRBUF_INIT \
-        { NULL, 0, 0 }
+        { NULL, 0, 0, false }
 
 int strbuf_append(struct strbuf *b, const void *data, size_t len);
 int strbuf_puts(struct strbuf *b, const char *s);
@@ -31,6 +33,9 @@ static inline void strbuf_donep(struct strbuf *b) {
 /* String helpers used across modules. */
 char *strdup_printf(const char *fmt, ...) _printf_(1, 2);
 char *strdup_vprintf(const char *fmt, va_list ap) _printf_(1, 0);
+/* A copy of s with every byte that is not part of valid UTF-8 replaced by
+ * U+FFFD (jansson takes nothing else); NULL on ENOMEM. */
+char *utf8_escape_invalid(const char *s);
 int safe_atoi(const char *s, int *ret);
 int safe_atol(const char *s, long *ret);
 int safe_atou64(const char *s, unsigned long long *ret);

@@ -20,19 +20,24 @@ check_PROGRAMS += \
 	tests/unit/test-imds \
 	tests/unit/test-keys \
 	tests/unit/test-sha256 \
-	tests/unit/test-gzip
+	tests/unit/test-gzip \
+	tests/unit/test-path
 tests_unit_test_strbuf_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_yaml_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_fileio_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_proc_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_http_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_imds_LDADD = $(TEST_UNIT_LDADD)
+# Its test_wipe() sees every free() and realloc() of kiln's code.
+tests_unit_test_imds_LDFLAGS = -Wl,--wrap=free -Wl,--wrap=realloc
 tests_unit_test_keys_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_keys_SOURCES = tests/unit/test-keys.c tests/unit/tap.h
 tests_unit_test_sha256_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_sha256_SOURCES = tests/unit/test-sha256.c tests/unit/tap.h
 tests_unit_test_gzip_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_gzip_SOURCES = tests/unit/test-gzip.c tests/unit/tap.h
+tests_unit_test_path_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_path_SOURCES = tests/unit/test-path.c tests/unit/tap.h
 tests_unit_test_strbuf_SOURCES = tests/unit/test-strbuf.c tests/unit/tap.h
 tests_unit_test_yaml_SOURCES = tests/unit/test-yaml.c tests/unit/tap.h
 tests_unit_test_fileio_SOURCES = tests/unit/test-fileio.c tests/unit/tap.h
@@ -46,6 +51,8 @@ TESTS += \
 	tests/fakes/test-fake-imds.sh \
 	tests/e2e/boot.sh \
 	tests/e2e/status-wait.sh \
+	tests/e2e/status-secrets.sh \
+	tests/e2e/status-owner.sh \
 	tests/e2e/cli.sh \
 	tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh \
@@ -58,6 +65,7 @@ EXTRA_DIST += \
 	tests/local-ec2.d/imds.sh tests/local-ec2.d/cloudwatch.sh \
 	tests/fakes/imds.py tests/fakes/cloudwatch.py \
 	tests/fakes/test-fake-imds.sh tests/fakes/test-fake-cloudwatch.sh \
-	tests/e2e/boot.sh tests/e2e/status-wait.sh tests/e2e/cli.sh tests/e2e/unit.sh \
+	tests/e2e/boot.sh tests/e2e/status-wait.sh tests/e2e/status-secrets.sh tests/e2e/status-owner.sh \
+	tests/e2e/cli.sh tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh tests/e2e/libsystemd-lazy.sh \
 	bench/boot

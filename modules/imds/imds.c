@@ -78,10 +78,7 @@ int imds_new(const struct imds_options *o, struct imds **ret) {
 }
 
 static void drop_token(struct imds *c) {
-        if (c->token)
-                explicit_bzero(c->token, strlen(c->token));
-        free(c->token);
-        c->token = NULL;
+        erase_and_free(TAKE_PTR(c->token));
 }
 
 void imds_free(struct imds *c) {
@@ -125,6 +122,9 @@ static int send(struct imds *c, const char *method, const char *path, const char
                 .backoff_max_ms = 2000,
                 .max_body = MAX_BODY,
                 .no_proxy = true,
+                /* The token, in requests and in the answer to the PUT; role
+                 * credentials in answers. */
+                .secret = true,
                 .error = transport_error,
         };
         int r;
@@ -191,7 +191,7 @@ static int ensure_token(struct imds *c, long deadline) {
 }
 
 static int get_once(struct imds *c, const char *path, long deadline, struct http_response **ret) {
-        _cleanup_free_ char *auth = NULL;
+        _cleanup_erase_free_ char *auth = NULL;
         const char *headers[] = {NULL, NULL};
         int r;
 
@@ -204,10 +204,7 @@ static int get_once(struct imds *c, const char *path, long deadline, struct http
                         return -ENOMEM;
                 headers[0] = auth;
         }
-        r = send(c, "GET", path, headers, deadline, ret);
-        if (auth)
-                explicit_bzero(auth, strlen(auth));
-        return r;
+        return send(c, "GET", path, headers, deadline, ret);
 }
 
 static int judge(struct imds *c, const char *path, struct http_response *resp) {

@@ -62,9 +62,10 @@ int scripts_environment(const struct kiln_context *ctx, char ***ret) {
 
 static json_t *result_item(const char *name, enum frequency freq, const struct proc_result *res) {
         const char *result = res->timed_out ? "timeout" : res->exit_code == 0 ? "ok" : "failed";
-        json_t *item =
-                json_pack("{s:s, s:s, s:s, s:I, s:s?}", "name", name, "result", result, "frequency",
-                          frequency_name(freq), "duration_ms", (json_int_t) res->duration_ms, "output", res->output);
+        /* Output is bytes; a tail may also begin inside a character. */
+        _cleanup_free_ char *output = res->output ? utf8_escape_invalid(res->output) : NULL;
+        json_t *item = json_pack("{s:s, s:s, s:s, s:I, s:s?}", "name", name, "result", result, "frequency",
+                                 frequency_name(freq), "duration_ms", (json_int_t) res->duration_ms, "output", output);
 
         if (!item)
                 return NULL;

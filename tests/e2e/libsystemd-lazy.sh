@@ -65,6 +65,12 @@ ok $? "kiln metadata through libcurl (KILN_HTTP_CURL=1) loads libcurl"
 [ $rc -eq 0 ] && ! grep -q "destroying link map" "$T/ld"/ld.*
 ok $? "... answers (exit $rc) and unloads no library on its way out"
 grep -h "destroying link map" "$T/ld"/ld.* | diag
+# A test hook from the environment acts under --root only: on the real
+# root (a read-only command here) kiln keeps its plain HTTP transport.
+KILN_HTTP_CURL=1 ld_loaded libcurl.so.4 "$KILN" --root / metadata instance-id
+[ $? -ne 0 ] && [ $rc -eq 0 ]
+ok $? "on the real root KILN_HTTP_CURL is ignored: no libcurl (exit $rc)"
+check "... with a warning" grep -q 'Ignoring \$KILN_HTTP_CURL: test hooks act only under --root' "$T/err"
 
 user_data <<UD
 #!/bin/sh

@@ -7,6 +7,7 @@
 #include "fake.h"
 #include "http.h"
 #include "log.h"
+#include "path.h"
 #include "strbuf.h"
 #include "tap.h"
 
@@ -116,6 +117,8 @@ int main(void) {
         int r;
 
         log_setup(false);
+        /* http-transports.sh gives a root: its KILN_HTTP_CURL acts only under one. */
+        root_set(getenv("KILN_ROOT"));
         http_global_init();
         r = fake_start(&srv, "imds.py", args);
         if (!ok(r == 0, "fake server started"))

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "clock.h"
@@ -8,10 +10,61 @@
 #include "http.h"
 #include "imds/imds.h"
 #include "log.h"
+#include "path.h"
 #include "strbuf.h"
 #include "tap.h"
 
 static struct fake srv;
+
+/* Every block kiln's code hands back to the allocator while `watching` is
+ * scanned for an IMDS token ("AQAEA" and base64, as the fake issues them):
+ * none may still hold one. The program is linked with -Wl,--wrap=free and
+ * -Wl,--wrap=realloc (tests/local.mk), so kiln's own free() and realloc()
+ * calls come here; realloc() is made to move, so the block it leaves is
+ * scanned too. */
+void __real_free(void *p);
+void *__real_realloc(void *p, size_t n);
+void __wrap_free(void *p);
+void *__wrap_realloc(void *p, size_t n);
+static bool watching;
+static unsigned unwiped;
+
+static bool holds_token(const char *p, size_t n) {
+        static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const char *m;
+
+        while (n >= 45 && (m = memmem(p, n, "AQAEA", 5))) {
+                size_t i = 5;
+                while (i < 45 && (size_t) (m - p) + i < n && m[i] && strchr(b64, m[i]))
+                        i++;
+                if (i == 45)
+                        return true;
+                n -= (size_t) (m - p) + 1;
+                p = m + 1;
+        }
+        return false;
+}
+
+void __wrap_free(void *p) {
+        if (watching && p && holds_token(p, malloc_usable_size(p)))
+                unwiped++;
+        __real_free(p);
+}
+
+void *__wrap_realloc(void *p, size_t n) {
+        size_t old;
+        void *q;
+
+        if (!watching || !p)
+                return __real_realloc(p, n);
+        q = __real_realloc(NULL, n);
+        if (!q)
+                return NULL;
+        old = malloc_usable_size(p);
+        memcpy(q, p, old < n ? old : n);
+        __wrap_free(p);
+        return q;
+}
 
 static struct imds *client(bool allow_v1, long budget_ms) {
         struct imds_options o = {
@@ -59,6 +112,31 @@ static void test_tokens(void) {
         is_int(get(c, "meta-data/instance-id", &v), 0, "a 401 on an expired token is recovered");
         is_int(stat_of("token_puts"), 2, "by fetching one new token");
         is_int(get(c, "user-data", &v), -ENOENT, "absent user-data is -ENOENT");
+}
+
+/* Tokens are wiped from every buffer that held one (the client's copy,
+ * the request that sent it, the answer that brought it) when freed. */
+static void test_wipe(void) {
+        struct imds *c = client(false, 5000);
+        struct instance_facts f = {0};
+        char *v = NULL, *planted = strdup("token=AQAEAabcdefghijklmnopqrstuvwxyz0123456789ABCDEFGH");
+
+        fake_post(&srv, "/_fake/reset", "{}");
+        watching = true;
+        free(planted);
+        ok(unwiped == 1, "the check sees a token left in freed memory");
+        unwiped = 0;
+        is_int(imds_identify(c, &f), 0, "identify");
+        is_int(get(c, "meta-data/instance-id", &v), 0, "a GET with the token");
+        watching = false;
+        fake_post(&srv, "/_fake/config", "{\"expire_tokens\": true}");
+        watching = true;
+        is_int(get(c, "meta-data/instance-id", &v), 0, "a GET after the token expired (a new token)");
+        imds_free(c);
+        instance_facts_done(&f);
+        free(v);
+        watching = false;
+        ok(unwiped == 0, "no token left in memory freed by kiln (%u blocks)", unwiped);
 }
 
 static void test_modes(void) {
@@ -156,12 +234,15 @@ int main(void) {
         const char *args[] = {"--instance-id", "i-unit", "--region", "eu-west-3", NULL};
 
         log_setup(false);
+        /* http-transports.sh gives a root: its KILN_HTTP_CURL acts only under one. */
+        root_set(getenv("KILN_ROOT"));
         http_global_init();
         unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
         unsetenv("AWS_EC2_METADATA_DISABLED");
         if (!ok(fake_start(&srv, "imds.py", args) == 0, "fake IMDS started"))
                 return tap_done();
         test_tokens();
+        test_wipe();
         test_modes();
         test_faults();
         test_unreachable();

@@ -16,6 +16,28 @@ static void test_append(void) {
         ok(strncmp(b.data, "0,1,2,", 6) == 0, "content kept in order");
 }
 
+static void test_utf8(void) {
+        static const struct {
+                const char *in, *out, *what;
+        } cases[] = {
+                {"plain", "plain", "ASCII is kept"},
+                {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91",
+                 "valid 2-, 3- and 4-byte sequences are kept"},
+                {"caf\xe9!", "caf\xef\xbf\xbd!", "a Latin-1 byte is replaced"},
+                {"\x82\xac tail", "\xef\xbf\xbd\xef\xbf\xbd tail", "a tail cut inside a character"},
+                {"end \xe2\x82", "end \xef\xbf\xbd\xef\xbf\xbd", "a sequence cut at the end"},
+                {"\xc0\x80", "\xef\xbf\xbd\xef\xbf\xbd", "an overlong form"},
+                {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "a surrogate"},
+                {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", "past U+10FFFF"},
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char *s = utf8_escape_invalid(cases[i].in);
+                ok(s && strcmp(s, cases[i].out) == 0, "utf8_escape_invalid: %s", cases[i].what);
+                free(s);
+        }
+}
+
 static void test_steal(void) {
         struct strbuf b = STRBUF_INIT;
         char *s = strbuf_steal(&b);
@@ -56,6 +78,7 @@ static void test_strv(void) {
 int main(void) {
         test_append();
         test_steal();
+        test_utf8();
         test_numbers();
         test_strv();
         return tap_done();

@@ -83,7 +83,21 @@ static bool listed(const char *const *names, const char *name) {
         return false;
 }
 
-/* A copy of a mapping with only the allowed keys; the others are skipped. */
+/* A user key as cloud-init reads it (ug_util.py): every '-' an '_', blanks
+ * around it dropped; so `ssh-authorized-keys` is `ssh_authorized_keys`. */
+static char *user_key_name(const char *key) {
+        _cleanup_free_ char *copy = strdup(key);
+        char *k = copy ? strstrip(copy) : NULL;
+
+        for (char *p = k; p && *p; p++)
+                if (*p == '-')
+                        *p = '_';
+        return k ? strdup(k) : NULL;
+}
+
+/* A copy of a mapping with only the allowed keys; the others are skipped.
+ * For users, keys are normalised first; a later spelling of the same key
+ * wins, as in cloud-init's dict. */
 static int filter_keys(struct mapper *m, const json_t *obj, const char *const *allowed, const char *path,
                        const char *to, json_t **ret) {
         _cleanup_json_ json_t *out = json_object();
@@ -93,15 +107,16 @@ static int filter_keys(struct mapper *m, const json_t *obj, const char *const *a
         if (!out)
                 return -ENOMEM;
         json_object_foreach((json_t *) obj, key, v) {
-                _cleanup_free_ char *from = strdup_printf("%s.%s", path, key), *dest = strdup_printf("%s.%s", to, key);
-                const char *name = streq(key, "passwd") && allowed == user_keys ? "hashed_passwd" : key;
+                _cleanup_free_ char *from = strdup_printf("%s.%s", path, key), *dest = NULL, *norm = NULL;
+                const char *name;
                 int r;
-                if (!from || !dest)
+                norm = allowed == user_keys ? user_key_name(key) : strdup(key);
+                if (!from || !norm)
                         return -ENOMEM;
-                if (!listed(allowed, key)) {
+                name = streq(norm, "passwd") && allowed == user_keys ? "hashed_passwd" : norm;
+                if (!listed(allowed, norm)) {
                         r = skip(m, from);
                 } else {
-                        free(dest);
                         dest = strdup_printf("%s.%s", to, name);
                         r = dest ? copy_positions(m, from, dest) : -ENOMEM;
                         if (r >= 0 && json_object_set(out, name, v) < 0)

@@ -81,7 +81,7 @@ static void test_cloud_config(void) {
         const char *y = "#cloud-config\nusers: default, bob\napt_update: true\nsnap: {}\n"
                         "system_info: {default_user: {name: ubuntu, sudo: false}}\n"
                         "write_files:\n  - path: /x\n    source: {uri: http://x}\n";
-        json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cpos = NULL;
+        json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cpos = NULL, *user;
         char **skipped = NULL, *err = NULL;
 
         ok(yaml_parse_positions(y, strlen(y), "cc", 0, &doc, &pos, &err) == 0, "cloud-config parses");
@@ -93,6 +93,29 @@ static void test_cloud_config(void) {
         is_str(skipped ? skipped[0] : NULL, "snap", "snap skipped");
         is_str(skipped ? skipped[1] : NULL, "write_files[0].source", "unsupported file key skipped");
         is_str(json_string_value(json_object_get(cpos, "package_update")), "cc:3:1", "positions follow renames");
+        json_decref(doc);
+        json_decref(pos);
+        json_decref(cfg);
+        json_decref(cpos);
+        strv_free(skipped);
+
+        /* cloud-init reads every user key with '-' as '_' (ug_util.py). */
+        y = "#cloud-config\nusers:\n  - name: hy\n    lock-passwd: false\n    ssh-authorized-keys:\n"
+            "      - ssh-ed25519 AAAA k@h\n    primary-group: wheel\n    ssh-import-id: [gh:x]\n";
+        doc = pos = cfg = cpos = NULL;
+        skipped = NULL;
+        ok(yaml_parse_positions(y, strlen(y), "cc", 0, &doc, &pos, &err) == 0 &&
+                   cloudconfig_map(doc, pos, &cfg, &cpos, &skipped) == 0,
+           "cloud-config with hyphenated user keys maps");
+        user = json_array_get(json_object_get(cfg, "users"), 0);
+        is_str(json_string_value(json_array_get(json_object_get(user, "ssh_authorized_keys"), 0)),
+               "ssh-ed25519 AAAA k@h", "ssh-authorized-keys is read as ssh_authorized_keys");
+        ok(json_is_false(json_object_get(user, "lock_passwd")), "lock-passwd is read as lock_passwd");
+        is_str(json_string_value(json_object_get(user, "primary_group")), "wheel",
+               "primary-group is read as primary_group");
+        is_str(json_string_value(json_object_get(cpos, "users[0].ssh_authorized_keys")), "cc:5:5",
+               "the position is the hyphenated key's line");
+        is_str(skipped ? skipped[0] : NULL, "users[0].ssh-import-id", "an unsupported key is named as written");
         json_decref(doc);
         json_decref(pos);
         json_decref(cfg);

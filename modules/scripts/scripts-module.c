@@ -75,8 +75,45 @@ static json_t *result_item(const char *name, enum frequency freq, const struct p
         return item;
 }
 
-int scripts_run_recorded(struct kiln_context *ctx, const char *name, char *const *argv, const char *log_name,
-                         enum frequency freq) {
+/* The item of a command script (see system_plan_commands()) that the shell's
+ * last error message points at: dash writes "PATH: 3: ...", bash "PATH: line
+ * 3: ...". NULL when the output names no line of the script. */
+static const char *erring_item(const char *output, const char *script_path, const json_t *items) {
+        const char *found = NULL, *name = NULL;
+        size_t n = strlen(script_path), line = 0;
+        json_t *it;
+        size_t i;
+
+        for (const char *p = output ? strstr(output, script_path) : NULL; p; p = strstr(p + 1, script_path))
+                if (strneq(p + n, ": ", 2))
+                        found = p + n + 2;
+        if (!found)
+                return NULL;
+        if (strneq(found, "line ", 5))
+                found += 5;
+        for (; *found >= '0' && *found <= '9' && line < 100000000; found++)
+                line = line * 10 + (size_t) (*found - '0');
+        if (*found != ':' || line == 0)
+                return NULL;
+        json_array_foreach(items, i, it)
+                if ((size_t) json_integer_value(json_object_get(it, "line")) <= line)
+                        name = json_string_value(json_object_get(it, "name"));
+        return name;
+}
+
+/* A command script's failure, with the item the shell complained about. */
+static int degrade_script(struct kiln_context *ctx, const char *name, const struct proc_result *res,
+                          const char *script_path, const json_t *items) {
+        const char *item = erring_item(res->output, script_path, items);
+
+        if (!item)
+                return kiln_degrade(ctx, "%s exited with status %d", name, res->exit_code);
+        return kiln_degrade(ctx, "%s exited with status %d; the shell's last error is in %s", name, res->exit_code,
+                            item);
+}
+
+static int run_recorded(struct kiln_context *ctx, const char *name, char *const *argv, const char *log_name,
+                        enum frequency freq, const json_t *items) {
         _cleanup_strv_free_ char **env = NULL;
         _cleanup_free_ char *log_path = NULL;
         struct proc_result res = {0};
@@ -107,11 +144,17 @@ int scripts_run_recorded(struct kiln_context *ctx, const char *name, char *const
                 r = kiln_degrade(ctx, "%s timed out after %ld s and was killed", name, o.timeout_ms / 1000);
         else if (res.exit_code != 0)
                 r = res.signal ? kiln_degrade(ctx, "%s was killed by signal %d", name, res.signal)
+                    : items    ? degrade_script(ctx, name, &res, argv[1], items)
                                : kiln_degrade(ctx, "%s exited with status %d", name, res.exit_code);
         else
                 log_info("%s finished in %ld ms.", name, res.duration_ms);
         proc_result_done(&res);
         return r;
+}
+
+int scripts_run_recorded(struct kiln_context *ctx, const char *name, char *const *argv, const char *log_name,
+                         enum frequency freq) {
+        return run_recorded(ctx, name, argv, log_name, freq, NULL);
 }
 
 /* Writes a script part where it can be executed: a per-instance directory. */
@@ -205,10 +248,34 @@ static int resolve_argv(const json_t *argv_json, char ***ret) {
         return 0;
 }
 
+/* A command script as cloud-init runs it (`/bin/sh FILE`), written where
+ * it can be read afterwards: commands/MARKER in the instance's state dir. */
+static int script_argv(struct kiln_context *ctx, const json_t *item, const char *marker, char ***ret) {
+        const json_t *script = json_object_get(item, "script");
+        _cleanup_free_ char *rel = strdup_printf("commands/%s", marker), *path = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        int r;
+
+        if (!rel)
+                return -ENOMEM;
+        r = ctx->identified ? state_instance_path(ctx, rel, &path) : root_path(&path, KILN_RUN_DIR "/%s", rel);
+        if (r >= 0)
+                r = write_file_atomic(path, json_string_value(script), json_string_length(script), 0700);
+        if (r >= 0)
+                r = strv_push(&argv, "/bin/sh");
+        if (r >= 0)
+                r = strv_push(&argv, path);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(argv);
+        return 0;
+}
+
 int scripts_run_command(struct kiln_context *ctx, const json_t *item, const char *log_name) {
         const char *name = json_string_value(json_object_get(item, "name"));
         const char *marker = json_string_value(json_object_get(item, "marker"));
         const char *freq_s = json_string_value(json_object_get(item, "frequency"));
+        const json_t *items = json_object_get(item, "items");
         _cleanup_strv_free_ char **argv = NULL;
         enum frequency freq = FREQ_INSTANCE;
         int r;
@@ -218,10 +285,11 @@ int scripts_run_command(struct kiln_context *ctx, const json_t *item, const char
         r = claim(ctx, name, marker, freq);
         if (r <= 0)
                 return r;
-        r = resolve_argv(json_object_get(item, "argv"), &argv);
+        r = json_is_string(json_object_get(item, "script")) ? script_argv(ctx, item, marker, &argv)
+                                                            : resolve_argv(json_object_get(item, "argv"), &argv);
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to prepare %s: %s", name, strerror(-r));
-        return scripts_run_recorded(ctx, name, argv, log_name, freq);
+        return run_recorded(ctx, name, argv, log_name, freq, json_is_array(items) ? items : NULL);
 }
 
 /* Folds one step's result into the module's: failures make it degraded,
@@ -233,7 +301,7 @@ static int fold(int result, int r) {
 }
 
 /* apply: the user-data's scripts, each at its frequency, in order; then
- * runcmd, each item on its own. */
+ * runcmd, as one shell script (kiln's mapping items on their own). */
 static int scripts_boot(struct kiln_context *ctx) {
         _cleanup_json_ json_t *runcmd = system_plan_commands(ctx->config, "runcmd", FREQ_INSTANCE);
         json_t *item;
@@ -257,9 +325,9 @@ static const struct config_key scripts_keys[] = {
         {"scripts.timeout", CONFIG_INT,
          "Seconds a script or command may run before its process group is killed (default 3600)."},
         {"runcmd", CONFIG_LIST,
-         "Commands run once per instance after packages, files and scripts, each recorded on its own."},
+         "Commands run once per instance after packages, files and scripts, as one shell script."},
         {"runcmd[]", CONFIG_COMMAND,
-         "A shell string (run by /bin/sh -c), a list of words (executed directly), or a mapping."},
+         "A line of the script, a list of words (quoted into one line), or a mapping (run on its own)."},
         {"runcmd[].command", CONFIG_ANY, "The command: a shell string or a list of words."},
         {"runcmd[].frequency", CONFIG_STRING, "per-boot, per-instance (default) or once."},
         {"runcmd[].name", CONFIG_STRING, "Name in `kiln status` and for its run-once marker."},

@@ -15,25 +15,41 @@
 
 #define DEFAULT_SUDO "ALL=(ALL) NOPASSWD:ALL"
 
-/* An argv word from a scalar: cloud-init runs `- [sleep, 5]` as "sleep" "5". */
-static json_t *word(const json_t *v) {
-        if (json_is_string(v))
-                return json_incref((json_t *) v);
-        if (json_is_integer(v)) {
-                _cleanup_free_ char *s = strdup_printf("%lld", (long long) json_integer_value(v));
-                return s ? json_string(s) : NULL;
+/* A float as Python's str() writes it: the shortest text that reads back
+ * the same, with ".0" when it would look like an integer. */
+static char *float_word(double d) {
+        char buf[64];
+
+        for (int prec = 1; prec <= 17; prec++) {
+                (void) snprintf(buf, sizeof(buf), "%.*g", prec, d);
+                if (strtod(buf, NULL) == d)
+                        break;
         }
-        if (json_is_real(v)) {
-                _cleanup_free_ char *s = strdup_printf("%g", json_real_value(v));
-                return s ? json_string(s) : NULL;
-        }
-        if (json_is_boolean(v))
-                return json_string(json_is_true(v) ? "True" : "False");
-        return NULL;
+        if (!strpbrk(buf, ".eni"))
+                return strdup_printf("%s.0", buf);
+        return strdup(buf);
 }
 
-/* A shell string runs through /bin/sh -c, as cloud-init does; a list is
- * executed as it is. NULL when the item is not a command. */
+/* An argv word from a scalar, as cloud-init's str() makes it: `- [sleep, 5]`
+ * runs "sleep" "5". */
+static json_t *word(const json_t *v) {
+        _cleanup_free_ char *s = NULL;
+
+        if (json_is_string(v))
+                return json_incref((json_t *) v);
+        if (json_is_integer(v))
+                s = strdup_printf("%lld", (long long) json_integer_value(v));
+        else if (json_is_real(v))
+                s = float_word(json_real_value(v));
+        else if (json_is_boolean(v))
+                s = strdup(json_is_true(v) ? "True" : "False");
+        else if (json_is_null(v))
+                s = strdup("None");
+        return s ? json_string(s) : NULL;
+}
+
+/* A mapping's command: a shell string runs through /bin/sh -c; a list is
+ * executed as it is. NULL when it is not a command. */
 static json_t *command_argv(const json_t *cmd) {
         _cleanup_json_ json_t *argv = json_array();
         size_t i;
@@ -63,8 +79,10 @@ static char *marker_for(const char *key, const char *name, size_t index) {
         return TAKE_PTR(m);
 }
 
+/* A mapping item (kiln's own form): a command with its own name and
+ * frequency, run and recorded on its own. */
 static json_t *command_item(const char *key, size_t i, const json_t *item, enum frequency def) {
-        const json_t *cmd = json_is_object(item) ? json_object_get(item, "command") : item;
+        const json_t *cmd = json_object_get(item, "command");
         const char *name = json_string_value(json_object_get(item, "name"));
         const char *freq_s = json_string_value(json_object_get(item, "frequency"));
         _cleanup_free_ char *shown = NULL, *marker = NULL;
@@ -85,13 +103,107 @@ static json_t *command_item(const char *key, size_t i, const json_t *item, enum 
                          "argv", argv);
 }
 
+/* An item of cloud-init's own forms: a string or a list of words. Other
+ * scalars are left out of the script: null (an empty `- ` item) as
+ * cloud-init does, a number or a boolean because validation reports it. */
+static bool plain_item(const json_t *item) {
+        return json_is_string(item) || json_is_array(item);
+}
+
+/* One item as cloud-init's shellify() writes it: a string as it is, a list
+ * word by word in single quotes (' as '\''), then a line break. */
+static int shellify_item(struct strbuf *b, const json_t *item) {
+        const json_t *v;
+        size_t i;
+        int r = 0;
+
+        if (json_is_string(item))
+                r = strbuf_append(b, json_string_value(item), json_string_length(item));
+        json_array_foreach((json_t *) item, i, v) {
+                _cleanup_json_ json_t *w = word(v);
+                const char *s = json_string_value(w);
+                if (!s)
+                        return -EINVAL;
+                r = strbuf_puts(b, i > 0 ? " '" : "'");
+                for (; r >= 0 && *s; s++)
+                        r = *s == '\'' ? strbuf_puts(b, "'\\''") : strbuf_append(b, s, 1);
+                if (r >= 0)
+                        r = strbuf_puts(b, "'");
+                if (r < 0)
+                        return r;
+        }
+        return r < 0 ? r : strbuf_puts(b, "\n");
+}
+
+static size_t count_lines(const struct strbuf *b) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < b->len; i++)
+                n += b->data[i] == '\n';
+        return n;
+}
+
+/* Items first..last-1, all plain, as ONE shell script, as cloud-init runs
+ * runcmd and bootcmd: `cd`, variables and `if ... fi` carry from item to
+ * item. The script is exactly what cloud-init writes (nothing is added
+ * between items: an item may be a line of the one before's here-document);
+ * "items" gives each item's first line, to name the item a shell error
+ * points at. */
+static json_t *script_item(const char *key, const json_t *list, size_t first, size_t last, enum frequency def) {
+        _cleanup_strbuf_ struct strbuf script = STRBUF_INIT;
+        _cleanup_json_ json_t *items = json_array();
+        _cleanup_free_ char *shown = NULL, *marker = NULL;
+        bool whole = first == 0 && last == json_array_size(list);
+
+        if (!items || strbuf_puts(&script, "#!/bin/sh\n") < 0)
+                return NULL;
+        for (size_t i = first; i < last; i++) {
+                json_t *item = json_array_get(list, i);
+                _cleanup_free_ char *name = strdup_printf("%s[%zu]", key, i);
+                size_t line = count_lines(&script) + 1;
+                if (!name)
+                        return NULL;
+                if (!plain_item(item))
+                        continue;
+                if (shellify_item(&script, item) < 0 ||
+                    json_array_append_new(items, json_pack("{s:s, s:I}", "name", name, "line", (json_int_t) line)) < 0)
+                        return NULL;
+        }
+        if (json_array_size(items) == 0)
+                return json_null();
+        shown = whole               ? strdup(key)
+                : last - first == 1 ? strdup_printf("%s[%zu]", key, first)
+                                    : strdup_printf("%s[%zu-%zu]", key, first, last - 1);
+        /* The first item's marker: an instance that ran these items one by
+         * one (kiln before 0.x) does not run them again. */
+        marker = marker_for(key, NULL, first);
+        if (!shown || !marker)
+                return NULL;
+        return json_pack("{s:s, s:s, s:s, s:s%, s:O}", "name", shown, "marker", marker, "frequency",
+                         frequency_name(def), "script", script.data, script.len, "items", items);
+}
+
 json_t *system_plan_commands(const json_t *config, const char *key, enum frequency def) {
         json_t *list = json_object_get(config, key), *out = json_array(), *item;
-        size_t i;
+        size_t i, run = 0;
 
+        if (!json_is_array(list))
+                return out;
         json_array_foreach(list, i, item) {
-                json_t *c = command_item(key, i, item, def);
+                json_t *c;
+                if (!json_is_object(item))
+                        continue;
+                /* The plain items before this one are one script. */
+                if (run < i && (c = script_item(key, list, run, i, def)) && !json_is_null(c))
+                        json_array_append_new(out, c);
+                run = i + 1;
+                c = command_item(key, i, item, def);
                 if (c)
+                        json_array_append_new(out, c);
+        }
+        if (run < json_array_size(list)) {
+                json_t *c = script_item(key, list, run, json_array_size(list), def);
+                if (c && !json_is_null(c))
                         json_array_append_new(out, c);
         }
         return out;

@@ -364,6 +364,8 @@ static int decode_mime(struct decoder *d, const struct blob *b, unsigned depth) 
                         error(d, &part, "%s, skipping it", p->error);
                         continue;
                 }
+                if (p->warning)
+                        warn(d, &part, "%s", p->warning);
                 if (!p->verbatim)
                         part.line = 0; /* positions then count from the part's start, named */
                 r = decode_blob(d, &part, depth + 1);

@@ -84,4 +84,31 @@ check "the bad base64 part is named" grep -q "user-data:14:1: part 2: its base64
 check "status has the errors" grep -q 'did not find expected' "$ROOT/run/kiln/status.json"
 diag "$T/boot5.log" | grep -iE 'warn|error' | head
 
+# Parts whose headers are not followed by an empty line, read as Python's
+# email parser (cloud-init) reads them: the body starts at the first line
+# that cannot be a header, so the script keeps its #! line and the empty
+# line inside it; a part read as headers to its end is an error.
+user_data <<EOF2
+Content-Type: multipart/mixed; boundary="XX"
+MIME-Version: 1.0
+
+--XX
+Content-Type: text/x-shellscript; name="bash.sh"
+#!/bin/bash
+set -e
+
+[[ -n "\$BASH_VERSION" ]] && echo "bash \$INSTANCE_ID" > $T/nosep.log
+--XX
+Content-Type: text/cloud-config
+hostname: lost-as-a-header
+--XX--
+EOF2
+imds_data '{"instance_id": "i-nosep"}'
+kiln boot >"$T/boot6.log" 2>&1
+ok $([ $? -eq 1 ]; echo $?) "a part that is all headers makes the boot an error"
+check "the script without an empty line ran whole, under bash" grep -qx 'bash i-nosep' "$T/nosep.log"
+check "it is warned about" grep -q "user-data:6:1: part 1 'bash.sh': no empty line after its headers" "$T/boot6.log"
+check "the all-headers part is named" grep -q "user-data:11:1: part 2: no empty line after its headers, and no line" "$T/boot6.log"
+diag "$T/boot6.log" | grep -iE 'warn|error' | head
+
 done_testing

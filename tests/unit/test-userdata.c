@@ -59,6 +59,46 @@ static void test_mime(void) {
         mime_message_done(&m);
 }
 
+/* Headers not followed by an empty line, read as Python's email parser
+ * (cloud-init) reads them: the body starts at the first line that cannot
+ * be a header. Each expectation was checked with python3's
+ * email.message_from_string(). */
+static void test_mime_no_separator(void) {
+        static const char msg[] =
+                "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n"
+                "--b\nContent-Type: text/x-shellscript\n#!/bin/bash\nset -e\n\necho hi\n"
+                "--b\nContent-Type: text/cloud-config\nhostname: foo\nruncmd: [x]\n"
+                "--b\nContent-Type: text/x-shellscript\nContent-Type: text/cloud-config\n\n#!/bin/sh\n"
+                "--b\nContent-Type: shellscript\n\n#!/bin/sh\n"
+                "--b--\n";
+        struct mime_message m = {0};
+        struct userdata_options o = {.origin = "ud"};
+        struct userdata u = {0};
+        char *err = NULL;
+
+        ok(mime_split(msg, strlen(msg), &m, &err) == 0 && m.n_parts == 4, "the message splits into 4 parts");
+        is_str(m.n_parts > 0 ? m.parts[0].body : NULL, "#!/bin/bash\nset -e\n\necho hi",
+               "the body starts at the #! line, whole");
+        ok(m.n_parts > 0 && m.parts[0].warning && !m.parts[0].error, "... with a warning: %s",
+           m.n_parts > 0 && m.parts[0].warning ? m.parts[0].warning : "");
+        ok(m.n_parts > 0 && m.parts[0].line == 5, "... on line 6 (got %zu)", m.n_parts > 0 ? m.parts[0].line : 0);
+        ok(m.n_parts > 1 && m.parts[1].error && m.parts[1].len == 0,
+           "a part read as headers to its end is an error, not an empty config: %s",
+           m.n_parts > 1 && m.parts[1].error ? m.parts[1].error : "");
+        is_str(m.n_parts > 2 ? m.parts[2].type : NULL, "text/x-shellscript", "the first of two Content-Types counts");
+        is_str(m.n_parts > 3 ? m.parts[3].type : NULL, "text/plain", "a type without a '/' is text/plain");
+        mime_message_done(&m);
+
+        ok(userdata_parse(msg, strlen(msg), &o, &u) == 0, "user-data with such parts parses");
+        ok(u.n_parts >= 1 && u.parts[0].len > 11 && memcmp(u.parts[0].content, "#!/bin/bash\n", 12) == 0,
+           "the script runs with its #! line");
+        ok(u.errors && strstr(u.errors[0], "part 2") && strstr(u.errors[0], "ud:11:"), "the empty part is an error: %s",
+           u.errors ? u.errors[0] : "");
+        ok(u.warnings && strstr(u.warnings[0], "part 1"), "the script part has a warning: %s",
+           u.warnings ? u.warnings[0] : "");
+        userdata_done(&u);
+}
+
 static void test_yaml_positions(void) {
         json_t *doc = NULL, *pos = NULL;
         char *err = NULL;
@@ -156,6 +196,7 @@ int main(void) {
         (void) root_set("/nonexistent-test-root");
         test_base64();
         test_mime();
+        test_mime_no_separator();
         test_yaml_positions();
         test_cloud_config();
         test_decode();

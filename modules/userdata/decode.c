@@ -104,6 +104,17 @@ static size_t first_line_len(const struct blob *b) {
         return n;
 }
 
+/* cloud-init's test (handlers.type_from_starts_with()): after leading
+ * white space, the content starts with prefix in any case; so
+ * "#Cloud-Config" and " #cloud-config" are cloud-config. */
+static bool sniffs_as(const struct blob *b, const char *prefix) {
+        size_t i = 0, n = strlen(prefix);
+
+        while (i < b->len && (isspace((unsigned char) b->data[i]) || (b->data[i] >= 0x1c && b->data[i] <= 0x1f)))
+                i++;
+        return b->len - i >= n && strncasecmp(b->data + i, prefix, n) == 0;
+}
+
 static bool starts_with(const struct blob *b, const char *s) {
         size_t n = strlen(s);
         return b->len >= n && memcmp(b->data, s, n) == 0;
@@ -404,9 +415,19 @@ static char *part_filename(const struct blob *b) {
         return q ? strndup(q + 1, strlen(q + 1) - 1) : NULL;
 }
 
+static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned depth);
+
 static int decode_typed(struct decoder *d, const struct blob *b, const struct typed *t, unsigned depth) {
         _cleanup_free_ char *filename = part_filename(b);
+        static const char *const resniffed[] = {"#cloud-config", "#cloud-boothook", "#part-handler",
+                                                "## template: jinja"};
 
+        /* cloud-init reads a text/x-shellscript part by its start again
+         * (people label cloud-config so): so does kiln. */
+        for (size_t i = 0; streq(t->type, "text/x-shellscript") && i < ELEMENTSOF(resniffed); i++)
+                if (sniffs_as(b, resniffed[i]))
+                        return decode_sniffed(d, &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL},
+                                              depth);
         if (streq(t->kind, "script"))
                 return add_part(d, b, "text/x-shellscript", filename, t->freq);
         if (streq(t->kind, "cloud") || streq(t->kind, "kiln"))
@@ -459,21 +480,26 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
                                 : b->name ? NULL
                                           : "user-data",
                                 FREQ_INSTANCE);
-        if (first_line_is(b, "#cloud-config"))
+        /* cloud-init tries the longest prefix first. */
+        if (sniffs_as(b, "#cloud-config-archive") || sniffs_as(b, "#cloud-config-jsonp") ||
+            sniffs_as(b, "#part-handler") || sniffs_as(b, "## template: jinja")) {
+                size_t skip = 0;
+                while (skip < b->len && isspace((unsigned char) b->data[skip]))
+                        skip++;
+                warn(d, b, "'%.*s' content is not supported by kiln, skipping it",
+                     (int) first_line_len(&(struct blob){b->data + skip, b->len - skip}), b->data + skip);
+                return 0;
+        }
+        if (sniffs_as(b, "#cloud-config"))
                 return decode_config(d, b, true);
         if (first_line_is(b, "#kiln-config"))
                 return decode_config(d, b, false);
-        if (first_line_is(b, "#cloud-boothook"))
+        if (sniffs_as(b, "#cloud-boothook"))
                 return decode_boothook(d, b, filename);
         if (first_line_is(b, "#include") || first_line_is(b, "#include-once"))
                 return decode_includes(d, b, depth);
         if (mime_looks_like(b->data, b->len))
                 return decode_mime(d, b, depth);
-        if (starts_with(b, "#cloud-config-archive") || starts_with(b, "#part-handler") ||
-            starts_with(b, "## template: jinja") || starts_with(b, "#cloud-config-jsonp")) {
-                warn(d, b, "'%.*s' content is not supported by kiln, skipping it", (int) first_line_len(b), b->data);
-                return 0;
-        }
         if (blank(b->data, b->len))
                 return 0;
         if (d->o->yaml_is_config && depth == 0)

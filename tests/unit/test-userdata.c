@@ -176,6 +176,29 @@ static void test_decode(void) {
         userdata_done(&u);
         ok(userdata_parse("   \n", 4, &o, &u) == 0 && !u.errors && u.n_parts == 0, "blank user-data is nothing");
         userdata_done(&u);
+
+        /* cloud-init's type_from_starts_with(): any case, after white space. */
+        in = "#Cloud-Config\nhostname: a\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors &&
+                   json_is_string(json_object_get(u.config, "hostname")),
+           "#Cloud-Config is cloud-config");
+        userdata_done(&u);
+        in = "\n  #CLOUD-CONFIG\nhostname: a\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors &&
+                   json_is_string(json_object_get(u.config, "hostname")),
+           "#CLOUD-CONFIG after blank lines is cloud-config");
+        userdata_done(&u);
+        in = "#Cloud-Config-Archive\n- type: x\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors && u.warnings &&
+                   strstr(u.warnings[0], "'#Cloud-Config-Archive' content is not supported"),
+           "#Cloud-Config-Archive is not cloud-config: %s", u.warnings ? u.warnings[0] : "");
+        userdata_done(&u);
+        in = "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\n"
+             "Content-Type: text/x-shellscript\n\n#cloud-config\nhostname: a\n--b--\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors && u.n_parts == 0 &&
+                   json_is_string(json_object_get(u.config, "hostname")),
+           "a text/x-shellscript part that starts #cloud-config is cloud-config, as cloud-init reads it");
+        userdata_done(&u);
 }
 
 static void test_validate(void) {

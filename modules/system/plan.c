@@ -517,7 +517,7 @@ int system_decode_content(const char *content, size_t len, const char *encoding,
                 return -EINVAL;
         }
         if (want_b64) {
-                r = base64_decode(content, len, &raw, &n);
+                r = base64_decode_python(content, len, false, &raw, &n);
                 if (r < 0) {
                         *ret_error = "content is not valid base64";
                         return r;

@@ -267,7 +267,7 @@ static int decode_body(struct mime_part *p, const char *encoding, const struct s
                 return -ENOMEM;
         p->line = body->line;
         if (streq(enc, "base64") || streq(enc, "quoted-printable")) {
-                r = streq(enc, "base64") ? base64_decode(body->data, body->len, &p->body, &p->len)
+                r = streq(enc, "base64") ? base64_decode_python(body->data, body->len, true, &p->body, &p->len)
                                          : qp_decode(body->data, body->len, &p->body, &p->len);
                 if (r == -EBADMSG)
                         p->error = strdup_printf("its %s body does not decode", enc);

@@ -24,6 +24,141 @@ static void test_base64(void) {
         ok(base64_decode("a", 1, &out, &len) < 0, "a lone character is refused");
 }
 
+/* base64_decode_python() against Python 3.11 itself: each expected value
+ * was printed by base64.b64decode(s) (write_files' b64, cloud-init) and by
+ * email's decode_b() (a base64 MIME part); NULL where Python raises. */
+static void test_base64_python(void) {
+        static const struct {
+                const char *in;
+                size_t len;
+                const char *b64decode;
+                size_t b64decode_len;
+                const char *mime;
+                size_t mime_len;
+        } cases[] = {
+                {"aGVsbG8=", 8, "hello", 5, "hello", 5},
+                {"aGVsbG8", 7, NULL, 0, "hello", 5},
+                {"aGVsbG8==", 9, "hello", 5, "hello", 5},
+                {"aGVsbG8===", 10, "hello", 5, "hello", 5},
+                {"aGVsbG8=x", 9, "hello", 5, "hello", 5},
+                {"aGVs bG8=", 9, "hello", 5, "hello", 5},
+                {"a!GVsbG8=", 9, "hello", 5, "hello", 5},
+                {"aGVsbA==aGVsbG8=", 16, "hell", 4, "hell", 4},
+                {"aGVsbA=", 7, NULL, 0, "hell", 4},
+                {"aGVsbA", 6, NULL, 0, "hell", 4},
+                {"a", 1, NULL, 0, NULL, 0},
+                {"ab", 2, NULL, 0, "i", 1},
+                {"abc", 3, NULL, 0, "i\267", 2},
+                {"abcd", 4, "i\267\035", 3, "i\267\035", 3},
+                {"ab==cd", 6, "i", 1, "i", 1},
+                {"ab=cd", 5, "i\267\035", 3, "i\267\035", 3},
+                {"=abcd", 5, "i\267\035", 3, "i\267\035", 3},
+                {"ab=c=", 5, "i\267", 2, "i\267", 2},
+                {"a===", 4, NULL, 0, NULL, 0},
+                {"ab=", 3, NULL, 0, "i", 1},
+                {"abc=", 4, "i\267", 2, "i\267", 2},
+                {"abc==", 5, "i\267", 2, "i\267", 2},
+                {"abcde", 5, NULL, 0, NULL, 0},
+                {"abcdef", 6, NULL, 0, "i\267\035y", 4},
+                {"abcdefg", 7, NULL, 0, "i\267\035y\370", 5},
+                {"-_aa", 4, NULL, 0, "i", 1},
+                {"aGVs\012bG8=\012", 10, "hello", 5, "hello", 5},
+                {"ab==\012\012", 6, "i", 1, "i", 1},
+                {"aGVsbG8=aGVs", 12, "hello", 5, "hello", 5},
+                {"ab=!=", 5, "i", 1, "i", 1},
+                {"ab=\012=", 5, "i", 1, "i", 1},
+                {"YQ==YQ==", 8, "a", 1, "a", 1},
+                {"", 0, "", 0, "", 0},
+                {"====", 4, "", 0, "", 0},
+                {"a=b=c=d", 7, "i\267", 2, "i\267", 2},
+                {"abc=d", 5, "i\267", 2, "i\267", 2},
+                {"a=b", 3, NULL, 0, "i", 1},
+                {"a\303\251bcd", 6, NULL, 0, "i\267\035", 3},
+                {"ab\000cd", 5, "i\267\035", 3, "i\267\035", 3},
+                {"\0121", 2, NULL, 0, NULL, 0},
+                {"9+C +", 5, "\367\340\276", 3, "\367\340\276", 3},
+                {"--a91/=9", 8, NULL, 0, NULL, 0},
+                {"\012bc9cA", 6, NULL, 0, NULL, 0},
+                {"Ca/AC90-- a", 11, "\011\257\300\013\335\032", 6, "\011\257\300\013\335\032", 6},
+                {"a=ca!\01209 0!", 11, NULL, 0, "i\306\264\367", 4},
+                {"\0129aaC", 5, "\365\246\202", 3, "\365\246\202", 3},
+                {"9aAc_", 5, "\365\240\034", 3, "\365\240\034", 3},
+                {"\012C", 2, NULL, 0, NULL, 0},
+                {"!c- +! ", 7, NULL, 0, "s", 1},
+                {"_a9!-1 ", 7, NULL, 0, "k\335", 2},
+                {"!Cb!9 A-_A", 10, NULL, 0, NULL, 0},
+                {"=!9=+\012", 6, NULL, 0, "\367", 1},
+                {"B!9a", 4, NULL, 0, "\007\326", 2},
+                {"aB0+AA\012", 7, NULL, 0, "h\035>\000", 4},
+                {"\012=9aB", 5, NULL, 0, "\365\240", 2},
+                {"0A1", 3, NULL, 0, "\320\015", 2},
+                {"\0129c10", 5, "\365\315t", 3, "\365\315t", 3},
+                {"/+=Bc\0120=!-", 10, NULL, 0, NULL, 0},
+                {"-/!B", 4, NULL, 0, "\374", 1},
+                {"_!/C", 4, NULL, 0, "\374", 1},
+                {"ab0Bb", 5, NULL, 0, NULL, 0},
+                {"9! b", 4, NULL, 0, "\365", 1},
+                {"-Ba9=__b ", 9, "\005\257", 2, "\005\257", 2},
+                {"Cbcb", 4, "\011\267\033", 3, "\011\267\033", 3},
+                {"1", 1, NULL, 0, NULL, 0},
+                {"=B_ 9!/C=Ba", 11, NULL, 0, "\007\337\302\005", 4},
+                {"_a", 2, NULL, 0, NULL, 0},
+                {"c", 1, NULL, 0, NULL, 0},
+                {"A+", 2, NULL, 0, "\003", 1},
+                {"b", 1, NULL, 0, NULL, 0},
+                {"bA  !\012A", 7, NULL, 0, "l\000", 2},
+                {"C91+\012", 5, "\013\335~", 3, "\013\335~", 3},
+                {"1", 1, NULL, 0, NULL, 0},
+                {"A=aa-- +=/A9", 12, NULL, 0, "\001\246\276\374\017", 5},
+                {"++0", 3, NULL, 0, "\373\355", 2},
+                {" AC /-_9_", 9, "\000/\375", 3, "\000/\375", 3},
+                {"A-!1", 4, NULL, 0, "\003", 1},
+                {"\012a1109C", 7, NULL, 0, "k]t\364", 4},
+                {"C BA", 4, NULL, 0, "\010\020", 2},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                for (int mime = 0; mime <= 1; mime++) {
+                        const char *want = mime ? cases[i].mime : cases[i].b64decode;
+                        size_t want_len = mime ? cases[i].mime_len : cases[i].b64decode_len;
+                        char *out = NULL;
+                        size_t len = 0;
+                        int r = base64_decode_python(cases[i].in, cases[i].len, mime, &out, &len);
+                        ok(want ? r == 0 && len == want_len && memcmp(out, want, len) == 0 : r < 0,
+                           "%s of case %zu as Python decodes it (r=%d, %zu bytes)", mime ? "MIME" : "b64decode", i, r,
+                           len);
+                        free(out);
+                }
+        }
+}
+
+/* write_files b64 content and base64 MIME parts decode as cloud-init's
+ * Python does. */
+static void test_base64_users(void) {
+        static const char msg[] = "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\n"
+                                  "Content-Type: text/x-shellscript\nContent-Transfer-Encoding: base64\n\n"
+                                  "IyEvYmluL3NoCmVjaG8gaGk\n--b--\n";
+        const char *err = NULL;
+        struct mime_message m = {0};
+        char *out = NULL, *e = NULL;
+        size_t len = 0;
+
+        ok(system_decode_content("aGVs bG8h\n-_!", 13, "b64", &out, &len, &err) == 0 && len == 6 &&
+                   memcmp(out, "hello!", 6) == 0,
+           "write_files b64: characters outside the alphabet are skipped, as by b64decode()");
+        free(out);
+        out = NULL;
+        ok(system_decode_content("aGVsbG8", 7, "b64", &out, &len, &err) < 0,
+           "write_files b64: missing padding is refused, as by b64decode()");
+        ok(system_decode_content("aGVsbG8=\ntrailing", 17, "base64", &out, &len, &err) == 0 && len == 5,
+           "write_files b64: what follows the padding is ignored, as by b64decode()");
+        free(out);
+        ok(mime_split(msg, strlen(msg), &m, &e) == 0 && m.n_parts == 1 && !m.parts[0].error &&
+                   streq(m.parts[0].body, "#!/bin/sh\necho hi"),
+           "a base64 MIME part without its padding decodes, as Python's email parser decodes it");
+        mime_message_done(&m);
+}
+
 static void test_mime(void) {
         static const char msg[] =
                 "Content-Type: multipart/mixed; boundary=\"b\"\r\n"
@@ -218,6 +353,8 @@ static void test_validate(void) {
 int main(void) {
         (void) root_set("/nonexistent-test-root");
         test_base64();
+        test_base64_python();
+        test_base64_users();
         test_mime();
         test_mime_no_separator();
         test_yaml_positions();

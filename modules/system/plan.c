@@ -310,9 +310,46 @@ static json_t *users_plan(const json_t *config, const char *default_name) {
         return out;
 }
 
-/* "0644", 0644 read as a string, or a number as cloud-init takes it. */
+static bool py_space(char c) {
+        return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+/* A string as Python's int(s, 8) reads it (cloud-init's decode_perms()):
+ * blanks around, a sign, an optional 0o prefix, octal digits with single
+ * underscores between them. -EINVAL otherwise, or beyond 07777. */
+static int py_octal(const char *s, long *ret) {
+        bool neg = false, digit = false;
+        long m = 0;
+
+        while (py_space(*s))
+                s++;
+        if (*s == '+' || *s == '-')
+                neg = *s++ == '-';
+        if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O')) {
+                s += 2;
+                if (*s == '_')
+                        s++; /* "0o_644" */
+        }
+        for (; *s && !py_space(*s); s++) {
+                if (*s == '_' && digit && s[1] >= '0' && s[1] <= '7')
+                        continue;
+                if (*s < '0' || *s > '7' || m > 07777)
+                        return -EINVAL;
+                m = m * 8 + (*s - '0');
+                digit = true;
+        }
+        while (py_space(*s))
+                s++;
+        if (!digit || *s)
+                return -EINVAL;
+        *ret = neg ? -m : m;
+        return 0;
+}
+
+/* As cloud-init's decode_perms(): a number as it is (0644 in YAML is
+ * octal already, a float is truncated), a string as Python's int(s, 8)
+ * ("0644", "0o600", "644"). */
 static int parse_mode(const json_t *v, unsigned *ret) {
-        char *end = NULL;
         long m;
 
         if (!v) {
@@ -320,13 +357,10 @@ static int parse_mode(const json_t *v, unsigned *ret) {
                 return 0;
         }
         if (json_is_integer(v))
-                m = (long) json_integer_value(v);
-        else if (json_is_string(v)) {
-                errno = 0;
-                m = strtol(json_string_value(v), &end, 8);
-                if (errno || !end || end == json_string_value(v) || *end)
-                        return -EINVAL;
-        } else
+                m = json_integer_value(v) < 0 || json_integer_value(v) > 07777 ? -1 : (long) json_integer_value(v);
+        else if (json_is_real(v))
+                m = json_real_value(v) >= 0 && json_real_value(v) < 07777 + 1 ? (long) json_real_value(v) : -1;
+        else if (!json_is_string(v) || py_octal(json_string_value(v), &m) < 0)
                 return -EINVAL;
         if (m < 0 || m > 07777)
                 return -EINVAL;

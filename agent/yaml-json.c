@@ -30,12 +30,30 @@ struct parser {
         char *error;
         unsigned depth;
         size_t nodes;
+        bool last_wins; /* a repeated key replaces the earlier one, warned about */
+        char **warnings;
 };
 
 static int fail(struct parser *ps, size_t line, size_t col, const char *what) {
         free(ps->error);
         ps->error = strdup_printf("%s:%zu:%zu: %s", ps->origin, ps->line_offset + line + 1, col + 1, what);
         return -EBADMSG;
+}
+
+/* Forgets the positions of path and everything under it (a value that was
+ * replaced). */
+static void forget_positions(struct parser *ps) {
+        size_t n = ps->path.data ? ps->path.len : 0;
+        const char *key;
+        json_t *v;
+        void *tmp;
+
+        if (!ps->positions || n == 0)
+                return;
+        json_object_foreach_safe(ps->positions, tmp, key, v) {
+                if (strncmp(key, ps->path.data, n) == 0 && (key[n] == 0 || key[n] == '.' || key[n] == '['))
+                        json_object_del(ps->positions, key);
+        }
 }
 
 static void remember_position(struct parser *ps, const yaml_mark_t *mark) {
@@ -186,9 +204,21 @@ static int parse_pair(struct parser *ps, yaml_event_t *key, json_t *obj, json_t 
         yaml_event_delete(key);
         if (!k)
                 return -ENOMEM;
+        if (json_object_get(obj, k) && !streq(k, "<<")) {
+                _cleanup_free_ char *w = NULL;
+                if (!ps->last_wins)
+                        return fail(ps, mark.line, mark.column, "duplicate key in mapping");
+                w = strdup_printf("%s:%zu:%zu: duplicate key '%s': this one wins, as cloud-init's YAML reader "
+                                  "keeps the last",
+                                  ps->origin, ps->line_offset + mark.line + 1, mark.column + 1, k);
+                if (!w || strv_push(&ps->warnings, w) < 0)
+                        return -ENOMEM;
+        }
         r = next_event(ps, &ev);
         if (r >= 0) {
                 size_t old = path_push(ps, k, 0);
+                if (json_object_get(obj, k))
+                        forget_positions(ps);
                 remember_position(ps, &mark);
                 r = parse_node(ps, &ev, &value);
                 path_pop(ps, old);
@@ -197,8 +227,6 @@ static int parse_pair(struct parser *ps, yaml_event_t *key, json_t *obj, json_t 
                 return r;
         if (streq(k, "<<"))
                 return json_array_append(merges, value) < 0 ? -ENOMEM : 0;
-        if (json_object_get(obj, k))
-                return fail(ps, mark.line, mark.column, "duplicate key in mapping");
         return json_object_set(obj, k, value) < 0 ? -ENOMEM : 0;
 }
 
@@ -348,11 +376,11 @@ static void parser_done(struct parser *ps) {
         json_decref(ps->positions);
         strbuf_done(&ps->path);
         free(ps->error);
+        strv_free(ps->warnings);
 }
 
-int yaml_parse_positions(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
-                         json_t **ret_positions, char **ret_error) {
-        struct parser ps = {.origin = origin ? origin : "<input>", .line_offset = line_offset};
+static int parse_with(struct parser ps, const char *buf, size_t len, json_t **ret, json_t **ret_positions,
+                      char ***ret_warnings, char **ret_error) {
         json_t *root = NULL;
         int r;
 
@@ -375,9 +403,24 @@ int yaml_parse_positions(const char *buf, size_t len, const char *origin, size_t
         }
         if (ret_positions)
                 *ret_positions = TAKE_PTR(ps.positions);
+        if (ret_warnings)
+                *ret_warnings = TAKE_PTR(ps.warnings);
         parser_done(&ps);
         *ret = root;
         return 0;
+}
+
+int yaml_parse_positions(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
+                         json_t **ret_positions, char **ret_error) {
+        return parse_with((struct parser){.origin = origin ? origin : "<input>", .line_offset = line_offset}, buf, len,
+                          ret, ret_positions, NULL, ret_error);
+}
+
+int yaml_parse_cloud(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
+                     json_t **ret_positions, char ***ret_warnings, char **ret_error) {
+        return parse_with(
+                (struct parser){.origin = origin ? origin : "<input>", .line_offset = line_offset, .last_wins = true},
+                buf, len, ret, ret_positions, ret_warnings, ret_error);
 }
 
 int yaml_parse(const char *buf, size_t len, const char *origin, json_t **ret, char **ret_error) {

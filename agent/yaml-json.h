@@ -22,3 +22,9 @@ int yaml_parse(const char *buf, size_t len, const char *origin, json_t **ret, ch
  * nodes, or nest deeper than 64 levels, are refused. */
 int yaml_parse_positions(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
                          json_t **ret_positions, char **ret_error);
+
+/* The same for a cloud-config document, read as cloud-init's PyYAML reads
+ * it: a key repeated in a mapping replaces the earlier one (kiln's own
+ * config refuses it), and each is named in *ret_warnings (NULL if none). */
+int yaml_parse_cloud(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
+                     json_t **ret_positions, char ***ret_warnings, char **ret_error);

@@ -199,7 +199,7 @@ static int merge_config(struct decoder *d, json_t *cfg, const json_t *positions)
 
 static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         _cleanup_json_ json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cfg_pos = NULL;
-        _cleanup_strv_free_ char **skipped = NULL;
+        _cleanup_strv_free_ char **skipped = NULL, **dups = NULL;
         _cleanup_free_ char *err = NULL, *origin = NULL;
         int r;
 
@@ -207,9 +207,15 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         if (!origin)
                 return -ENOMEM;
         /* A verbatim part's lines are the file's lines: say where in the file. */
-        r = yaml_parse_positions(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &err);
+        if (cloud)
+                r = yaml_parse_cloud(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &dups,
+                                     &err);
+        else
+                r = yaml_parse_positions(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &err);
         if (r == -ENOMEM)
                 return r;
+        for (char **w = dups; w && *w; w++)
+                (void) strv_push(&d->u->warnings, *w);
         if (r < 0) {
                 (void) strv_push(&d->u->errors, err ? err : "invalid YAML");
                 return 0;

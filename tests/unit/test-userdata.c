@@ -334,6 +334,22 @@ static void test_decode(void) {
                    json_is_string(json_object_get(u.config, "hostname")),
            "a text/x-shellscript part that starts #cloud-config is cloud-config, as cloud-init reads it");
         userdata_done(&u);
+
+        /* PyYAML keeps the last of a repeated key; kiln's own config refuses it. */
+        in = "#cloud-config\nhostname: a\nruncmd: [x, y, z]\nhostname: b\nruncmd: [w]\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors &&
+                   streq(json_string_value(json_object_get(u.config, "hostname")) ?: "", "b") &&
+                   json_array_size(json_object_get(u.config, "runcmd")) == 1,
+           "a repeated cloud-config key: the last wins");
+        ok(strv_length(u.warnings) == 2 && strstr(u.warnings[0], "ud:4:1: duplicate key 'hostname'"),
+           "... with a warning at the later key: %s", u.warnings ? u.warnings[0] : "");
+        is_str(json_string_value(json_object_get(u.positions, "runcmd")), "ud:5:1", "its position is the later one");
+        ok(!json_object_get(u.positions, "runcmd[2]"), "positions of the replaced value are gone");
+        userdata_done(&u);
+        in = "#kiln-config\nhostname: a\nhostname: b\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.errors && strstr(u.errors[0], "duplicate key"),
+           "a repeated kiln-config key is an error");
+        userdata_done(&u);
 }
 
 static void test_validate(void) {

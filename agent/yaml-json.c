@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <yaml.h>
 
+#include "base64.h"
 #include "macro.h"
 #include "strbuf.h"
 #include "yaml-json.h"
@@ -18,6 +19,7 @@
  * validation, copies) would pay for it. Nodes are counted as if every alias
  * were expanded, and a document beyond this is refused. */
 #define MAX_NODES 200000
+#define BINARY_TAG "tag:yaml.org,2002:binary"
 
 struct parser {
         yaml_parser_t p;
@@ -140,6 +142,25 @@ static json_t *scalar_value(const yaml_event_t *ev) {
 }
 
 static int parse_node(struct parser *ps, yaml_event_t *ev, json_t **ret);
+
+/* A !!binary scalar, as PyYAML reads it (base64.decodebytes()): bytes,
+ * which JSON cannot hold, so {"!!binary": canonical base64}. */
+static int binary_value(struct parser *ps, const yaml_event_t *ev, json_t **ret) {
+        _cleanup_free_ char *bytes = NULL, *b64 = NULL;
+        size_t n;
+        int r;
+
+        r = base64_decode_python((const char *) ev->data.scalar.value, ev->data.scalar.length, false, &bytes, &n);
+        if (r == -EBADMSG)
+                return fail(ps, ev->start_mark.line, ev->start_mark.column,
+                            "!!binary value is not base64 (as Python's base64.decodebytes() reads it)");
+        if (r >= 0)
+                r = base64_encode(bytes, n, false, &b64);
+        if (r < 0)
+                return r;
+        *ret = json_pack("{s:s}", YAML_BINARY_KEY, b64);
+        return *ret ? 0 : -ENOMEM;
+}
 
 static int next_event(struct parser *ps, yaml_event_t *ev) {
         if (!yaml_parser_parse(&ps->p, ev))
@@ -312,6 +333,11 @@ static int parse_node(struct parser *ps, yaml_event_t *ev, json_t **ret) {
         }
         switch (ev->type) {
         case YAML_SCALAR_EVENT:
+                if (ps->last_wins && ev->data.scalar.tag && streq((const char *) ev->data.scalar.tag, BINARY_TAG)) {
+                        r = binary_value(ps, ev, &node);
+                        remember_anchor(ps, (const char *) ev->data.scalar.anchor, node, 1);
+                        break;
+                }
                 node = scalar_value(ev);
                 r = node ? 0 : fail(ps, mark.line, mark.column, "scalar is not valid UTF-8");
                 remember_anchor(ps, (const char *) ev->data.scalar.anchor, node, 1);

@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base64.h"
 #include "config.h"
 #include "strbuf.h"
 #include "userdata/userdata.h"
+#include "yaml-json.h"
 
 /* cloud-config onto kiln's config. kiln names the keys it shares with
  * cloud-init as cloud-init does, so most keys carry over as they are; the
@@ -129,6 +131,43 @@ static int filter_keys(struct mapper *m, const json_t *obj, const char *const *a
         return 0;
 }
 
+static bool encoding_in(const char *enc, const char *const *names) {
+        for (; *names; names++)
+                if (streq(enc, *names))
+                        return true;
+        return false;
+}
+
+/* write_files content given as !!binary is bytes to cloud-init, which it
+ * writes as they are, gunzips for gzip, and base64-decodes for b64. kiln's
+ * YAML reader gives their base64 (yaml-json.h): the encoding says b64 on
+ * top of what it said, or, for b64 itself, the bytes (base64 text) are
+ * the content. */
+static int binary_content(json_t *file) {
+        static const char *const plain[] = {"", "text/plain", NULL}, *const gz[] = {"gz", "gzip", NULL};
+        json_t *c = json_object_get(file, "content");
+        const char *b64 = json_string_value(json_object_get(c, YAML_BINARY_KEY));
+        const char *enc = json_string_value(json_object_get(file, "encoding"));
+        _cleanup_free_ char *bytes = NULL;
+        json_t *text;
+        size_t n;
+        int r;
+
+        if (!json_is_object(c) || !b64 || json_object_size(c) != 1)
+                return 0;
+        if (!enc || encoding_in(enc, plain) || encoding_in(enc, gz)) {
+                r = json_object_set_new(file, "encoding", json_string(enc && encoding_in(enc, gz) ? "gz+b64" : "b64"));
+                return r < 0 || json_object_set_new(file, "content", json_string(b64)) < 0 ? -ENOMEM : 0;
+        }
+        r = base64_decode_python(b64, strlen(b64), false, &bytes, &n);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
+        text = json_stringn(bytes, n);
+        /* Bytes that are not text cannot be base64 for b64: left for
+         * validation to refuse (content must be a string). */
+        return !text || json_object_set_new(file, "content", text) >= 0 ? 0 : -ENOMEM;
+}
+
 /* "default, bob" -> ["default", "bob"], as cloud-init reads a users string. */
 static json_t *split_names(const char *s) {
         _cleanup_json_ json_t *list = json_array();
@@ -162,6 +201,8 @@ static int map_items(struct mapper *m, const json_t *list, const char *const *al
                         r = filter_keys(m, item, allowed, path, path, &copy);
                         if (r >= 0)
                                 r = copy_exact(m, path, path);
+                        if (r >= 0 && allowed == file_keys)
+                                r = binary_content(copy);
                         /* An item made only of unsupported keys ({snapuser: x})
                          * is skipped whole: it was named in the warning. */
                         if (r >= 0 && json_object_size(copy) == 0 && json_object_size(item) > 0) {

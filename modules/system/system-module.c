@@ -179,7 +179,7 @@ static const struct config_key system_keys[] = {
         {"write_files[].defer", CONFIG_BOOL, "Write after packages are installed (their users and directories exist)."},
         {"packages", CONFIG_LIST, "Packages installed once per instance: names or [name, version]."},
         {"package_update", CONFIG_BOOL, "Refresh the package index first (implied by packages and package_upgrade)."},
-        {"package_upgrade", CONFIG_BOOL, "Upgrade installed packages."},
+        {"package_upgrade", CONFIG_BOOL, "Upgrade installed packages (apt-get dist-upgrade, dnf upgrade)."},
         {"bootcmd", CONFIG_LIST, "Commands run early at every boot, as one shell script."},
         {"bootcmd[]", CONFIG_COMMAND,
          "A line of the script, a list of words (quoted into one line), or a mapping (run on its own)."},

@@ -19,6 +19,7 @@ hostname: web1
 fqdn: web1.example.com
 timezone: Europe/Berlin
 package_update: true
+package_upgrade: true
 packages:
   - nginx
   - [curl, 7.88.1-10]
@@ -130,6 +131,7 @@ check "deferred file written" grep -qx deferred "$ROOT/etc/app/after-packages.tx
 # packages
 check "package index refreshed" grep -qx 'apt-get -q update' "$T/pkg.log"
 check "packages installed, versions apt-style" grep -qE '^apt-get .*install nginx curl=7.88.1-10$' "$T/pkg.log"
+check "package_upgrade is apt-get dist-upgrade, as cloud-init runs it" grep -qE '^apt-get .* dist-upgrade$' "$T/pkg.log"
 
 # commands
 check "bootcmd ran" test "$(wc -l <"$OUT/bootcmd.log")" = 1

@@ -457,21 +457,48 @@ static json_t *packages_plan(const json_t *config) {
         return json_pack("{s:b, s:b, s:o}", "update", update, "upgrade", upgrade, "install", install);
 }
 
+/* manage_etc_hosts as cloud-init reads it (cc_update_etc_hosts): its
+ * str() true, 1, on, yes or template in any case renders the whole file;
+ * "localhost" keeps the file and updates the name's line; anything else,
+ * or no key, leaves /etc/hosts alone. NULL: alone. */
+static const char *etc_hosts_mode(const json_t *v) {
+        static const char *const yes[] = {"true", "1", "on", "yes", "template"};
+        _cleanup_free_ char *s = NULL;
+
+        if (json_is_boolean(v))
+                return json_is_true(v) ? "template" : NULL;
+        if (json_is_integer(v))
+                return json_integer_value(v) == 1 ? "template" : NULL;
+        if (!json_is_string(v))
+                return NULL;
+        if (streq(json_string_value(v), "localhost"))
+                return "localhost";
+        s = strdup(json_string_value(v));
+        for (char *p = s; p && *p; p++)
+                *p = (char) tolower((unsigned char) *p);
+        for (size_t i = 0; s && i < ELEMENTSOF(yes); i++)
+                if (streq(strstrip(s), yes[i]))
+                        return "template";
+        return NULL;
+}
+
 static json_t *hostname_plan(const json_t *config) {
         const char *hostname = json_string_value(json_object_get(config, "hostname"));
         const char *fqdn = json_string_value(json_object_get(config, "fqdn"));
+        const char *hosts = etc_hosts_mode(json_object_get(config, "manage_etc_hosts"));
         _cleanup_free_ char *short_name = NULL;
 
         if (json_is_true(json_object_get(config, "preserve_hostname")))
                 return json_pack("{s:b}", "preserve", true);
         if (!hostname && !fqdn)
-                return json_pack("{s:s}", "source", "imds");
+                return json_pack("{s:s, s:s*}", "source", "imds", "manage_etc_hosts", hosts);
         if (!hostname)
                 hostname = short_name = strndup(fqdn, strcspn(fqdn, "."));
         if (!hostname)
                 return NULL;
-        return json_pack("{s:s, s:s, s:s?, s:b}", "source", "config", "hostname", hostname, "fqdn", fqdn, "prefer_fqdn",
-                         json_is_true(json_object_get(config, "prefer_fqdn_over_hostname")));
+        return json_pack("{s:s, s:s, s:s?, s:b, s:s*}", "source", "config", "hostname", hostname, "fqdn", fqdn,
+                         "prefer_fqdn", json_is_true(json_object_get(config, "prefer_fqdn_over_hostname")),
+                         "manage_etc_hosts", hosts);
 }
 
 static json_t *parts_plan(const struct userdata_part *parts, size_t n_parts, bool boothooks) {

@@ -141,6 +141,9 @@ static const struct config_key system_keys[] = {
          "Fully qualified name for /etc/hosts; its first label is the hostname if none is given."},
         {"preserve_hostname", CONFIG_BOOL, "Leave the hostname alone (default false)."},
         {"prefer_fqdn_over_hostname", CONFIG_BOOL, "Write the fqdn, not the short name, to /etc/hostname."},
+        {"manage_etc_hosts", CONFIG_ANY,
+         "true: /etc/hosts written whole for the hostname at every boot; localhost: only its 127.0.1.1 line; "
+         "default: left alone."},
         {"timezone", CONFIG_STRING, "Time zone such as Europe/Berlin: /etc/localtime and /etc/timezone."},
         {"default_user", CONFIG_MAP, "The image's login user, which gets the launch key pair."},
         {"default_user.name", CONFIG_STRING, "Its name (default: admin on Debian, ubuntu on Ubuntu, else ec2-user)."},

@@ -23,6 +23,7 @@ static const struct rename top_keys[] = {
         {"fqdn", "fqdn"},
         {"preserve_hostname", "preserve_hostname"},
         {"prefer_fqdn_over_hostname", "prefer_fqdn_over_hostname"},
+        {"manage_etc_hosts", "manage_etc_hosts"},
         {"timezone", "timezone"},
         {"write_files", "write_files"},
         {"runcmd", "runcmd"},

@@ -17,6 +17,7 @@ user_data <<EOF2
 #cloud-config
 hostname: web1
 fqdn: web1.example.com
+manage_etc_hosts: localhost
 timezone: Europe/Berlin
 package_update: true
 package_upgrade: true
@@ -169,5 +170,30 @@ kiln boot >"$T/boot3.log" 2>&1
 check "new instance: runcmd ran again" grep -qx 'runcmd i-new' "$OUT/runcmd.log"
 check "new instance: packages installed again" test "$(grep -c install "$T/pkg.log")" = 2
 check "new instance: no duplicate user lines" test "$(grep -c '^deploy:' "$ROOT/etc/passwd")" = 1
+
+# /etc/hosts as cloud-init's cc_update_etc_hosts: left alone without
+# manage_etc_hosts, written whole from the distribution's template with true.
+printf '10.0.0.5 db.internal db\n127.0.0.1 localhost\n' >"$ROOT/etc/hosts"
+cp "$ROOT/etc/hosts" "$T/hosts-by-hand"
+user_data <<EOF2
+#cloud-config
+hostname: web2
+fqdn: web2.example.com
+EOF2
+imds_data '{"instance_id": "i-hosts"}'
+kiln boot >"$T/boot4.log" 2>&1
+check "without manage_etc_hosts, /etc/hosts is left as written" cmp -s "$T/hosts-by-hand" "$ROOT/etc/hosts"
+check "... and the hostname is still set" grep -qx web2 "$ROOT/etc/hostname"
+user_data <<EOF2
+#cloud-config
+hostname: web3
+fqdn: web3.example.com
+manage_etc_hosts: True
+EOF2
+kiln boot >"$T/boot5.log" 2>&1
+check "manage_etc_hosts: true writes the Debian template's lines" \
+	grep -qx '127.0.1.1 web3.example.com web3' "$ROOT/etc/hosts"
+check "... and only those" test "$(grep -v '^#' "$ROOT/etc/hosts" | grep -c .)" = 5
+check "... the hand-written line is gone, as with cloud-init" test "$(grep -c db.internal "$ROOT/etc/hosts")" = 0
 
 done_testing

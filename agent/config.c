@@ -332,7 +332,7 @@ void config_report_warning(struct config_report *rep, const char *path, const ch
         va_end(ap);
 }
 
-static size_t edit_distance(const char *a, const char *b) {
+size_t config_edit_distance(const char *a, const char *b) {
         size_t la = strlen(a), lb = strlen(b), prev[65], cur[65];
 
         if (la > 64 || lb > 64)
@@ -363,7 +363,7 @@ static const char *nearest_key(const char *schema) {
                         size_t d;
                         if (strlen(k->path) <= parent || !strneq(k->path, schema, parent) || strpbrk(cand, ".[]"))
                                 continue;
-                        d = edit_distance(name, cand);
+                        d = config_edit_distance(name, cand);
                         if (d < best_d) {
                                 best_d = d;
                                 best = cand;

@@ -43,6 +43,148 @@ static const char *const user_keys[] = {
 static const char *const default_user_keys[] = {"name", "groups", "sudo", "shell", "lock_passwd", "gecos", NULL};
 static const char *const file_keys[] = {"path", "content", "encoding", "owner", "permissions", "append", "defer", NULL};
 
+/* cloud-init's own keys (22.4: its JSON schema and its base config), to
+ * tell a key kiln does not do from a misspelt one. */
+static const char *const cloudinit_top_keys[] = {"allow_public_ssh_keys",
+                                                 "ansible",
+                                                 "apk_repos",
+                                                 "apt",
+                                                 "apt_config",
+                                                 "apt_ftp_proxy",
+                                                 "apt_http_proxy",
+                                                 "apt_https_proxy",
+                                                 "apt_mirror",
+                                                 "apt_mirror_search",
+                                                 "apt_pipelining",
+                                                 "apt_preserve_sources_list",
+                                                 "apt_proxy",
+                                                 "apt_reboot_if_required",
+                                                 "apt_sources",
+                                                 "apt_update",
+                                                 "apt_upgrade",
+                                                 "authkey_hash",
+                                                 "autoinstall",
+                                                 "bootcmd",
+                                                 "byobu_by_default",
+                                                 "ca-certs",
+                                                 "ca_certs",
+                                                 "chef",
+                                                 "chpasswd",
+                                                 "cloud_config_modules",
+                                                 "cloud_final_modules",
+                                                 "cloud_init_modules",
+                                                 "datasource",
+                                                 "datasource_list",
+                                                 "def_log_file",
+                                                 "device_aliases",
+                                                 "disable_ec2_metadata",
+                                                 "disable_root",
+                                                 "disable_root_opts",
+                                                 "disk_setup",
+                                                 "drivers",
+                                                 "fan",
+                                                 "final_message",
+                                                 "fqdn",
+                                                 "fs_setup",
+                                                 "groups",
+                                                 "growpart",
+                                                 "grub-dpkg",
+                                                 "grub_dpkg",
+                                                 "hostname",
+                                                 "keyboard",
+                                                 "landscape",
+                                                 "locale",
+                                                 "locale_configfile",
+                                                 "log_cfgs",
+                                                 "lxd",
+                                                 "manage_etc_hosts",
+                                                 "manage_resolv_conf",
+                                                 "manual_cache_clean",
+                                                 "mcollective",
+                                                 "merge_how",
+                                                 "merge_type",
+                                                 "migrate",
+                                                 "mount_default_fields",
+                                                 "mounts",
+                                                 "network",
+                                                 "no_ssh_fingerprints",
+                                                 "ntp",
+                                                 "output",
+                                                 "package_reboot_if_required",
+                                                 "package_update",
+                                                 "package_upgrade",
+                                                 "packages",
+                                                 "password",
+                                                 "phone_home",
+                                                 "power_state",
+                                                 "prefer_fqdn_over_hostname",
+                                                 "preserve_hostname",
+                                                 "puppet",
+                                                 "random_seed",
+                                                 "reporting",
+                                                 "resize_rootfs",
+                                                 "resolv_conf",
+                                                 "rh_subscription",
+                                                 "rsyslog",
+                                                 "runcmd",
+                                                 "salt_minion",
+                                                 "snap",
+                                                 "spacewalk",
+                                                 "ssh",
+                                                 "ssh_authorized_keys",
+                                                 "ssh_deletekeys",
+                                                 "ssh_fp_console_blacklist",
+                                                 "ssh_genkeytypes",
+                                                 "ssh_import_id",
+                                                 "ssh_key_console_blacklist",
+                                                 "ssh_keys",
+                                                 "ssh_publish_hostkeys",
+                                                 "ssh_pwauth",
+                                                 "ssh_quiet_keygen",
+                                                 "swap",
+                                                 "syslog_fix_perms",
+                                                 "system_info",
+                                                 "timezone",
+                                                 "ubuntu_advantage",
+                                                 "updates",
+                                                 "user",
+                                                 "users",
+                                                 "vendor_data",
+                                                 "wireguard",
+                                                 "write_files",
+                                                 "yum_repo_dir",
+                                                 "yum_repos",
+                                                 "zypper",
+                                                 NULL};
+static const char *const cloudinit_user_keys[] = {"create_groups",
+                                                  "doas",
+                                                  "expiredate",
+                                                  "gecos",
+                                                  "groups",
+                                                  "hashed_passwd",
+                                                  "homedir",
+                                                  "inactive",
+                                                  "lock_passwd",
+                                                  "name",
+                                                  "no_create_home",
+                                                  "no_log_init",
+                                                  "no_user_group",
+                                                  "passwd",
+                                                  "plain_text_passwd",
+                                                  "primary_group",
+                                                  "selinux_user",
+                                                  "shell",
+                                                  "snapuser",
+                                                  "ssh_authorized_keys",
+                                                  "ssh_import_id",
+                                                  "ssh_redirect_user",
+                                                  "sudo",
+                                                  "system",
+                                                  "uid",
+                                                  NULL};
+static const char *const cloudinit_file_keys[] = {"path",     "content", "source", "owner", "permissions",
+                                                  "encoding", "append",  "defer",  NULL};
+
 struct mapper {
         const json_t *positions;
         json_t *out_positions;
@@ -293,4 +435,46 @@ int cloudconfig_map(const json_t *doc, const json_t *positions, json_t **ret, js
         *ret_positions = TAKE_PTR(out_pos);
         *ret_skipped = m.skipped;
         return 0;
+}
+
+/* The supported key nearest to name, if near enough to be a typo. */
+static const char *nearest(const char *name, const char *const *names, const struct rename *renames, size_t n) {
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX;
+
+        for (size_t i = 0; names ? names[i] != NULL : i < n; i++) {
+                const char *cand = names ? names[i] : renames[i].from;
+                size_t d = config_edit_distance(name, cand);
+                if (d < best_d) {
+                        best_d = d;
+                        best = cand;
+                }
+        }
+        return best && (best_d <= 2 || best_d * 3 <= strlen(name)) ? best : NULL;
+}
+
+char *cloudconfig_skip_message(const char *path) {
+        const char *dot = strrchr(path, '.'), *key = dot ? dot + 1 : path, *near = NULL;
+        _cleanup_free_ char *norm = NULL;
+        bool user = strneq(path, "users[", 6) || strneq(path, "system_info.default_user.", 25);
+        bool file = strneq(path, "write_files[", 12), known;
+
+        norm = user ? user_key_name(key) : strdup(key);
+        if (!norm)
+                return NULL;
+        if (!dot)
+                known = listed(cloudinit_top_keys, key);
+        else if (user || file)
+                known = listed(user ? cloudinit_user_keys : cloudinit_file_keys, norm);
+        else
+                known = true; /* system_info.*: cloud-init's own settings */
+        if (known)
+                return strdup_printf("cloud-config key '%s' is not supported by kiln, skipped", path);
+        if (!dot)
+                near = nearest(norm, NULL, top_keys, ELEMENTSOF(top_keys));
+        else if (user || file)
+                near = nearest(norm, user ? (strneq(path, "users[", 6) ? user_keys : default_user_keys) : file_keys,
+                               NULL, 0);
+        return near ? strdup_printf("'%s' is not a cloud-config key (did you mean '%s'?), skipped", path, near)
+                    : strdup_printf("'%s' is not a cloud-config key, skipped", path);
 }

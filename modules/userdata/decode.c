@@ -230,11 +230,19 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         r = cloudconfig_map(doc, pos, &cfg, &cfg_pos, &skipped);
         if (r < 0)
                 return r;
-        if (skipped) {
-                _cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
-                for (char **s = skipped; *s; s++)
-                        (void) strbuf_printf(&list, "%s'%s'", s == skipped ? "" : ", ", *s);
-                warn(d, b, "cloud-config keys kiln does not support, skipped: %s", list.data ? list.data : "");
+        /* Each skipped key at its own line. */
+        for (char **s = skipped; s && *s; s++) {
+                _cleanup_free_ char *msg = cloudconfig_skip_message(*s), *line = NULL;
+                const char *at = json_string_value(json_object_get(pos, *s));
+                if (!msg)
+                        return -ENOMEM;
+                if (!at) {
+                        warn(d, b, "%s", msg);
+                        continue;
+                }
+                line = strdup_printf("%s: %s", at, msg);
+                if (!line || strv_push(&d->u->warnings, line) < 0)
+                        return -ENOMEM;
         }
         return merge_config(d, cfg, cfg_pos);
 }

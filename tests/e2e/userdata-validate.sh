@@ -16,7 +16,7 @@ ok $([ $? -eq 1 ]; echo $?) "an invalid file exits 1"
 check "the error is FILE:LINE:COLUMN: error: message" grep -qx "$T/bad.txt:2:1: error: 'hostname' must be a string" "$T/out"
 printf '#cloud-config\nruncmd:\n  - ls\nhostnme: x\n' | v - >"$T/out" 2>&1
 ok $? "stdin: unknown keys are warnings, exit 0"
-check "stdin: cloud-config unknown key named" grep -q "^<stdin>:1:1: warning: cloud-config keys kiln does not support, skipped: 'hostnme'" "$T/out"
+check "stdin: a misspelt cloud-config key at its line, with the key meant" grep -qx "<stdin>:4:1: warning: 'hostnme' is not a cloud-config key (did you mean 'hostname'?), skipped" "$T/out"
 printf 'imds:\n  timeout: 5\n  alow_v1: true\nsites: 3\n' >"$T/kiln.yaml"
 # A .yaml file is user-data unless said otherwise: the boot would refuse it
 # as user-data without its #cloud-config or #kiln-config line, so validate does.

@@ -298,6 +298,31 @@ static void test_cloud_config(void) {
         strv_free(skipped);
 }
 
+static void test_skip_messages(void) {
+        static const struct {
+                const char *path, *want;
+        } cases[] = {
+                {"apt", "cloud-config key 'apt' is not supported by kiln, skipped"},
+                {"user", "cloud-config key 'user' is not supported by kiln, skipped"},
+                {"hostnme", "'hostnme' is not a cloud-config key (did you mean 'hostname'?), skipped"},
+                {"run_cmd", "'run_cmd' is not a cloud-config key (did you mean 'runcmd'?), skipped"},
+                {"frobnicate", "'frobnicate' is not a cloud-config key, skipped"},
+                {"users[2].ssh-import-id",
+                 "cloud-config key 'users[2].ssh-import-id' is not supported by kiln, skipped"},
+                {"users[0].ssh_authorised_keys", "'users[0].ssh_authorised_keys' is not a cloud-config key (did you "
+                                                 "mean 'ssh_authorized_keys'?), skipped"},
+                {"write_files[1].permission",
+                 "'write_files[1].permission' is not a cloud-config key (did you mean 'permissions'?), skipped"},
+                {"write_files[1].source", "cloud-config key 'write_files[1].source' is not supported by kiln, skipped"},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *m = cloudconfig_skip_message(cases[i].path);
+                is_str(m, cases[i].want, "skipped '%s'", cases[i].path);
+                free(m);
+        }
+}
+
 static void test_decode(void) {
         struct userdata_options o = {.origin = "ud"};
         struct userdata u = {0};
@@ -375,6 +400,7 @@ int main(void) {
         test_mime_no_separator();
         test_yaml_positions();
         test_cloud_config();
+        test_skip_messages();
         test_decode();
         test_validate();
         return tap_done();

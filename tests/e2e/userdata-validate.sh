@@ -95,5 +95,9 @@ check "status has the warning with a suggestion" grep -q "user-data:10:3: unknow
 check "the good file was still written" grep -qx applied "$ROOT/etc/ok.txt"
 check "the time zone was still set" test -L "$ROOT/etc/localtime"
 check "the baked hostname applied" grep -qx baked "$ROOT/etc/hostname"
+# The boot's count of the user-data's problems is validate's.
+v "$EC2/user-data" >"$T/v.out" 2>&1
+want=$(sed -n 's/.*: invalid: \([0-9]*\) error(s), \([0-9]*\) warning(s).*/\1 error(s), \2 warning(s)/p' "$T/v.out")
+check "the boot counts the user-data's problems as validate does ($want)" grep -q "User-data: .*, $want" "$T/boot.log"
 
 done_testing

@@ -15,19 +15,50 @@
 
 #define DEFAULT_SUDO "ALL=(ALL) NOPASSWD:ALL"
 
-/* A float as Python's str() writes it: the shortest text that reads back
- * the same, with ".0" when it would look like an integer. */
-static char *float_word(double d) {
-        char buf[64];
+/* A float as Python's str() writes it (repr): the shortest digits that
+ * read back the same, in positional notation for exponents -4 to 15 (with
+ * ".0" when there is no fraction), else as 1.5e+20 / 2.5e-05. */
+static int zeros(struct strbuf *b, int n) {
+        for (; n > 0; n--)
+                if (strbuf_puts(b, "0") < 0)
+                        return -ENOMEM;
+        return 0;
+}
 
-        for (int prec = 1; prec <= 17; prec++) {
-                (void) snprintf(buf, sizeof(buf), "%.*g", prec, d);
+static char *float_word(double d) {
+        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        char buf[64], digits[32];
+        size_t nd = 0;
+        int exp, r;
+
+        for (int prec = 0; prec <= 17; prec++) {
+                (void) snprintf(buf, sizeof(buf), "%.*e", prec, d);
                 if (strtod(buf, NULL) == d)
                         break;
         }
-        if (!strpbrk(buf, ".eni"))
-                return strdup_printf("%s.0", buf);
-        return strdup(buf);
+        for (const char *p = buf; *p && *p != 'e' && nd < sizeof(digits) - 1; p++)
+                if (*p >= '0' && *p <= '9')
+                        digits[nd++] = *p;
+        digits[nd] = 0;
+        exp = (int) strtol(strchr(buf, 'e') + 1, NULL, 10);
+        r = buf[0] == '-' ? strbuf_puts(&b, "-") : 0;
+        if (exp < -4 || exp >= 16)
+                r = r < 0 ? r
+                          : strbuf_printf(&b, "%c%s%se%c%02d", digits[0], nd > 1 ? "." : "", digits + 1,
+                                          exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        else if (exp < 0) {
+                r = r < 0 ? r : strbuf_puts(&b, "0.");
+                r = r < 0 ? r : zeros(&b, -exp - 1);
+                r = r < 0 ? r : strbuf_puts(&b, digits);
+        } else if ((size_t) exp + 1 >= nd) {
+                r = r < 0 ? r : strbuf_puts(&b, digits);
+                r = r < 0 ? r : zeros(&b, exp + 1 - (int) nd);
+                r = r < 0 ? r : strbuf_puts(&b, ".0");
+        } else
+                r = r < 0 ? r : strbuf_printf(&b, "%.*s.%s", exp + 1, digits, digits + exp + 1);
+        if (r < 0)
+                return NULL;
+        return strbuf_steal(&b);
 }
 
 /* An argv word from a scalar, as cloud-init's str() makes it: `- [sleep, 5]`

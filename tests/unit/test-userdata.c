@@ -252,6 +252,173 @@ static void test_yaml_positions(void) {
         free(err);
 }
 
+/* Plain scalars in a cloud-config typed as cloud-init's PyYAML types them
+ * (YAML 1.1: 0644 is octal, 1:30 is 90, 1e5 is a string, yEs too). Each
+ * expected value is json.dumps() of python3's yaml.safe_load() ("inf" and
+ * "nan" as their str()). */
+static void test_yaml_pyyaml(void) {
+        static const struct {
+                const char *scalar, *want;
+        } cases[] = {
+                {"", "null"},
+                {"~", "null"},
+                {"null", "null"},
+                {"Null", "null"},
+                {"NULL", "null"},
+                {"nUll", "\"nUll\""},
+                {"true", "true"},
+                {"True", "true"},
+                {"TRUE", "true"},
+                {"tRue", "\"tRue\""},
+                {"yes", "true"},
+                {"Yes", "true"},
+                {"YES", "true"},
+                {"yEs", "\"yEs\""},
+                {"y", "\"y\""},
+                {"n", "\"n\""},
+                {"no", "false"},
+                {"No", "false"},
+                {"off", "false"},
+                {"Off", "false"},
+                {"OFF", "false"},
+                {"on", "true"},
+                {"ON", "true"},
+                {"oN", "\"oN\""},
+                {"0", "0"},
+                {"00", "0"},
+                {"007", "7"},
+                {"08", "\"08\""},
+                {"0644", "420"},
+                {"0_644", "420"},
+                {"0o600", "\"0o600\""},
+                {"0b101", "5"},
+                {"0b1_0", "2"},
+                {"0x1a4", "420"},
+                {"0x1A_4", "420"},
+                {"0X1a", "\"0X1a\""},
+                {"-0x10", "-16"},
+                {"+0b11", "3"},
+                {"123", "123"},
+                {"1_000", "1000"},
+                {"-42", "-42"},
+                {"+7", "7"},
+                {"1:30", "90"},
+                {"1:30:05", "5405"},
+                {"1:60", "\"1:60\""},
+                {"1:5", "65"},
+                {"-1:30", "-90"},
+                {"190:20:30", "685230"},
+                {"1.5", "1.5"},
+                {"1.", "1.0"},
+                {"-1.5", "-1.5"},
+                {".5", "0.5"},
+                {"-.5", "\"-.5\""},
+                {"+.5", "\"+.5\""},
+                {"1.5e+3", "1500.0"},
+                {"1.5e3", "\"1.5e3\""},
+                {"1e5", "\"1e5\""},
+                {"1e+5", "\"1e+5\""},
+                {"1.0e-5", "1e-05"},
+                {"1_0.5_", "10.5"},
+                {"1:30.5", "90.5"},
+                {".inf", "\"inf\""},
+                {"-.inf", "\"-inf\""},
+                {"+.Inf", "\"inf\""},
+                {".INF", "\"inf\""},
+                {".nan", "\"nan\""},
+                {".NaN", "\"nan\""},
+                {"-.nan", "\"-.nan\""},
+                {"1.7976931348623157e+309", "\"inf\""},
+                {"1e20", "\"1e20\""},
+                {"3.14159", "3.14159"},
+                {"100000.0", "100000.0"},
+                {"ip-10-0-0-1", "\"ip-10-0-0-1\""},
+                {"web1", "\"web1\""},
+                {"1.2.3", "\"1.2.3\""},
+                {"0.0", "0.0"},
+                {"-0", "0"},
+                {"0x", "\"0x\""},
+                {"12e", "\"12e\""},
+                {"1_", "1"},
+                {"_1", "\"_1\""},
+                {"0b2", "\"0b2\""},
+                {"9223372036854775807", "9223372036854775807"},
+                {"-9223372036854775808", "-9223372036854775808"},
+                {"o", "\"o\""},
+                {"E78892", "\"E78892\""},
+                {"+9+::3", "\"+9+::3\""},
+                {"7._", "7.0"},
+                {"8_E45b8", "\"8_E45b8\""},
+                {"02", "2"},
+                {"028", "\"028\""},
+                {"+o33x", "\"+o33x\""},
+                {"_53eE", "\"_53eE\""},
+                {"68+o6e", "\"68+o6e\""},
+                {"9E83328", "\"9E83328\""},
+                {"305", "305"},
+                {"-3Ex2-", "\"-3Ex2-\""},
+                {"5b:+", "\"5b:+\""},
+                {"e+-", "\"e+-\""},
+                {"o38e", "\"o38e\""},
+                {"7+oe", "\"7+oe\""},
+                {"x", "\"x\""},
+                {"e8", "\"e8\""},
+                {"+0:-0", "\"+0:-0\""},
+                {"x_e", "\"x_e\""},
+                {"_9E", "\"_9E\""},
+                {"1b", "\"1b\""},
+                {"83:3", "4983"},
+                {"6", "6"},
+                {"00x", "\"00x\""},
+                {"9E_83", "\"9E_83\""},
+                {"4", "4"},
+                {"6078E85", "\"6078E85\""},
+                {"6o", "\"6o\""},
+                {".9_1bo", "\".9_1bo\""},
+                {":b", "\":b\""},
+                {".eo17", "\".eo17\""},
+                {"-e.283", "\"-e.283\""},
+                {"61", "61"},
+                {"468e+4", "\"468e+4\""},
+                {":138_", "\":138_\""},
+                {"--4+7", "\"--4+7\""},
+                {"5407_ob", "\"5407_ob\""},
+                {"1x-+8e", "\"1x-+8e\""},
+                {"2_1", "21"},
+                {"b32-31", "\"b32-31\""},
+                {"40++e", "\"40++e\""},
+                {"E09287", "\"E09287\""},
+                {"xE0", "\"xE0\""},
+                {"70_33", "7033"},
+                {":+9_", "\":+9_\""},
+                {".0849x", "\".0849x\""},
+                {"96Ex+02", "\"96Ex+02\""},
+                {".x:o", "\".x:o\""},
+                {"8-60", "\"8-60\""},
+                {"e7:E", "\"e7:E\""},
+                {"7", "7"},
+                {"768272+", "\"768272+\""},
+                {"b106o9-", "\"b106o9-\""},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *y = strdup_printf("v: %s\n", cases[i].scalar);
+                json_t *doc = NULL, *want = json_loads(cases[i].want, JSON_DECODE_ANY, NULL);
+                char *err = NULL, **dups = NULL;
+                int r = yaml_parse_cloud(y, strlen(y), "t", 0, &doc, NULL, &dups, &err);
+                _cleanup_free_ char *got = r >= 0 ? json_dumps(json_object_get(doc, "v"), JSON_ENCODE_ANY) : NULL;
+                ok(r >= 0 && json_equal(json_object_get(doc, "v"), want), "'%s' is %s as PyYAML reads it (got %s)",
+                   cases[i].scalar, cases[i].want,
+                   got   ? got
+                   : err ? err
+                         : "?");
+                json_decref(doc);
+                json_decref(want);
+                free(err);
+                strv_free(dups);
+        }
+}
+
 static void test_cloud_config(void) {
         const char *y = "#cloud-config\nusers: default, bob\napt_update: true\nsnap: {}\n"
                         "system_info: {default_user: {name: ubuntu, sudo: false}}\n"
@@ -399,6 +566,7 @@ int main(void) {
         test_mime();
         test_mime_no_separator();
         test_yaml_positions();
+        test_yaml_pyyaml();
         test_cloud_config();
         test_skip_messages();
         test_decode();

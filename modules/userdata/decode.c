@@ -183,8 +183,13 @@ static int add_part(struct decoder *d, const struct blob *b, const char *type, c
                 free(p->content);
                 return -ENOMEM;
         }
-        memcpy(p->content, b->data, b->len);
-        p->content[b->len] = 0;
+        /* cloud-init writes script and boothook parts through dos2unix():
+         * every CR LF becomes LF, so "#!/bin/bash\r" still runs bash. */
+        p->len = 0;
+        for (size_t i = 0; i < b->len; i++)
+                if (!(b->data[i] == '\r' && i + 1 < b->len && b->data[i + 1] == '\n'))
+                        p->content[p->len++] = b->data[i];
+        p->content[p->len] = 0;
         p->filename = TAKE_PTR(name);
         d->u->n_parts++;
         return 0;

@@ -504,6 +504,14 @@ static void test_decode(void) {
         ok(userdata_parse("   \n", 4, &o, &u) == 0 && !u.errors && u.n_parts == 0, "blank user-data is nothing");
         userdata_done(&u);
 
+        /* Scripts as cloud-init writes them: dos2unix(). */
+        in = "#!/bin/sh\r\necho hi\r\nx=\"a\rb\"\r\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 1 &&
+                   streq(u.parts[0].content, "#!/bin/sh\necho hi\nx=\"a\rb\"\n") &&
+                   u.parts[0].len == strlen(u.parts[0].content),
+           "a script's CR LF line ends become LF, a lone CR stays");
+        userdata_done(&u);
+
         /* cloud-init's type_from_starts_with(): any case, after white space. */
         in = "#Cloud-Config\nhostname: a\n";
         ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors &&

@@ -300,20 +300,65 @@ static int fold(int result, int r) {
         return result;
 }
 
-/* apply: the user-data's scripts, each at its frequency, in order; then
- * runcmd, as one shell script (kiln's mapping items on their own). */
-static int scripts_boot(struct kiln_context *ctx) {
-        _cleanup_json_ json_t *runcmd = system_plan_commands(ctx->config, "runcmd", FREQ_INSTANCE);
+/* What runs in one of cloud-init's script modules, by file name. */
+struct step {
+        const char *key;
+        const struct userdata_part *part; /* NULL: runcmd */
+};
+
+static int step_cmp(const void *a, const void *b) {
+        int c = strcmp(((const struct step *) a)->key, ((const struct step *) b)->key);
+        /* Equal names keep the document's order. */
+        return c ? c : (((const struct step *) a)->part > ((const struct step *) b)->part) ? 1 : -1;
+}
+
+/* The name cloud-init's runparts sorts a part by: its file name; a whole
+ * user-data that is one script is cloud-init's "part-001". */
+static const char *part_key(const struct userdata_part *p) {
+        return streq(p->filename, "user-data") ? "part-001" : p->filename;
+}
+
+/* One of cloud-init's script modules: the parts of type (and runcmd, for
+ * scripts-user), sorted by name as its runparts() sorts them. */
+static int run_module(struct kiln_context *ctx, const char *type, const json_t *runcmd) {
+        _cleanup_free_ struct step *steps = calloc(ctx->n_parts + 1, sizeof(*steps));
+        size_t n = 0, i, k;
         json_t *item;
-        size_t i;
         int result = 0;
 
+        if (!steps)
+                return kiln_fail(ctx, -ENOMEM, "Out of memory ordering scripts.");
         for (i = 0; i < ctx->n_parts; i++)
-                if (userdata_part_is_script(&ctx->parts[i]))
-                        result = fold(result, scripts_run_part(ctx, &ctx->parts[i], "user-data"));
-        json_array_foreach(runcmd, i, item)
-                result = fold(result, scripts_run_command(ctx, item, "runcmd"));
+                if (streq(ctx->parts[i].type, type))
+                        steps[n++] = (struct step){part_key(&ctx->parts[i]), &ctx->parts[i]};
+        if (runcmd && json_array_size(runcmd) > 0)
+                steps[n++] = (struct step){"runcmd", NULL};
+        qsort(steps, n, sizeof(*steps), step_cmp);
+        for (i = 0; i < n; i++) {
+                if (steps[i].part) {
+                        result = fold(result, scripts_run_part(ctx, steps[i].part, "user-data"));
+                        continue;
+                }
+                json_array_foreach(runcmd, k, item)
+                        result = fold(result, scripts_run_command(ctx, item, "runcmd"));
+        }
         return result;
+}
+
+/* apply: the user-data's scripts and runcmd in the order of cloud-init's
+ * cloud_final_modules: scripts-per-once, scripts-per-boot and
+ * scripts-per-instance (parts whose MIME type names a frequency), then
+ * scripts-user: the other scripts and runcmd's one script, together, by
+ * file name ("part-001" < "runcmd" < "userdata.sh"). */
+static int scripts_boot(struct kiln_context *ctx) {
+        static const char *const typed[] = {"text/x-shellscript-per-once", "text/x-shellscript-per-boot",
+                                            "text/x-shellscript-per-instance"};
+        _cleanup_json_ json_t *runcmd = system_plan_commands(ctx->config, "runcmd", FREQ_INSTANCE);
+        int result = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(typed); i++)
+                result = fold(result, run_module(ctx, typed[i], NULL));
+        return fold(result, run_module(ctx, "text/x-shellscript", runcmd));
 }
 
 static void scripts_validate(const json_t *config, struct config_report *rep) {

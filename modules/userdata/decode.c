@@ -447,8 +447,9 @@ static int decode_typed(struct decoder *d, const struct blob *b, const struct ty
                 if (sniffs_as(b, resniffed[i]))
                         return decode_sniffed(d, &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL},
                                               depth);
+        /* The type stays: cloud-init runs each in its own module (order). */
         if (streq(t->kind, "script"))
-                return add_part(d, b, "text/x-shellscript", filename, t->freq);
+                return add_part(d, b, t->type, filename, t->freq);
         if (streq(t->kind, "cloud") || streq(t->kind, "kiln"))
                 return decode_config(d, b, streq(t->kind, "cloud"));
         if (streq(t->kind, "boothook"))
@@ -585,7 +586,7 @@ void userdata_done(struct userdata *u) {
 }
 
 bool userdata_part_is_script(const struct userdata_part *p) {
-        return streq(p->type, "text/x-shellscript");
+        return strneq(p->type, "text/x-shellscript", 18);
 }
 
 bool userdata_part_is_boothook(const struct userdata_part *p) {

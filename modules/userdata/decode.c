@@ -420,11 +420,20 @@ static const struct typed types[] = {
         {"text/cloud-boothook", "boothook", FREQ_BOOT},
         {"text/x-include-url", "include", 0},
         {"text/x-include-once-url", "include", 0},
+        /* cloud-init's DECOMP_TYPES */
         {"application/gzip", "gzip", 0},
+        {"application/gzip-compressed", "gzip", 0},
+        {"application/gzipped", "gzip", 0},
+        {"application/x-compress", "gzip", 0},
+        {"application/x-compressed", "gzip", 0},
+        {"application/x-gunzip", "gzip", 0},
         {"application/x-gzip", "gzip", 0},
+        {"application/x-gzip-compressed", "gzip", 0},
+        /* cloud-init's TYPE_NEEDED: read by how they start. Other types,
+         * application/octet-stream too, have no handler there: skipped,
+         * with a warning. */
         {"text/plain", "sniff", 0},
         {"text/x-not-multipart", "sniff", 0},
-        {"application/octet-stream", "sniff", 0},
         {"", "sniff", 0},
 };
 

@@ -504,6 +504,20 @@ static void test_decode(void) {
         ok(userdata_parse("   \n", 4, &o, &u) == 0 && !u.errors && u.n_parts == 0, "blank user-data is nothing");
         userdata_done(&u);
 
+        /* Types as cloud-init's user_data.py handles them. */
+        in = "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\n"
+             "Content-Type: application/octet-stream\n\n#!/bin/sh\necho x\n--b\n"
+             "Content-Type: application/x-gzip-compressed\nContent-Transfer-Encoding: base64\n\n"
+             "H4sIAAAAAAAAA1NOzskvTdFNzs9Ly0znSsrPL0nOTbFSiK6I5QIAPBJFDhsAAAA=\n--b--\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 0 && u.warnings &&
+                   strstr(u.warnings[0], "'application/octet-stream' is not supported") &&
+                   json_is_string(json_object_get(u.config, "bootcmd")) == false &&
+                   json_object_get(u.config, "bootcmd"),
+           "an application/octet-stream part is skipped (no handler in cloud-init); "
+           "application/x-gzip-compressed is gunzipped: %s",
+           u.warnings ? u.warnings[0] : "");
+        userdata_done(&u);
+
         /* Scripts as cloud-init writes them: dos2unix(). */
         in = "#!/bin/sh\r\necho hi\r\nx=\"a\rb\"\r\n";
         ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 1 &&

@@ -470,6 +470,12 @@ static json_t *files_plan(const json_t *config) {
 
 /* A package is a name or [name, version]; the version joins as the package
  * manager wants it at install time. */
+/* A scalar Python would find true. */
+static bool python_true(const json_t *v) {
+        return (json_is_string(v) && json_string_length(v) > 0) || json_is_true(v) ||
+               (json_is_integer(v) && json_integer_value(v) != 0) || (json_is_real(v) && json_real_value(v) != 0);
+}
+
 static json_t *packages_plan(const json_t *config) {
         json_t *list = json_object_get(config, "packages"), *install = json_array(), *p;
         bool update = json_is_true(json_object_get(config, "package_update"));
@@ -477,15 +483,31 @@ static json_t *packages_plan(const json_t *config) {
         size_t i;
 
         json_array_foreach(list, i, p) {
+                json_t *version = json_array_get(p, 1);
                 if (json_is_string(p))
                         json_array_append(install, p);
-                else if (json_is_array(p) && json_array_size(p) == 2 && json_is_string(json_array_get(p, 0)) &&
-                         json_is_string(json_array_get(p, 1)))
-                        json_array_append_new(install, json_pack("[O, O]", json_array_get(p, 0), json_array_get(p, 1)));
+                else if (!system_package_pair_ok(p))
+                        continue;
+                /* As cloud-init's expand_package_list(): [name] or a
+                 * version that is false in Python is the name alone; a
+                 * version is written as str() writes it (1.10 is "1.1"). */
+                else if (json_array_size(p) == 1 || !python_true(version))
+                        json_array_append(install, json_array_get(p, 0));
+                else
+                        json_array_append_new(install, json_pack("[O, o]", json_array_get(p, 0), word(version)));
         }
         /* As cloud-init: installing needs a fresh index. */
         update = update || upgrade || json_array_size(install) > 0;
         return json_pack("{s:b, s:b, s:o}", "update", update, "upgrade", upgrade, "install", install);
+}
+
+bool system_package_pair_ok(const json_t *p) {
+        json_t *v = json_array_get(p, 1);
+
+        return json_is_array(p) && (json_array_size(p) == 1 || json_array_size(p) == 2) &&
+               json_is_string(json_array_get(p, 0)) &&
+               (json_array_size(p) == 1 || json_is_string(v) || json_is_number(v) || json_is_boolean(v) ||
+                json_is_null(v));
 }
 
 /* manage_etc_hosts as cloud-init reads it (cc_update_etc_hosts): its

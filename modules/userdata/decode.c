@@ -115,6 +115,16 @@ static bool sniffs_as(const struct blob *b, const char *prefix) {
         return b->len - i >= n && strncasecmp(b->data + i, prefix, n) == 0;
 }
 
+static bool has_mime_version(const struct blob *b) {
+        static const char word[] = "mime-version:";
+        size_t n = b->len < 4096 ? b->len : 4096, k = sizeof(word) - 1;
+
+        for (size_t i = 0; i + k <= n; i++)
+                if (strncasecmp(b->data + i, word, k) == 0)
+                        return true;
+        return false;
+}
+
 static bool starts_with(const struct blob *b, const char *s) {
         size_t n = strlen(s);
         return b->len >= n && memcmp(b->data, s, n) == 0;
@@ -527,7 +537,16 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
                 return decode_boothook(d, b, filename);
         if (first_line_is(b, "#include") || first_line_is(b, "#include-once"))
                 return decode_includes(d, b, depth);
-        if (mime_looks_like(b->data, b->len))
+        if (mime_looks_like(b->data, b->len)) {
+                if (depth == 0 && !has_mime_version(b))
+                        warn(d, b,
+                             "a MIME message without a MIME-Version header: cloud-init does not read it as "
+                             "MIME (it would skip this user-data); kiln does");
+                return decode_mime(d, b, depth);
+        }
+        /* cloud-init's test for MIME user-data (user_data.convert_string()):
+         * "mime-version:" anywhere in the first 4 KiB, whatever comes first. */
+        if (depth == 0 && has_mime_version(b))
                 return decode_mime(d, b, depth);
         if (blank(b->data, b->len))
                 return 0;

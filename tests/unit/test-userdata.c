@@ -518,6 +518,20 @@ static void test_decode(void) {
            u.warnings ? u.warnings[0] : "");
         userdata_done(&u);
 
+        /* MIME user-data as cloud-init recognises it: by "mime-version:". */
+        in = "From nobody Mon Dec  7 00:00:00 2026\nContent-Transfer-Encoding: 7bit\n"
+             "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\n"
+             "Content-Type: text/x-shellscript\n\n#!/bin/sh\necho x\n--b--\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 1 && !u.errors,
+           "MIME user-data with other headers first is read as MIME, as cloud-init reads it");
+        userdata_done(&u);
+        in = "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/x-shellscript\n\n#!/bin/sh\n--b--\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 1 && u.warnings &&
+                   strstr(u.warnings[0], "without a MIME-Version header"),
+           "MIME without MIME-Version is read, with a warning that cloud-init would not: %s",
+           u.warnings ? u.warnings[0] : "");
+        userdata_done(&u);
+
         /* Scripts as cloud-init writes them: dos2unix(). */
         in = "#!/bin/sh\r\necho hi\r\nx=\"a\rb\"\r\n";
         ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 1 &&

@@ -286,6 +286,26 @@ static bool encoding_in(const char *enc, const char *const *names) {
  * YAML reader gives their base64 (yaml-json.h): the encoding says b64 on
  * top of what it said, or, for b64 itself, the bytes (base64 text) are
  * the content. */
+/* The encoding as cloud-init's canonicalize_extraction() reads it:
+ * lowercased, blanks around dropped ("B64 " is b64). */
+static int canonical_encoding(json_t *file) {
+        const char *enc = json_string_value(json_object_get(file, "encoding"));
+        _cleanup_free_ char *copy = enc ? strdup(enc) : NULL;
+        char *e;
+
+        if (!enc)
+                return 0;
+        if (!copy)
+                return -ENOMEM;
+        e = strstrip(copy);
+        for (char *p = e; *p; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                        *p = (char) (*p - 'A' + 'a');
+        if (streq(e, enc))
+                return 0;
+        return json_object_set_new(file, "encoding", json_string(e)) < 0 ? -ENOMEM : 0;
+}
+
 static int binary_content(json_t *file) {
         static const char *const plain[] = {"", "text/plain", NULL}, *const gz[] = {"gz", "gzip", NULL};
         json_t *c = json_object_get(file, "content");
@@ -344,6 +364,8 @@ static int map_items(struct mapper *m, const json_t *list, const char *const *al
                         r = filter_keys(m, item, allowed, path, path, &copy);
                         if (r >= 0)
                                 r = copy_exact(m, path, path);
+                        if (r >= 0 && allowed == file_keys)
+                                r = canonical_encoding(copy);
                         if (r >= 0 && allowed == file_keys)
                                 r = binary_content(copy);
                         /* An item made only of unsupported keys ({snapuser: x})

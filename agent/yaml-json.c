@@ -33,7 +33,7 @@ struct parser {
         char *error;
         unsigned depth;
         size_t nodes;
-        bool last_wins; /* a repeated key replaces the earlier one, warned about */
+        bool pyyaml; /* cloud-config: read as PyYAML (repeated keys, types, !!binary) */
         char **warnings;
 };
 
@@ -408,7 +408,7 @@ static int parse_pair(struct parser *ps, yaml_event_t *key, json_t *obj, json_t 
                 return -ENOMEM;
         if (json_object_get(obj, k) && !streq(k, "<<")) {
                 _cleanup_free_ char *w = NULL;
-                if (!ps->last_wins)
+                if (!ps->pyyaml)
                         return fail(ps, mark.line, mark.column, "duplicate key in mapping");
                 w = strdup_printf("%s:%zu:%zu: duplicate key '%s': this one wins, as cloud-init's YAML reader "
                                   "keeps the last",
@@ -514,12 +514,12 @@ static int parse_node(struct parser *ps, yaml_event_t *ev, json_t **ret) {
         }
         switch (ev->type) {
         case YAML_SCALAR_EVENT:
-                if (ps->last_wins && ev->data.scalar.tag && streq((const char *) ev->data.scalar.tag, BINARY_TAG)) {
+                if (ps->pyyaml && ev->data.scalar.tag && streq((const char *) ev->data.scalar.tag, BINARY_TAG)) {
                         r = binary_value(ps, ev, &node);
                         remember_anchor(ps, (const char *) ev->data.scalar.anchor, node, 1);
                         break;
                 }
-                node = scalar_value(ev, ps->last_wins);
+                node = scalar_value(ev, ps->pyyaml);
                 r = node ? 0 : fail(ps, mark.line, mark.column, "scalar is not valid UTF-8");
                 remember_anchor(ps, (const char *) ev->data.scalar.anchor, node, 1);
                 break;
@@ -626,8 +626,8 @@ int yaml_parse_positions(const char *buf, size_t len, const char *origin, size_t
 int yaml_parse_cloud(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
                      json_t **ret_positions, char ***ret_warnings, char **ret_error) {
         return parse_with(
-                (struct parser){.origin = origin ? origin : "<input>", .line_offset = line_offset, .last_wins = true},
-                buf, len, ret, ret_positions, ret_warnings, ret_error);
+                (struct parser){.origin = origin ? origin : "<input>", .line_offset = line_offset, .pyyaml = true}, buf,
+                len, ret, ret_positions, ret_warnings, ret_error);
 }
 
 int yaml_parse(const char *buf, size_t len, const char *origin, json_t **ret, char **ret_error) {

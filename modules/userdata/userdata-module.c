@@ -102,7 +102,7 @@ static int userdata_boot(struct kiln_context *ctx) {
 int userdata_cmd_validate(struct kiln_context *ctx, int argc, char **argv);
 
 static const struct kiln_command userdata_commands[] = {
-        {"validate", "[--keys] [--plan] [--no-fetch] [FILE|-]",
+        {"validate", "[--keys] [--plan] [--no-fetch] [--config] [FILE|-]",
          "check user-data or a config file (any format) without applying it", userdata_cmd_validate},
         {},
 };

@@ -104,6 +104,27 @@ static size_t first_line_len(const struct blob *b) {
         return n;
 }
 
+/* cloud-init's test (handlers.type_from_starts_with()): after leading
+ * white space, the content starts with prefix in any case; so
+ * "#Cloud-Config" and " #cloud-config" are cloud-config. */
+static bool sniffs_as(const struct blob *b, const char *prefix) {
+        size_t i = 0, n = strlen(prefix);
+
+        while (i < b->len && (isspace((unsigned char) b->data[i]) || (b->data[i] >= 0x1c && b->data[i] <= 0x1f)))
+                i++;
+        return b->len - i >= n && strncasecmp(b->data + i, prefix, n) == 0;
+}
+
+static bool has_mime_version(const struct blob *b) {
+        static const char word[] = "mime-version:";
+        size_t n = b->len < 4096 ? b->len : 4096, k = sizeof(word) - 1;
+
+        for (size_t i = 0; i + k <= n; i++)
+                if (strncasecmp(b->data + i, word, k) == 0)
+                        return true;
+        return false;
+}
+
 static bool starts_with(const struct blob *b, const char *s) {
         size_t n = strlen(s);
         return b->len >= n && memcmp(b->data, s, n) == 0;
@@ -172,8 +193,13 @@ static int add_part(struct decoder *d, const struct blob *b, const char *type, c
                 free(p->content);
                 return -ENOMEM;
         }
-        memcpy(p->content, b->data, b->len);
-        p->content[b->len] = 0;
+        /* cloud-init writes script and boothook parts through dos2unix():
+         * every CR LF becomes LF, so "#!/bin/bash\r" still runs bash. */
+        p->len = 0;
+        for (size_t i = 0; i < b->len; i++)
+                if (!(b->data[i] == '\r' && i + 1 < b->len && b->data[i + 1] == '\n'))
+                        p->content[p->len++] = b->data[i];
+        p->content[p->len] = 0;
         p->filename = TAKE_PTR(name);
         d->u->n_parts++;
         return 0;
@@ -188,7 +214,7 @@ static int merge_config(struct decoder *d, json_t *cfg, const json_t *positions)
 
 static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         _cleanup_json_ json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cfg_pos = NULL;
-        _cleanup_strv_free_ char **skipped = NULL;
+        _cleanup_strv_free_ char **skipped = NULL, **dups = NULL;
         _cleanup_free_ char *err = NULL, *origin = NULL;
         int r;
 
@@ -196,9 +222,15 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         if (!origin)
                 return -ENOMEM;
         /* A verbatim part's lines are the file's lines: say where in the file. */
-        r = yaml_parse_positions(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &err);
+        if (cloud)
+                r = yaml_parse_cloud(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &dups,
+                                     &err);
+        else
+                r = yaml_parse_positions(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &err);
         if (r == -ENOMEM)
                 return r;
+        for (char **w = dups; w && *w; w++)
+                (void) strv_push(&d->u->warnings, *w);
         if (r < 0) {
                 (void) strv_push(&d->u->errors, err ? err : "invalid YAML");
                 return 0;
@@ -213,11 +245,19 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         r = cloudconfig_map(doc, pos, &cfg, &cfg_pos, &skipped);
         if (r < 0)
                 return r;
-        if (skipped) {
-                _cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
-                for (char **s = skipped; *s; s++)
-                        (void) strbuf_printf(&list, "%s'%s'", s == skipped ? "" : ", ", *s);
-                warn(d, b, "cloud-config keys kiln does not support, skipped: %s", list.data ? list.data : "");
+        /* Each skipped key at its own line. */
+        for (char **s = skipped; s && *s; s++) {
+                _cleanup_free_ char *msg = cloudconfig_skip_message(*s), *line = NULL;
+                const char *at = json_string_value(json_object_get(pos, *s));
+                if (!msg)
+                        return -ENOMEM;
+                if (!at) {
+                        warn(d, b, "%s", msg);
+                        continue;
+                }
+                line = strdup_printf("%s: %s", at, msg);
+                if (!line || strv_push(&d->u->warnings, line) < 0)
+                        return -ENOMEM;
         }
         return merge_config(d, cfg, cfg_pos);
 }
@@ -364,6 +404,8 @@ static int decode_mime(struct decoder *d, const struct blob *b, unsigned depth) 
                         error(d, &part, "%s, skipping it", p->error);
                         continue;
                 }
+                if (p->warning)
+                        warn(d, &part, "%s", p->warning);
                 if (!p->verbatim)
                         part.line = 0; /* positions then count from the part's start, named */
                 r = decode_blob(d, &part, depth + 1);
@@ -388,11 +430,20 @@ static const struct typed types[] = {
         {"text/cloud-boothook", "boothook", FREQ_BOOT},
         {"text/x-include-url", "include", 0},
         {"text/x-include-once-url", "include", 0},
+        /* cloud-init's DECOMP_TYPES */
         {"application/gzip", "gzip", 0},
+        {"application/gzip-compressed", "gzip", 0},
+        {"application/gzipped", "gzip", 0},
+        {"application/x-compress", "gzip", 0},
+        {"application/x-compressed", "gzip", 0},
+        {"application/x-gunzip", "gzip", 0},
         {"application/x-gzip", "gzip", 0},
+        {"application/x-gzip-compressed", "gzip", 0},
+        /* cloud-init's TYPE_NEEDED: read by how they start. Other types,
+         * application/octet-stream too, have no handler there: skipped,
+         * with a warning. */
         {"text/plain", "sniff", 0},
         {"text/x-not-multipart", "sniff", 0},
-        {"application/octet-stream", "sniff", 0},
         {"", "sniff", 0},
 };
 
@@ -402,11 +453,22 @@ static char *part_filename(const struct blob *b) {
         return q ? strndup(q + 1, strlen(q + 1) - 1) : NULL;
 }
 
+static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned depth);
+
 static int decode_typed(struct decoder *d, const struct blob *b, const struct typed *t, unsigned depth) {
         _cleanup_free_ char *filename = part_filename(b);
+        static const char *const resniffed[] = {"#cloud-config", "#cloud-boothook", "#part-handler",
+                                                "## template: jinja"};
 
+        /* cloud-init reads a text/x-shellscript part by its start again
+         * (people label cloud-config so): so does kiln. */
+        for (size_t i = 0; streq(t->type, "text/x-shellscript") && i < ELEMENTSOF(resniffed); i++)
+                if (sniffs_as(b, resniffed[i]))
+                        return decode_sniffed(d, &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL},
+                                              depth);
+        /* The type stays: cloud-init runs each in its own module (order). */
         if (streq(t->kind, "script"))
-                return add_part(d, b, "text/x-shellscript", filename, t->freq);
+                return add_part(d, b, t->type, filename, t->freq);
         if (streq(t->kind, "cloud") || streq(t->kind, "kiln"))
                 return decode_config(d, b, streq(t->kind, "cloud"));
         if (streq(t->kind, "boothook"))
@@ -457,21 +519,35 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
                                 : b->name ? NULL
                                           : "user-data",
                                 FREQ_INSTANCE);
-        if (first_line_is(b, "#cloud-config"))
+        /* cloud-init tries the longest prefix first. */
+        if (sniffs_as(b, "#cloud-config-archive") || sniffs_as(b, "#cloud-config-jsonp") ||
+            sniffs_as(b, "#part-handler") || sniffs_as(b, "## template: jinja")) {
+                size_t skip = 0;
+                while (skip < b->len && isspace((unsigned char) b->data[skip]))
+                        skip++;
+                warn(d, b, "'%.*s' content is not supported by kiln, skipping it",
+                     (int) first_line_len(&(struct blob){b->data + skip, b->len - skip}), b->data + skip);
+                return 0;
+        }
+        if (sniffs_as(b, "#cloud-config"))
                 return decode_config(d, b, true);
         if (first_line_is(b, "#kiln-config"))
                 return decode_config(d, b, false);
-        if (first_line_is(b, "#cloud-boothook"))
+        if (sniffs_as(b, "#cloud-boothook"))
                 return decode_boothook(d, b, filename);
         if (first_line_is(b, "#include") || first_line_is(b, "#include-once"))
                 return decode_includes(d, b, depth);
-        if (mime_looks_like(b->data, b->len))
+        if (mime_looks_like(b->data, b->len)) {
+                if (depth == 0 && !has_mime_version(b))
+                        warn(d, b,
+                             "a MIME message without a MIME-Version header: cloud-init does not read it as "
+                             "MIME (it would skip this user-data); kiln does");
                 return decode_mime(d, b, depth);
-        if (starts_with(b, "#cloud-config-archive") || starts_with(b, "#part-handler") ||
-            starts_with(b, "## template: jinja") || starts_with(b, "#cloud-config-jsonp")) {
-                warn(d, b, "'%.*s' content is not supported by kiln, skipping it", (int) first_line_len(b), b->data);
-                return 0;
         }
+        /* cloud-init's test for MIME user-data (user_data.convert_string()):
+         * "mime-version:" anywhere in the first 4 KiB, whatever comes first. */
+        if (depth == 0 && has_mime_version(b))
+                return decode_mime(d, b, depth);
         if (blank(b->data, b->len))
                 return 0;
         if (d->o->yaml_is_config && depth == 0)
@@ -538,7 +614,7 @@ void userdata_done(struct userdata *u) {
 }
 
 bool userdata_part_is_script(const struct userdata_part *p) {
-        return streq(p->type, "text/x-shellscript");
+        return strneq(p->type, "text/x-shellscript", 18);
 }
 
 bool userdata_part_is_boothook(const struct userdata_part *p) {

@@ -42,6 +42,11 @@ void userdata_done(struct userdata *u);
 int cloudconfig_map(const json_t *doc, const json_t *positions, json_t **ret, json_t **ret_positions,
                     char ***ret_skipped);
 
+/* What to say of a skipped path: a cloud-init key kiln does not do, or not
+ * a cloud-config key at all (with the supported key it is likely a typo
+ * of). */
+char *cloudconfig_skip_message(const char *path);
+
 /* Inflates gzip data, at most USERDATA_MAX_SIZE bytes (-EFBIG beyond);
  * -EBADMSG when corrupt or truncated (see gzip.h). */
 int userdata_gunzip(const char *data, size_t len, char **ret, size_t *ret_len);

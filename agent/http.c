@@ -46,9 +46,11 @@ static CURL *shared_handle;
 
 struct transfer {
         struct strbuf body;
-        char **headers;
+        struct http_header_list headers;
+        size_t header_bytes; /* of this response's head */
         size_t max_body;
         bool too_big;
+        bool head_too_big;
 };
 
 #define CURL_SYMBOL(field) \
@@ -107,30 +109,53 @@ long http_backoff_ms(unsigned n, long base_ms, long max_ms) {
         return d / 2 + (long) (r % (unsigned long) (d / 2 + 1));
 }
 
-/* An HTTP-date (RFC 9110 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"). */
+/* An HTTP-date (RFC 9110 5.6.7): IMF-fixdate ("Sun, 06 Nov 1994 08:49:37
+ * GMT"), and the obsolete forms a recipient must still read: RFC 850
+ * ("Sunday, 06-Nov-94 08:49:37 GMT") and asctime ("Sun Nov  6 08:49:37
+ * 1994"). -1 when it is none of them. */
 static time_t http_getdate(const char *s, const time_t *unused) {
-        struct tm tm = {0};
-        const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        static const char *const formats[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+                                              "%a %b %d %H:%M:%S %Y"};
 
-        if (!end || *end)
-                return -1;
-        return timegm(&tm);
+        for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
+                struct tm tm = {0};
+                const char *end = strptime(s, formats[i], &tm);
+                if (end && !*end)
+                        return timegm(&tm);
+        }
+        return -1;
 }
 
+#define RETRY_AFTER_MAX_S (7 * 86400L)
+
 long http_parse_retry_after(const char *value, long now_s) {
-        unsigned long long secs;
+        char buf[64];
+        size_t n, i;
+        long secs = 0;
         time_t when;
 
         if (!value)
                 return -1;
-        while (isspace((unsigned char) *value))
-                value++;
-        if (safe_atou64(value, &secs) == 0)
-                return secs > 86400ULL * 7 ? 86400L * 7 * 1000 : (long) secs * 1000;
-        when = http_getdate(value, NULL);
+        value += strspn(value, " \t");
+        n = strlen(value);
+        while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+                n--;
+        if (n == 0 || n >= sizeof(buf))
+                return -1;
+        /* delta-seconds: 1*DIGIT; more than a week is a week. */
+        for (i = 0; i < n && value[i] >= '0' && value[i] <= '9'; i++)
+                if (secs <= RETRY_AFTER_MAX_S)
+                        secs = secs * 10 + (value[i] - '0');
+        if (i == n)
+                return (secs > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : secs) * 1000;
+        memcpy(buf, value, n);
+        buf[n] = 0;
+        when = http_getdate(buf, NULL);
         if (when < 0)
                 return -1;
-        return when <= now_s ? 0 : (long) (when - now_s) * 1000;
+        if (when <= now_s)
+                return 0;
+        return (when - now_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : (long) (when - now_s)) * 1000;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
@@ -144,26 +169,41 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
         return strbuf_append(&t->body, data, len) < 0 ? 0 : len;
 }
 
+/* The same limits as the plain transport: HTTP_MAX_HEADER_BYTES and
+ * HTTP_MAX_HEADER_LINES per response head. */
 static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
         struct transfer *t = userdata;
         size_t len = size * n;
-        _cleanup_free_ char *line = strndup(data, len);
+        _cleanup_free_ char *line = NULL;
+        int r;
 
+        /* A new status line starts a new response (e.g. after 100 Continue). */
+        if (len >= 5 && strneq(data, "HTTP/", 5)) {
+                http_header_list_clear(&t->headers);
+                t->header_bytes = 0;
+        }
+        t->header_bytes += len;
+        if (t->header_bytes > HTTP_MAX_HEADER_BYTES) {
+                t->head_too_big = true;
+                return 0;
+        }
+        if (len >= 5 && strneq(data, "HTTP/", 5))
+                return len;
+        line = strndup(data, len);
         if (!line)
                 return 0;
-        /* A new status line starts a new response (e.g. after 100 Continue). */
-        if (strneq(line, "HTTP/", 5)) {
-                strv_free(t->headers);
-                t->headers = NULL;
-                return len;
-        }
         strstrip(line);
         if (!*line || !strchr(line, ':'))
                 return len;
-        return strv_push(&t->headers, line) < 0 ? 0 : len;
+        r = http_header_list_add(&t->headers, line, strlen(line));
+        if (r == -EMSGSIZE)
+                t->head_too_big = true;
+        return r < 0 ? 0 : len;
 }
 
-static int curl_to_errno(CURLcode c, bool too_big) {
+static int curl_to_errno(CURLcode c, const struct transfer *t) {
+        if (t->head_too_big)
+                return -EMSGSIZE;
         switch (c) {
         case CURLE_OK: return 0;
         case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
@@ -174,7 +214,7 @@ static int curl_to_errno(CURLcode c, bool too_big) {
         case CURLE_SEND_ERROR:
         case CURLE_GOT_NOTHING:
         case CURLE_PARTIAL_FILE: return -ECONNRESET;
-        case CURLE_WRITE_ERROR: return too_big ? -EFBIG : -EIO;
+        case CURLE_WRITE_ERROR: return t->too_big ? -EFBIG : -EIO;
         case CURLE_OUT_OF_MEMORY: return -ENOMEM;
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_PEER_FAILED_VERIFICATION:
@@ -314,20 +354,23 @@ static int curl_attempt(const struct http_request *req, struct http_response *re
                 goto out;
         }
         code = lib.easy_perform(c);
-        r = curl_to_errno(code, t.too_big);
+        r = curl_to_errno(code, &t);
         if (r < 0) {
-                snprintf(error, HTTP_ERROR_MAX, "%s", errbuf[0] ? errbuf : lib.easy_strerror(code));
+                snprintf(error, HTTP_ERROR_MAX, "%s",
+                         r == -EMSGSIZE ? "Response header too large (64 KiB, 100 fields at most)"
+                         : errbuf[0]    ? errbuf
+                                        : lib.easy_strerror(code));
                 goto out;
         }
         lib.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
         resp->body_len = t.body.len;
         resp->body = strbuf_steal(&t.body);
-        resp->headers = TAKE_PTR(t.headers);
+        resp->headers = TAKE_PTR(t.headers.v);
         if (!resp->body)
                 r = -ENOMEM;
 out:
         strbuf_done(&t.body);
-        strv_free(t.headers);
+        http_header_list_clear(&t.headers);
         lib.slist_free_all(headers);
         lib.slist_free_all(resolve);
         return r;

@@ -17,13 +17,6 @@
 #include "http-plain.h"
 #include "strbuf.h"
 
-struct url {
-        char host[256];
-        char port[8];
-        const char *path; /* into the URL, "/" when empty */
-        char host_header[270];
-};
-
 static bool proxy_configured(void) {
         static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"};
         for (size_t i = 0; i < ELEMENTSOF(vars); i++)
@@ -34,43 +27,6 @@ static bool proxy_configured(void) {
 
 bool http_plain_eligible(const struct http_request *req) {
         return req->url && strneq(req->url, "http://", 7) && !req->resolve && (req->no_proxy || !proxy_configured());
-}
-
-static int parse_url(const char *url, struct url *u) {
-        const char *p = url + 7, *end, *colon;
-        size_t n;
-
-        if (*p == '[') { /* IPv6 literal */
-                end = strchr(p, ']');
-                if (!end)
-                        return -EINVAL;
-                n = (size_t) (end - p - 1);
-                if (n >= sizeof(u->host))
-                        return -EINVAL;
-                memcpy(u->host, p + 1, n);
-                u->host[n] = 0;
-                p = end + 1;
-        } else {
-                n = strcspn(p, ":/?#");
-                if (n == 0 || n >= sizeof(u->host))
-                        return -EINVAL;
-                memcpy(u->host, p, n);
-                u->host[n] = 0;
-                p += n;
-        }
-        colon = *p == ':' ? p + 1 : NULL;
-        n = colon ? strcspn(colon, "/?#") : 0;
-        if (colon && (n == 0 || n >= sizeof(u->port)))
-                return -EINVAL;
-        snprintf(u->port, sizeof(u->port), "%.*s", colon ? (int) n : 2, colon ? colon : "80");
-        u->path = colon ? colon + n : p;
-        /* Host: the authority exactly as the URL gives it ("[::1]:8080"). */
-        n = strcspn(url + 7, "/?#");
-        if (n >= sizeof(u->host_header))
-                return -EINVAL;
-        memcpy(u->host_header, url + 7, n);
-        u->host_header[n] = 0;
-        return 0;
 }
 
 static int wait_fd(int fd, short events, long deadline) {
@@ -111,11 +67,15 @@ static int connect_one(const struct addrinfo *ai, long deadline) {
         return TAKE_FD(fd);
 }
 
-static int connect_to(const struct url *u, long deadline) {
+static int connect_to(const struct http_request *req, const struct http_url *u, long deadline) {
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res = NULL;
+        char port[8];
         int fd = -EHOSTUNREACH;
 
-        if (getaddrinfo(u->host, u->port, &hints, &res) != 0)
+        snprintf(port, sizeof(port), "%u", u->port);
+        if (req->pin_address)
+                hints.ai_flags |= AI_NUMERICHOST;
+        if (getaddrinfo(req->pin_address ? req->pin_address : u->host, port, &hints, &res) != 0)
                 return -EHOSTUNREACH;
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
                 fd = connect_one(ai, deadline);
@@ -137,14 +97,17 @@ static bool caller_sets(const struct http_request *req, const char *name) {
         return false;
 }
 
-static int build_request(const struct http_request *req, const struct url *u, struct strbuf *b) {
+static int build_request(const struct http_request *req, const struct http_url *u, struct strbuf *b) {
         const char *method = req->method ? req->method : "GET";
         bool has_body = req->body || req->body_len > 0 || streq(method, "POST") || streq(method, "PUT");
         int r;
 
-        r = strbuf_printf(b, "%s %s HTTP/1.1\r\nConnection: close\r\n", method, *u->path ? u->path : "/");
+        if (strpbrk(method, " \t\r\n"))
+                return -EINVAL;
+        r = strbuf_printf(b, "%s %s%.*s HTTP/1.1\r\nConnection: close\r\n", method, *u->path == '/' ? "" : "/",
+                          (int) u->path_len, u->path);
         if (r >= 0 && !caller_sets(req, "Host"))
-                r = strbuf_printf(b, "Host: %s\r\n", u->host_header);
+                r = strbuf_printf(b, "Host: %s\r\n", u->authority);
         if (r >= 0 && !caller_sets(req, "User-Agent"))
                 r = strbuf_printf(b, "User-Agent: %s/%s\r\n", PACKAGE_NAME, PACKAGE_VERSION);
         if (r >= 0 && has_body)
@@ -617,10 +580,13 @@ int http_plain_perform(const struct http_request *req, struct http_response *res
         long connect_ms = req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 3000;
         size_t max = (req->max_body > 0 ? req->max_body : 16u * 1024 * 1024) + HTTP_MAX_HEADER_BYTES;
         _cleanup_close_ int fd = -1;
-        struct url u;
+        struct http_url u;
+        char port[8];
         int r;
 
-        r = parse_url(req->url, &u);
+        r = http_url_parse(req->url, &u);
+        if (r >= 0 && u.https)
+                r = -EINVAL;
         if (r < 0) {
                 snprintf(error, HTTP_ERROR_MAX, "malformed URL");
                 return r;
@@ -628,10 +594,11 @@ int http_plain_perform(const struct http_request *req, struct http_response *res
         r = build_request(req, &u, &out);
         if (r < 0)
                 return r;
-        fd = connect_to(&u, start + (connect_ms < total ? connect_ms : total));
+        snprintf(port, sizeof(port), "%u", u.port);
+        fd = connect_to(req, &u, start + (connect_ms < total ? connect_ms : total));
         if (fd < 0) {
-                snprintf(error, HTTP_ERROR_MAX, "Failed to connect to %.100s port %s: %s", u.host, u.port,
-                         strerror(-fd));
+                snprintf(error, HTTP_ERROR_MAX, "Failed to connect to %.100s port %s: %s",
+                         req->pin_address ? req->pin_address : u.host, port, strerror(-fd));
                 return connect_errno(fd);
         }
         r = send_all(fd, out.data, out.len, start + total);
@@ -649,6 +616,6 @@ int http_plain_perform(const struct http_request *req, struct http_response *res
                          : r == -EMSGSIZE ? "Response header too large (64 KiB, 100 fields at most)"
                          : r == -EPROTO   ? "Malformed HTTP response"
                                           : strerror(-r),
-                         u.host, u.port);
+                         u.host, port);
         return r;
 }

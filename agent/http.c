@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -158,6 +159,83 @@ long http_parse_retry_after(const char *value, long now_s) {
         return (when - now_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : (long) (when - now_s)) * 1000;
 }
 
+static bool url_byte_ok(char c) {
+        return (unsigned char) c > 0x20 && (unsigned char) c < 0x7f;
+}
+
+static int url_host(const char *p, size_t n, struct http_url *u) {
+        struct in6_addr a6;
+
+        if (n > 0 && p[0] == '[') {
+                if (n < 3 || p[n - 1] != ']' || n - 2 >= sizeof(u->host))
+                        return -EINVAL;
+                memcpy(u->host, p + 1, n - 2);
+                u->host[n - 2] = 0;
+                return inet_pton(AF_INET6, u->host, &a6) == 1 ? 0 : -EINVAL;
+        }
+        if (n == 0 || n > 253)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char) p[i]) && p[i] != '.' && p[i] != '-')
+                        return -EINVAL;
+        memcpy(u->host, p, n);
+        u->host[n] = 0;
+        return 0;
+}
+
+static int url_port(const char *p, size_t n, unsigned *ret) {
+        unsigned v = 0;
+
+        if (n == 0 || n > 5)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (!isdigit((unsigned char) p[i]))
+                        return -EINVAL;
+                v = v * 10 + (unsigned) (p[i] - '0');
+        }
+        if (v == 0 || v > 65535)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int http_url_parse(const char *url, struct http_url *ret) {
+        struct http_url u = {0};
+        const char *p, *auth, *colon;
+        size_t n = strnlen(url, HTTP_URL_MAX + 1), an;
+
+        if (n > HTTP_URL_MAX)
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++)
+                if (!url_byte_ok(url[i]))
+                        return -EINVAL;
+        if (strncasecmp(url, "https://", 8) == 0)
+                u.https = true, auth = url + 8;
+        else if (strncasecmp(url, "http://", 7) == 0)
+                auth = url + 7;
+        else
+                return -EINVAL;
+        an = strcspn(auth, "/?#");
+        /* No userinfo ("127.0.0.1@elsewhere"), no backslash some parsers take for '/'. */
+        if (memchr(auth, '@', an) || memchr(auth, '\\', an) || an >= sizeof(u.authority))
+                return -EINVAL;
+        memcpy(u.authority, auth, an);
+        u.authority[an] = 0;
+        p = auth[0] == '[' ? memchr(auth, ']', an) : auth;
+        if (!p)
+                return -EINVAL;
+        colon = memchr(p, ':', an - (size_t) (p - auth));
+        if (url_host(auth, colon ? (size_t) (colon - auth) : an, &u) < 0)
+                return -EINVAL;
+        u.port = u.https ? 443 : 80;
+        if (colon && url_port(colon + 1, an - (size_t) (colon + 1 - auth), &u.port) < 0)
+                return -EINVAL;
+        u.path = auth + an;
+        u.path_len = strcspn(u.path, "#");
+        *ret = u;
+        return 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
         struct transfer *t = userdata;
         size_t len = size * n;
@@ -299,7 +377,7 @@ static void set_method(CURL *c, const struct http_request *req) {
 }
 
 static CURL *prepare_handle(const struct http_request *req, struct transfer *t, struct curl_slist *headers,
-                            struct curl_slist *resolve, char *errbuf) {
+                            struct curl_slist *resolve, struct curl_slist *connect_to, char *errbuf) {
         CURL *c = shared_handle;
 
         if (!c)
@@ -326,6 +404,10 @@ static CURL *prepare_handle(const struct http_request *req, struct transfer *t, 
                 lib.easy_setopt(c, CURLOPT_NOPROXY, "*");
         if (resolve)
                 lib.easy_setopt(c, CURLOPT_RESOLVE, resolve);
+        if (connect_to) {
+                lib.easy_setopt(c, CURLOPT_CONNECT_TO, connect_to);
+                lib.easy_setopt(c, CURLOPT_NOPROXY, "*");
+        }
         set_method(c, req);
         return c;
 }
@@ -333,7 +415,8 @@ static CURL *prepare_handle(const struct http_request *req, struct transfer *t, 
 /* One attempt through libcurl: HTTPS, proxies, --resolve. */
 static int curl_attempt(const struct http_request *req, struct http_response *resp, char *error) {
         struct transfer t = {.body = STRBUF_INIT};
-        struct curl_slist *headers = NULL, *resolve = NULL;
+        struct curl_slist *headers = NULL, *resolve = NULL, *connect_to = NULL;
+        _cleanup_free_ char *pin = NULL;
         char errbuf[CURL_ERROR_SIZE] = "";
         CURLcode code;
         CURL *c;
@@ -347,8 +430,15 @@ static int curl_attempt(const struct http_request *req, struct http_response *re
         /* No "Expect: 100-continue" round trip. */
         headers = slist_from("Expect:", req->headers);
         resolve = slist_from(NULL, req->resolve);
+        /* "::ADDR:": any host, any port, to ADDR at the URL's port. */
+        if (req->pin_address) {
+                pin = strdup_printf(strchr(req->pin_address, ':') ? "::[%s]:" : "::%s:", req->pin_address);
+                connect_to = pin ? slist_from(pin, NULL) : NULL;
+        }
         t.max_body = req->max_body > 0 ? req->max_body : DEFAULT_MAX_BODY;
-        c = headers && (resolve || !req->resolve) ? prepare_handle(req, &t, headers, resolve, errbuf) : NULL;
+        c = headers && (resolve || !req->resolve) && (connect_to || !req->pin_address)
+                    ? prepare_handle(req, &t, headers, resolve, connect_to, errbuf)
+                    : NULL;
         if (!c) {
                 r = -ENOMEM;
                 goto out;
@@ -373,6 +463,7 @@ out:
         http_header_list_clear(&t.headers);
         lib.slist_free_all(headers);
         lib.slist_free_all(resolve);
+        lib.slist_free_all(connect_to);
         return r;
 }
 

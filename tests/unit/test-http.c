@@ -352,6 +352,30 @@ static void test_plain_eintr(void) {
         send_fault = 0;
 }
 
+static void test_url(void) {
+        struct http_url u;
+
+        is_int(http_url_parse("http://127.0.0.1:8080/a?b#c", &u), 0, "a URL");
+        ok(!u.https && streq(u.host, "127.0.0.1") && u.port == 8080 && u.path_len == 4 && strneq(u.path, "/a?b", 4),
+           "host, port and path (without the fragment)");
+        is_int(http_url_parse("https://[::1]/", &u), 0, "IPv6 literal");
+        ok(u.https && streq(u.host, "::1") && u.port == 443 && streq(u.authority, "[::1]"), "without brackets");
+        is_int(http_url_parse("http://example.com", &u), 0, "no path");
+        ok(u.port == 80 && u.path_len == 0, "port 80, empty path");
+        is_int(http_url_parse("http://127.0.0.1@evil.example/", &u), -EINVAL, "user info is refused");
+        is_int(http_url_parse("http://127.0.0.1:80@evil.example/", &u), -EINVAL, "user info after a port too");
+        is_int(http_url_parse("http://127.0.0.1\\@evil.example/", &u), -EINVAL, "a backslash in the authority");
+        is_int(http_url_parse("http://a b/", &u), -EINVAL, "a blank");
+        is_int(http_url_parse("http://h/\r\nX: y", &u), -EINVAL, "CR LF in the path");
+        is_int(http_url_parse("http://h:0/", &u), -EINVAL, "port 0");
+        is_int(http_url_parse("http://h:65536/", &u), -EINVAL, "port 65536");
+        is_int(http_url_parse("http://h:/", &u), -EINVAL, "an empty port");
+        is_int(http_url_parse("http://[::1/", &u), -EINVAL, "an unclosed bracket");
+        is_int(http_url_parse("http://[127.0.0.1]/", &u), -EINVAL, "an IPv4 address in brackets");
+        is_int(http_url_parse("http://h%41/", &u), -EINVAL, "percent-encoding in the host");
+        is_int(http_url_parse("ftp://h/", &u), -EINVAL, "another scheme");
+}
+
 static void test_helpers(void) {
         _cleanup_free_ char *enc = http_urlencode("a b/c~d=é");
         long d;
@@ -390,6 +414,7 @@ int main(void) {
         test_retries();
         test_limits();
         test_helpers();
+        test_url();
         test_plain_framing();
         test_plain_chunks();
         test_plain_limits();

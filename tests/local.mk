@@ -64,5 +64,5 @@ EXTRA_DIST += \
 	tests/e2e/http-transports.sh tests/e2e/libsystemd-lazy.sh \
 	tests/data/fuzz/http/chunked.http tests/data/fuzz/http/continue.http tests/data/fuzz/http/close.http \
 	tests/data/fuzz/http/date.retry tests/data/fuzz/http/delta.retry tests/data/fuzz/http/rfc850.retry \
-	tests/data/fuzz/http/asctime.retry \
+	tests/data/fuzz/http/asctime.retry tests/data/fuzz/http/ipv6.url \
 	bench/boot

@@ -2,12 +2,27 @@
 /* libFuzzer target: the plain-HTTP transport's response parser (status
  * line, fields, 1xx, chunked, Content-Length), on a buffer as read from the
  * connection. Checks what the parser promises: at most 100 fields, no body
- * larger than the input, a NUL after the body. */
+ * larger than the input, a NUL after the body. The same bytes as a URL for
+ * http_url_parse(): a host it accepts has no '@', '/', blank or control. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http-plain.h"
+
+static void url(const uint8_t *data, size_t size) {
+        char *s = malloc(size + 1);
+        struct http_url u;
+
+        if (!s)
+                return;
+        memcpy(s, data, size);
+        s[size] = 0;
+        if (http_url_parse(s, &u) == 0 && (!u.host[0] || strpbrk(u.host, "@/\\ \t\r\n?#") || u.port == 0 ||
+                                           u.port > 65535 || u.path < s || u.path + u.path_len > s + size))
+                abort();
+        free(s);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -26,5 +41,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 free(resp.body);
                 strv_free(resp.headers);
         }
+        url(data, size);
         return 0;
 }

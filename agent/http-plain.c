@@ -210,7 +210,7 @@ static bool is_ows(char c) {
 /* A field value byte (RFC 9110 5.5): visible, blank or obs-text; no CR, LF, NUL. */
 static bool is_field_byte(char c) {
         unsigned char u = (unsigned char) c;
-        return u == '\t' || u >= 0x20 ? u != 0x7f : false;
+        return u == '\t' || (u >= 0x20 && u != 0x7f);
 }
 
 /* Appends an obs-fold continuation (RFC 9112 5.2) to the last field, as one SP. */
@@ -237,7 +237,7 @@ static int parse_field(const char *p, size_t len, struct http_header_list *l) {
         size_t name = 0, v, e = len;
 
         for (size_t i = 0; i < len; i++)
-                if (!is_field_byte(p[i]) && p[i] != ':')
+                if (!is_field_byte(p[i]))
                         return -EPROTO;
         while (e > 0 && is_ows(p[e - 1]))
                 e--;

@@ -275,6 +275,24 @@ static void test_plain_framing(void) {
                "an interim 100 Continue is skipped");
 }
 
+static void test_plain_fields(void) {
+        _cleanup_http_response_ struct http_response *resp = NULL;
+
+        if (getenv("KILN_HTTP_CURL"))
+                return; /* libcurl's own field handling */
+        is_int(raw_get(RAW("HTTP/1.1 200 OK\r\nX-Fold: a\r\n\t b \r\nX-Blank:   v  \r\nContent-Length: 2\r\n\r\nok"),
+                       &resp),
+               0, "obs-fold and blanks around a value");
+        is_str(resp ? http_response_header(resp, "X-Fold") : NULL, "a b", "a folded line joins with one space");
+        is_str(resp ? http_response_header(resp, "X-Blank") : NULL, "v", "blanks around a value are dropped");
+        raw_is(RAW("HTTP/1.1 200 OK\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n"), NULL,
+               "a blank between a field's name and colon is refused");
+        raw_is(RAW("HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 2\r\n\r\nok"), NULL,
+               "a bare CR in a value is refused");
+        raw_is(RAW("HTTP/1.1 2000 OK\r\n\r\n"), NULL, "a four-digit status is refused");
+        raw_is(RAW("HTTP/1.1 200 OK\n\nok"), NULL, "bare LF line ends are refused");
+}
+
 static void test_plain_chunks(void) {
 #define CHUNKED "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Last: 1\r\n\r\n"
         raw_is(RAW(CHUNKED "5\r\nhello\r\n0\r\n\r\n"), "hello", "a chunked body");
@@ -416,6 +434,7 @@ int main(void) {
         test_helpers();
         test_url();
         test_plain_framing();
+        test_plain_fields();
         test_plain_chunks();
         test_plain_limits();
         test_plain_eintr();

@@ -27,6 +27,8 @@ tests_unit_test_yaml_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_fileio_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_proc_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_http_LDADD = $(TEST_UNIT_LDADD)
+# A send() that fails with EINTR on demand (tests/unit/test-http.c).
+tests_unit_test_http_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=send
 tests_unit_test_imds_LDADD = $(TEST_UNIT_LDADD)
 # Its test_wipe() sees every free() and realloc() of kiln's code.
 tests_unit_test_imds_LDFLAGS = -Wl,--wrap=free -Wl,--wrap=realloc
@@ -68,4 +70,7 @@ EXTRA_DIST += \
 	tests/e2e/boot.sh tests/e2e/status-wait.sh tests/e2e/status-secrets.sh tests/e2e/status-owner.sh \
 	tests/e2e/cli.sh tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh tests/e2e/libsystemd-lazy.sh \
+	tests/data/fuzz/http/chunked.http tests/data/fuzz/http/continue.http tests/data/fuzz/http/close.http \
+	tests/data/fuzz/http/date.retry tests/data/fuzz/http/delta.retry tests/data/fuzz/http/rfc850.retry \
+	tests/data/fuzz/http/asctime.retry tests/data/fuzz/http/ipv6.url \
 	bench/boot

@@ -66,10 +66,16 @@ struct acme_client {
         char *kid;
         char *thumbprint;
         bool thumbprint_new; /* not the one published before: nginx's challenge location is stale */
-        /* The last failure, for the caller to log and store. */
+        /* The last failure, for the caller to log and store; how to retry
+         * it. Per site: acme_client_begin_site() clears them. */
         char error[512];
         enum acme_retry retry;
         long retry_after_s;
+        /* The CA could not be reached (or gave no directory) in this run:
+         * every later request fails at once with this error, and each site
+         * is retried by its backoff, not by a boot that waits on them all. */
+        int down;
+        char down_error[512];
         unsigned requests;
         unsigned bad_nonces;
 };
@@ -77,6 +83,9 @@ struct acme_client {
 int acme_client_new(const struct acme_config *cfg, struct acme_client **ret);
 void acme_client_free(struct acme_client *c);
 DEFINE_POINTER_CLEANUP(struct acme_client, acme_client_free)
+/* Forgets the last site's failure (error, Retry-After), not the run's
+ * knowledge that the CA is down. */
+void acme_client_begin_site(struct acme_client *c);
 /* Sets c->error from a printf format; returns r. */
 int acme_errorf(struct acme_client *c, int r, const char *fmt, ...) _printf_(3, 4);
 

@@ -307,6 +307,10 @@ int acme_site_run(struct acme_run *run, const struct acme_site *site, char **ret
         r = store_state_load(site->name, &state);
         if (r < 0)
                 return r;
+        /* One client serves every site of the run: what the CA said about
+         * the last site (its Retry-After) is not this one's. */
+        if (run->client)
+                acme_client_begin_site(run->client);
         r = due(run, site, state, &replaces);
         if (r == 0) {
                 if (store_state_save(site->name, state) < 0)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -264,22 +266,50 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
 
 static int decode_blob(struct decoder *d, const struct blob *b, unsigned depth);
 
-static bool include_url_ok(const char *url) {
-        static const char *const loopback[] = {"http://127.", "http://localhost/", "http://localhost:", "http://[::1]"};
+/* Plain HTTP can be read or changed on the way: only from this very
+ * machine (a local metadata proxy, tests). The URL is parsed, not matched
+ * by prefix ("http://127.attacker.example/", "http://127.0.0.1@host/"), its
+ * host must be a loopback address (127.0.0.0/8, ::1, or localhost looked up
+ * here), and the connection is pinned to that address, never a proxy.
+ * *ret_pin is the address, NULL for https. */
+static int include_pin(const char *url, char ret_pin[static INET6_ADDRSTRLEN], bool *ret_plain) {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+        struct http_url u;
+        struct in_addr a4;
+        struct in6_addr a6;
+        int r = -EADDRNOTAVAIL;
 
-        if (strneq(url, "https://", 8))
-                return true;
-        /* Plain HTTP can be read or changed on the way: only from this very
-         * machine (a local metadata proxy, tests). */
-        for (size_t i = 0; i < ELEMENTSOF(loopback); i++)
-                if (strneq(url, loopback[i], strlen(loopback[i])))
-                        return true;
-        return false;
+        *ret_plain = false;
+        if (strncasecmp(url, "https://", 8) == 0)
+                return 0;
+        if (strncasecmp(url, "http://", 7) != 0)
+                return -EPROTONOSUPPORT;
+        *ret_plain = true;
+        if (http_url_parse(url, &u) < 0)
+                return -EINVAL;
+        if (inet_pton(AF_INET, u.host, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) == 127 && inet_ntop(AF_INET, &a4, ret_pin, INET6_ADDRSTRLEN) ? 0 : r;
+        if (inet_pton(AF_INET6, u.host, &a6) == 1)
+                return IN6_IS_ADDR_LOOPBACK(&a6) && inet_ntop(AF_INET6, &a6, ret_pin, INET6_ADDRSTRLEN) ? 0 : r;
+        if (strcasecmp(u.host, "localhost") != 0 || getaddrinfo("localhost", NULL, &hints, &res) != 0)
+                return r;
+        for (struct addrinfo *ai = res; ai && r < 0; ai = ai->ai_next) {
+                const struct sockaddr_in *s4 = (const struct sockaddr_in *) ai->ai_addr;
+                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) ai->ai_addr;
+                if (ai->ai_family == AF_INET && (ntohl(s4->sin_addr.s_addr) >> 24) == 127 &&
+                    inet_ntop(AF_INET, &s4->sin_addr, ret_pin, INET6_ADDRSTRLEN))
+                        r = 0;
+                else if (ai->ai_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) &&
+                         inet_ntop(AF_INET6, &s6->sin6_addr, ret_pin, INET6_ADDRSTRLEN))
+                        r = 0;
+        }
+        freeaddrinfo(res);
+        return r;
 }
 
 static int fetch_include(struct decoder *d, const struct blob *b, const char *url, unsigned depth) {
         _cleanup_http_response_ struct http_response *resp = NULL;
-        char errbuf[HTTP_ERROR_MAX] = "";
+        char errbuf[HTTP_ERROR_MAX] = "", pin[INET6_ADDRSTRLEN] = "";
         struct http_request req = {
                 .url = url,
                 .timeout_ms = 30000,
@@ -290,11 +320,21 @@ static int fetch_include(struct decoder *d, const struct blob *b, const char *ur
                 .ca_file = d->o->ca_file,
                 .error = errbuf,
         };
+        bool plain;
         int r;
 
-        if (!include_url_ok(url)) {
-                error(d, b, "include '%s': only https:// URLs are fetched (http:// only from loopback)", url);
+        r = include_pin(url, pin, &plain);
+        if (r < 0) {
+                error(d, b, "include '%s': %s", url,
+                      !plain         ? "only https:// URLs are fetched (http:// only from a loopback address)"
+                      : r == -EINVAL ? "not a URL kiln reads (user info, blanks, a bad port or host?)"
+                                     : "plain http:// only from a loopback address (127.0.0.0/8, [::1], "
+                                       "localhost); use https://");
                 return 0;
+        }
+        if (plain) {
+                req.pin_address = pin;
+                req.no_proxy = true;
         }
         r = http_request(&req, &resp);
         if (r < 0) {
@@ -313,12 +353,14 @@ static int decode_includes(struct decoder *d, const struct blob *b, unsigned dep
         size_t pos = 0;
         int r = 0;
 
-        while (pos < b->len && r >= 0) {
+        for (size_t lineno = 0; pos < b->len && r >= 0; lineno++) {
                 const char *nl = memchr(b->data + pos, '\n', b->len - pos);
                 size_t n = nl ? (size_t) (nl - (b->data + pos)) : b->len - pos;
                 _cleanup_free_ char *line = strndup(b->data + pos, n);
+                struct blob at = *b; /* errors point at the URL's line */
                 char *url;
 
+                at.line = b->line + lineno;
                 pos += n + 1;
                 if (!line)
                         return -ENOMEM;
@@ -326,12 +368,12 @@ static int decode_includes(struct decoder *d, const struct blob *b, unsigned dep
                 if (!*url || *url == '#')
                         continue;
                 if (strv_length(d->u->includes) >= USERDATA_MAX_INCLUDES) {
-                        error(d, b, "more than %d includes, ignoring '%s' and the rest", USERDATA_MAX_INCLUDES, url);
+                        error(d, &at, "more than %d includes, ignoring '%s' and the rest", USERDATA_MAX_INCLUDES, url);
                         break;
                 }
                 r = strv_push(&d->u->includes, url);
                 if (r >= 0 && d->o->fetch_includes)
-                        r = fetch_include(d, b, url, depth);
+                        r = fetch_include(d, &at, url, depth);
         }
         return r;
 }

@@ -13,6 +13,7 @@ SECONDS_EACH=${1:-20}
 CC=${FUZZ_CC:-clang}
 OUT=$top_builddir/tests/fuzz-build
 TARGETS="fuzz-mime fuzz-yaml-config fuzz-cloud-config fuzz-metrics"
+TARGETS="$TARGETS fuzz-http-plain fuzz-retry-after"
 n=0
 
 tap() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
@@ -56,6 +57,7 @@ tap $build_ok "kiln's sources build with clang and the fuzzing sanitizers"
 cp "$top_srcdir"/tests/data/userdata/golden/*.in "$OUT/corpus/" 2>/dev/null
 cp "$top_srcdir"/tests/data/userdata/*.mime "$OUT/corpus/" 2>/dev/null
 cp "$top_srcdir"/tests/data/metrics/*.json "$OUT/corpus/" 2>/dev/null
+cp "$top_srcdir"/tests/data/fuzz/http/* "$OUT/corpus/" 2>/dev/null
 for t in $TARGETS; do
 	# shellcheck disable=SC2086
 	if ! $CC $FLAGS -fsanitize=fuzzer $INC $CFLAGS_PKG "$top_srcdir/tests/fuzz/$t.c" "${objs[@]}" $LIBS_PKG \

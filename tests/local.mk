@@ -49,7 +49,8 @@ TESTS += \
 	tests/e2e/cli.sh \
 	tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh \
-	tests/e2e/libsystemd-lazy.sh
+	tests/e2e/libsystemd-lazy.sh \
+	tests/e2e/crash-points.sh
 
 # Files, not folders: a folder in EXTRA_DIST is copied from the build tree
 # when one of that name exists there, test logs and all.
@@ -60,4 +61,5 @@ EXTRA_DIST += \
 	tests/fakes/test-fake-imds.sh tests/fakes/test-fake-cloudwatch.sh \
 	tests/e2e/boot.sh tests/e2e/status-wait.sh tests/e2e/cli.sh tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh tests/e2e/libsystemd-lazy.sh \
+	tests/e2e/crash-points.sh tests/e2e/crash-points.py tests/e2e/crash-shim.c tests/e2e/crash-run.c \
 	bench/boot

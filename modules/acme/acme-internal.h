@@ -156,6 +156,10 @@ int store_state_save(const char *site, const json_t *state);
 /* Writes cert.pem, chain.pem, fullchain.pem (the previous ones kept as
  * *.bak), removes the placeholder marker. */
 int store_install(const char *site, const char *fullchain);
+/* cert.pem and chain.pem made again from fullchain.pem where they differ:
+ * an install killed before it wrote fullchain.pem (last, it is what nginx
+ * serves) leaves them apart. 1 when a file was rewritten. */
+int store_repair(const char *site);
 /* Puts the *.bak files back after a failed deploy. */
 int store_rollback(const char *site);
 /* Keeps a hard link of path as path.bak (absent is fine). */

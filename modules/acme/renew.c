@@ -307,6 +307,13 @@ int acme_site_run(struct acme_run *run, const struct acme_site *site, char **ret
         r = store_state_load(site->name, &state);
         if (r < 0)
                 return r;
+        r = store_repair(site->name);
+        if (r < 0)
+                log_warning_errno(r, "Failed to check the certificate files of site '%s', ignoring: %m", site->name);
+        else if (r > 0)
+                log_warning("Site '%s': cert.pem and chain.pem did not match fullchain.pem (an interrupted install), "
+                            "made them again from it.",
+                            site->name);
         r = due(run, site, state, &replaces);
         if (r == 0) {
                 if (store_state_save(site->name, state) < 0)

@@ -101,6 +101,44 @@ int store_install(const char *site, const char *fullchain) {
         return 0;
 }
 
+/* Replaces site's file name with want unless it holds that already; 1 when
+ * it was replaced. */
+static int repair_file(const char *site, const char *name, const char *want) {
+        _cleanup_free_ char *path = NULL, *have = NULL;
+        int r;
+
+        if (store_site_path(site, name, &path) < 0)
+                return -ENOMEM;
+        r = read_file(path, STATE_MAX, &have, NULL);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r >= 0 && streq(have, want))
+                return 0;
+        r = write_file_atomic(path, want, strlen(want), 0644);
+        return r < 0 ? r : 1;
+}
+
+int store_repair(const char *site) {
+        _cleanup_free_ char *path = NULL, *marker = NULL, *full = NULL, *cert = NULL, *chain = NULL;
+        int r, k;
+
+        if (store_site_path(site, "fullchain.pem", &path) < 0 || store_site_path(site, "placeholder", &marker) < 0)
+                return -ENOMEM;
+        /* A placeholder has neither cert.pem nor chain.pem. */
+        r = file_exists(marker);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = read_file(path, STATE_MAX, &full, NULL);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        r = cert_split_chain(full, &cert, &chain);
+        if (r < 0)
+                return r;
+        r = repair_file(site, "cert.pem", cert);
+        k = r < 0 ? r : repair_file(site, "chain.pem", chain);
+        return k < 0 ? k : r > 0 || k > 0;
+}
+
 static int restore(const char *site, const char *name) {
         _cleanup_free_ char *path = NULL, *bak = NULL;
 

@@ -352,6 +352,48 @@ static void test_split(void) {
         is_str(rest, b, "the rest");
 }
 
+static char *site_file(const char *root, const char *name) {
+        _cleanup_free_ char *path = strdup_printf("%s" ACME_SITES_DIR "/demo/%s", root, name);
+        char *buf = NULL;
+
+        return path && read_file(path, 1 << 20, &buf, NULL) >= 0 ? buf : NULL;
+}
+
+static void put_site_file(const char *root, const char *name, const char *content) {
+        _cleanup_free_ char *path = strdup_printf("%s" ACME_SITES_DIR "/demo/%s", root, name);
+
+        ok(path && write_file_atomic(path, content, strlen(content), 0644) >= 0, "wrote %s", name);
+}
+
+/* An install killed between cert.pem and fullchain.pem: cert.pem and
+ * chain.pem are made again from fullchain.pem, which nginx serves. */
+static void test_store_repair(void) {
+        _cleanup_free_ char *a = slurp("leaf-high-serial.pem"), *b = slurp("ca.pem"),
+                            *old = slurp("leaf-low-serial.pem"), *full = NULL, *cert = NULL, *chain = NULL;
+        char root[] = "/tmp/kiln-test-acme-XXXXXX";
+
+        if (!ok(a && b && old && mkdtemp(root), "store_repair: a root to work in"))
+                return;
+        root_set(root);
+        full = strdup_printf("%s%s", a, b);
+        put_site_file(root, "fullchain.pem", full);
+        put_site_file(root, "cert.pem", old);
+        is_int(store_repair("demo"), 1, "store_repair: cert.pem of the certificate before, no chain.pem: repaired");
+        cert = site_file(root, "cert.pem");
+        chain = site_file(root, "chain.pem");
+        is_str(cert, a, "cert.pem is fullchain.pem's first certificate");
+        is_str(chain, b, "chain.pem is the rest");
+        is_int(store_repair("demo"), 0, "store_repair: nothing to do the second time");
+        put_site_file(root, "placeholder", "{}");
+        put_site_file(root, "cert.pem", old);
+        is_int(store_repair("demo"), 0, "store_repair: a placeholder is left alone");
+        free(cert);
+        cert = site_file(root, "cert.pem");
+        is_str(cert, old, "... and its cert.pem untouched");
+        (void) rm_rf(root);
+        root_set("/");
+}
+
 int main(void) {
         _cleanup_free_ char *buf = slurp("expected.json");
 
@@ -371,6 +413,7 @@ int main(void) {
         test_profile();
         test_config();
         test_split();
+        test_store_repair();
         json_decref(expected);
         return tap_done();
 }

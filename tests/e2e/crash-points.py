@@ -578,7 +578,9 @@ def key_matches(key, cert):
 
 
 class Renew(Scenario):
-    """After the crash, kiln boot runs, as a restart of kiln's service
+    """The renewal asks for a key of another type, so that it writes a new
+    privkey.pem too: its points are those of a renewal that keeps the key
+    and more. After the crash, kiln boot runs, as a restart of kiln's service
     does; it need not renew again (the certificate is not due), so the
     certificate before is a good outcome too, but whichever is in place
     must be whole, verify, and be what nginx serves. nginx is put back to
@@ -593,15 +595,18 @@ class Renew(Scenario):
     site = "/var/lib/kiln/acme/sites/demo/"
     skip = (re.compile(r"^/var/lib/kiln/acme/sites/demo/[a-z]+\.pem\.bak$"),)
 
+    def config(self, w, key_type):
+        w.write("/etc/kiln/kiln.yaml",
+                "acme:\n  email: admin@example.com\n  directory: %s\n  ca_file: %s\n  key_type: %s\n"
+                "sites:\n  - name: demo\n    domains: [demo.test]\n    tls: acme\n"
+                "    locations: {/: {return: 200, body: 'demo'}}\n"
+                % (E["LOCAL_EC2_ACME_DIRECTORY"], E["LOCAL_EC2_ACME_CA"], key_type))
+
     def setup(self, w):
         w.restore(w.pristine)
         nginx_settings(w)
         open(USER_DATA, "w").close()
-        w.write("/etc/kiln/kiln.yaml",
-                "acme:\n  email: admin@example.com\n  directory: %s\n  ca_file: %s\n"
-                "sites:\n  - name: demo\n    domains: [demo.test]\n    tls: acme\n"
-                "    locations: {/: {return: 200, body: 'demo'}}\n"
-                % (E["LOCAL_EC2_ACME_DIRECTORY"], E["LOCAL_EC2_ACME_CA"]))
+        self.config(w, "ecdsa-p256")
         rc, out = w.kiln("boot")
         if rc != 0 or os.path.exists(w.path(self.site + "placeholder")):
             bail("the first certificate was not issued: " + out)
@@ -613,6 +618,11 @@ class Renew(Scenario):
 
     def reset_peers(self, w):
         w.nginx_reload()
+
+    def prepare(self, w, gen):
+        # A new key type: the renewal writes a new key as well, the points
+        # of a renewal that keeps its key and more.
+        self.config(w, "ecdsa-p384")
 
     def check(self, w, gen, rc):
         problems = [] if rc == 0 else ["kiln boot after the crash exits %d" % rc]

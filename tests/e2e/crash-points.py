@@ -790,6 +790,7 @@ class Metrics:
             if len(have) == 1 or (len(have) == 0 and put_killed and name == self.put[0]):
                 continue
             if len(have) == 2 and before.get(name) and in_spool and in_spool.get(name):
+                self.resent.append(name)
                 continue
             problems.append("%s arrived %d times" % (name, len(have)))
         for path in self.spool_files(root):
@@ -800,6 +801,7 @@ class Metrics:
         return problems
 
     def run(self, workers):
+        self.resent = []
         self.setup(workers[0])
         trace = os.path.join(T, "metrics.trace")
         point, problems = self.one(0, trace)
@@ -815,6 +817,8 @@ class Metrics:
             futures = {n: pool.submit(self.one, n, os.path.join(T, "metrics.%d.trace" % n))
                        for n in range(1, total + 1)}
             results = {n: f.result() for n, f in futures.items()}
+        diag("%s: %d datum(s) sent again after a crash between CloudWatch's answer and their removal from the "
+             "spool (allowed: at least once)" % (self.name, len(self.resent)))
         return report(self.name, total, results, started)
 
 

@@ -67,6 +67,10 @@ def diag(text):
         print("# " + line, flush=True)
 
 
+class HarnessError(Exception):
+    """The test's own machinery failed (not kiln): reported as a failure."""
+
+
 def bail(text):
     print("Bail out! " + text.splitlines()[0] if text else "Bail out!", flush=True)
     diag(text)
@@ -234,7 +238,12 @@ class Worker:
             if now and not (now & before):
                 return
             time.sleep(0.01)
-        bail("nginx did not reload within 10 s")
+        try:
+            with open(os.path.join(self.ec2, "nginx/logs/error.log")) as f:
+                tail = f.read()[-600:]
+        except OSError as e:
+            tail = str(e)
+        raise HarnessError("nginx did not reload within 10 s; its error log ends: " + tail)
 
     def status(self):
         try:
@@ -385,7 +394,10 @@ def run_scenario(s, workers):
                 n = todo.get_nowait()
             except queue.Empty:
                 return
-            results[n] = crash_point(s, w, n)
+            try:
+                results[n] = crash_point(s, w, n)
+            except Exception as e:  # the harness's, reported as this point's failure
+                results[n] = ("%d (harness error)" % n, ["harness: %s: %s" % (type(e).__name__, e)])
 
     started = time.time()
     threads = [threading.Thread(target=work, args=(w,)) for w in ws]
@@ -816,7 +828,12 @@ class Metrics:
         with ThreadPoolExecutor(max_workers=METRICS_JOBS) as pool:
             futures = {n: pool.submit(self.one, n, os.path.join(T, "metrics.%d.trace" % n))
                        for n in range(1, total + 1)}
-            results = {n: f.result() for n, f in futures.items()}
+            results = {}
+            for n, f in futures.items():
+                try:
+                    results[n] = f.result()
+                except Exception as e:  # the harness's, reported as this point's failure
+                    results[n] = ("%d (harness error)" % n, ["harness: %s: %s" % (type(e).__name__, e)])
         diag("%s: %d datum(s) sent again after a crash between CloudWatch's answer and their removal from the "
              "spool (allowed: at least once)" % (self.name, len(self.resent)))
         return report(self.name, total, results, started)

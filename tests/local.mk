@@ -58,7 +58,8 @@ TESTS += \
 	tests/e2e/cli.sh \
 	tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh \
-	tests/e2e/libsystemd-lazy.sh
+	tests/e2e/libsystemd-lazy.sh \
+	tests/e2e/crash-points.sh
 
 # Files, not folders: a folder in EXTRA_DIST is copied from the build tree
 # when one of that name exists there, test logs and all.
@@ -73,4 +74,5 @@ EXTRA_DIST += \
 	tests/data/fuzz/http/chunked.http tests/data/fuzz/http/continue.http tests/data/fuzz/http/close.http \
 	tests/data/fuzz/http/date.retry tests/data/fuzz/http/delta.retry tests/data/fuzz/http/rfc850.retry \
 	tests/data/fuzz/http/asctime.retry tests/data/fuzz/http/ipv6.url \
+	tests/e2e/crash-points.sh tests/e2e/crash-points.py tests/e2e/crash-shim.c tests/e2e/crash-run.c \
 	bench/boot

@@ -162,9 +162,16 @@ uint32_t random_u32(void);
 int store_site_path(const char *site, const char *file, char **ret);
 int store_state_load(const char *site, json_t **ret);
 int store_state_save(const char *site, const json_t *state);
-/* Writes cert.pem, chain.pem, fullchain.pem (the previous ones kept as
- * *.bak), removes the placeholder marker. */
-int store_install(const char *site, const char *fullchain);
+/* Installs the certificate fullchain and, when not NULL, a new key for it:
+ * privkey.pem, cert.pem, chain.pem, fullchain.pem (the ones replaced kept
+ * as *.bak), all or none of them as far as the next run sees; removes the
+ * placeholder marker. On failure nothing was replaced, or the rest is left
+ * to store_recover(). */
+int store_install(const char *site, const struct kiln_key *key, const char *fullchain);
+/* Finishes an install that a crash interrupted after it was committed, or
+ * throws away one interrupted before: 1 when files were moved into place.
+ * Called before the site's files are read. */
+int store_recover(const char *site);
 /* Puts the *.bak files back after a failed deploy. */
 int store_rollback(const char *site);
 /* Keeps a hard link of path as path.bak (absent is fine). */

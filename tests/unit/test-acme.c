@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "acme/acme-internal.h"
 #include "clock.h"
@@ -474,6 +475,78 @@ static void test_faulty_ca(void) {
         root_set("/");
 }
 
+static char *site_file(const char *root, const char *name) {
+        _cleanup_free_ char *path = strdup_printf("%s" ACME_SITES_DIR "/demo/%s", root, name);
+        char *buf = NULL;
+
+        return path && read_file(path, 1 << 20, &buf, NULL) >= 0 ? buf : NULL;
+}
+
+static void put_site_file(const char *root, const char *name, const char *content) {
+        _cleanup_free_ char *path = strdup_printf("%s" ACME_SITES_DIR "/demo/%s", root, name);
+
+        ok(path && write_file_atomic(path, content, strlen(content), 0644) >= 0, "wrote %s", name);
+}
+
+static bool site_has(const char *root, const char *name) {
+        _cleanup_free_ char *path = strdup_printf("%s" ACME_SITES_DIR "/demo/%s", root, name);
+
+        return path && access(path, F_OK) == 0;
+}
+
+/* An install is committed by new/complete: killed before, the next run
+ * throws new/ away; after, it moves the rest into place. */
+static void test_store_install(void) {
+        _cleanup_free_ char *a = slurp("leaf-high-serial.pem"), *b = slurp("ca.pem"),
+                            *old = slurp("leaf-low-serial.pem"), *full = NULL, *old_full = NULL, *got = NULL;
+        char root[] = "/tmp/kiln-test-acme-XXXXXX";
+
+        if (!ok(a && b && old && mkdtemp(root), "store: a root to work in"))
+                return;
+        root_set(root);
+        full = strdup_printf("%s%s", a, b);
+        old_full = strdup_printf("%s%s", old, b);
+        put_site_file(root, "fullchain.pem", old_full);
+        put_site_file(root, "cert.pem", old);
+        put_site_file(root, "chain.pem", b);
+        put_site_file(root, "privkey.pem.bak", "a key of long ago");
+
+        /* Killed before the commit: the files before stay. */
+        put_site_file(root, "new/fullchain.pem", full);
+        is_int(store_recover("demo"), 0, "store_recover: an uncommitted install is thrown away");
+        ok(!site_has(root, "new"), "... new/ is gone");
+        got = site_file(root, "fullchain.pem");
+        is_str(got, old_full, "... fullchain.pem is the one before");
+
+        /* Killed after the commit and cert.pem's move: the rest is moved. */
+        put_site_file(root, "new/chain.pem", b);
+        put_site_file(root, "new/fullchain.pem", full);
+        put_site_file(root, "new/complete", "");
+        put_site_file(root, "cert.pem", a);
+        is_int(store_recover("demo"), 1, "store_recover: a committed install is finished");
+        ok(!site_has(root, "new"), "... new/ is gone");
+        free(got);
+        got = site_file(root, "fullchain.pem");
+        is_str(got, full, "... fullchain.pem is the new one");
+        free(got);
+        got = site_file(root, "fullchain.pem.bak");
+        is_str(got, old_full, "... the one before kept as fullchain.pem.bak");
+        ok(!site_has(root, "privkey.pem.bak"), "... a privkey.pem.bak of an older install is not kept");
+        is_int(store_recover("demo"), 0, "store_recover: then nothing to do");
+
+        /* A whole install, the key kept. */
+        is_int(store_install("demo", NULL, old_full), 0, "store_install: installs");
+        free(got);
+        got = site_file(root, "cert.pem");
+        is_str(got, old, "... cert.pem is the first certificate");
+        free(got);
+        got = site_file(root, "chain.pem.bak");
+        is_str(got, b, "... chain.pem.bak the chain before");
+        ok(!site_has(root, "new"), "... and new/ is gone");
+        (void) rm_rf(root);
+        root_set("/");
+}
+
 int main(void) {
         _cleanup_free_ char *buf = slurp("expected.json");
 
@@ -494,6 +567,7 @@ int main(void) {
         test_config();
         test_split();
         test_faulty_ca();
+        test_store_install();
         json_decref(expected);
         return tap_done();
 }

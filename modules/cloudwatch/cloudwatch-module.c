@@ -280,7 +280,7 @@ static int build_run(struct cw_state *s, const struct sorted *run, size_t n, str
                 in[i] = run[i].d;
         r = metric_pack(in, n, &packed);
         for (size_t i = 0; r >= 0 && i < packed.n_items;) {
-                size_t k = metric_split(packed.items + i, packed.n_items - i, run[0].d->ns);
+                size_t k = metric_split(s->set.protocol, packed.items + i, packed.n_items - i, run[0].d->ns);
                 r = add_request(s, run[0].d->ns, packed.items + i, k, out);
                 i += k;
         }
@@ -403,7 +403,10 @@ static void schedule_retry(struct kiln_context *ctx, struct cw_state *s, long re
 static void failed(struct kiln_context *ctx, struct cw_state *s, const char *msg, long retry_after_ms) {
         struct spool_counts c;
 
-        snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
+        /* msg may be last_error itself (client_ready() wrote it): copying
+         * a string onto itself with snprintf() is undefined, and emptied it. */
+        if (msg != s->last_error)
+                snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
         spool_get_counts(s->spool, &c);
         if (!s->outage_logged)
                 log_warning("Failed to push metrics, keeping %zu datum(s) spooled and retrying: %s", c.datums, msg);
@@ -424,6 +427,7 @@ static int send_one(struct kiln_context *ctx, struct cw_state *s) {
         _cleanup_free_ char *name = NULL, *ns = NULL;
         const struct spool_request *q;
         struct cw_answer a;
+        long offset;
         size_t n;
         int r;
 
@@ -441,9 +445,14 @@ static int send_one(struct kiln_context *ctx, struct cw_state *s) {
                 s->invalid_datums += n;
                 return spool_pop(s->spool, name) < 0 ? 0 : 1;
         }
+        offset = s->client.clock_offset_s;
         r = cw_put_metric_data(
                 &s->client, &(struct cw_body){.protocol = q->protocol, .gzip = q->gzip, .data = q->body, .len = q->len},
                 &a);
+        if (s->client.clock_offset_s != offset)
+                log_warning("CloudWatch refused a request for the time it was signed at: CloudWatch's clock is %ld s "
+                            "%s of this one; signing with CloudWatch's time from now on.",
+                            labs(s->client.clock_offset_s), s->client.clock_offset_s > 0 ? "ahead" : "behind");
         if (r < 0) {
                 failed(ctx, s, strerror(-r), -1);
                 return 0;

@@ -138,6 +138,8 @@ static void test_parse(void) {
         }
 }
 
+static void test_split_size(time_t now);
+
 static void test_pack_split(void) {
         time_t now = time(NULL) - time(NULL) % 60;
         _cleanup_metric_batch_ struct metric_batch in = {0}, packed = {0}, many = {0};
@@ -176,21 +178,45 @@ static void test_pack_split(void) {
 
         for (int i = 0; i < 2500; i++)
                 add_json(&many, json_pack("[o]", metric_datum_new("M", i, NULL, now - i, 1)), NULL);
-        first = metric_split(many.items, many.n_items, "NS");
+        first = metric_split(METRIC_JSON, many.items, many.n_items, "NS");
         is_int(first, 1000, "2500 datums: the first request takes 1000");
-        is_int(metric_split(many.items + 2000, 500, "NS"), 500, "the last the remaining 500");
-        {
-                _cleanup_metric_batch_ struct metric_batch big = {0};
-                _cleanup_free_ char *v = calloc(1, 1025);
-                memset(v, 'x', 1024);
-                for (int i = 0; i < 300; i++) {
-                        json_t *d = metric_datum_new("Big", i, NULL, now, 60);
-                        metric_datum_add_dimension(d, "D", v);
-                        add_json(&big, json_pack("[o]", d), NULL);
-                }
-                first = metric_split(big.items, big.n_items, "NS");
-                ok(first > 100 && first < 300, "big datums split by size before 1000 (%zu)", first);
+        is_int(metric_split(METRIC_QUERY, many.items + 2000, 500, "NS"), 500, "the last the remaining 500");
+        test_split_size(now);
+}
+
+/* A body as split: within CloudWatch's 1 MB, and full: the next item would
+ * not have fit. */
+static void split_fills(enum metric_protocol proto, const struct metric_batch *b, const char *ns, const char *what) {
+        _cleanup_strbuf_ struct strbuf body = STRBUF_INIT, more = STRBUF_INIT;
+        size_t k = metric_split(proto, b->items, b->n_items, ns);
+
+        metric_encode(proto, ns, b->items, k, &body);
+        metric_encode(proto, ns, b->items, k + 1, &more);
+        ok(k > 1 && k < b->n_items && body.len <= METRIC_MAX_BODY && more.len > METRIC_MAX_BODY,
+           "%s: %zu items, %zu bytes; one more would be %zu", what, k, body.len, more.len);
+}
+
+/* Requests are cut by their real size, not a worst case: a JSON body of
+ * big datums reaches the megabyte (kiln stopped at ~300 KB). */
+static void test_split_size(time_t now) {
+        _cleanup_metric_batch_ struct metric_batch big = {0}, odd = {0};
+        _cleanup_free_ char *v = calloc(1, 1025), *w = calloc(1, 1025);
+
+        memset(v, 'x', 1024);
+        /* Characters each encoding escapes: 3 bytes in a Query body, 2 or 6 in JSON. */
+        for (size_t i = 0; i < 1024; i++)
+                w[i] = "\\\"&= /\001a"[i % 8];
+        for (int i = 0; i < 1000; i++) {
+                json_t *d = metric_datum_new("Big", i, NULL, now, 60), *e = metric_datum_new("Odd", i, NULL, now, 60);
+                metric_datum_add_dimension(d, "D", v);
+                metric_datum_add_dimension(e, "D", w);
+                add_json(&big, json_pack("[o]", d), NULL);
+                add_json(&odd, json_pack("[o]", e), NULL);
         }
+        split_fills(METRIC_JSON, &big, "NS", "JSON, 1 KiB dimension values");
+        split_fills(METRIC_QUERY, &big, "NS", "Query, 1 KiB dimension values");
+        split_fills(METRIC_JSON, &odd, "N S", "JSON, values full of escapes");
+        split_fills(METRIC_QUERY, &odd, "N S", "Query, values full of escapes");
 }
 
 static void test_encode(void) {
@@ -486,6 +512,27 @@ static void test_error_codes(void) {
         is_str(msg, "bad", "JSON error message");
 }
 
+static void test_skew(void) {
+        time_t t = 0;
+
+        is_int(cw_parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", &t), 0, "an HTTP-date parses");
+        is_int(t, 784111777, "to its instant");
+        is_int(cw_parse_http_date("Sun, 06 Nov 1994 08:49:37", &t), -EINVAL, "without GMT it is refused");
+        is_int(cw_parse_http_date("784111777", &t), -EINVAL, "so are seconds");
+        is_int(cw_parse_http_date(NULL, &t), -EINVAL, "and no header");
+        ok(cw_is_skew_error("RequestExpired", "Request has expired."), "RequestExpired is clock skew");
+        ok(cw_is_skew_error("RequestTimeTooSkewed", ""), "RequestTimeTooSkewed too");
+        ok(cw_is_skew_error("InvalidSignatureException",
+                            "Signature expired: 20240101T000000Z is now earlier than 20240101T000500Z "
+                            "(20240101T001000Z - 5 min.)"),
+           "InvalidSignatureException saying 'Signature expired'");
+        ok(cw_is_skew_error("SignatureDoesNotMatch", "Signature not yet current: 20240101T002000Z is still later"),
+           "SignatureDoesNotMatch saying 'Signature not yet current'");
+        ok(!cw_is_skew_error("SignatureDoesNotMatch", "The request signature we calculated does not match"),
+           "a wrong key is not clock skew");
+        ok(!cw_is_skew_error("InvalidParameterValue", "Signature expired"), "nor is bad data");
+}
+
 int main(void) {
         test_sigv4_vector();
         test_check();
@@ -497,6 +544,7 @@ int main(void) {
         test_creds_parse();
         test_parsers();
         test_error_codes();
+        test_skew();
         test_creds_imds();
         return tap_done();
 }

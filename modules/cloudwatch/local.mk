@@ -16,7 +16,8 @@ TESTS += \
 	tests/e2e/cloudwatch-push.sh \
 	tests/e2e/cloudwatch-outage.sh \
 	tests/e2e/cloudwatch-creds.sh \
-	tests/e2e/cloudwatch-skew.sh
+	tests/e2e/cloudwatch-skew.sh \
+	tests/e2e/cloudwatch-enospc.sh
 
 check_PROGRAMS += tests/unit/test-cloudwatch
 tests_unit_test_cloudwatch_SOURCES = tests/unit/test-cloudwatch.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -385,30 +387,55 @@ static void test_spool(void) {
         rm_rf(dir);
 }
 
-/* The daemon lists incoming/ while put-metric may be writing there: a
- * writer's temporary file is left to it, and only a dead writer's (old)
- * one is removed. */
+/* The daemon lists incoming/ while put-metric may be writing there. A
+ * writer's temporary file lives while the writer holds its shared lock on
+ * the directory, however old its mtime (a clock step at boot); without a
+ * writer, leftovers go however new. put-metric itself leaves no named
+ * temporary: its file is an O_TMPFILE until complete. */
 static void test_spool_temp_files(void) {
         char dir[] = "/tmp/kiln-spool-XXXXXX";
         struct spool_limits lim = {.max_datums = 4, .max_bytes = 1 << 20};
         _cleanup_metric_batch_ struct metric_batch groups = {0};
         _cleanup_strv_free_ char **sources = NULL;
-        _cleanup_free_ char *fresh = NULL, *old = NULL;
-        struct timespec then[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
+        _cleanup_free_ char *live = NULL, *fresh = NULL, *incoming = NULL;
+        _cleanup_(json_decrefp) json_t *one = json_array();
+        struct timespec then[2] = {{.tv_sec = time(NULL) - 365 * 86400}, {.tv_sec = time(NULL) - 365 * 86400}};
         struct spool *s = NULL;
+        struct dirent **names = NULL;
         size_t bad = 0;
+        int dfd, n, json = 0, temps = 0;
 
         ok(mkdtemp(dir) != NULL, "scratch dir");
-        fresh = strdup_printf("%s/incoming/0000000001000000000-1-0.json.kiln-AbCdEf", dir);
-        old = strdup_printf("%s/incoming/0000000000000000000-1-0.json.kiln-GhIjKl", dir);
-        is_int(write_file_atomic(fresh, "{", 1, 0600), 0, "a put-metric's file being written");
-        is_int(write_file_atomic(old, "{", 1, 0600), 0, "a dead writer's leftover");
-        is_int(utimensat(AT_FDCWD, old, then, 0), 0, "an hour old");
+        incoming = strdup_printf("%s/incoming", dir);
+        live = strdup_printf("%s/0000000001000000000-1-0.json.kiln-AbCdEf", incoming);
+        fresh = strdup_printf("%s/0000000002000000000-1-0.json.kiln-GhIjKl", incoming);
         is_int(spool_open(dir, &lim, &s), 0, "the daemon opens the spool");
-        is_int(spool_take_incoming(s, 100, &groups, &sources, &bad), 0, "and lists incoming/");
-        is_int(groups.n_items + bad, 0, "neither is taken as a datum");
-        is_int(file_exists(fresh), 1, "the file being written is left to its writer");
-        is_int(file_exists(old), 0, "the leftover is removed");
+        dfd = open(incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        is_int(flock(dfd, LOCK_SH), 0, "a writer takes its lock on incoming/");
+        is_int(write_file_atomic(live, "{", 1, 0600), 0, "and writes its temporary file");
+        is_int(utimensat(AT_FDCWD, live, then, 0), 0, "its mtime a year ago (the clock stepped)");
+        is_int(spool_take_incoming(s, 100, &groups, &sources, &bad), 0, "the daemon lists incoming/");
+        is_int(groups.n_items + bad, 0, "the temporary is not taken as a datum");
+        is_int(file_exists(live), 1, "a live writer's file stays, however old");
+        is_int(flock(dfd, LOCK_UN), 0, "the writer dies (its lock goes with it)");
+        close(dfd);
+        is_int(write_file_atomic(fresh, "{", 1, 0600), 0, "another dead writer's leftover, just written");
+        strv_free(sources);
+        sources = NULL;
+        is_int(spool_take_incoming(s, 100, &groups, &sources, &bad), 0, "the daemon lists incoming/ again");
+        is_int(file_exists(live), 0, "the dead writer's old leftover is removed");
+        is_int(file_exists(fresh), 0, "so is a new one: no writer holds the lock");
+
+        json_array_append_new(one, metric_datum_new("A", 1, NULL, time(NULL), 60));
+        is_int(spool_submit(dir, NULL, one, 100), 0, "put-metric hands a datum over");
+        n = scandir(incoming, &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+                json += strstr(names[i]->d_name, ".json") && !strstr(names[i]->d_name, ".kiln-");
+                temps += strstr(names[i]->d_name, ".kiln-") != NULL;
+                free(names[i]);
+        }
+        free(names);
+        ok(json == 1 && temps == 0, "one complete file and no temporary left (%d, %d)", json, temps);
         spool_free(s);
         rm_rf(dir);
 }

@@ -25,4 +25,5 @@ tests_unit_test_cloudwatch_LDADD = $(TEST_UNIT_LDADD)
 
 EXTRA_DIST += \
 	tests/e2e/cloudwatch-lib.bash tests/e2e/cloudwatch-sigv4.py \
-	tests/data/metrics/incoming.json tests/data/metrics/count-infinite.json
+	tests/data/metrics/incoming.json tests/data/metrics/count-infinite.json \
+	tests/data/fuzz

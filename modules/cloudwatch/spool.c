@@ -46,10 +46,14 @@ void spool_request_done(struct spool_request *r) {
         *r = (struct spool_request){0};
 }
 
-static void requests_free(struct spool_request *reqs, size_t n) {
+void spool_requests_free(struct spool_request *reqs, size_t n) {
         for (size_t i = 0; i < n; i++)
                 spool_request_done(&reqs[i]);
         free(reqs);
+}
+
+static void requests_free(struct spool_request *reqs, size_t n) {
+        spool_requests_free(reqs, n);
 }
 
 static bool has_suffix(const char *name, const char *suffix) {
@@ -294,7 +298,7 @@ static int json_line(const char **p, const char *end, json_t **ret) {
 static int parse_request(const char **p, const char *end, struct spool_request *ret) {
         _cleanup_(json_decrefp) json_t *h = NULL;
         const char *ns, *proto;
-        json_int_t len;
+        json_int_t len, items, datums;
         int r;
 
         r = json_line(p, end, &h);
@@ -303,15 +307,17 @@ static int parse_request(const char **p, const char *end, struct spool_request *
         ns = json_string_value(json_object_get(h, "namespace"));
         proto = json_string_value(json_object_get(h, "protocol"));
         len = json_integer_value(json_object_get(h, "length"));
-        if (!ns || !proto || (!streq(proto, "json") && !streq(proto, "query")) || len < 0 ||
+        items = json_integer_value(json_object_get(h, "items"));
+        datums = json_integer_value(json_object_get(h, "datums"));
+        if (!ns || !proto || (!streq(proto, "json") && !streq(proto, "query")) || len < 0 || items < 0 || datums < 0 ||
             (size_t) len >= (size_t) (end - *p) || (*p)[len] != '\n')
                 return -EBADMSG;
         *ret = (struct spool_request){
                 .namespace = strdup(ns),
                 .protocol = streq(proto, "query") ? METRIC_QUERY : METRIC_JSON,
                 .gzip = json_is_true(json_object_get(h, "gzip")),
-                .items = (size_t) json_integer_value(json_object_get(h, "items")),
-                .datums = (size_t) json_integer_value(json_object_get(h, "datums")),
+                .items = (size_t) items,
+                .datums = (size_t) datums,
                 .oldest = json_number_value(json_object_get(h, "oldest")),
                 .newest = json_number_value(json_object_get(h, "newest")),
                 .body = malloc((size_t) len + 1),
@@ -327,21 +333,13 @@ static int parse_request(const char **p, const char *end, struct spool_request *
         return 0;
 }
 
-/* Reads a queue file: its head line and its requests. */
-static int load_queue_file(struct spool *s, const char *name, json_t **ret_head, struct spool_request **ret_reqs,
-                           size_t *ret_n, size_t *ret_size) {
-        _cleanup_free_ char *path = strdup_printf("%s/%s", s->queue, name), *buf = NULL;
+int spool_parse_queue(const char *buf, size_t len, json_t **ret_head, struct spool_request **ret_reqs, size_t *ret_n) {
         _cleanup_(json_decrefp) json_t *head = NULL;
         struct spool_request *reqs = NULL;
         const char *p, *end;
-        size_t len, n = 0;
+        size_t n = 0;
         int r;
 
-        if (!path)
-                return -ENOMEM;
-        r = read_file(path, MAX_FILE, &buf, &len);
-        if (r < 0)
-                return r;
         if (len < strlen(MAGIC) || memcmp(buf, MAGIC, strlen(MAGIC)) != 0)
                 return -EBADMSG;
         p = buf + strlen(MAGIC);
@@ -366,6 +364,24 @@ static int load_queue_file(struct spool *s, const char *name, json_t **ret_head,
                 *ret_head = TAKE_PTR(head);
         *ret_reqs = reqs;
         *ret_n = n;
+        return 0;
+}
+
+/* Reads a queue file: its head line and its requests. */
+static int load_queue_file(struct spool *s, const char *name, json_t **ret_head, struct spool_request **ret_reqs,
+                           size_t *ret_n, size_t *ret_size) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s", s->queue, name), *buf = NULL;
+        size_t len;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_file(path, MAX_FILE, &buf, &len);
+        if (r < 0)
+                return r;
+        r = spool_parse_queue(buf, len, ret_head, ret_reqs, ret_n);
+        if (r < 0)
+                return r;
         *ret_size = len;
         return 0;
 }

@@ -84,6 +84,12 @@ struct spool_request {
 };
 void spool_request_done(struct spool_request *r);
 
+/* Parses the content of a queue file (buf[len], NUL-terminated as
+ * read_file() hands it over): its head line (ret_head may be NULL) and its
+ * requests. -EBADMSG when it is not one. */
+int spool_parse_queue(const char *buf, size_t len, json_t **ret_head, struct spool_request **ret_reqs, size_t *ret_n);
+void spool_requests_free(struct spool_request *reqs, size_t n);
+
 /* Parses up to max incoming files, oldest first, into batch (each datum
  * tagged with its file's namespace); *ret_sources are their names.
  * Unreadable files are removed and counted in *ret_bad. */

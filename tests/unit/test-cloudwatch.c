@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -458,6 +460,123 @@ static void test_creds_parse(void) {
         is_int(t, 1893553445, "to the same instant");
 }
 
+static char *put(char *p, const char *s) {
+        size_t n = strlen(s);
+
+        memcpy(p, s, n + 1);
+        return p + n;
+}
+
+/* A random secret of len hex characters, made in place on the heap (a copy
+ * on the stack would be found by the scan), and the reverse of what to look
+ * for: all but its first 24 characters, as malloc writes its free-list
+ * pointers over the start of a freed block. */
+#define SCAN_SKIP 24
+static char *random_secret(size_t len, char **ret_reverse) {
+        char *s = malloc(len + 1), *rev = malloc(len + 1);
+        size_t k = len - SCAN_SKIP;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = 0;
+                (void) getrandom(&c, 1, 0);
+                s[i] = "0123456789abcdef"[c & 15];
+        }
+        s[len] = 0;
+        for (size_t i = 0; i < k; i++)
+                rev[i] = s[len - 1 - i];
+        rev[k] = 0;
+        *ret_reverse = rev;
+        return s;
+}
+
+static bool chunk_holds(const char *buf, size_t n, const char *rev, size_t len) {
+        for (size_t i = 0; i + len <= n; i++) {
+                size_t k = 0;
+                while (k < len && buf[i + k] == rev[len - 1 - k])
+                        k++;
+                if (k == len)
+                        return true;
+        }
+        return false;
+}
+
+/* Whether any writable memory of this process (heap, stack, freed blocks
+ * included) holds the secret whose reverse is rev. */
+static bool memory_holds(const char *rev) {
+        static char buf[1 << 20];
+        size_t len = strlen(rev);
+        FILE *maps = fopen("/proc/self/maps", "re");
+        int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+        char line[512];
+        bool found = false;
+
+        while (maps && mem >= 0 && !found && fgets(line, sizeof(line), maps)) {
+                unsigned long lo, hi;
+                char perms[8];
+                if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' || perms[1] != 'w' ||
+                    strstr(line, "[vvar") || hi - lo > (256ul << 20))
+                        continue;
+                /* Chunks overlap by len - 1 bytes, so no match is cut in two. */
+                for (unsigned long at = lo; at < hi && !found; at += sizeof(buf) - len) {
+                        size_t want = hi - at < sizeof(buf) ? hi - at : sizeof(buf);
+                        ssize_t n = pread(mem, buf, want, (off_t) at);
+                        if (n <= 0)
+                                break;
+                        found = chunk_holds(buf, (size_t) n, rev, len);
+                        if ((size_t) n < sizeof(buf))
+                                break;
+                }
+        }
+        memset(buf, 0, sizeof(buf));
+        if (maps)
+                fclose(maps);
+        if (mem >= 0)
+                close(mem);
+        return found;
+}
+
+/* Secrets are wiped when freed: after signing with a session token and
+ * after parsing IMDS's credentials document, nothing of the secret key or
+ * the token is left in the process's memory. */
+static void test_creds_wiped(void) {
+        _cleanup_free_ char *rev_key = NULL, *rev_token = NULL, *rev_key2 = NULL, *rev_token2 = NULL;
+        char *headers[] = {(char *) "Host: monitoring.us-east-1.amazonaws.com",
+                           (char *) "Content-Type: application/x-amz-json-1.0", NULL};
+        struct aws_credentials c = {.access_key_id = strdup("ASIAWIPETEST")}, d = {0};
+        struct sigv4_request req = {.method = "POST", .target = "/", .headers = headers, .body = "{}", .body_len = 2};
+        struct sigv4_result res = {0};
+        char *doc, *p;
+
+        c.secret_access_key = random_secret(40, &rev_key);
+        c.session_token = random_secret(900, &rev_token);
+        ok(memory_holds(rev_token) && memory_holds(rev_key), "the scan finds a live token and key");
+        is_int(sigv4_sign(&req, &c, "us-east-1", "monitoring", 1700000000, &res), 0, "sign with a session token");
+        ok(res.canonical_request && strstr(res.canonical_request, "x-amz-security-token:"),
+           "the token is in the canonical request");
+        sigv4_result_done(&res);
+        aws_credentials_done(&c);
+        ok(!memory_holds(rev_token), "once freed, the session token is nowhere in memory");
+        ok(!memory_holds(rev_key), "nor the secret key");
+
+        c.secret_access_key = random_secret(40, &rev_key2);
+        c.session_token = random_secret(900, &rev_token2);
+        /* Built in one allocation: vasprintf() would leave pieces in the blocks it grows through. */
+        doc = calloc(1, 2048);
+        p = put(doc, "{\"Code\": \"Success\", \"AccessKeyId\": \"ASIAWIPETEST\", \"SecretAccessKey\": \"");
+        p = put(p, c.secret_access_key);
+        p = put(p, "\", \"Token\": \"");
+        p = put(p, c.session_token);
+        put(p, "\", \"Expiration\": \"2030-01-02T03:04:05Z\"}");
+        aws_credentials_done(&c);
+        is_int(aws_creds_parse_imds(doc, &d), 0, "parse a credentials document");
+        explicit_bzero(doc, strlen(doc)); /* as the provider does with what IMDS sent */
+        free(doc);
+        ok(d.session_token && strlen(d.session_token) == 900, "with its token");
+        aws_credentials_done(&d);
+        ok(!memory_holds(rev_token2), "once parsed and freed, the token is nowhere in memory");
+        ok(!memory_holds(rev_key2), "nor the secret key");
+}
+
 static void test_creds_imds(void) {
         const char *args[] = {"--role", "unit-role", "--cred-ttl", "4", NULL};
         struct imds_options o = {
@@ -569,6 +688,7 @@ int main(void) {
         test_spool();
         test_spool_temp_files();
         test_creds_parse();
+        test_creds_wiped();
         test_parsers();
         test_error_codes();
         test_skew();

@@ -713,14 +713,17 @@ int spool_commit(struct spool *s, struct spool_request *reqs, size_t n, char *co
                         spool_request_done(&reqs[i]);
                 return -ENOMEM;
         }
-        if (n == 0 && !(sources && *sources) && !replaces) {
+        if (n == 0 && !replaces) {
+                /* Nothing to send (the sources held no valid datum): no file
+                 * needed, which a full disk could refuse. */
                 free(own);
+                for (char *const *p = sources; p && *p; p++)
+                        (void) remove_in(s->incoming, *p);
                 return 0;
         }
         r = write_queue_file(s, name, head, own, n, false, &size);
-        if (r < 0 && (r == -ENOMEM || replaces || n == 0)) {
-                /* A legacy file stays for the next start; sources of no
-                 * request stay in incoming/ for the next commit. */
+        if (r < 0 && (r == -ENOMEM || replaces)) {
+                /* A legacy file stays for the next start. */
                 requests_free(own, n);
                 return r;
         }

@@ -101,8 +101,7 @@ int spool_take_incoming(struct spool *s, size_t max, struct metric_batch *batch,
  * (ENOSPC, EIO, ...), the commit is kept in memory, queued in its turn,
  * and the positive errno is returned: it is sent from there, and its
  * incoming sources stay on disk, not taken again, until it is sent. A
- * commit replacing a legacy file, or of no request, is not kept: the
- * negative errno. */
+ * commit replacing a legacy file is not kept: the negative errno. */
 int spool_commit(struct spool *s, struct spool_request *reqs, size_t n, char *const *sources, const char *replaces);
 /* Writes the commits held in memory to disk, oldest first, as room allows;
  * *ret_datums: how many datums are still only in memory. */

@@ -29,7 +29,7 @@ chmod +x "$T/gen"
 touch "$T/stop"
 cw_config <<EOY
   spool:
-    max_datums: 8
+    max_datums: 6
   custom:
     - name: Gen
       command: [$T/gen]
@@ -69,11 +69,11 @@ diag <(grep -i "spool" "$T/daemon.log" | head -5)
 
 # --- CloudWatch down again, disk still full: memory is bounded, losses counted
 cw_post faults '{"fail_5xx": 100000}'
-sleep 12
+sleep 9
 wait_for 10 sh -c "[ \"\$($PYTHON -c 'import json,sys; print(json.load(open(sys.argv[1]))[\"metrics\"][\"dropped_datums\"])' '$ROOT/run/kiln/status.json')\" -gt 0 ]"
 ok $? "over max_datums in memory, the oldest datums are dropped and counted ($(metrics_field dropped_datums))"
 q=$(metrics_field queued_datums)
-[ "$q" -le 8 ]
+[ "$q" -le 6 ]
 ok $? "... keeping at most max_datums ($q)"
 
 # --- room again, CloudWatch back: what is held goes, nothing twice

@@ -134,9 +134,9 @@ static int named_temp(int dfd, int fd, const char *name, const void *data, size_
         tmp = strdup_printf("%s.kiln-%08x", name, rnd);
         if (!tmp)
                 return -ENOMEM;
-        if (fd >= 0)
-                r = link_tmpfile(fd, dfd, tmp);
-        else {
+        r = fd >= 0 ? link_tmpfile(fd, dfd, tmp) : -ENOENT;
+        /* Not linked (no fd, or neither /proc nor CAP_DAC_READ_SEARCH): written here. */
+        if (r == -ENOENT || r == -EPERM || r == -EACCES) {
                 out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 r = out < 0 ? negative_errno() : write_fd_all(out, data, len);
                 if (r >= 0 && fsync(out) < 0)
@@ -168,9 +168,15 @@ static int spool_write(const char *dir, const char *name, const void *data, size
         fd = write_tmpfile(dfd, data, len);
         if (fd < 0 && fd != -EOPNOTSUPP)
                 return fd;
-        if (fd >= 0 && !replace)
+        if (fd >= 0 && !replace) {
                 r = link_tmpfile(fd, dfd, name);
-        else {
+                /* Neither /proc nor CAP_DAC_READ_SEARCH: a named temporary, then. */
+                if (r == -ENOENT || r == -EPERM || r == -EACCES) {
+                        close(fd);
+                        fd = -1;
+                }
+        }
+        if (fd < 0 || replace) {
                 r = lock_dir(dfd, LOCK_SH);
                 if (r < 0)
                         return r;

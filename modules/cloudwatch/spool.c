@@ -161,7 +161,7 @@ static int named_temp(int dfd, int fd, const char *name, const void *data, size_
 static int spool_write(const char *dir, const char *name, const void *data, size_t len, bool replace) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1;
         _cleanup_free_ char *tmp = NULL;
-        int r;
+        int r = 0;
 
         if (dfd < 0)
                 return negative_errno();

@@ -32,6 +32,8 @@ static const struct rename top_keys[] = {
         {"apt_upgrade", "package_upgrade"},
         {"users", "users"},
         {"ssh_authorized_keys", "ssh_authorized_keys"},
+        {"ssh_deletekeys", "ssh_deletekeys"},
+        {"ssh_genkeytypes", "ssh_genkeytypes"},
 };
 
 static const char *const user_keys[] = {

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boot.h"
+#include "cli.h"
+#include "config.h"
+#include "console.h"
+#include "fileio.h"
+#include "imds/imds.h"
+#include "instance/instance.h"
+#include "log.h"
+#include "module.h"
+#include "path.h"
+#include "state.h"
+#include "strbuf.h"
+#include "userdata/userdata.h"
+
+#define MARK_HOST_KEYS "ssh-host-keys"
+#define MARK_KEYS_TO_CONSOLE "keys-to-console"
+
+static int worst(int a, int b) {
+        if (a < 0 || b < 0)
+                return a < 0 ? a : b;
+        return a > b ? a : b;
+}
+
+/* An image without an SSH server (no sshd_config) needs no host keys. */
+static bool sshd_installed(void) {
+        _cleanup_free_ char *p = NULL;
+
+        return root_path(&p, "/etc/ssh/sshd_config") >= 0 && file_exists(p) > 0;
+}
+
+/* New host keys, once per instance: the image's (or the previous
+ * instance's) must not be shared. kiln-host-keys.service has usually done
+ * it before sshd started; this covers an image without that unit. */
+static int step_host_keys(struct kiln_context *ctx) {
+        _cleanup_strv_free_ char **errors = NULL;
+        int r, result = 0;
+
+        if (!ctx->identified || !sshd_installed())
+                return 0;
+        r = state_should_run(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);
+        if (r <= 0)
+                return r < 0 ? kiln_fail(ctx, r, "ssh host keys: %s", strerror(-r)) : 0;
+        r = hostkeys_regenerate(ctx->config, &errors);
+        if (r < 0)
+                return kiln_fail(ctx, r, "Failed to make new SSH host keys: %s", strerror(-r));
+        log_info("Made %d new SSH host key(s) for instance %s.", r, ctx->facts.instance_id);
+        for (char **e = errors; e && *e; e++)
+                result = kiln_degrade(ctx, "ssh host keys: %s", *e);
+        kiln_record(ctx, json_pack("{s:s, s:s, s:i}", "name", MARK_HOST_KEYS, "result", result ? "failed" : "ok",
+                                   "keys", r));
+        r = state_mark_done(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);
+        return r < 0 ? kiln_fail(ctx, r, "Failed to mark the SSH host keys done: %s", strerror(-r)) : result;
+}
+
+/* cloud-init's keys-to-console, once per instance. */
+static int step_keys_to_console(struct kiln_context *ctx) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        if (!ctx->identified)
+                return 0;
+        r = state_should_run(ctx, FREQ_INSTANCE, MARK_KEYS_TO_CONSOLE);
+        if (r <= 0)
+                return r < 0 ? kiln_fail(ctx, r, "keys to console: %s", strerror(-r)) : 0;
+        r = hostkeys_console_text(&text);
+        if (r < 0)
+                return kiln_degrade(ctx, "Failed to read the SSH host keys for the console: %s", strerror(-r));
+        if (*text) {
+                r = console_write(text);
+                if (r < 0 && r != -ENODEV)
+                        return kiln_degrade(ctx, "Failed to write the SSH host keys to the console: %s", strerror(-r));
+        }
+        r = state_mark_done(ctx, FREQ_INSTANCE, MARK_KEYS_TO_CONSOLE);
+        return r < 0 ? kiln_fail(ctx, r, "Failed to mark the keys written: %s", strerror(-r)) : 0;
+}
+
+static int instance_boot(struct kiln_context *ctx) {
+        int result = 0;
+
+        result = worst(result, step_host_keys(ctx));
+        result = worst(result, step_keys_to_console(ctx));
+        return result;
+}
+
+/* The user-data's config merged over the baked one, read without side
+ * effects (no includes fetched, nothing stored): host keys come before the
+ * network's other users. Without user-data, the baked config. */
+static int userdata_config(struct kiln_context *ctx, struct imds *c) {
+        _cleanup_free_ char *data = NULL;
+        struct userdata u = {};
+        struct userdata_options o = {.origin = "user-data"};
+        size_t len = 0;
+        int r;
+
+        r = imds_get(c, "user-data", &data, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        r = userdata_parse(data, len, &o, &u);
+        if (r >= 0 && u.config)
+                r = config_merge(ctx->config, u.config);
+        userdata_done(&u);
+        return r;
+}
+
+static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
+        _cleanup_strv_free_ char **errors = NULL;
+        struct imds *c;
+        int r;
+
+        if (cli_wants_help(argc, argv, "host-keys", "",
+                           "Makes new SSH host keys on the first boot of a new instance (ssh_deletekeys,\n"
+                           "ssh_genkeytypes), before sshd starts: kiln-host-keys.service runs it.\n"
+                           "Does nothing on later boots of the same instance."))
+                return 0;
+        if (argc > 1) {
+                log_error("host-keys takes no arguments.");
+                return 64;
+        }
+        (void) boot_load_config(ctx);
+        if (!ctx->config && !(ctx->config = json_object()))
+                return log_oom(), 1;
+        r = imds_from_context(ctx, &c);
+        if (r >= 0)
+                r = imds_identify(c, &ctx->facts);
+        if (r < 0) {
+                log_error("Failed to identify the instance: %s", imds_error(c));
+                return 1;
+        }
+        ctx->identified = true;
+        if (!sshd_installed()) {
+                log_info("No SSH server (no /etc/ssh/sshd_config), no host keys to make.");
+                return 0;
+        }
+        r = state_should_run(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);
+        if (r == 0) {
+                log_info("Instance %s has its SSH host keys.", ctx->facts.instance_id);
+                return 0;
+        }
+        r = userdata_config(ctx, c);
+        if (r < 0)
+                log_warning_errno(r, "Failed to read the user-data's config, using the image's: %m");
+        r = hostkeys_regenerate(ctx->config, &errors);
+        if (r < 0) {
+                log_error_errno(r, "Failed to make new SSH host keys: %m");
+                return 1;
+        }
+        log_info("Made %d new SSH host key(s) for instance %s.", r, ctx->facts.instance_id);
+        for (char **e = errors; e && *e; e++)
+                log_warning("ssh host keys: %s", *e);
+        r = state_mark_done(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);
+        if (r < 0) {
+                log_error_errno(r, "Failed to mark the SSH host keys done: %m");
+                return 1;
+        }
+        return errors ? 2 : 0;
+}
+
+static const struct kiln_command instance_commands[] = {
+        {"host-keys", "", "make new SSH host keys on a new instance, before sshd starts", cmd_host_keys},
+        {},
+};
+
+static const struct config_key instance_keys[] = {
+        {"ssh_deletekeys", CONFIG_BOOL,
+         "Delete /etc/ssh/ssh_host_*key* on the first boot of each instance (default true)."},
+        {"ssh_genkeytypes", CONFIG_LIST, "SSH host key types made when missing (default [rsa, ecdsa, ed25519])."},
+        {"ssh_genkeytypes[]", CONFIG_STRING, "A key type `ssh-keygen -t` takes."},
+        {},
+};
+
+const struct kiln_module instance_module = {
+        .name = "instance",
+        .stage = STAGE_APPLY,
+        .boot = instance_boot,
+        .config_keys = instance_keys,
+        .commands = instance_commands,
+};

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "context.h"
+
+/* The instance module: what an image relied on cloud-init for besides
+ * user-data (cloud-init's growpart, resizefs, ssh, mounts and
+ * keys-to-console modules), so an image can have cloud-init removed.
+ * Paths are as on the instance and go through root_path(); devices, /proc
+ * and /sys are the machine's own. */
+
+/* SSH host keys (cloud-init's cc_ssh): with ssh_deletekeys (default true)
+ * /etc/ssh/ssh_host_*key* are deleted, then for each of ssh_genkeytypes
+ * (default rsa, ecdsa, ed25519) whose key is missing one is made with
+ * `ssh-keygen -t TYPE -N '' -f /etc/ssh/ssh_host_TYPE_key`. Errors (one
+ * message per failed step) go to *ret_errors. Returns the number of keys
+ * made, or a negative errno when nothing could be done. */
+int hostkeys_regenerate(const json_t *config, char ***ret_errors);
+
+/* The block cloud-init's write-ssh-key-fingerprints writes to the console:
+ * the fingerprints (`ssh-keygen -l`) of /etc/ssh/ssh_host_*key.pub between
+ * -----BEGIN/END SSH HOST KEY FINGERPRINTS----- as logger(1) -s prints them,
+ * then the public keys between -----BEGIN/END SSH HOST KEY KEYS-----.
+ * Empty (and 0) when there are no host keys. */
+int hostkeys_console_text(char **ret);

@@ -82,6 +82,8 @@ static int step_keys_to_console(struct kiln_context *ctx) {
 static int instance_boot(struct kiln_context *ctx) {
         int result = 0;
 
+        /* cloud-init's order: growpart and resizefs, then ssh; keys-to-console last. */
+        result = worst(result, growpart_boot(ctx));
         result = worst(result, step_host_keys(ctx));
         result = worst(result, step_keys_to_console(ctx));
         return result;
@@ -162,6 +164,20 @@ static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
         return errors ? 2 : 0;
 }
 
+static void instance_validate(const json_t *config, struct config_report *rep) {
+        const json_t *v = config_get(config, "resize_rootfs");
+        const json_t *mode = config_get(config, "growpart.mode");
+        const char *s;
+
+        if (v && !json_is_boolean(v) &&
+            !((s = json_string_value(v)) && (streq(s, "noblock") || streq(s, "true") || streq(s, "false"))))
+                config_report_error(rep, "resize_rootfs", "resize_rootfs: true, false or noblock");
+        if (mode && !json_is_false(mode) &&
+            !((s = json_string_value(mode)) &&
+              (streq(s, "auto") || streq(s, "growpart") || streq(s, "off") || streq(s, "false"))))
+                config_report_error(rep, "growpart.mode", "growpart.mode: auto, growpart or off");
+}
+
 static const struct kiln_command instance_commands[] = {
         {"host-keys", "", "make new SSH host keys on a new instance, before sshd starts", cmd_host_keys},
         {},
@@ -172,6 +188,13 @@ static const struct config_key instance_keys[] = {
          "Delete /etc/ssh/ssh_host_*key* on the first boot of each instance (default true)."},
         {"ssh_genkeytypes", CONFIG_LIST, "SSH host key types made when missing (default [rsa, ecdsa, ed25519])."},
         {"ssh_genkeytypes[]", CONFIG_STRING, "A key type `ssh-keygen -t` takes."},
+        {"growpart", CONFIG_MAP, "Growing partitions to their disk at every boot (cloud-init's growpart)."},
+        {"growpart.mode", CONFIG_ANY, "auto (default: growpart when installed), growpart, or off (false)."},
+        {"growpart.devices", CONFIG_LIST, "Mount points or /dev nodes whose partition grows (default [\"/\"])."},
+        {"growpart.devices[]", CONFIG_STRING, "A mount point (\"/\") or a device (\"/dev/nvme0n1p1\")."},
+        {"growpart.ignore_growroot_disabled", CONFIG_BOOL, "Grow even when /etc/growroot-disabled exists."},
+        {"resize_rootfs", CONFIG_ANY,
+         "Grow the root file system to its partition at every boot: true (default), noblock (the same), false."},
         {},
 };
 
@@ -180,5 +203,6 @@ const struct kiln_module instance_module = {
         .stage = STAGE_APPLY,
         .boot = instance_boot,
         .config_keys = instance_keys,
+        .validate = instance_validate,
         .commands = instance_commands,
 };

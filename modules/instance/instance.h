@@ -3,6 +3,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "context.h"
 
@@ -26,3 +27,20 @@ int hostkeys_regenerate(const json_t *config, char ***ret_errors);
  * then the public keys between -----BEGIN/END SSH HOST KEY KEYS-----.
  * Empty (and 0) when there are no host keys. */
 int hostkeys_console_text(char **ret);
+
+/* Grows the partitions under config's growpart.devices (default ["/"]: mount
+ * points, under the root, or /dev nodes) with cloud-guest-utils' growpart,
+ * then, with resize_rootfs (default true), the root file system (resize2fs,
+ * xfs_growfs, btrfs filesystem resize), at every boot as cloud-init does.
+ * Records each device in the running stage; returns what a boot step returns. */
+int growpart_boot(struct kiln_context *ctx);
+
+/* Where a mount point's file system is, from /proc/self/mountinfo (the last
+ * mount on that exact path). -ENOENT when path is not a mount point. */
+struct mount_info {
+        dev_t dev;
+        char *fstype;
+        char *fsroot; /* the directory of the file system mounted: "/" unless a bind mount */
+};
+int growpart_find_mount(const char *mountinfo, const char *path, struct mount_info *ret);
+void mount_info_done(struct mount_info *m);

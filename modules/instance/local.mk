@@ -1,7 +1,8 @@
 libkiln_a_SOURCES += \
 	modules/instance/instance.h \
 	modules/instance/hostkeys.c \
+	modules/instance/growpart.c \
 	modules/instance/instance-module.c
 
-TESTS += tests/e2e/instance-hostkeys.sh
-EXTRA_DIST += tests/e2e/instance-hostkeys.sh
+TESTS += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh
+EXTRA_DIST += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh

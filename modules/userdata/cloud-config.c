@@ -34,6 +34,8 @@ static const struct rename top_keys[] = {
         {"ssh_authorized_keys", "ssh_authorized_keys"},
         {"ssh_deletekeys", "ssh_deletekeys"},
         {"ssh_genkeytypes", "ssh_genkeytypes"},
+        {"growpart", "growpart"},
+        {"resize_rootfs", "resize_rootfs"},
 };
 
 static const char *const user_keys[] = {

@@ -82,9 +82,10 @@ static int step_keys_to_console(struct kiln_context *ctx) {
 static int instance_boot(struct kiln_context *ctx) {
         int result = 0;
 
-        /* cloud-init's order: growpart and resizefs, then ssh; keys-to-console last. */
+        /* cloud-init's order: growpart and resizefs, ssh, mounts; keys-to-console last. */
         result = worst(result, growpart_boot(ctx));
         result = worst(result, step_host_keys(ctx));
+        result = worst(result, mounts_boot(ctx));
         result = worst(result, step_keys_to_console(ctx));
         return result;
 }

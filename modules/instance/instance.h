@@ -44,3 +44,18 @@ struct mount_info {
 };
 int growpart_find_mount(const char *mountinfo, const char *path, struct mount_info *ret);
 void mount_info_done(struct mount_info *m);
+
+/* Instance store (cloud-init's default mounts on EC2): the device IMDS's
+ * block-device-mapping/ephemeral0 names ("sdb": /dev/sdb, else /dev/vdb,
+ * /dev/xvdb, /dev/vtbb; its first partition when it has one) gets the
+ * /etc/fstab line
+ *   DEVICE /mnt auto defaults,nofail,comment=cloudconfig 0 2
+ * (lines of a previous instance with comment=cloudconfig replaced, none
+ * added when the device already has a line of its own) and is mounted.
+ * Once per instance. */
+int mounts_boot(struct kiln_context *ctx);
+
+/* The new /etc/fstab: old's lines without comment=cloudconfig (a previous
+ * instance's), then line, unless a kept line already has device as its
+ * first field (then *ret_has_own). */
+int mounts_fstab(const char *old, const char *device, const char *line, char **ret, bool *ret_has_own);

@@ -14,7 +14,7 @@ LOOPS=()
 MOUNTS=()
 undo_disks() {
 	for m in "${MOUNTS[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
-	for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+	for l in "${LOOPS[@]}"; do partx -d "$l" 2>/dev/null; losetup -d "$l" 2>/dev/null; done
 }
 trap 'undo_disks; cleanup' EXIT
 

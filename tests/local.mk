@@ -20,7 +20,8 @@ check_PROGRAMS += \
 	tests/unit/test-imds \
 	tests/unit/test-keys \
 	tests/unit/test-sha256 \
-	tests/unit/test-gzip
+	tests/unit/test-gzip \
+	tests/unit/test-transient
 tests_unit_test_strbuf_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_yaml_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_fileio_LDADD = $(TEST_UNIT_LDADD)
@@ -33,6 +34,8 @@ tests_unit_test_sha256_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_sha256_SOURCES = tests/unit/test-sha256.c tests/unit/tap.h
 tests_unit_test_gzip_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_gzip_SOURCES = tests/unit/test-gzip.c tests/unit/tap.h
+tests_unit_test_transient_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_transient_SOURCES = tests/unit/test-transient.c tests/unit/tap.h
 tests_unit_test_strbuf_SOURCES = tests/unit/test-strbuf.c tests/unit/tap.h
 tests_unit_test_yaml_SOURCES = tests/unit/test-yaml.c tests/unit/tap.h
 tests_unit_test_fileio_SOURCES = tests/unit/test-fileio.c tests/unit/tap.h

@@ -34,7 +34,7 @@ static char *unescape(const char *s, size_t n) {
         if (!out)
                 return NULL;
         for (size_t i = 0; i < n; i++) {
-                if (s[i] == '\\' && i + 3 < n + 1 && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
+                if (s[i] == '\\' && i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' &&
                     s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
                         *o++ = (char) ((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
                         i += 3;

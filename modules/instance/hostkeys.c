@@ -107,8 +107,7 @@ static int install_key(int dirfd, const char *tmpdir, const char *name, mode_t m
         r = read_file(src, KEY_MAX, &data, &len);
         if (r < 0)
                 return r;
-        r = write_file_at(dirfd, name, data, len,
-                          &(struct write_options){.mode = mode, .uid = 0, .gid = gid == (gid_t) -1 ? 0 : gid});
+        r = write_file_at(dirfd, name, data, len, &(struct write_options){.mode = mode, .uid = (uid_t) -1, .gid = gid});
         explicit_bzero(data, len);
         return r;
 }

@@ -120,29 +120,33 @@ static int run(char **argv) {
         return r;
 }
 
-/* mount /mnt from the root's fstab (mount -a as cloud-init does would also
- * mount what the user left unmounted on purpose). */
+/* Under systemd, systemd mounts it: kiln.service has a mount namespace of
+ * its own (PrivateTmp= and the rest), and a mount made there does not
+ * reach the host (systemd.exec(5), MountFlags=). So: daemon-reload, which
+ * makes mnt.mount from the new fstab line, then start it. Elsewhere (no
+ * systemd, --root), mount(8) with the root's fstab. Only this mount point:
+ * `mount -a`, as cloud-init runs it, would also mount what the user left
+ * unmounted on purpose. */
 static int mount_it(const char *mountpoint) {
-        _cleanup_free_ char *fstab = NULL, *mount = NULL;
+        _cleanup_free_ char *fstab = NULL, *mount = NULL, *systemctl = NULL;
         const char *root = root_get();
         int r;
 
+        if (streq(root, "/") && access("/run/systemd/system", F_OK) == 0 && pkg_have_program("systemctl", &systemctl)) {
+                if (!streq(mountpoint, "/mnt"))
+                        return -EINVAL;
+                r = run((char *[]){systemctl, (char *) "daemon-reload", NULL});
+                return r < 0 ? r : run((char *[]){systemctl, (char *) "start", (char *) "mnt.mount", NULL});
+        }
         if (!pkg_have_program("mount", &mount))
                 return -ENOENT;
         r = root_path(&fstab, "/etc/fstab");
         if (r < 0)
                 return r;
         if (streq(root, "/"))
-                r = run((char *[]){mount, (char *) "--fstab", fstab, (char *) mountpoint, NULL});
-        else
-                r = run((char *[]){mount, (char *) "--fstab", fstab, (char *) "--target-prefix", (char *) root,
-                                   (char *) mountpoint, NULL});
-        if (r < 0)
-                return r;
-        /* systemd makes mnt.mount from fstab at the next boot; tell it now. */
-        if (streq(root, "/") && access("/run/systemd/system", F_OK) == 0)
-                (void) run((char *[]){(char *) "systemctl", (char *) "daemon-reload", NULL});
-        return 0;
+                return run((char *[]){mount, (char *) "--fstab", fstab, (char *) mountpoint, NULL});
+        return run((char *[]){mount, (char *) "--fstab", fstab, (char *) "--target-prefix", (char *) root,
+                              (char *) mountpoint, NULL});
 }
 
 static bool is_mounted(const char *mountpoint) {

@@ -5,6 +5,7 @@
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -179,6 +180,173 @@ static int genkeytypes(const json_t *config, char ***ret) {
         return 0;
 }
 
+/* ssh_keys: host keys given in the config (cloud-init's cc_ssh), written
+ * instead of generated: {rsa,dsa,ecdsa,ed25519}_{private,public,certificate}. */
+static const char *const given_types[] = {"rsa", "dsa", "ecdsa", "ed25519", NULL};
+static const char *const given_kinds[] = {"private", "public", "certificate", NULL};
+static const char *const given_suffixes[] = {"", ".pub", "-cert.pub"};
+
+/* "ed25519_private" -> type "ed25519", kind 0; -ENOENT when not one. */
+static int given_name(const char *key, const char **ret_type, size_t *ret_kind) {
+        for (size_t t = 0; given_types[t]; t++) {
+                size_t n = strlen(given_types[t]);
+                if (!strneq(key, given_types[t], n) || key[n] != '_')
+                        continue;
+                for (size_t k = 0; given_kinds[k]; k++)
+                        if (streq(key + n + 1, given_kinds[k])) {
+                                *ret_type = given_types[t];
+                                *ret_kind = k;
+                                return 0;
+                        }
+        }
+        return -ENOENT;
+}
+
+/* sshd_config's option set as cloud-init's update_ssh_config() sets it: in
+ * sshd_config.d/50-cloud-init.conf when sshd_config includes that
+ * directory, else in sshd_config; a line of that keyword replaced, else
+ * one appended. */
+static int sshd_config_set(const char *keyword, const char *value) {
+        _cleanup_free_ char *main_cf = NULL, *cf = NULL, *old = NULL, *include = NULL;
+        _cleanup_strbuf_ struct strbuf b = {};
+        const char *p, *nl;
+        bool found = false;
+        mode_t mode = 0600;
+        struct stat st;
+        int r;
+
+        r = root_path(&main_cf, SSH_DIR "/sshd_config");
+        if (r < 0)
+                return r;
+        r = chase_read_file(main_cf, KEY_MAX, &old, NULL);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        include = strdup_printf("Include " SSH_DIR "/sshd_config.d/*.conf");
+        if (!include)
+                return -ENOMEM;
+        for (p = old; p && *p; p = nl ? nl + 1 : p + strlen(p)) {
+                nl = strchr(p, '\n');
+                if (strneq(p, include, strlen(include)))
+                        break;
+        }
+        if (p && *p) {
+                free(old);
+                old = NULL;
+                r = root_path(&cf, SSH_DIR "/sshd_config.d/50-cloud-init.conf");
+                if (r >= 0)
+                        r = chase_read_file(cf, KEY_MAX, &old, NULL);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+        } else
+                cf = TAKE_PTR(main_cf);
+        if (stat(cf, &st) == 0)
+                mode = st.st_mode & 07777;
+        r = 0;
+        for (p = old ? old : ""; *p && r >= 0; p = nl ? nl + 1 : p + strlen(p)) {
+                size_t n, s, k;
+                nl = strchr(p, '\n');
+                n = nl ? (size_t) (nl - p) : strlen(p);
+                s = strspn(p, " \t");
+                k = s < n ? strcspn(p + s, " \t=\n") : 0;
+                if (s + k > n)
+                        k = n - s;
+                if (k == strlen(keyword) && strncasecmp(p + s, keyword, k) == 0) {
+                        found = true;
+                        r = strbuf_printf(&b, "%.*s %s\n", (int) k, p + s, value);
+                        continue;
+                }
+                r = strbuf_append(&b, p, n);
+                if (r >= 0)
+                        r = strbuf_puts(&b, "\n");
+        }
+        if (r >= 0 && !found)
+                r = strbuf_printf(&b, "%s %s\n", keyword, value);
+        if (r < 0)
+                return r;
+        if (old && streq(old, b.data))
+                return 0;
+        return write_file_atomic(cf, b.data, b.len, mode);
+}
+
+/* The public key of a private key given without one, as cloud-init makes
+ * it: `ssh-keygen -yf PRIVATE` and " root@localhost". */
+static int derive_public(int dirfd, const char *keygen, const char *type, char ***errors) {
+        _cleanup_free_ char *dir = NULL, *priv = NULL, *pub = NULL, *line = NULL;
+        char *envp[] = {(char *) "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", (char *) "LANG=C",
+                        NULL};
+        struct proc_result res = {0};
+        int r;
+
+        r = root_path(&dir, SSH_DIR);
+        if (r < 0)
+                return r;
+        priv = strdup_printf("%s/ssh_host_%s_key", dir, type);
+        pub = strdup_printf("ssh_host_%s_key.pub", type);
+        if (!priv || !pub)
+                return -ENOMEM;
+        char *argv[] = {(char *) keygen, (char *) "-y", (char *) "-f", priv, NULL};
+        struct proc_options o = {.argv = argv, .envp = envp, .quiet = true, .timeout_ms = KEYGEN_TIMEOUT_MS};
+        r = proc_run(&o, &res);
+        if (r >= 0 && res.exit_code == 0) {
+                res.output[strcspn(res.output, "\n")] = 0;
+                line = strdup_printf("%s root@localhost\n", res.output);
+                r = line ? write_file_at(dirfd, pub, line, strlen(line),
+                                         &(struct write_options){.mode = 0644, .uid = (uid_t) -1, .gid = (gid_t) -1})
+                         : -ENOMEM;
+        } else if (r >= 0)
+                r = -EIO;
+        proc_result_done(&res);
+        if (r < 0)
+                return push_error(errors, strdup_printf("ssh_keys: Failed to make %s from %s_private: %s", pub, type,
+                                                        strerror(-r)));
+        return 0;
+}
+
+static int write_given(int dirfd, const json_t *given, const char *keygen, char ***errors) {
+        bool has[ELEMENTSOF(given_types)][3] = {};
+        const char *key, *type;
+        json_t *v;
+        size_t kind, t;
+        int r;
+
+        json_object_foreach((json_t *) given, key, v) {
+                _cleanup_free_ char *name = NULL, *cert = NULL;
+                if (given_name(key, &type, &kind) < 0 || !json_is_string(v)) {
+                        r = push_error(errors, strdup_printf("ssh_keys: unrecognized entry '%s', skipping", key));
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                name = strdup_printf("ssh_host_%s_key%s", type, given_suffixes[kind]);
+                if (!name)
+                        return -ENOMEM;
+                /* cloud-init writes all three 0600. */
+                r = write_file_at(dirfd, name, json_string_value(v), json_string_length(v),
+                                  &(struct write_options){.mode = 0600, .uid = (uid_t) -1, .gid = (gid_t) -1});
+                if (r < 0) {
+                        r = push_error(errors, strdup_printf("ssh_keys: Failed to write " SSH_DIR "/%s: %s", name,
+                                                             strerror(-r)));
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                for (t = 0; !streq(given_types[t], type); t++)
+                        ;
+                has[t][kind] = true;
+                if (kind == 2) {
+                        cert = strdup_printf(SSH_DIR "/%s", name);
+                        r = cert ? sshd_config_set("HostCertificate", cert) : -ENOMEM;
+                        if (r < 0 && push_error(errors, strdup_printf("ssh_keys: Failed to set HostCertificate: %s",
+                                                                      strerror(-r))) < 0)
+                                return -ENOMEM;
+                }
+        }
+        for (t = 0; given_types[t]; t++)
+                if (has[t][0] && !has[t][1] && derive_public(dirfd, keygen, given_types[t], errors) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
 int hostkeys_regenerate(const json_t *config, char ***ret_errors) {
         _cleanup_strv_free_ char **types = NULL, **errors = NULL;
         _cleanup_free_ char *dir = NULL, *tmpdir = NULL, *keygen = NULL;
@@ -198,6 +366,13 @@ int hostkeys_regenerate(const json_t *config, char ***ret_errors) {
                 r = delete_keys(dirfd, &errors);
                 if (r < 0)
                         return r;
+        }
+        if (json_is_object(config_get(config, "ssh_keys"))) {
+                r = write_given(dirfd, config_get(config, "ssh_keys"), keygen, &errors);
+                if (r < 0)
+                        return r;
+                *ret_errors = TAKE_PTR(errors);
+                return 0;
         }
         r = root_path(&tmpdir, KILN_RUN_DIR "/ssh-keygen.XXXXXX");
         if (r >= 0)
@@ -257,7 +432,20 @@ static int fingerprint(const char *keygen, const char *path, char **ret) {
         return r;
 }
 
-int hostkeys_console_text(char **ret) {
+/* Whether the config's list at path (def when absent) names type. */
+static bool listed(const json_t *config, const char *path, const char *def, const char *type) {
+        const json_t *l = config_get(config, path), *v;
+        size_t i;
+
+        if (!json_is_array(l))
+                return def && streq(def, type);
+        json_array_foreach(l, i, v)
+                if (json_is_string(v) && streq(json_string_value(v), type))
+                        return true;
+        return false;
+}
+
+int hostkeys_console_text(const json_t *config, char **ret) {
         _cleanup_strv_free_ char **names = NULL;
         _cleanup_free_ char *dir = NULL, *keygen = NULL;
         _cleanup_close_ int dirfd = -1;
@@ -278,18 +466,26 @@ int hostkeys_console_text(char **ret) {
         for (char **n = names; n && *n; n++) {
                 _cleanup_free_ char *data = NULL, *path = NULL, *line = NULL;
                 size_t len = 0;
+                _cleanup_free_ char *ktype = NULL;
                 if (read_file_at(dirfd, *n, KEY_MAX, &data, &len) < 0 || len == 0)
                         continue;
+                /* The key's type as write-ssh-key-fingerprints reads it (`read -r ktype line`). */
+                ktype = strndup(data + strspn(data, " \t"), strcspn(data + strspn(data, " \t"), " \t\n"));
+                if (!ktype)
+                        return -ENOMEM;
                 path = strdup_printf("%s/%s", dir, *n);
                 if (!path)
                         return -ENOMEM;
-                if (keygen && fingerprint(keygen, path, &line) >= 0) {
+                if (keygen && !listed(config, "ssh_fp_console_blacklist", NULL, ktype) &&
+                    fingerprint(keygen, path, &line) >= 0) {
                         if (fp.len == 0) {
                                 logger_line(&fp, "#############################################################");
                                 logger_line(&fp, "-----BEGIN SSH HOST KEY FINGERPRINTS-----");
                         }
                         logger_line(&fp, line);
                 }
+                if (listed(config, "ssh_key_console_blacklist", "ssh-dss", ktype))
+                        continue;
                 if (keys.len == 0)
                         strbuf_puts(&keys, "-----BEGIN SSH HOST KEY KEYS-----\n");
                 strbuf_puts(&keys, data);

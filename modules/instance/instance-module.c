@@ -67,7 +67,11 @@ static int step_keys_to_console(struct kiln_context *ctx) {
         r = state_should_run(ctx, FREQ_INSTANCE, MARK_KEYS_TO_CONSOLE);
         if (r <= 0)
                 return r < 0 ? kiln_fail(ctx, r, "keys to console: %s", strerror(-r)) : 0;
-        r = hostkeys_console_text(&text);
+        if (!config_bool(ctx->config, "ssh.emit_keys_to_console", true)) {
+                log_debug("SSH host keys not written to the console (ssh.emit_keys_to_console: false).");
+                return 0;
+        }
+        r = hostkeys_console_text(ctx->config, &text);
         if (r < 0)
                 return kiln_degrade(ctx, "Failed to read the SSH host keys for the console: %s", strerror(-r));
         if (*text) {
@@ -189,6 +193,17 @@ static const struct config_key instance_keys[] = {
          "Delete /etc/ssh/ssh_host_*key* on the first boot of each instance (default true)."},
         {"ssh_genkeytypes", CONFIG_LIST, "SSH host key types made when missing (default [rsa, ecdsa, ed25519])."},
         {"ssh_genkeytypes[]", CONFIG_STRING, "A key type `ssh-keygen -t` takes."},
+        {"ssh", CONFIG_MAP, "cloud-init's ssh module settings."},
+        {"ssh.emit_keys_to_console", CONFIG_BOOL,
+         "Write the SSH host keys and their fingerprints to the console once per instance (default true)."},
+        {"ssh_fp_console_blacklist", CONFIG_LIST,
+         "Key types (ssh-rsa, ...) whose fingerprints the console leaves out."},
+        {"ssh_fp_console_blacklist[]", CONFIG_STRING, "A key type as its public key file starts."},
+        {"ssh_key_console_blacklist", CONFIG_LIST,
+         "Key types whose public keys the console leaves out (default [ssh-dss])."},
+        {"ssh_key_console_blacklist[]", CONFIG_STRING, "A key type as its public key file starts."},
+        {"ssh_keys", CONFIG_DICT,
+         "Host keys to install instead of making them: {rsa,dsa,ecdsa,ed25519}_{private,public,certificate}."},
         {"growpart", CONFIG_MAP, "Growing partitions to their disk at every boot (cloud-init's growpart)."},
         {"growpart.mode", CONFIG_ANY, "auto (default: growpart when installed), growpart, or off (false)."},
         {"growpart.devices", CONFIG_LIST, "Mount points or /dev nodes whose partition grows (default [\"/\"])."},

@@ -14,7 +14,9 @@
  * and /sys are the machine's own. */
 
 /* SSH host keys (cloud-init's cc_ssh): with ssh_deletekeys (default true)
- * /etc/ssh/ssh_host_*key* are deleted, then for each of ssh_genkeytypes
+ * /etc/ssh/ssh_host_*key* are deleted; then the keys ssh_keys gives are
+ * written (a certificate also named by HostCertificate in sshd's config),
+ * or, without ssh_keys, for each of ssh_genkeytypes
  * (default rsa, ecdsa, ed25519) whose key is missing one is made with
  * `ssh-keygen -t TYPE -N '' -f /etc/ssh/ssh_host_TYPE_key`. Errors (one
  * message per failed step) go to *ret_errors. Returns the number of keys
@@ -25,8 +27,10 @@ int hostkeys_regenerate(const json_t *config, char ***ret_errors);
  * the fingerprints (`ssh-keygen -l`) of /etc/ssh/ssh_host_*key.pub between
  * -----BEGIN/END SSH HOST KEY FINGERPRINTS----- as logger(1) -s prints them,
  * then the public keys between -----BEGIN/END SSH HOST KEY KEYS-----.
- * Empty (and 0) when there are no host keys. */
-int hostkeys_console_text(char **ret);
+ * Keys whose type (ssh-rsa, ssh-dss, ...) ssh_fp_console_blacklist
+ * (default none) or ssh_key_console_blacklist (default ssh-dss) lists are
+ * left out of the block. Empty (and 0) when there is nothing to show. */
+int hostkeys_console_text(const json_t *config, char **ret);
 
 /* Grows the partitions under config's growpart.devices (default ["/"]: mount
  * points, under the root, or /dev nodes) with cloud-guest-utils' growpart,

@@ -34,6 +34,10 @@ static const struct rename top_keys[] = {
         {"ssh_authorized_keys", "ssh_authorized_keys"},
         {"ssh_deletekeys", "ssh_deletekeys"},
         {"ssh_genkeytypes", "ssh_genkeytypes"},
+        {"ssh_keys", "ssh_keys"},
+        {"ssh", "ssh"},
+        {"ssh_fp_console_blacklist", "ssh_fp_console_blacklist"},
+        {"ssh_key_console_blacklist", "ssh_key_console_blacklist"},
         {"growpart", "growpart"},
         {"resize_rootfs", "resize_rootfs"},
 };

@@ -109,6 +109,62 @@ ok $? "boot after host-keys exits 0"
 check "boot keeps the keys host-keys made" test "$(keysum)" = "$sum4"
 check "boot prints them on the console" grep -q 'BEGIN SSH HOST KEY KEYS' "$KILN_CONSOLE"
 
+# The console's blacklists (by key type, as the public key file starts) and
+# emit_keys_to_console.
+: >"$KILN_CONSOLE"
+printf '#cloud-config\nssh_fp_console_blacklist: [ssh-rsa]\nssh_key_console_blacklist: [ssh-ed25519]\n' | user_data
+imds_data '{"instance_id": "i-000000000000new4b"}'
+kiln boot >"$T/out" 2>&1
+ok $? "boot with console blacklists exits 0"
+check "rsa fingerprint left out" test "$(grep -c 'cloud-init: .*(RSA)$' "$KILN_CONSOLE")" = 0
+check "ed25519 fingerprint shown" grep -q 'cloud-init: .*(ED25519)$' "$KILN_CONSOLE"
+check "ed25519 public key left out" test "$(grep -c '^ssh-ed25519 ' "$KILN_CONSOLE")" = 0
+check "rsa public key shown" grep -q '^ssh-rsa ' "$KILN_CONSOLE"
+: >"$KILN_CONSOLE"
+printf '#cloud-config\nssh:\n  emit_keys_to_console: false\n' | user_data
+imds_data '{"instance_id": "i-000000000000new4c"}'
+kiln boot >"$T/out" 2>&1
+ok $? "boot with emit_keys_to_console false exits 0"
+! grep -q 'SSH HOST KEY' "$KILN_CONSOLE"
+ok $? "emit_keys_to_console false: no key block"
+check "... the final line still" grep -q 'Result: done' "$KILN_CONSOLE"
+
+# ssh_keys: keys given in the config are written (0600, as cloud-init
+# writes them), a private key without its public key gets one derived,
+# a certificate is named in sshd_config; nothing else is made.
+ssh-keygen -q -t ed25519 -N '' -C given-ed -f "$T/given_ed" && ssh-keygen -q -t rsa -b 2048 -N '' -C given-rsa -f "$T/given_rsa"
+indent() { sed 's/^/    /' "$1"; }
+{
+	echo '#cloud-config'
+	echo 'ssh_keys:'
+	echo '  ed25519_private: |'; indent "$T/given_ed"
+	echo '  ed25519_public: |'; indent "$T/given_ed.pub"
+	echo '  ed25519_certificate: ssh-ed25519-cert-v01@openssh.com AAAAfake given-cert'
+	echo '  rsa_private: |'; indent "$T/given_rsa"
+} | user_data
+printf 'Include /etc/ssh/sshd_config.d/*.conf\nPort 22\n' >"$SSH/sshd_config"
+imds_data '{"instance_id": "i-0000000000000new6"}'
+kiln boot >"$T/out" 2>&1
+ok $? "boot with ssh_keys exits 0"
+check "the given ed25519 private key" cmp "$T/given_ed" "$SSH/ssh_host_ed25519_key"
+check "the given ed25519 public key" cmp "$T/given_ed.pub" "$SSH/ssh_host_ed25519_key.pub"
+check "given keys 0600" test "$(stat -c %a "$SSH/ssh_host_ed25519_key.pub")" = 600
+check "rsa public key derived from the private one" test "$(cut -d' ' -f1-2 "$SSH/ssh_host_rsa_key.pub")" = "$(cut -d' ' -f1-2 "$T/given_rsa.pub")"
+check "... with cloud-init's comment" grep -q ' root@localhost$' "$SSH/ssh_host_rsa_key.pub"
+check "no ecdsa key made" test ! -e "$SSH/ssh_host_ecdsa_key"
+check "certificate written" grep -q given-cert "$SSH/ssh_host_ed25519_key-cert.pub"
+check "HostCertificate in the sshd_config.d drop-in" grep -qx 'HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub' "$SSH/sshd_config.d/50-cloud-init.conf"
+check "sshd_config itself untouched" test "$(cat "$SSH/sshd_config")" = "$(printf 'Include /etc/ssh/sshd_config.d/*.conf\nPort 22')"
+! grep -q 'PRIVATE KEY' "$T/out" "$ROOT/run/kiln/status.json"
+ok $? "private keys appear in no log and no status"
+printf '#cloud-config\nssh_keys:\n  rsa_secret: x\n' | user_data
+imds_data '{"instance_id": "i-0000000000000new7"}'
+kiln boot >"$T/out" 2>&1
+[ $? -eq 2 ]
+ok $? "an unrecognized ssh_keys entry degrades the boot"
+check "... and is named" grep -q "ssh_keys: unrecognized entry 'rsa_secret', skipping" "$T/out"
+no_user_data
+
 # An image without sshd gets no keys.
 rm -rf "$SSH"
 imds_data '{"instance_id": "i-0000000000000new5"}'

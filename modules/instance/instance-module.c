@@ -170,6 +170,9 @@ static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
 }
 
 static void instance_validate(const json_t *config, struct config_report *rep) {
+        const struct final_message_values fv = {"1.00", "Mon, 07 Dec 2026 17:30:00 +0000", "1", "DataSourceEc2"};
+        const char *fm = config_string(config, "final_message", NULL), *error = NULL;
+        _cleanup_free_ char *rendered = NULL, *stripped = fm ? strdup(fm) : NULL;
         const json_t *v = config_get(config, "resize_rootfs");
         const json_t *mode = config_get(config, "growpart.mode");
         const char *s;
@@ -181,6 +184,8 @@ static void instance_validate(const json_t *config, struct config_report *rep) {
             !((s = json_string_value(mode)) &&
               (streq(s, "auto") || streq(s, "growpart") || streq(s, "off") || streq(s, "false"))))
                 config_report_error(rep, "growpart.mode", "growpart.mode: auto, growpart or off");
+        if (stripped && console_render_final_message(strstrip(stripped), &fv, &rendered, &error) < 0 && error)
+                config_report_error(rep, "final_message", "%s", error);
 }
 
 static const struct kiln_command instance_commands[] = {
@@ -204,6 +209,8 @@ static const struct config_key instance_keys[] = {
         {"ssh_key_console_blacklist[]", CONFIG_STRING, "A key type as its public key file starts."},
         {"ssh_keys", CONFIG_DICT,
          "Host keys to install instead of making them: {rsa,dsa,ecdsa,ed25519}_{private,public,certificate}."},
+        {"final_message", CONFIG_STRING,
+         "Written to the console after kiln's final line: $uptime, $timestamp, $version, $datasource replaced."},
         {"growpart", CONFIG_MAP, "Growing partitions to their disk at every boot (cloud-init's growpart)."},
         {"growpart.mode", CONFIG_ANY, "auto (default: growpart when installed), growpart, or off (false)."},
         {"growpart.devices", CONFIG_LIST, "Mount points or /dev nodes whose partition grows (default [\"/\"])."},

@@ -35,6 +35,7 @@ static const struct rename top_keys[] = {
         {"ssh_deletekeys", "ssh_deletekeys"},
         {"ssh_genkeytypes", "ssh_genkeytypes"},
         {"ssh_keys", "ssh_keys"},
+        {"final_message", "final_message"},
         {"ssh", "ssh"},
         {"ssh_fp_console_blacklist", "ssh_fp_console_blacklist"},
         {"ssh_key_console_blacklist", "ssh_key_console_blacklist"},

@@ -129,6 +129,19 @@ ok $? "boot with emit_keys_to_console false exits 0"
 ok $? "emit_keys_to_console false: no key block"
 check "... the final line still" grep -q 'Result: done' "$KILN_CONSOLE"
 
+# final_message, after kiln's own final line; a broken one is a config error.
+: >"$KILN_CONSOLE"
+printf '#cloud-config\nfinal_message: "The system is finally up, after $UPTIME seconds"\n' | user_data
+kiln boot >"$T/out" 2>&1
+ok $? "boot with final_message exits 0"
+check "final_message on the console" grep -Eq '^The system is finally up, after [0-9]+\.[0-9]{2} seconds$' "$KILN_CONSOLE"
+check "... after kiln's final line" test "$(tail -1 "$KILN_CONSOLE" | cut -c1-10)" = "The system"
+printf '#cloud-config\nfinal_message: "bye $HOME"\n' | user_data
+kiln boot >"$T/out" 2>&1
+[ $? -eq 1 ]
+ok $? "an unknown final_message variable is a config error"
+check "... named" grep -q 'final_message names a variable other than' "$T/out"
+
 # ssh_keys: keys given in the config are written (0600, as cloud-init
 # writes them), a private key without its public key gets one derived,
 # a certificate is named in sshd_config; nothing else is made.

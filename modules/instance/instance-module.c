@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "boot.h"
 #include "cli.h"
@@ -13,6 +14,8 @@
 #include "log.h"
 #include "module.h"
 #include "path.h"
+#include "pkg.h"
+#include "proc.h"
 #include "state.h"
 #include "strbuf.h"
 #include "userdata/userdata.h"
@@ -33,6 +36,20 @@ static bool sshd_installed(void) {
         return root_path(&p, "/etc/ssh/sshd_config") >= 0 && file_exists(p) > 0;
 }
 
+/* kiln-host-keys.service did not make them (an image without it): sshd
+ * may already run with the old keys, and reads keys when it starts. */
+static void reload_sshd(void) {
+        _cleanup_free_ char *systemctl = NULL;
+        char *argv[] = {NULL, (char *) "try-reload-or-restart", (char *) "ssh.service", (char *) "sshd.service", NULL};
+
+        if (!streq(root_get(), "/") || access("/run/systemd/system", F_OK) < 0 ||
+            !pkg_have_program("systemctl", &systemctl))
+                return;
+        argv[0] = systemctl;
+        if (proc_run_simple(argv, 60 * 1000L) < 0)
+                log_warning("Failed to reload sshd for its new host keys, ignoring.");
+}
+
 /* New host keys, once per instance: the image's (or the previous
  * instance's) must not be shared. kiln-host-keys.service has usually done
  * it before sshd started; this covers an image without that unit. */
@@ -51,6 +68,7 @@ static int step_host_keys(struct kiln_context *ctx) {
         log_info("Made %d new SSH host key(s) for instance %s.", r, ctx->facts.instance_id);
         for (char **e = errors; e && *e; e++)
                 result = kiln_degrade(ctx, "ssh host keys: %s", *e);
+        reload_sshd();
         kiln_record(ctx, json_pack("{s:s, s:s, s:i}", "name", MARK_HOST_KEYS, "result", result ? "failed" : "ok",
                                    "keys", r));
         r = state_mark_done(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);

@@ -136,7 +136,7 @@ static int userdata_config(struct kiln_context *ctx, struct imds *c) {
 
 static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
         _cleanup_strv_free_ char **errors = NULL;
-        struct imds *c;
+        struct imds *c = NULL;
         int r;
 
         if (cli_wants_help(argc, argv, "host-keys", "",
@@ -155,7 +155,7 @@ static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
         if (r >= 0)
                 r = imds_identify(c, &ctx->facts);
         if (r < 0) {
-                log_error("Failed to identify the instance: %s", imds_error(c));
+                log_error("Failed to identify the instance: %s", c ? imds_error(c) : strerror(-r));
                 return 1;
         }
         ctx->identified = true;
@@ -164,13 +164,21 @@ static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
                 return 0;
         }
         r = state_should_run(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);
+        if (r < 0) {
+                log_error_errno(r, "Failed to check whether this instance has its host keys: %m");
+                return 1;
+        }
         if (r == 0) {
                 log_info("Instance %s has its SSH host keys.", ctx->facts.instance_id);
                 return 0;
         }
+        /* Keys made without the user-data's ssh_keys or ssh_genkeytypes would
+         * be marked done and never redone: leave them to the boot instead. */
         r = userdata_config(ctx, c);
-        if (r < 0)
-                log_warning_errno(r, "Failed to read the user-data's config, using the image's: %m");
+        if (r < 0) {
+                log_error_errno(r, "Failed to read the user-data, leaving the host keys to the boot: %m");
+                return 1;
+        }
         r = hostkeys_regenerate(ctx->config, &errors);
         if (r < 0) {
                 log_error_errno(r, "Failed to make new SSH host keys: %m");

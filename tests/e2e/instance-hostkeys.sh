@@ -178,6 +178,20 @@ ok $? "an unrecognized ssh_keys entry degrades the boot"
 check "... and is named" grep -q "ssh_keys: unrecognized entry 'rsa_secret', skipping" "$T/out"
 no_user_data
 
+# host-keys cannot read the user-data (it may hold ssh_keys): it makes
+# nothing and leaves the keys to the boot, which retries.
+imds_data '{"instance_id": "i-0000000000000new8"}'
+sum8=$(keysum)
+imds_faults '{"paths": {"/latest/user-data": {"status": 500, "count": -1}}}'
+kiln host-keys >"$T/out" 2>&1
+[ $? -eq 1 ]
+ok $? "host-keys without the user-data exits 1"
+check "... and changed no key" test "$(keysum)" = "$sum8"
+imds_faults '{"paths": {}}'
+kiln boot >"$T/out" 2>&1
+ok $? "the boot after it exits 0"
+check "... and made the new instance's keys" test "$(keysum)" != "$sum8"
+
 # An image without sshd gets no keys.
 rm -rf "$SSH"
 imds_data '{"instance_id": "i-0000000000000new5"}'

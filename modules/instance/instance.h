@@ -49,17 +49,21 @@ struct mount_info {
 int growpart_find_mount(const char *mountinfo, const char *path, struct mount_info *ret);
 void mount_info_done(struct mount_info *m);
 
-/* Instance store (cloud-init's default mounts on EC2): the device IMDS's
- * block-device-mapping/ephemeral0 names ("sdb": /dev/sdb, else /dev/vdb,
- * /dev/xvdb, /dev/vtbb; its first partition when it has one) gets the
- * /etc/fstab line
- *   DEVICE /mnt auto defaults,nofail,comment=cloudconfig 0 2
- * (lines of a previous instance with comment=cloudconfig replaced, none
- * added when the device already has a line of its own) and is mounted.
- * Once per instance. */
+/* cloud-init's mounts module, once per instance: the `mounts` entries
+ * (each device named as cloud-init names it: ephemeralN, swap and ebsN
+ * from IMDS's block-device-mapping, sdb as /dev/sdb or the kernel's vdb,
+ * xvdb; its first partition; else as written), the defaults (ephemeral0
+ * at /mnt, the mapping's swap device) that no entry and no fstab line
+ * has, fields left out taken from mount_default_fields
+ * ([None, None, auto, "defaults,nofail", 0, 2]), and the `swap` file,
+ * written to /etc/fstab with comment=cloudconfig (the previous instance's
+ * such lines replaced), then mounted. */
 int mounts_boot(struct kiln_context *ctx);
 
-/* The new /etc/fstab: old's lines without comment=cloudconfig (a previous
- * instance's), then line, unless a kept line already has device as its
- * first field (then *ret_has_own). */
-int mounts_fstab(const char *old, const char *device, const char *line, char **ret, bool *ret_has_own);
+/* /etc/fstab's lines: those with comment=cloudconfig (cloud-init's or
+ * kiln's, from a previous instance) and the others. */
+int mounts_fstab_split(const char *old, char ***ret_kept, char ***ret_removed);
+/* cloud-init's human2bytes ("10M", ".5G", "2GB") and suggested_swapsize
+ * (maxsize < 0: none given). */
+int mounts_human2bytes(const char *s, double *ret);
+double mounts_suggested_swapsize(double memsize, double maxsize, double avail);

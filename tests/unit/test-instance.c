@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The instance module's parsers: /proc/self/mountinfo lines (growpart,
  * resize_rootfs, /mnt) and the /etc/fstab rewrite of the default mounts. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sysmacros.h>
@@ -51,29 +52,40 @@ static void test_mountinfo(void) {
 }
 
 static void test_fstab(void) {
-        _cleanup_free_ char *a = NULL, *b = NULL, *c = NULL, *d = NULL;
-        const char *line = "/dev/xvdb\t/mnt\tauto\tdefaults,nofail,comment=cloudconfig\t0\t2\n";
-        bool own = true;
+        _cleanup_strv_free_ char **kept = NULL, **removed = NULL;
 
-        is_int(mounts_fstab(NULL, "/dev/xvdb", line, &a, &own), 0, "no fstab");
-        is_str(a, line, "... just the line");
-        ok(!own, "... not the user's");
-        is_int(mounts_fstab("LABEL=root / ext4 defaults 0 "
-                            "1\n/dev/xvdb\t/mnt\tauto\tdefaults,nofail,comment=cloudconfig\t0\t2\n"
-                            "# a comment\n",
-                            "/dev/xvdb", line, &b, &own),
-               0, "an old cloudconfig line");
-        is_str(b,
-               "LABEL=root / ext4 defaults 0 1\n# a comment\n/dev/xvdb\t/mnt\tauto\tdefaults,nofail,comment="
-               "cloudconfig\t0\t2\n",
-               "replaced at the end, the rest kept");
-        is_int(mounts_fstab("  /dev/xvdb /data ext4 defaults 0 2\n/dev/xvdc /x auto defaults,comment=cloudconfig 0 2",
-                            "/dev/xvdb", line, &c, &own),
-               0, "the device's own line");
-        ok(own, "... found (leading blanks)");
-        is_str(c, "  /dev/xvdb /data ext4 defaults 0 2\n", "... kept, no line added, stale cloudconfig dropped");
-        is_int(mounts_fstab("/dev/xvdb1 /data ext4 defaults 0 2", "/dev/xvdb", line, &d, &own), 0, "a longer name");
-        ok(!own, "... is another device");
+        is_int(mounts_fstab_split("LABEL=root / ext4 defaults 0 1\n/dev/xvdb\t/mnt\tauto\tdefaults,nofail,comment="
+                                  "cloudconfig\t0\t2\n# a comment\n",
+                                  &kept, &removed),
+               0, "fstab split");
+        ok(kept && strv_length(kept) == 2 && streq(kept[0], "LABEL=root / ext4 defaults 0 1") &&
+                   streq(kept[1], "# a comment"),
+           "the user's lines kept, in order");
+        ok(removed && strv_length(removed) == 1 && strneq(removed[0], "/dev/xvdb", 9), "cloudconfig lines apart");
+}
+
+static void test_sizes(void) {
+        const double M = 1024.0 * 1024, G = M * 1024;
+        double v = -1;
+
+        is_int(mounts_human2bytes("10M", &v), 0, "10M");
+        ok(v == 10 * M, "10M is 10 MiB");
+        is_int(mounts_human2bytes(".5G", &v), 0, ".5G");
+        ok(v == 0.5 * G, ".5G is 512 MiB");
+        is_int(mounts_human2bytes("2GB", &v), 0, "2GB");
+        ok(v == 2 * G, "2GB is 2 GiB (B dropped)");
+        is_int(mounts_human2bytes("1024", &v), 0, "bytes");
+        ok(v == 1024, "1024 is bytes");
+        is_int(mounts_human2bytes("-1G", &v), -EINVAL, "negative refused");
+        is_int(mounts_human2bytes("lots", &v), -EINVAL, "words refused");
+        is_int(mounts_human2bytes("", &v), -EINVAL, "empty refused");
+        /* cloud-init's table: memory under 4 GiB -> that much; under 16 -> 4 GiB; else round(sqrt) GiB. */
+        ok(mounts_suggested_swapsize(1 * G, -1, 100 * G) == 1 * G, "1 GiB of memory: 1 GiB of swap");
+        ok(mounts_suggested_swapsize(8 * G, -1, 100 * G) == 4 * G, "8 GiB: 4 GiB");
+        ok(mounts_suggested_swapsize(64 * G, -1, 100 * G) == 8 * G, "64 GiB: 8 GiB");
+        ok(mounts_suggested_swapsize(8 * G, -1, 8 * G) == 2 * G, "at most a quarter of the free disk");
+        ok(mounts_suggested_swapsize(8 * G, 1 * G, 100 * G) == 1 * G, "at most maxsize");
+        ok(mounts_suggested_swapsize(8 * G, 50 * G, 10 * G) == 4 * G, "maxsize beyond 90%% of the disk is cut");
 }
 
 int main(void) {
@@ -81,6 +93,7 @@ int main(void) {
                 return 1;
         test_mountinfo();
         test_fstab();
+        test_sizes();
         (void) rm_rf(dir);
         return tap_done();
 }

@@ -296,20 +296,20 @@ int mounts_fstab_split(const char *old, char ***ret_kept, char ***ret_removed) {
 /* The mounts list as cloud-init reads it: each device sanitised unless
  * it is no device here or fstab has it, None fields filled from defvals,
  * entries whose mount point is None removed with the earlier entries of
- * their device. */
+ * their device. KILN_DEGRADED when an entry was skipped (recorded). */
 static int config_entries(struct kiln_context *ctx, const json_t *mounts, char *const *defvals, char **kept,
                           struct entry **ret, size_t *ret_n) {
         const json_t *aliases = config_get(ctx->config, "device_aliases"), *line, *v;
         struct entry *list = NULL;
         size_t n = 0, i, k;
-        int r = 0;
+        int r = 0, skipped = 0;
 
         json_array_foreach(mounts, i, line) {
                 _cleanup_free_ char *start = NULL, *sane = NULL;
                 struct entry e = {0};
                 if (!json_is_array(line) || json_array_size(line) == 0 || json_array_size(line) > FIELDS_MAX) {
-                        kiln_degrade(ctx, "mounts: entry %zu is not a list of at most %d fields, ignoring", i + 1,
-                                     FIELDS_MAX);
+                        skipped = kiln_degrade(ctx, "mounts: entry %zu is not a list of at most %d fields, ignoring",
+                                               i + 1, FIELDS_MAX);
                         continue;
                 }
                 json_array_foreach(line, k, v) {
@@ -321,7 +321,8 @@ static int config_entries(struct kiln_context *ctx, const json_t *mounts, char *
                 if (r == -EINVAL) {
                         for (k = 0; k < e.n; k++)
                                 free(e.f[k]);
-                        kiln_degrade(ctx, "mounts: entry %zu has a list or mapping for a field, ignoring", i + 1);
+                        skipped = kiln_degrade(ctx, "mounts: entry %zu has a list or mapping for a field, ignoring",
+                                               i + 1);
                         r = 0;
                         continue;
                 }
@@ -359,7 +360,7 @@ static int config_entries(struct kiln_context *ctx, const json_t *mounts, char *
         }
         *ret = list;
         *ret_n = n;
-        return 0;
+        return skipped;
 }
 
 #define MB (1024.0 * 1024)
@@ -677,14 +678,21 @@ static int apply_mounts(struct kiln_context *ctx) {
         }
         if (r >= 0)
                 r = mounts_fstab_split(old, &kept, &removed);
-        if (r >= 0 && json_is_array(mounts))
+        if (r >= 0 && json_is_array(mounts)) {
                 r = config_entries(ctx, mounts, defvals, kept, &list, &n);
+                if (r > 0) {
+                        result = r;
+                        r = 0;
+                }
+        }
         if (r >= 0)
                 r = add_defaults(ctx, defvals, kept, &list, &n);
         if (r >= 0 && json_is_object(config_get(ctx->config, "swap"))) {
-                result = swap_file(ctx, config_get(ctx->config, "swap"), &swapf);
-                if (result < 0)
-                        r = result;
+                int k = swap_file(ctx, config_get(ctx->config, "swap"), &swapf);
+                if (k < 0)
+                        r = k;
+                else if (k > 0)
+                        result = k;
         }
         for (size_t k = 0; k < 6; k++)
                 free(defvals[k]);

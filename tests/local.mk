@@ -21,7 +21,9 @@ check_PROGRAMS += \
 	tests/unit/test-keys \
 	tests/unit/test-sha256 \
 	tests/unit/test-gzip \
-	tests/unit/test-path
+	tests/unit/test-path \
+	tests/unit/test-transient \
+	tests/unit/test-console
 tests_unit_test_strbuf_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_yaml_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_fileio_LDADD = $(TEST_UNIT_LDADD)
@@ -40,6 +42,10 @@ tests_unit_test_gzip_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_gzip_SOURCES = tests/unit/test-gzip.c tests/unit/tap.h
 tests_unit_test_path_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_path_SOURCES = tests/unit/test-path.c tests/unit/tap.h
+tests_unit_test_transient_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_transient_SOURCES = tests/unit/test-transient.c tests/unit/tap.h
+tests_unit_test_console_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_console_SOURCES = tests/unit/test-console.c tests/unit/tap.h
 tests_unit_test_strbuf_SOURCES = tests/unit/test-strbuf.c tests/unit/tap.h
 tests_unit_test_yaml_SOURCES = tests/unit/test-yaml.c tests/unit/tap.h
 tests_unit_test_fileio_SOURCES = tests/unit/test-fileio.c tests/unit/tap.h

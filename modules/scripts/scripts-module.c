@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
 #include "fileio.h"
 #include "log.h"
@@ -13,6 +14,7 @@
 #include "state.h"
 #include "strbuf.h"
 #include "system/system.h"
+#include "transient.h"
 #include "userdata/userdata.h"
 #include "yaml-json.h"
 
@@ -113,9 +115,22 @@ static int degrade_script(struct kiln_context *ctx, const char *name, const stru
                             item);
 }
 
+/* Outside kiln's sandbox when systemd runs the machine (agent/transient.h). */
+static int wrap_transient(const char *name, char *const *argv, char *const *env, long timeout_ms, char ***ret) {
+        static unsigned counter;
+        _cleanup_free_ char *systemd_run = NULL;
+        struct transient_options t = {.name = name, .argv = argv, .envp = env, .timeout_ms = timeout_ms};
+
+        if (!transient_wanted(&systemd_run))
+                return 0;
+        t.systemd_run = systemd_run;
+        t.unique = ((unsigned long long) now_ms() << 8) | (counter++ & 0xff);
+        return transient_argv(&t, ret);
+}
+
 static int run_recorded(struct kiln_context *ctx, const char *name, char *const *argv, const char *log_name,
                         enum frequency freq, const json_t *items) {
-        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_strv_free_ char **env = NULL, **wrapped = NULL;
         _cleanup_free_ char *log_path = NULL;
         struct proc_result res = {0};
         struct proc_options o = {
@@ -130,8 +145,12 @@ static int run_recorded(struct kiln_context *ctx, const char *name, char *const 
                 r = root_path(&log_path, KILN_LOG_DIR "/%s.log", log_name);
         if (r >= 0)
                 r = mkdir_parents(log_path, 0700);
+        if (r >= 0)
+                r = wrap_transient(name, argv, env, o.timeout_ms, &wrapped);
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to prepare to run %s: %s", name, strerror(-r));
+        if (wrapped)
+                o.argv = wrapped;
         o.envp = env;
         o.log_path = log_path;
         log_info("Running %s.", name);

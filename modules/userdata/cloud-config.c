@@ -35,6 +35,19 @@ static const struct rename top_keys[] = {
         {"apt_upgrade", "package_upgrade"},
         {"users", "users"},
         {"ssh_authorized_keys", "ssh_authorized_keys"},
+        {"ssh_deletekeys", "ssh_deletekeys"},
+        {"ssh_genkeytypes", "ssh_genkeytypes"},
+        {"ssh_keys", "ssh_keys"},
+        {"final_message", "final_message"},
+        {"mounts", "mounts"},
+        {"mount_default_fields", "mount_default_fields"},
+        {"device_aliases", "device_aliases"},
+        {"swap", "swap"},
+        {"ssh", "ssh"},
+        {"ssh_fp_console_blacklist", "ssh_fp_console_blacklist"},
+        {"ssh_key_console_blacklist", "ssh_key_console_blacklist"},
+        {"growpart", "growpart"},
+        {"resize_rootfs", "resize_rootfs"},
 };
 
 static const char *const user_keys[] = {

@@ -228,12 +228,14 @@ int scripts_run_part(struct kiln_context *ctx, const struct userdata_part *p, co
 
         if (!marker)
                 return -ENOMEM;
-        r = claim(ctx, p->filename, marker, p->freq);
-        if (r <= 0)
-                return r;
+        /* Written before the claim, as cloud-init writes its parts at every
+         * boot: killed between the two, the file is still there. */
         r = materialize(ctx, p, &path);
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to write %s: %s", p->filename, strerror(-r));
+        r = claim(ctx, p->filename, marker, p->freq);
+        if (r <= 0)
+                return r;
         /* Without a #! line, the shell runs it (exec would fail). */
         if (p->len >= 2 && p->content[0] == '#' && p->content[1] == '!')
                 argv[0] = path;
@@ -302,13 +304,14 @@ int scripts_run_command(struct kiln_context *ctx, const json_t *item, const char
 
         if (!name || !marker || !freq_s || frequency_from_string(freq_s, &freq) < 0)
                 return -EINVAL;
-        r = claim(ctx, name, marker, freq);
-        if (r <= 0)
-                return r;
+        /* The script is written before the claim (see scripts_run_part()). */
         r = json_is_string(json_object_get(item, "script")) ? script_argv(ctx, item, marker, &argv)
                                                             : resolve_argv(json_object_get(item, "argv"), &argv);
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to prepare %s: %s", name, strerror(-r));
+        r = claim(ctx, name, marker, freq);
+        if (r <= 0)
+                return r;
         return run_recorded(ctx, name, argv, log_name, freq, json_is_array(items) ? items : NULL);
 }
 

@@ -352,22 +352,6 @@ static void copy_label(int dirfd, const char *name, int fd, const char *label_pa
                 (void) fsetxattr(fd, x, buf, (size_t) n, 0);
 }
 
-static int write_all(int fd, const void *data, size_t len) {
-        const char *p = data;
-
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 /* Owner, then mode (chown clears set-id bits), both on the fd. */
 static int set_owner_mode(int fd, const struct write_options *o) {
         if ((o->uid != (uid_t) -1 || o->gid != (gid_t) -1) && fchown(fd, o->uid, o->gid) < 0)
@@ -477,7 +461,7 @@ static int append_at(int dirfd, const char *name, const void *data, size_t len, 
         int r = chase_open_regular(dirfd, name, O_WRONLY | O_APPEND, o->uid, &fd);
 
         if (r >= 0)
-                r = write_all(fd, data, len);
+                r = write_full(fd, data, len);
         if (r >= 0)
                 r = set_owner_mode(fd, o);
         if (r >= 0 && fsync(fd) < 0)
@@ -498,7 +482,7 @@ int write_file_at(int dirfd, const char *name, const void *data, size_t len, con
         r = open_tmp(dirfd, name, &fd, &tmp);
         if (r < 0)
                 return r;
-        r = write_all(fd, data, len);
+        r = write_full(fd, data, len);
         if (r >= 0)
                 r = set_owner_mode(fd, o);
         if (r >= 0) {

@@ -15,20 +15,6 @@
 #include "path.h"
 #include "strbuf.h"
 
-static int write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 int console_write(const char *text) {
         const char *path;
         int fd, r;
@@ -38,7 +24,7 @@ int console_write(const char *text) {
                 fd = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
                 if (fd < 0)
                         return -errno;
-                r = write_all(fd, text, strlen(text));
+                r = write_full(fd, text, strlen(text));
                 close(fd);
                 return r;
         }

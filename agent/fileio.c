@@ -52,6 +52,22 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         return chase_write_file(path, CHASE_MKDIR, data, len, &o);
 }
 
+int write_full(int fd, const void *data, size_t len) {
+        const char *p = data;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
 int read_fd(int fd, size_t max, char **ret, size_t *ret_len) {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0, cap = 0;

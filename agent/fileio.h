@@ -10,6 +10,9 @@
  * walked as agent/chase.h says: links only where root made them. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* Writes all of data to fd, going on after short writes and EINTR. */
+int write_full(int fd, const void *data, size_t len);
+
 /* Reads a whole file, at most max bytes (-EFBIG beyond). The result is
  * NUL-terminated; ret_len may be NULL. -ENOENT if absent. */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);

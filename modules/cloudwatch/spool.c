@@ -69,21 +69,6 @@ static bool is_temp(const char *name) {
         return strstr(name, ".kiln-") != NULL;
 }
 
-static int write_fd_all(int fd, const void *data, size_t len) {
-        const char *p = data;
-
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 /* flock(2) on the directory, retried on EINTR. */
 static int lock_dir(int dfd, int how) {
         while (flock(dfd, how) < 0)
@@ -112,7 +97,7 @@ static int write_tmpfile(int dfd, const void *data, size_t len) {
 
         if (fd < 0)
                 return errno == EISDIR || errno == EINVAL || errno == EOPNOTSUPP ? -EOPNOTSUPP : negative_errno();
-        r = write_fd_all(fd, data, len);
+        r = write_full(fd, data, len);
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
         if (r < 0) {
@@ -138,7 +123,7 @@ static int named_temp(int dfd, int fd, const char *name, const void *data, size_
         /* Not linked (no fd, or neither /proc nor CAP_DAC_READ_SEARCH): written here. */
         if (r == -ENOENT || r == -EPERM || r == -EACCES) {
                 out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                r = out < 0 ? negative_errno() : write_fd_all(out, data, len);
+                r = out < 0 ? negative_errno() : write_full(out, data, len);
                 if (r >= 0 && fsync(out) < 0)
                         r = negative_errno();
                 if (r < 0 && out >= 0)

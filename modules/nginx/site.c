@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -90,13 +91,20 @@ static bool port_valid(const char *s, size_t n) {
         return v >= 1 && v <= 65535;
 }
 
+/* An address inet_pton() reads, as nginx does (ngx_inet6_addr): "20e01::1"
+ * or "1:2:3" passed a character check and failed nginx -t. */
 static bool ipv6_literal_valid(const char *s, size_t n) {
-        if (n < 2 || n > 47)
+        struct in6_addr a;
+        char buf[INET6_ADDRSTRLEN];
+
+        if (n < 2 || n >= sizeof(buf))
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!isxdigit((unsigned char) s[i]) && s[i] != ':' && s[i] != '.')
                         return false;
-        return true;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        return inet_pton(AF_INET6, buf, &a) == 1;
 }
 
 /* HOST[:PORT][/PATH] after the scheme. */
@@ -117,6 +125,9 @@ static bool http_authority_path_valid(const char *s) {
         port = memchr(s, ':', n);
         host = strndup(s, port ? (size_t) (port - s) : n);
         if (!host || !hostname_valid(host))
+                return false;
+        /* nginx reads "http://unix:X" as the unix socket X. */
+        if (port && strcasecmp(host, "unix") == 0)
                 return false;
         return !port || port_valid(port + 1, (size_t) (s + n - port - 1));
 }

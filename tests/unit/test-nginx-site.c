@@ -308,6 +308,18 @@ static void test_checks(void) {
         ok(!site_domain_valid("a..example"), "empty label");
         ok(site_upstream_valid("http://[2001:db8::1]:8080/"), "IPv6 upstream");
         ok(!site_upstream_valid("http://[2001:db8::1"), "unclosed IPv6 literal");
+        /* Found by fuzz-nginx-render: accepted, rendered, refused by nginx -t. */
+        ok(!site_upstream_valid("https://[20e01:db8::1]:8443/x/"), "an IPv6 literal with a 5-digit group");
+        ok(!site_upstream_valid("http://[1:2:3]/"), "an IPv6 literal of three groups");
+        ok(!site_upstream_valid("http://[::1::2]/"), "an IPv6 literal with two '::'");
+        ok(!site_upstream_valid("http://[1.2.3.4]/"), "an IPv4 address in brackets");
+        ok(site_upstream_valid("http://[::ffff:127.0.0.1]:80/"), "an IPv4-mapped IPv6 literal");
+        ok(site_upstream_valid("http://[::]:80"), "the IPv6 any-address");
+        /* nginx reads "http://unix:..." as a unix socket: "unix:8080/" would
+         * be a socket file named "8080/", not port 8080 of host unix. */
+        ok(!site_upstream_valid("http://unix:8080/"), "host 'unix' with a port (nginx's unix-socket syntax)");
+        ok(!site_upstream_valid("https://UNIX:443/"), "host 'UNIX' with a port");
+        ok(site_upstream_valid("http://unixbox:8080/"), "a host whose name starts with unix");
         ok(site_upstream_valid("unix:/run/app.sock"), "unix socket upstream");
         ok(!site_upstream_valid("unix:run/app.sock"), "relative unix socket");
         ok(!site_abs_path_valid("/srv/../etc"), "'..' in a path");

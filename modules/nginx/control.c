@@ -349,8 +349,9 @@ static pid_t open_master(const struct nginx_settings *s, bool warn, int *ret_pid
         if (read_file(s->pid_file, 64, &buf, NULL) < 0 || safe_atoi(strstrip(buf), &pid) < 0 || pid <= 1)
                 return 0;
         pidfd = pidfd_open_pid(pid);
-        if (pidfd < 0 && errno != ENOSYS)
-                return 0; /* ESRCH: gone */
+        if (pidfd < 0 && errno == ESRCH)
+                return 0;
+        /* No pidfd (ENOSYS before 5.3): the checks below, and kill(). */
         if (pidfd < 0 && kill(pid, 0) < 0 && errno == ESRCH)
                 return 0;
         if (!s->binary || !is_nginx_master(pid, s->binary, &why)) {

@@ -64,8 +64,10 @@ static int render_all(const json_t *config, const struct golden *g, char **ret) 
         int r;
 
         r = sites_parse(config, &sites, &errors);
-        if (r != 0)
+        if (r != 0) {
+                sites_done(&sites);
                 return -1;
+        }
         nginx_settings_load(config, &st);
         o = (struct render_options){st.http_port, st.https_port,      st.status_port,
                                     g->ipv6,      g->http2_directive, g->thumbprint};

@@ -6,7 +6,8 @@
  * would: each site, with a certificate when it has TLS, and kiln_common.
  * Rendering must not fail, and its text must be nginx syntax that no value
  * escaped from: closed quotes, balanced braces, every statement ended, and
- * no variable but the renderer's own.
+ * no variable but the renderer's own; and no location may have the
+ * off-by-slash (an alias or proxy path whose trailing '/' disagrees).
  *
  * The differential part: with FUZZ_NGINX=/path/to/nginx (and FUZZ_CERT,
  * FUZZ_KEY naming a certificate and key nginx can load), an accepted
@@ -210,6 +211,34 @@ static const char *syntax_problem(const char *s) {
         return depth == 0 ? NULL : "an unclosed block";
 }
 
+/* The off-by-slash (docs/CONFIG.md): in each prefix location, an alias
+ * ends in '/' as the location does, and a proxy_pass URL with a path ends
+ * in '/' exactly when the location does. NULL when that holds. */
+static const char *slash_problem(const char *text) {
+        for (const char *p = strstr(text, "\n    location /"); p; p = strstr(p + 1, "\n    location /")) {
+                const char *path = p + strlen("\n    location "), *body = strchr(path, '\n'), *next, *d;
+                size_t n = strcspn(path, " ");
+                bool loc_slash = n > 0 && path[n - 1] == '/';
+                if (!body)
+                        return "a location without a body";
+                next = strstr(body, "\n    }");
+                if ((d = strstr(body, "\n        alias ")) && (!next || d < next)) {
+                        const char *end = strchr(d + 1, ';');
+                        if (!loc_slash || !end || end[-1] != '/')
+                                return "an alias whose location or directory does not end in '/'";
+                }
+                if ((d = strstr(body, "\n        proxy_pass http")) && (!next || d < next)) {
+                        const char *url = strstr(d, "://"), *end = strchr(d + 1, ';');
+                        const char *upath = url ? strchr(url + 3, '/') : NULL;
+                        if (upath && end && upath < end && strneq(url + 3, "unix:", 5))
+                                upath = NULL; /* the socket's path */
+                        if (upath && end && upath < end && (end[-1] == '/') != loc_slash)
+                                return "a proxy_pass path whose trailing '/' disagrees with its location's";
+                }
+        }
+        return NULL;
+}
+
 /* --- nginx -t --- */
 
 static int spawn_wait(char **argv, const char *out) {
@@ -315,7 +344,7 @@ static char *render_all(const struct nginx_sites *sites, const struct render_opt
                         fprintf(stderr, "render_site() failed on an accepted site '%s'\n", s->name);
                         abort();
                 }
-                if ((problem = syntax_problem(text))) {
+                if ((problem = syntax_problem(text)) || (problem = slash_problem(text))) {
                         fprintf(stderr, "site '%s' rendered with %s:\n%s\n", s->name, problem, text);
                         abort();
                 }

@@ -67,6 +67,18 @@ static void report(void) {
                 n_inputs, n_accepted, n_nginx, n_renamed, n_unresolved);
 }
 
+/* At a normal exit; after a refusal (abort) the directory stays, to look at. */
+static void remove_scratch(void) {
+        static const char *const files[] = {"nginx.conf", "sites.conf", "out", "error.log", "nginx.pid"};
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                _cleanup_free_ char *path = strdup_printf("%s/%s", scratch, files[i]);
+                if (path)
+                        (void) unlink(path);
+        }
+        (void) rmdir(scratch);
+}
+
 static int put(const char *dir, const char *name, const char *text) {
         _cleanup_free_ char *path = strdup_printf("%s/%s", dir, name);
         return path ? write_file_atomic(path, text, strlen(text), 0644) : -ENOMEM;
@@ -105,6 +117,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
                 perror("mkdtemp");
                 exit(1);
         }
+        atexit(remove_scratch);
         main_conf = strdup_printf("pid %s/nginx.pid;\n"
                                   "error_log %s/error.log;\n"
                                   "events {\n    worker_connections 64;\n}\n"

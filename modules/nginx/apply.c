@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -795,24 +796,82 @@ static int prepare_options(struct kiln_context *ctx, struct apply_run *a, char *
         return 0;
 }
 
+/* --- what nginx has loaded --- */
+
+/* A file that exists from just before the swap until nginx is seen to run
+ * the swapped-in files: while it does, what is on disk may not be what
+ * nginx serves (kiln was killed in between, or the reload failed), so the
+ * next apply reloads even when it finds every file as it wants it. Under
+ * /run: after a reboot nginx starts on what is on disk anyway. */
+#define RELOAD_PENDING KILN_RUN_DIR "/nginx-reload-pending"
+
+static bool reload_pending(void) {
+        _cleanup_free_ char *path = NULL;
+
+        return root_path(&path, RELOAD_PENDING) >= 0 && access(path, F_OK) == 0;
+}
+
+/* Written, not synced: it only has to outlive kiln, and what outlives a
+ * power cut (the files) is what nginx loads when it starts. */
+static int set_reload_pending(void) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+        static const char text[] = "kiln swapped nginx's site files in; nginx has not been seen to load them\n";
+        int r;
+
+        r = root_path(&path, RELOAD_PENDING);
+        if (r < 0)
+                return r;
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return negative_errno();
+        return write(fd, text, sizeof(text) - 1) == (ssize_t) sizeof(text) - 1 ? 0 : -EIO;
+}
+
+static void clear_reload_pending(void) {
+        _cleanup_free_ char *path = NULL;
+
+        if (root_path(&path, RELOAD_PENDING) >= 0 && unlink(path) < 0 && errno != ENOENT)
+                log_warning_errno(-errno, "Failed to remove %s, the next apply reloads nginx: %m", path);
+}
+
+/* For the tests of what a crash leaves: KILN_TEST_CRASH_AT=POINT kills kiln
+ * with SIGKILL at that point of an apply. Honoured only under --root, so
+ * never on a host's own configuration. */
+static void crash_point(const char *point) {
+        const char *at = getenv("KILN_TEST_CRASH_AT");
+
+        if (at && streq(at, point) && !streq(root_get(), "/"))
+                (void) raise(SIGKILL);
+}
+
 static int swap_reload(struct kiln_context *ctx, struct apply_run *a) {
         _cleanup_free_ char *error = NULL, *again = NULL;
         long t;
         int r;
 
+        r = set_reload_pending();
+        if (r < 0)
+                return kiln_fail(ctx, r, "nginx: failed to record the reload to come, nothing changed: %s",
+                                 strerror(-r));
         r = swap_in(&a->paths, &a->plan);
         if (r < 0) {
                 rollback(&a->paths, &a->plan);
                 return kiln_fail(ctx, r, "nginx: failed to write the sites, restored the old ones: %s", strerror(-r));
         }
+        crash_point("nginx-swapped");
         t = now_ms();
         r = nginx_reload_and_verify(&a->st, a->sites.n > 0, a->test_ms, &error);
         a->reload_ms = now_ms() - t;
-        if (r >= 0)
+        if (r >= 0) {
+                clear_reload_pending();
                 return 0;
+        }
         rollback(&a->paths, &a->plan);
         if (nginx_reload_and_verify(&a->st, false, 0, &again) < 0)
                 log_error("nginx: reloading the old sites failed too: %s", again ? again : "?");
+        else
+                clear_reload_pending(); /* nginx runs what is on disk again */
         return kiln_fail(ctx, r, "nginx: the reload did not take, restored the old sites: %s",
                          error ? error : strerror(-r));
 }
@@ -833,14 +892,19 @@ static int apply_changes(struct kiln_context *ctx, struct apply_run *a, json_t *
         size_t changes = plan_changes(&a->plan);
         int r;
 
-        if (changes == 0) {
+        if (changes == 0 && !reload_pending()) {
                 log_info("nginx: %zu site(s) unchanged.", a->sites.n);
                 *ret_record = run_record(a, "unchanged", 0);
                 return a->plan.result;
         }
+        if (changes == 0)
+                log_info("nginx: the site files are as wanted, but an earlier apply was interrupted before nginx "
+                         "was seen to load them: reloading.");
         r = stage_and_test(ctx, &a->st, &a->paths, &a->plan, &a->test_ms);
-        if (r >= 0)
+        if (r >= 0) {
+                crash_point("nginx-tested");
                 r = swap_reload(ctx, a);
+        }
         *ret_record = run_record(a, r < 0 ? "failed" : "applied", changes);
         if (r < 0)
                 return r;
@@ -861,7 +925,7 @@ int nginx_apply_record(struct kiln_context *ctx, json_t **ret_record) {
 
         *ret_record = NULL;
         r = parse_config(ctx, &a);
-        if (r >= 0 && a.sites.n == 0 && a.st.status_port == 0 && !has_owned_files(&a.paths)) {
+        if (r >= 0 && a.sites.n == 0 && a.st.status_port == 0 && !has_owned_files(&a.paths) && !reload_pending()) {
                 log_debug("nginx: no sites.");
                 run_done(&a);
                 return 0;

@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -256,13 +258,115 @@ int nginx_test(const struct nginx_settings *s, const char *conf, char **ret_outp
 
 /* --- the running master --- */
 
-static pid_t read_pid(const char *pid_file) {
-        _cleanup_free_ char *buf = NULL;
+/* pidfds (Linux 5.3, 5.1 for the signal): a pid names whichever process
+ * has it now; a pidfd names the process it was opened for, so a check made
+ * through /proc after opening it, and a signal sent through it, cannot
+ * reach a process that took the pid since. -1 where the kernel has none. */
+static int pidfd_open_pid(pid_t pid) {
+        return (int) syscall(SYS_pidfd_open, pid, 0); /* close-on-exec always */
+}
+
+static int signal_master(pid_t pid, int pidfd, int sig) {
+        if (pidfd >= 0)
+                return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0 ? negative_errno() : 0;
+        return kill(pid, sig) < 0 ? negative_errno() : 0;
+}
+
+/* Whether a program file is a "#!" script: a wrapper around nginx. */
+static bool is_script(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        char head[2];
+
+        return fd >= 0 && read(fd, head, 2) == 2 && head[0] == '#' && head[1] == '!';
+}
+
+/* Whether process pid runs binary: the same file (device and inode) as
+ * /proc/PID/exe; or the file that was at binary's path when it started,
+ * since replaced by a package upgrade (the link then reads "PATH
+ * (deleted)"). A wrapper script never is a process's program: then the
+ * program must be a file named nginx. */
+static bool runs_binary(pid_t pid, const char *binary, char **ret_why) {
+        _cleanup_free_ char *link = strdup_printf("/proc/%d/exe", (int) pid), *real = NULL;
+        char target[PATH_MAX];
+        struct stat a, b;
+        const char *base;
+        ssize_t n;
+
+        if (!link)
+                return false;
+        if (stat(binary, &b) == 0 && stat(link, &a) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                return true;
+        n = readlink(link, target, sizeof(target) - 1);
+        if (n < 0) {
+                *ret_why = strdup_printf("its program cannot be read: %s", strerror(errno));
+                return false;
+        }
+        target[n] = 0;
+        if (n > 10 && streq(target + n - 10, " (deleted)")) {
+                target[n - 10] = 0;
+                real = realpath(binary, NULL);
+                if (real && streq(real, target))
+                        return true;
+        }
+        base = strrchr(target, '/');
+        if (is_script(binary) && base && streq(base + 1, "nginx"))
+                return true;
+        *ret_why = strdup_printf("it runs %s, not %s", target, binary);
+        return false;
+}
+
+/* Whether process pid is an nginx master started from binary. */
+static bool is_nginx_master(pid_t pid, const char *binary, char **ret_why) {
+        _cleanup_free_ char *path = strdup_printf("/proc/%d/cmdline", (int) pid), *buf = NULL;
+        size_t len;
+
+        if (!path || read_file(path, 4096, &buf, &len) < 0) {
+                *ret_why = strdup("it is gone");
+                return false;
+        }
+        /* nginx writes its title over its arguments. */
+        if (len < 21 || !strneq(buf, "nginx: master process", 21)) {
+                for (size_t i = 0; i + 1 < len; i++)
+                        if (buf[i] == 0)
+                                buf[i] = ' ';
+                *ret_why = strdup_printf("its command line is '%.80s'", buf);
+                return false;
+        }
+        return runs_binary(pid, binary, ret_why);
+}
+
+/* The nginx master the pid file names: its pid, with a pidfd for it in
+ * *ret_pidfd (-1 on kernels without). 0 when there is none: no pid file, a
+ * dead pid, or a live process that is not that master (a stale pid file
+ * whose pid was taken again), which must never be signalled; warn says
+ * whether to log that. */
+static pid_t open_master(const struct nginx_settings *s, bool warn, int *ret_pidfd) {
+        _cleanup_free_ char *buf = NULL, *why = NULL;
+        _cleanup_close_ int pidfd = -1;
         int pid;
 
-        if (read_file(pid_file, 64, &buf, NULL) < 0 || safe_atoi(strstrip(buf), &pid) < 0 || pid <= 1)
+        *ret_pidfd = -1;
+        if (read_file(s->pid_file, 64, &buf, NULL) < 0 || safe_atoi(strstrip(buf), &pid) < 0 || pid <= 1)
                 return 0;
-        return kill(pid, 0) == 0 || errno == EPERM ? (pid_t) pid : 0;
+        pidfd = pidfd_open_pid(pid);
+        if (pidfd < 0 && errno == ESRCH)
+                return 0;
+        /* No pidfd (ENOSYS before 5.3): the checks below, and kill(). */
+        if (pidfd < 0 && kill(pid, 0) < 0 && errno == ESRCH)
+                return 0;
+        if (!s->binary || !is_nginx_master(pid, s->binary, &why)) {
+                if (warn)
+                        log_warning("nginx: %s names pid %d, which is not the nginx master (%s): not signalling "
+                                    "it, taking nginx for not running.",
+                                    s->pid_file, pid, why ? why : "no nginx program known");
+                return 0;
+        }
+        /* /proc/PID was read after the pidfd was opened: if the process the
+         * pidfd names still lives, /proc/PID was that process. */
+        if (signal_master(pid, pidfd, 0) == -ESRCH)
+                return 0;
+        *ret_pidfd = TAKE_FD(pidfd);
+        return (pid_t) pid;
 }
 
 struct pids {
@@ -400,7 +504,8 @@ static void wait_exits(struct pollfd *fds, size_t *n, long ms) {
 /* A reload took when the master runs new worker processes (on a config it
  * cannot load it logs the error and keeps its old ones) and the old ones
  * no longer accept connections: from then on only the new config answers. */
-static int wait_new_workers(pid_t master, const struct pids *before, long load_ms, long timeout_ms, char **ret_error) {
+static int wait_new_workers(pid_t master, int pidfd, const struct pids *before, long load_ms, long timeout_ms,
+                            char **ret_error) {
         long deadline = now_ms() + timeout_ms;
         struct pollfd exits[MAX_CHILDREN];
         size_t n_exits = 0;
@@ -415,7 +520,7 @@ static int wait_new_workers(pid_t master, const struct pids *before, long load_m
         if (load_ms > 0 && load_ms * 3 / 4 < timeout_ms)
                 sleep_ms(load_ms * 3 / 4);
         do {
-                if (kill(master, 0) < 0 && errno == ESRCH) {
+                if (signal_master(master, pidfd, 0) == -ESRCH) {
                         r = -ESRCH;
                         break;
                 }
@@ -453,15 +558,18 @@ static int wait_new_workers(pid_t master, const struct pids *before, long load_m
         return r;
 }
 
-static int wait_started(const char *pid_file, long timeout_ms, char **ret_error) {
-        long deadline = now_ms() + timeout_ms;
+static int wait_started(const struct nginx_settings *s, char **ret_error) {
+        long deadline = now_ms() + s->reload_timeout_ms;
 
         do {
-                if (read_pid(pid_file) > 0)
+                int pidfd;
+                if (open_master(s, false, &pidfd) > 0) {
+                        close(pidfd);
                         return 0;
+                }
                 sleep_ms(20);
         } while (now_ms() < deadline);
-        *ret_error = strdup_printf("nginx did not start: no live process in %s", pid_file);
+        *ret_error = strdup_printf("nginx did not start: %s names no nginx master", s->pid_file);
         return -ETIMEDOUT;
 }
 
@@ -488,7 +596,7 @@ static int start_master(const struct nginx_settings *s, char **ret_error) {
                         *ret_error = strdup_printf("nginx failed to start: %s", strerror(-r));
                 return r;
         }
-        return wait_started(s->pid_file, s->reload_timeout_ms, ret_error);
+        return wait_started(s, ret_error);
 }
 
 static int check_port(int port, char **ret_error) {
@@ -507,7 +615,8 @@ static int check_port(int port, char **ret_error) {
 }
 
 int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, long load_ms, char **ret_error) {
-        pid_t master = read_pid(s->pid_file);
+        _cleanup_close_ int pidfd = -1;
+        pid_t master = open_master(s, true, &pidfd);
         struct pids before = {.n = 0};
         int r;
 
@@ -528,12 +637,12 @@ int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, lon
                  * round trip for each apply, and the wait below checks that
                  * the reload took either way. */
                 r = children_of(master, &before);
-                if (r >= 0 && kill(master, SIGHUP) < 0)
-                        r = negative_errno();
+                if (r >= 0)
+                        r = signal_master(master, pidfd, SIGHUP);
                 if (r < 0)
                         *ret_error = strdup_printf("failed to reload nginx: %s", strerror(-r));
                 else
-                        r = wait_new_workers(master, &before, load_ms, s->reload_timeout_ms, ret_error);
+                        r = wait_new_workers(master, pidfd, &before, load_ms, s->reload_timeout_ms, ret_error);
         }
         return r;
 }

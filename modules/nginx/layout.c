@@ -211,8 +211,14 @@ static struct token next_token(const char **pos) {
                 if (*s)
                         s++;
         } else
-                while (*s && !strchr(" \t\r\n;{}", *s))
+                /* As ngx_conf_read_token(): a word ends at a space, ';' or
+                 * '{', but not at '\'-escaped ones, nor at the '{' of
+                 * "${"; a '}' inside a word is part of it. */
+                while (*s && !strchr(" \t\r\n;{", *s)) {
+                        if ((*s == '\\' || (*s == '$' && s[1] == '{')) && s[1])
+                                s++;
                         s++;
+                }
         t.len = (size_t) (s - t.start);
         *pos = s;
         return t;

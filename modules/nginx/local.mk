@@ -24,13 +24,16 @@ TESTS += \
 	tests/e2e/nginx-rollback.sh \
 	tests/e2e/nginx-version.sh \
 	tests/e2e/nginx-rhel.sh \
-	tests/e2e/nginx-install.sh
+	tests/e2e/nginx-install.sh \
+	tests/e2e/nginx-slash.sh \
+	tests/e2e/nginx-signal.sh
 
 EXTRA_DIST += \
 	tests/local-ec2.d/nginx.sh \
 	tests/e2e/nginx-lib.sh \
 	tests/e2e/nginx-proxy.sh tests/e2e/nginx-files.sh tests/e2e/nginx-rollback.sh \
 	tests/e2e/nginx-rhel.sh tests/e2e/nginx-install.sh tests/e2e/nginx-version.sh \
+	tests/e2e/nginx-slash.sh tests/e2e/nginx-signal.sh \
 	tests/data/nginx/upstream.py tests/data/nginx/ws-client.py \
 	tests/data/nginx/tutorial.yaml tests/data/nginx/tutorial.conf \
 	tests/data/nginx/tutorial-redirect.yaml tests/data/nginx/tutorial-redirect.conf \

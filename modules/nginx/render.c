@@ -116,19 +116,15 @@ static void emit_proxy(struct out *o, const char *upstream, bool websocket) {
                 emit(o, "        proxy_ssl_server_name on;\n");
 }
 
-static bool ends_with_slash(const char *s) {
-        size_t n = strlen(s);
-        return n > 0 && s[n - 1] == '/';
-}
-
 static void emit_location(struct out *o, const struct nginx_site *s, const struct site_location *l) {
         emit(o, "\n    location %s {\n", l->path);
         switch (l->kind) {
         case LOCATION_PROXY: emit_proxy(o, l->target, l->websocket || s->websocket); break;
         case LOCATION_ALIAS:
-                /* A location ending in '/' with an alias that does not would
-                 * let "/static../" reach the alias's parent directory. */
-                emit_path(o, "alias", l->target, ends_with_slash(l->path) && !ends_with_slash(l->target) ? "/" : "");
+                /* site.c has the location end in '/'; an alias without one
+                 * would map "/static/x" to "/srv/app/staticx". */
+                emit_path(o, "alias", l->target,
+                          site_ends_with_slash(l->path) && !site_ends_with_slash(l->target) ? "/" : "");
                 break;
         case LOCATION_ROOT: emit_path(o, "root", l->target, ""); break;
         case LOCATION_REDIRECT: emit(o, "        return %d \"%s\";\n", l->code, l->target); break;

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -90,13 +91,20 @@ static bool port_valid(const char *s, size_t n) {
         return v >= 1 && v <= 65535;
 }
 
+/* An address inet_pton() reads, as nginx does (ngx_inet6_addr): "20e01::1"
+ * or "1:2:3" passed a character check and failed nginx -t. */
 static bool ipv6_literal_valid(const char *s, size_t n) {
-        if (n < 2 || n > 47)
+        struct in6_addr a;
+        char buf[INET6_ADDRSTRLEN];
+
+        if (n < 2 || n >= sizeof(buf))
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!isxdigit((unsigned char) s[i]) && s[i] != ':' && s[i] != '.')
                         return false;
-        return true;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        return inet_pton(AF_INET6, buf, &a) == 1;
 }
 
 /* HOST[:PORT][/PATH] after the scheme. */
@@ -118,6 +126,9 @@ static bool http_authority_path_valid(const char *s) {
         host = strndup(s, port ? (size_t) (port - s) : n);
         if (!host || !hostname_valid(host))
                 return false;
+        /* nginx reads "http://unix:X" as the unix socket X. */
+        if (port && strcasecmp(host, "unix") == 0)
+                return false;
         return !port || port_valid(port + 1, (size_t) (s + n - port - 1));
 }
 
@@ -129,6 +140,19 @@ bool site_upstream_valid(const char *s) {
         if (strneq(s, "https://", 8))
                 return http_authority_path_valid(s + 8);
         return false;
+}
+
+const char *site_upstream_path(const char *s) {
+        if (strneq(s, "http://", 7))
+                return strchr(s + 7, '/');
+        if (strneq(s, "https://", 8))
+                return strchr(s + 8, '/');
+        return NULL; /* unix:/PATH names the socket; the URI is passed as it is */
+}
+
+bool site_ends_with_slash(const char *s) {
+        size_t n = strlen(s);
+        return n > 0 && s[n - 1] == '/';
 }
 
 /* An absolute http(s) URL or a path on this site; rendered in double
@@ -419,9 +443,42 @@ static int parse_location_map(struct parse *p, const char *key, const json_t *v,
         return 0;
 }
 
+/* nginx maps a prefix location onto its target by replacing the prefix:
+ * with "location /static { alias /srv/app/static/; }", "/static../.env" is
+ * "/srv/app/static/../.env", and "location /api" proxied to
+ * "http://host/v1/" sends "/api../admin" as "/v1/../admin" (the
+ * "off-by-slash"). Without a '/' on either side, "/staticx" still reaches
+ * "/srv/app/staticx", a sibling. So the location of an alias ends in '/'
+ * (the alias gets one when it lacks it: render.c), and a location proxied
+ * to a URL with a path ends in '/' exactly when that path does. */
+static void check_slashes(struct parse *p, const char *key, const struct site_location *l) {
+        const char *path;
+
+        if (!l->target || !site_location_path_valid(l->path))
+                return;
+        if (l->kind == LOCATION_ALIAS && !site_ends_with_slash(l->path))
+                problem(p, key, "an alias's location must end with '/' (write '%s/'): without it, %s", l->path,
+                        site_ends_with_slash(l->target) ? "'../' after it reaches the directory above the alias"
+                                                        : "it reaches the alias's siblings ('X' after it: 'ALIASX')");
+        else if (l->kind == LOCATION_PROXY && (path = site_upstream_path(l->target)) &&
+                 site_ends_with_slash(l->path) != site_ends_with_slash(path)) {
+                if (site_ends_with_slash(path))
+                        problem(p, key,
+                                "the location and the path of its proxy URL must both end with '/' or both not "
+                                "(write '%s/'): nginx would send '%s../x' to the upstream as '%s../x'",
+                                l->path, l->path, path);
+                else
+                        problem(p, key,
+                                "the location and the path of its proxy URL must both end with '/' or both not "
+                                "(write '%s/'): nginx would send '%sx' to the upstream as '%sx'",
+                                l->target, l->path, path);
+        }
+}
+
 static int parse_location(struct parse *p, const char *prefix, const char *path, const json_t *v,
                           struct site_location *l) {
         _cleanup_free_ char *safe = shown(path), *key = safe ? strdup_printf("%s.locations.%s", prefix, safe) : NULL;
+        int r;
 
         if (!key)
                 return -ENOMEM;
@@ -432,16 +489,20 @@ static int parse_location(struct parse *p, const char *prefix, const char *path,
                 return -ENOMEM;
         if (json_is_string(v)) {
                 l->kind = LOCATION_PROXY;
-                if (!site_upstream_valid(json_string_value(v)))
+                if (!site_upstream_valid(json_string_value(v))) {
                         bad_value(p, key, json_string_value(v),
                                   "an upstream (http://HOST[:PORT][/PATH], https://..., unix:/PATH)");
-                return dup_string(json_string_value(v), &l->target);
-        }
-        if (!json_is_object(v)) {
+                        return 0;
+                }
+                r = dup_string(json_string_value(v), &l->target);
+        } else if (!json_is_object(v)) {
                 problem(p, key, "must be an upstream URL or a mapping like { alias: /srv/app/static/ }");
                 return 0;
-        }
-        return parse_location_map(p, key, v, l);
+        } else
+                r = parse_location_map(p, key, v, l);
+        if (r >= 0)
+                check_slashes(p, key, l);
+        return r;
 }
 
 static int parse_locations(struct parse *p, const char *prefix, const json_t *site, struct nginx_site *s) {
@@ -622,6 +683,15 @@ static int parse_site(struct parse *p, size_t index, const json_t *site, struct 
                 r = dup_string(get_string(p, prefix, site, "upstream", site_upstream_valid,
                                           "an upstream (http://HOST[:PORT][/PATH], https://..., unix:/PATH)"),
                                &s->upstream);
+        /* Proxied at "/": a path after the host must end with '/' too. */
+        if (r >= 0 && s->upstream && site_upstream_path(s->upstream) &&
+            !site_ends_with_slash(site_upstream_path(s->upstream))) {
+                _cleanup_free_ char *key = strdup_printf("%s.upstream", prefix);
+                problem(p, key ? key : prefix,
+                        "a path after the host must end with '/' (write '%s/'): it is proxied at '/', and nginx "
+                        "would send '/x' as '%sx'",
+                        s->upstream, site_upstream_path(s->upstream));
+        }
         s->websocket = get_bool(p, prefix, site, "websocket", false);
         s->default_server = get_bool(p, prefix, site, "default_server", false);
         s->redirect_http = get_bool(p, prefix, site, "redirect_http", false);

@@ -80,6 +80,10 @@ const char *site_tls_name(enum site_tls t);
 bool site_name_valid(const char *s);
 bool site_domain_valid(const char *s);
 bool site_upstream_valid(const char *s);
+/* The path of an http(s) upstream URL ("/v1/" of "http://h:9000/v1/"),
+ * NULL when it has none or is a unix: socket. */
+const char *site_upstream_path(const char *s);
+bool site_ends_with_slash(const char *s);
 bool site_abs_path_valid(const char *s);
 bool site_location_path_valid(const char *s);
 bool site_redirect_valid(const char *s);

@@ -15,6 +15,7 @@ OUT=$top_builddir/tests/fuzz-build
 TARGETS="fuzz-mime fuzz-yaml-config fuzz-cloud-config fuzz-metrics"
 TARGETS="$TARGETS fuzz-http-plain fuzz-retry-after"
 TARGETS="$TARGETS fuzz-spool-queue fuzz-credentials fuzz-times fuzz-collect"
+TARGETS="$TARGETS fuzz-nginx-render fuzz-nginx-include"
 n=0
 
 tap() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
@@ -59,6 +60,21 @@ cp "$top_srcdir"/tests/data/userdata/golden/*.in "$OUT/corpus/" 2>/dev/null
 cp "$top_srcdir"/tests/data/userdata/*.mime "$OUT/corpus/" 2>/dev/null
 cp "$top_srcdir"/tests/data/metrics/*.json "$OUT/corpus/" 2>/dev/null
 cp "$top_srcdir"/tests/data/fuzz/http/* "$OUT/corpus/" 2>/dev/null
+cp "$top_srcdir"/tests/data/nginx/*.yaml "$top_srcdir"/tests/fuzz/seeds/* "$OUT/corpus/" 2>/dev/null
+# fuzz-nginx-render puts what it renders through the real nginx -t (in a
+# network namespace of its own: root only); without, its own checks only.
+NGINX=${FUZZ_NGINX:-/usr/sbin/nginx}
+if [ "$(id -u)" = 0 ] && [ -x "$NGINX" ] && { [ -s "$OUT/fuzz.key" ] ||
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=fuzz -days 3650 \
+		-keyout "$OUT/fuzz.key" -out "$OUT/fuzz.pem" >/dev/null 2>&1; }; then
+	export FUZZ_NGINX=$NGINX FUZZ_CERT=$OUT/fuzz.pem FUZZ_KEY=$OUT/fuzz.key
+	v=$("$NGINX" -v 2>&1 | sed -n 's#.*nginx/\([0-9]*\)\.\([0-9]*\)\.\([0-9]*\).*#\1 \2 \3#p')
+	read -r maj min pat <<<"$v"
+	[ $((${maj:-0} * 1000000 + ${min:-0} * 1000 + ${pat:-0})) -ge 1025001 ] && export FUZZ_NGINX_HTTP2=1
+else
+	unset FUZZ_NGINX
+	echo "# fuzz-nginx-render: not root or no $NGINX: the rendered configs are not put through nginx -t"
+fi
 for t in $TARGETS; do
 	# shellcheck disable=SC2086
 	if ! $CC $FLAGS -fsanitize=fuzzer $INC $CFLAGS_PKG "$top_srcdir/tests/fuzz/$t.c" "${objs[@]}" $LIBS_PKG \
@@ -68,14 +84,27 @@ for t in $TARGETS; do
 	fi
 	mkdir -p "$OUT/corpus-$t"
 	cp "$top_srcdir/tests/data/fuzz/$t/"* "$OUT/corpus-$t/" 2>/dev/null
+	dict=$top_srcdir/tests/fuzz/$t.dict
+	[ -f "$dict" ] || dict=
 	# -rss_limit_mb and -max_len keep memory bounded; a crash or leak fails.
 	ASAN_OPTIONS=detect_leaks=1 timeout $((SECONDS_EACH + 60)) "$OUT/$t" -max_total_time="$SECONDS_EACH" \
 		-rss_limit_mb=2048 -max_len=65536 -timeout=10 -print_final_stats=1 \
-		-artifact_prefix="$OUT/$t-" "$OUT/corpus-$t" "$OUT/corpus" >"$OUT/$t.log" 2>&1
+		${dict:+"-dict=$dict"} -artifact_prefix="$OUT/$t-" "$OUT/corpus-$t" "$OUT/corpus" >"$OUT/$t.log" 2>&1
 	rc=$?
 	tap $rc "$t ran ${SECONDS_EACH}s without a crash, leak or timeout"
 	[ $rc -eq 0 ] || tail -30 "$OUT/$t.log" | sed 's/^/# /'
-	grep -E '^stat::number_of_executed_units' "$OUT/$t.log" | sed 's/^/# /'
+	grep -E '^stat::number_of_executed_units|^fuzz-nginx-render: [0-9]' "$OUT/$t.log" | sed 's/^/# /'
+	# The differential check, bounded by the corpus: every config of it
+	# that kiln accepts, rendered, must pass nginx -t.
+	if [ "$t" = fuzz-nginx-render ] && [ -n "${FUZZ_NGINX:-}" ]; then
+		FUZZ_NGINX_ALL=1 ASAN_OPTIONS=detect_leaks=1 timeout 300 "$OUT/$t" -runs=0 -rss_limit_mb=2048 \
+			-max_len=65536 -artifact_prefix="$OUT/$t-replay-" "$OUT/corpus-$t" "$OUT/corpus" \
+			>"$OUT/$t-replay.log" 2>&1
+		rc=$?
+		tap $rc "every config of $t's corpus that kiln accepts passes nginx -t"
+		[ $rc -eq 0 ] || tail -40 "$OUT/$t-replay.log" | sed 's/^/# /'
+		grep -E '^fuzz-nginx-render: [0-9]' "$OUT/$t-replay.log" | sed 's/^/# /'
+	fi
 done
 [ $build_ok -eq 0 ] || tail -20 "$OUT/build.log" | sed 's/^/# /'
 echo "1..$n"

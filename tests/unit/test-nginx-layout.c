@@ -48,6 +48,18 @@ static void test_redirect_include(void) {
         is_str(out4, "http { include \"/S-1\"; include \"/S-2\";\n       include \"/S-1\"; }\n",
                "one staged file per pattern");
         ok(pat4 && streq(pat4[0], "*") && streq(pat4[1], "*.conf") && !pat4[2], "both patterns listed");
+
+        /* Words as nginx reads them (nginx -t accepts this config with no
+         * include at all): an escaped ';', "${", and a '}' inside a word
+         * do not end it, so no "include" starts a statement here. */
+        static const char words[] = "http { log_format x a\\;include sites-enabled/*;\n"
+                                    "       log_format y ${remote_addr}include sites-enabled/*;\n"
+                                    "       server { return 200 a}include; } }\n";
+        _cleanup_free_ char *out5 = NULL;
+        _cleanup_strv_free_ char **pat5 = NULL;
+        is_int(conf_redirect_include(words, "/etc/nginx", "/etc/nginx/sites-enabled", "/S", &out5, &pat5), 0,
+               "an 'include' inside an nginx word is not one");
+        is_str(out5, words, "and the text is left as it was");
 }
 
 static void touch(const char *dir, const char *name, const char *content) {

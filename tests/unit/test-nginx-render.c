@@ -64,8 +64,10 @@ static int render_all(const json_t *config, const struct golden *g, char **ret) 
         int r;
 
         r = sites_parse(config, &sites, &errors);
-        if (r != 0)
+        if (r != 0) {
+                sites_done(&sites);
                 return -1;
+        }
         nginx_settings_load(config, &st);
         o = (struct render_options){st.http_port, st.https_port,      st.status_port,
                                     g->ipv6,      g->http2_directive, g->thumbprint};
@@ -147,10 +149,42 @@ static void test_properties(void) {
         json_decref(config);
 }
 
+/* What render.c writes for the off-by-slash's safe forms. */
+static void test_slashes(void) {
+        static const char text[] = "sites:\n"
+                                   "  - name: app\n"
+                                   "    domains: [app.example]\n"
+                                   "    locations:\n"
+                                   "      /static/: { alias: /srv/app/static }\n"
+                                   "      /api/: http://127.0.0.1:9000/v1/\n"
+                                   "      /plain: http://127.0.0.1:9001\n";
+        const struct golden g = {"slashes", false, false, NULL, false};
+        _cleanup_free_ char *error = NULL, *out = NULL;
+        json_t *config = NULL;
+
+        yaml_parse(text, strlen(text), "t", &config, &error);
+        if (!ok(render_all(config, &g, &out) == 0, "the safe forms render"))
+                return;
+        ok(strstr(out, "    location /static/ {\n        alias /srv/app/static/;\n") != NULL,
+           "an alias under a '/' location is given its '/'");
+        ok(strstr(out, "    location /api/ {\n        proxy_pass http://127.0.0.1:9000/v1/;\n") != NULL,
+           "a proxy path is kept as it agrees");
+        ok(strstr(out, "    location /plain {\n        proxy_pass http://127.0.0.1:9001;\n") != NULL,
+           "a proxy without a path under a location without '/'");
+        json_decref(config);
+        free(TAKE_PTR(out));
+        config = NULL;
+        static const char bad[] = "sites: [{name: a, domains: [a.example], locations: {/static: {alias: /srv/x/}}}]";
+        yaml_parse(bad, strlen(bad), "t", &config, &error);
+        ok(config && render_all(config, &g, &out) < 0, "the off-by-slash is not rendered");
+        json_decref(config);
+}
+
 int main(void) {
         root_set("/");
         for (size_t i = 0; i < ELEMENTSOF(cases); i++)
                 test_golden(&cases[i]);
         test_properties();
+        test_slashes();
         return tap_done();
 }

@@ -179,19 +179,19 @@ static const struct field fields[] = {
         {"sites[0].name", "sites: [{name: %s, domains: [a.example], upstream: 'http://h:1'}]", "app", "x", "all"},
         {"sites[0].domains[0]", "sites: [{name: a, domains: [%s], upstream: 'http://h:1'}]", "a.example", "x", "all"},
         {"sites[0].domains", "sites: [{name: a, domains: %s, upstream: 'http://h:1'}]", "a.example", "x", "all"},
-        {"sites[0].upstream", "sites: [{name: a, domains: [a.example], upstream: %s}]", "http://127.0.0.1:8000/x", "x",
+        {"sites[0].upstream", "sites: [{name: a, domains: [a.example], upstream: %s}]", "http://127.0.0.1:8000/x", "x/",
          "all"},
         {"sites[0].upstream", "sites: [{name: a, domains: [a.example], upstream: %s}]", "unix:/run/app", "x", "all"},
         {"sites[0].locations.", "sites: [{name: a, domains: [a.example], locations: {%s: {return: 404}}}]", "/static",
          "x", "all"},
         {"sites[0].locations./x/", "sites: [{name: a, domains: [a.example], locations: {/x/: %s}}]",
-         "http://127.0.0.1:1/", "x", "all"},
+         "http://127.0.0.1:1/", "x/", "all"},
         {"sites[0].locations./x/.alias", "sites: [{name: a, domains: [a.example], locations: {/x/: {alias: %s}}}]",
          "/srv/app", "x", "all"},
         {"sites[0].locations./x/.root", "sites: [{name: a, domains: [a.example], locations: {/x/: {root: %s}}}]",
          "/srv/app", "x", "all"},
         {"sites[0].locations./x/.proxy", "sites: [{name: a, domains: [a.example], locations: {/x/: {proxy: %s}}}]",
-         "http://h:1/", "x", "all"},
+         "http://h:1/", "x/", "all"},
         {"sites[0].locations./x/.redirect",
          "sites: [{name: a, domains: [a.example], locations: {/x/: {redirect: %s}}}]", "https://b.example/", "x",
          "url"},
@@ -253,12 +253,73 @@ static void test_field(const struct field *f) {
         is_int(rejected, total, "%s: every injection rejected, naming the key", f->key);
 }
 
+/* The off-by-slash: a prefix location mapped onto a target by replacing
+ * its path must agree with the target on the trailing '/'. */
+static void test_slashes(void) {
+        static const char *const refused[][2] = {
+                {"/static: { alias: /srv/app/static/ }", "an alias under a location without '/' ('/static../')"},
+                {"/static: { alias: /srv/app/static }", "an alias under a location without '/', both without"},
+                {"/api: 'http://127.0.0.1:9000/v1/'", "a proxy path with '/' under a location without"},
+                {"/api: { proxy: 'https://[::1]:9000/', websocket: true }", "a proxy path '/' under '/api'"},
+                {"/api/: 'http://127.0.0.1:9000/v1'", "a '/' location proxied to a path without '/'"},
+                {"/: { upstream: 'http://h/v1' }", "location '/' proxied to a path without '/'"},
+        };
+        static const char *const accepted[] = {
+                "/static/: { alias: /srv/app/static/ }",
+                "/static/: { alias: /srv/app/static }", /* given its '/' by the renderer */
+                "/api/: 'http://127.0.0.1:9000/v1/'",
+                "/api: 'http://127.0.0.1:9000/v1'",
+                "/api: 'http://127.0.0.1:9000'", /* no path: the URI is passed unchanged */
+                "/api/: 'http://127.0.0.1:9000'",
+                "/ws: 'unix:/run/app.sock'",
+                "/files: { root: /srv/files }", /* root appends the whole URI */
+                "/old: { redirect: /new/ }",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                _cleanup_free_ char *text =
+                        strdup_printf("sites: [{name: a, domains: [a.example], locations: {%s}}]", refused[i][0]);
+                _cleanup_free_ char *key =
+                        strdup_printf("sites[0].locations.%.*s", (int) strcspn(refused[i][0], ":"), refused[i][0]);
+                expect_error(text, key, refused[i][1]);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(accepted); i++) {
+                _cleanup_free_ char *text =
+                        strdup_printf("sites: [{name: a, domains: [a.example], locations: {%s}}]", accepted[i]);
+                json_t *c = yaml(text);
+                is_int(count_errors(c, NULL), 0, "accepted: %s", accepted[i]);
+                json_decref(c);
+        }
+        expect_error("sites: [{name: a, domains: [a.example], upstream: 'http://127.0.0.1:9000/v1'}]",
+                     "sites[0].upstream", "a site's upstream with a path without '/' (proxied at '/')");
+        expect_error("sites: [{name: a, domains: [a.example], locations: {/x: { alias: /srv/x/ }}}]",
+                     "sites[0].locations./x: an alias's location must end with '/' (write '/x/')",
+                     "the message says what to write");
+
+        is_str(site_upstream_path("http://h:1/v1/"), "/v1/", "the path of an upstream URL");
+        is_str(site_upstream_path("https://[::1]:8443/"), "/", "the path of an IPv6 upstream URL");
+        ok(site_upstream_path("http://h:1") == NULL, "no path");
+        ok(site_upstream_path("unix:/run/a.sock") == NULL, "a unix socket has no path");
+}
+
 static void test_checks(void) {
         ok(site_domain_valid("*.example.com"), "wildcard domain");
         ok(!site_domain_valid("*"), "a bare '*' is not a domain");
         ok(!site_domain_valid("a..example"), "empty label");
         ok(site_upstream_valid("http://[2001:db8::1]:8080/"), "IPv6 upstream");
         ok(!site_upstream_valid("http://[2001:db8::1"), "unclosed IPv6 literal");
+        /* Found by fuzz-nginx-render: accepted, rendered, refused by nginx -t. */
+        ok(!site_upstream_valid("https://[20e01:db8::1]:8443/x/"), "an IPv6 literal with a 5-digit group");
+        ok(!site_upstream_valid("http://[1:2:3]/"), "an IPv6 literal of three groups");
+        ok(!site_upstream_valid("http://[::1::2]/"), "an IPv6 literal with two '::'");
+        ok(!site_upstream_valid("http://[1.2.3.4]/"), "an IPv4 address in brackets");
+        ok(site_upstream_valid("http://[::ffff:127.0.0.1]:80/"), "an IPv4-mapped IPv6 literal");
+        ok(site_upstream_valid("http://[::]:80"), "the IPv6 any-address");
+        /* nginx reads "http://unix:..." as a unix socket: "unix:8080/" would
+         * be a socket file named "8080/", not port 8080 of host unix. */
+        ok(!site_upstream_valid("http://unix:8080/"), "host 'unix' with a port (nginx's unix-socket syntax)");
+        ok(!site_upstream_valid("https://UNIX:443/"), "host 'UNIX' with a port");
+        ok(site_upstream_valid("http://unixbox:8080/"), "a host whose name starts with unix");
         ok(site_upstream_valid("unix:/run/app.sock"), "unix socket upstream");
         ok(!site_upstream_valid("unix:run/app.sock"), "relative unix socket");
         ok(!site_abs_path_valid("/srv/../etc"), "'..' in a path");
@@ -273,5 +334,6 @@ int main(void) {
         for (size_t i = 0; i < ELEMENTSOF(fields); i++)
                 test_field(&fields[i]);
         test_checks();
+        test_slashes();
         return tap_done();
 }

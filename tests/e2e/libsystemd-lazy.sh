@@ -88,7 +88,7 @@ import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
 s.settimeout(0.5)
-end = time.time() + 120
+end = time.time() + 300
 with open(sys.argv[2], "a", buffering=1) as f:
     while time.time() < end:
         try:
@@ -129,7 +129,8 @@ ok $? "the daemon pings the watchdog (WATCHDOG_USEC=1 s)"
 pid_kill TERM $dpid "$dstart"
 wait $dpid
 ok $? "the daemon stops on SIGTERM, exit 0"
-check "... telling STOPPING=1" notified "STOPPING=1"
+wait_notified "STOPPING=1"
+ok $? "... telling STOPPING=1"
 
 # A libsystemd.so.0 that does not load: LD_LIBRARY_PATH comes before the
 # system's directories for dlopen() too.

@@ -135,6 +135,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
         result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
+        result = fold(result, system_apply_yum_repos(ctx, ctx->config));
         return result;
 }
 
@@ -193,6 +194,9 @@ static const struct config_key system_keys[] = {
         {"bootcmd[].command", CONFIG_ANY, "The command: a shell string or a list of words."},
         {"bootcmd[].frequency", CONFIG_STRING, "per-boot (default), per-instance or once."},
         {"bootcmd[].name", CONFIG_STRING, "Name in `kiln status` and for its run-once marker."},
+        {"yum_repos", CONFIG_ANY,
+         "Repository id -> settings: <yum_repo_dir>/<id>.repo written as cloud-init writes it (RHEL family)."},
+        {"yum_repo_dir", CONFIG_STRING, "Where yum_repos go (default /etc/yum.repos.d/)."},
         {},
 };
 

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 #include "context.h"
@@ -51,6 +52,11 @@ int system_decode_content(const char *content, size_t len, const char *encoding,
 /* Appliers (apply stage), each recording what it did. */
 int system_apply_hostname(struct kiln_context *ctx, const json_t *plan);
 int system_apply_timezone(struct kiln_context *ctx, const char *zone);
+
+/* yum_repos (repos.c): one file rendered as cloud-init writes it, and all
+ * of config's yum_repos written (per instance, RHEL family only). */
+int system_yum_repo_render(const char *id, const json_t *repo, time_t now, char **ret, char **ret_error);
+int system_apply_yum_repos(struct kiln_context *ctx, const json_t *config);
 /* Field n (0-based) of name's line in a colon file under the root
  * (/etc/passwd, /etc/group, /etc/shadow). -ENOENT when name has none. */
 int system_colon_field(const char *file, const char *name, unsigned n, char **ret);

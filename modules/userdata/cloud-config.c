@@ -35,6 +35,8 @@ static const struct rename top_keys[] = {
         {"apt_upgrade", "package_upgrade"},
         {"users", "users"},
         {"ssh_authorized_keys", "ssh_authorized_keys"},
+        {"yum_repos", "yum_repos"},
+        {"yum_repo_dir", "yum_repo_dir"},
 };
 
 static const char *const user_keys[] = {

@@ -6,7 +6,8 @@ libkiln_a_SOURCES += \
 	modules/system/users.c \
 	modules/system/files.c \
 	modules/system/repos.c \
+	modules/system/apt.c \
 	modules/system/system-module.c
 
-TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh
-EXTRA_DIST += tests/e2e/yum-repos.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c
+TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh
+EXTRA_DIST += tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c

@@ -133,6 +133,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
         result = fold(result, system_apply_users(ctx, json_object_get(plan, "users")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
+        result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
         result = fold(result, system_apply_yum_repos(ctx, ctx->config));
@@ -197,6 +198,9 @@ static const struct config_key system_keys[] = {
         {"yum_repos", CONFIG_ANY,
          "Repository id -> settings: <yum_repo_dir>/<id>.repo written as cloud-init writes it (RHEL family)."},
         {"yum_repo_dir", CONFIG_STRING, "Where yum_repos go (default /etc/yum.repos.d/)."},
+        {"apt", CONFIG_ANY,
+         "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
+         "(Debian/Ubuntu)."},
         {},
 };
 

@@ -57,6 +57,12 @@ int system_apply_timezone(struct kiln_context *ctx, const char *zone);
  * of config's yum_repos written (per instance, RHEL family only). */
 int system_yum_repo_render(const char *id, const json_t *repo, time_t now, char **ret, char **ret_error);
 int system_apply_yum_repos(struct kiln_context *ctx, const json_t *config);
+
+/* apt (apt.c): proxies, conf, sources and their keys, as cloud-init's
+ * cc_apt_configure (Debian/Ubuntu, per instance). */
+int system_apply_apt(struct kiln_context *ctx, const json_t *config);
+int system_apt_dearmor(const char *armored, char **ret, size_t *ret_len);
+int system_apt_render(const char *in, const json_t *params, char **ret, char **ret_error);
 /* Field n (0-based) of name's line in a colon file under the root
  * (/etc/passwd, /etc/group, /etc/shadow). -ENOENT when name has none. */
 int system_colon_field(const char *file, const char *name, unsigned n, char **ret);

@@ -37,6 +37,7 @@ static const struct rename top_keys[] = {
         {"ssh_authorized_keys", "ssh_authorized_keys"},
         {"yum_repos", "yum_repos"},
         {"yum_repo_dir", "yum_repo_dir"},
+        {"apt", "apt"},
 };
 
 static const char *const user_keys[] = {

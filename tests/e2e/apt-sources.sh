@@ -1,0 +1,103 @@
+#!/bin/bash
+# apt: as cloud-init's cc_apt_configure writes it, under --root on a
+# Debian root: proxy and conf files, sources with an inline key (checked
+# against `gpg --dearmor` itself), signed-by $KEY_FILE, $RELEASE/$MIRROR,
+# filename, append; then apt-get update through the package recorder.
+. "$top_srcdir/tests/lib.sh"
+. "$top_srcdir/tests/data/userdata/root.sh"
+
+make_root "$ROOT"
+printf 'ID=debian\nVERSION_CODENAME=bookworm\n' >"$ROOT/etc/os-release"
+make_pkg_recorder "$T/pkg" "$T/pkg.log"
+export KILN_PKG_COMMAND=$T/pkg
+mkdir -p "$ROOT/etc/apt/sources.list.d"
+printf 'deb http://old/ x main\n' >"$ROOT/etc/apt/sources.list.d/appended.list"
+printf 'deb http://old/ x main\n' >"$ROOT/etc/apt/sources.list.d/replaced.list"
+start_ec2 imds
+
+export GNUPGHOME=$T/gnupg
+mkdir -m 700 "$GNUPGHOME"
+gpg --batch -q --passphrase '' --quick-gen-key 'kiln test <t@example.com>' ed25519 sign never 2>/dev/null
+gpg --batch -q --armor --export t@example.com >"$T/key.asc"
+gpg --batch -q --dearmor <"$T/key.asc" >"$T/key.gpg"
+test -s "$T/key.gpg" || { echo "Bail out! gpg made no key"; exit 1; }
+KEY=$(sed 's/^/        /' "$T/key.asc")
+
+user_data <<EOF2
+#cloud-config
+apt:
+  preserve_sources_list: true
+  primary:
+    - arches: [default]
+      uri: http://mirror.example.com/debian
+  conf: |
+    APT {
+        Get {
+            Assume-Yes 'true';
+            Fix-Broken 'true';
+        }
+    }
+  proxy: http://proxy.example.com:3128/
+  https_proxy: https://proxy.example.com:3129/
+  sources:
+    signed:
+      source: deb [signed-by=\$KEY_FILE] \$MIRROR \$RELEASE main
+      key: |
+$KEY
+    trusted.list:
+      source: deb \${PRIMARY} \$RELEASE-security main
+      key: |
+$KEY
+    appended:
+      source: deb http://new/ \$RELEASE contrib
+    other:
+      filename: /etc/apt/sources.list.d/replaced.list
+      source: deb \$SECURITY \$RELEASE non-free
+      append: false
+EOF2
+
+kiln boot >"$T/boot.log" 2>&1
+rc=$?
+ok $([ $rc -eq 0 ]; echo $?) "boot is done (exit $rc)"
+diag "$T/boot.log" | grep -iE 'apt|warn|error' | head
+
+A=$ROOT/etc/apt
+check "proxy file as cloud-init writes it" diff "$A/apt.conf.d/90cloud-init-aptproxy" \
+	<(printf 'Acquire::http::Proxy "http://proxy.example.com:3128/";\nAcquire::https::Proxy "https://proxy.example.com:3129/";\n')
+check "conf written as given" diff "$A/apt.conf.d/94cloud-init-config" \
+	<(printf "APT {\n    Get {\n        Assume-Yes 'true';\n        Fix-Broken 'true';\n    }\n}\n")
+check "a \$KEY_FILE key is dearmored into cloud-init.gpg.d, byte for byte as gpg --dearmor" \
+	cmp "$A/cloud-init.gpg.d/signed.gpg" "$T/key.gpg"
+check "... and named in signed-by, \$MIRROR and \$RELEASE replaced" diff "$A/sources.list.d/signed.list" \
+	<(printf 'deb [signed-by=/etc/apt/cloud-init.gpg.d/signed.gpg] http://mirror.example.com/debian bookworm main\n')
+check "another key goes to trusted.gpg.d, named by the file's stem" cmp "$A/trusted.gpg.d/trusted.gpg" "$T/key.gpg"
+check "\${PRIMARY} replaced; .list not added twice" diff "$A/sources.list.d/trusted.list" \
+	<(printf 'deb http://mirror.example.com/debian bookworm-security main\n')
+check "a source is appended by default" diff "$A/sources.list.d/appended.list" \
+	<(printf 'deb http://old/ x main\ndeb http://new/ bookworm contrib\n')
+check "append: false replaces; \$SECURITY is the primary when only it is given" diff "$A/sources.list.d/replaced.list" \
+	<(printf 'deb http://mirror.example.com/debian bookworm non-free\n')
+check "apt-get update ran after the sources" grep -qx 'apt-get -q update' "$T/pkg.log"
+
+# A new instance: an unknown variable and a keyid are not silently dropped.
+imds_data '{"instance-id": "i-0000000000000apt2"}'
+user_data <<'EOF2'
+#cloud-config
+apt:
+  sources:
+    bad:
+      source: deb $MIRROR $basearch main
+    viakeyid:
+      keyid: B59D5F1597A504B7E2306DCA0620BBCF03683F77
+      source: deb http://x/ y main
+  debconf_selections:
+    set1: the-package the-package/some-flag boolean true
+EOF2
+kiln boot >"$T/boot2.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "an unknown \$variable, a keyid and debconf_selections make the boot degraded (exit $rc)"
+check "... naming the variable" grep -q "'\$basearch' is not a variable" "$T/boot2.log"
+check "... the keyid" grep -q 'keyid needs a key server' "$T/boot2.log"
+check "... and debconf_selections" grep -q 'debconf_selections: not done by kiln' "$T/boot2.log"
+check "nothing written for them" test ! -e "$A/sources.list.d/bad.list" -a ! -e "$A/sources.list.d/viakeyid.list"
+done_testing

@@ -133,6 +133,8 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
         result = fold(result, system_apply_users(ctx, json_object_get(plan, "users")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
+        result = fold(result, system_apply_locale(ctx, ctx->config));
+        result = fold(result, system_apply_ca_certs(ctx, ctx->config));
         result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
@@ -198,6 +200,10 @@ static const struct config_key system_keys[] = {
         {"yum_repos", CONFIG_ANY,
          "Repository id -> settings: <yum_repo_dir>/<id>.repo written as cloud-init writes it (RHEL family)."},
         {"yum_repo_dir", CONFIG_STRING, "Where yum_repos go (default /etc/yum.repos.d/)."},
+        {"ca_certs", CONFIG_ANY, "cloud-init's ca_certs: remove_defaults, trusted (PEM certificates)."},
+        {"ca-certs", CONFIG_ANY, "The old spelling of ca_certs (ca_certs wins when both are given)."},
+        {"locale", CONFIG_ANY, "LANG for the system (Debian/Ubuntu): locale.gen, locale-gen, update-locale."},
+        {"locale_configfile", CONFIG_STRING, "The file update-locale writes (default /etc/default/locale)."},
         {"apt", CONFIG_ANY,
          "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
          "(Debian/Ubuntu)."},

@@ -63,6 +63,14 @@ int system_apply_yum_repos(struct kiln_context *ctx, const json_t *config);
 int system_apply_apt(struct kiln_context *ctx, const json_t *config);
 int system_apt_dearmor(const char *armored, char **ret, size_t *ret_len);
 int system_apt_render(const char *in, const json_t *params, char **ret, char **ret_error);
+
+/* A system tool run as cloud-init runs it (run.c); under --root only the
+ * KILN_SYSTEM_COMMAND test hook is run, with argv after it (-EROFS without). */
+int system_run_tool(const char *const *argv, const char *stdin_data);
+/* ca_certs (ca.c) and locale (locale.c), as cloud-init does them. */
+int system_apply_ca_certs(struct kiln_context *ctx, const json_t *config);
+int system_apply_locale(struct kiln_context *ctx, const json_t *config);
+char *system_locale_gen_line(const char *supported, const char *requested);
 /* Field n (0-based) of name's line in a colon file under the root
  * (/etc/passwd, /etc/group, /etc/shadow). -ENOENT when name has none. */
 int system_colon_field(const char *file, const char *name, unsigned n, char **ret);

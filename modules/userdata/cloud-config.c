@@ -38,6 +38,10 @@ static const struct rename top_keys[] = {
         {"yum_repos", "yum_repos"},
         {"yum_repo_dir", "yum_repo_dir"},
         {"apt", "apt"},
+        {"ca_certs", "ca_certs"},
+        {"ca-certs", "ca-certs"},
+        {"locale", "locale"},
+        {"locale_configfile", "locale_configfile"},
 };
 
 static const char *const user_keys[] = {

@@ -10,7 +10,8 @@ libkiln_a_SOURCES += \
 	modules/system/ca.c \
 	modules/system/locale.c \
 	modules/system/run.c \
+	modules/system/ntp.c \
 	modules/system/system-module.c
 
-TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh
-EXTRA_DIST += tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c
+TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh
+EXTRA_DIST += tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c

@@ -18,10 +18,9 @@
  * is unset: its line from /usr/share/i18n/SUPPORTED is enabled in
  * /etc/locale.gen (uncommented, or added) and `locale-gen --keep-existing`
  * runs (not for C, C.UTF-8, C.utf8, POSIX); then `update-locale
- * --locale-file=<locale_configfile> LANG=<locale>`. Every boot, as
- * cloud-init (cc_locale is per instance there; it does nothing when the
- * system already has the locale). `locale: false` (or off, no, 0) turns
- * it off. */
+ * --locale-file=<locale_configfile> LANG=<locale>`. Checked at every boot
+ * (cloud-init: per instance); it does nothing when the system already has
+ * the locale. `locale: false` (or off, no, 0) turns it off. */
 
 #define LOCALE_CONF "/etc/default/locale"
 

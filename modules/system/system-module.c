@@ -135,6 +135,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
         result = fold(result, system_apply_locale(ctx, ctx->config));
         result = fold(result, system_apply_ca_certs(ctx, ctx->config));
+        result = fold(result, system_apply_ntp(ctx, ctx->config));
         result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
@@ -204,6 +205,8 @@ static const struct config_key system_keys[] = {
         {"ca-certs", CONFIG_ANY, "The old spelling of ca_certs (ca_certs wins when both are given)."},
         {"locale", CONFIG_ANY, "LANG for the system (Debian/Ubuntu): locale.gen, locale-gen, update-locale."},
         {"locale_configfile", CONFIG_STRING, "The file update-locale writes (default /etc/default/locale)."},
+        {"ntp", CONFIG_ANY,
+         "cloud-init's ntp: enabled, ntp_client (auto, chrony, systemd-timesyncd), servers, pools, peers, allow."},
         {"apt", CONFIG_ANY,
          "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
          "(Debian/Ubuntu)."},

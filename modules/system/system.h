@@ -71,6 +71,10 @@ int system_run_tool(const char *const *argv, const char *stdin_data);
 int system_apply_ca_certs(struct kiln_context *ctx, const json_t *config);
 int system_apply_locale(struct kiln_context *ctx, const json_t *config);
 char *system_locale_gen_line(const char *supported, const char *requested);
+/* ntp (ntp.c): chrony or systemd-timesyncd configured as cloud-init does. */
+int system_apply_ntp(struct kiln_context *ctx, const json_t *config);
+int system_ntp_render(const char *client, const json_t *servers, const json_t *pools, const json_t *peers,
+                      const json_t *allow, char **ret);
 /* Field n (0-based) of name's line in a colon file under the root
  * (/etc/passwd, /etc/group, /etc/shadow). -ENOENT when name has none. */
 int system_colon_field(const char *file, const char *name, unsigned n, char **ret);

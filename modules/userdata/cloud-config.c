@@ -42,6 +42,7 @@ static const struct rename top_keys[] = {
         {"ca-certs", "ca-certs"},
         {"locale", "locale"},
         {"locale_configfile", "locale_configfile"},
+        {"ntp", "ntp"},
 };
 
 static const char *const user_keys[] = {

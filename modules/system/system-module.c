@@ -133,6 +133,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
         result = fold(result, system_apply_users(ctx, json_object_get(plan, "users")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
+        result = fold(result, system_apply_ssh_keys(ctx, ctx->config));
         result = fold(result, system_apply_locale(ctx, ctx->config));
         result = fold(result, system_apply_ca_certs(ctx, ctx->config));
         result = fold(result, system_apply_ntp(ctx, ctx->config));
@@ -207,6 +208,8 @@ static const struct config_key system_keys[] = {
         {"locale_configfile", CONFIG_STRING, "The file update-locale writes (default /etc/default/locale)."},
         {"ntp", CONFIG_ANY,
          "cloud-init's ntp: enabled, ntp_client (auto, chrony, systemd-timesyncd), servers, pools, peers, allow."},
+        {"ssh_keys", CONFIG_ANY,
+         "Host keys: rsa/ecdsa/ed25519 _private, _public, _certificate, written to /etc/ssh as cloud-init does."},
         {"apt", CONFIG_ANY,
          "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
          "(Debian/Ubuntu)."},

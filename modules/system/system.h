@@ -73,6 +73,10 @@ int system_apply_locale(struct kiln_context *ctx, const json_t *config);
 char *system_locale_gen_line(const char *supported, const char *requested);
 /* ntp (ntp.c): chrony or systemd-timesyncd configured as cloud-init does. */
 int system_apply_ntp(struct kiln_context *ctx, const json_t *config);
+/* ssh_keys (ssh-keys.c): host keys from user-data written as cloud-init
+ * writes them. When supplied, no host key is to be generated (as cc_ssh). */
+int system_apply_ssh_keys(struct kiln_context *ctx, const json_t *config);
+bool system_ssh_keys_supplied(const json_t *config);
 int system_ntp_render(const char *client, const json_t *servers, const json_t *pools, const json_t *peers,
                       const json_t *allow, char **ret);
 /* Field n (0-based) of name's line in a colon file under the root

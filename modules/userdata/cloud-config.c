@@ -43,6 +43,7 @@ static const struct rename top_keys[] = {
         {"locale", "locale"},
         {"locale_configfile", "locale_configfile"},
         {"ntp", "ntp"},
+        {"ssh_keys", "ssh_keys"},
 };
 
 static const char *const user_keys[] = {

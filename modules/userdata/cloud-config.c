@@ -44,6 +44,7 @@ static const struct rename top_keys[] = {
         {"locale_configfile", "locale_configfile"},
         {"ntp", "ntp"},
         {"ssh_keys", "ssh_keys"},
+        {"phone_home", "phone_home"},
 };
 
 static const char *const user_keys[] = {

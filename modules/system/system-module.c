@@ -124,6 +124,7 @@ static int apply_packages(struct kiln_context *ctx, const json_t *pk) {
  * and SSH keys, files, packages, deferred files. */
 static int system_boot(struct kiln_context *ctx) {
         _cleanup_json_ json_t *plan = system_plan(ctx->config, ctx->parts, ctx->n_parts, system_default_user_name());
+        _cleanup_json_ json_t *cfg = NULL, *users_plan = NULL;
         int result;
 
         if (!plan)
@@ -131,7 +132,15 @@ static int system_boot(struct kiln_context *ctx) {
         result = run_early(ctx, plan);
         result = fold(result, system_apply_hostname(ctx, json_object_get(plan, "hostname")));
         result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
-        result = fold(result, system_apply_users(ctx, json_object_get(plan, "users")));
+        /* ssh_import_id: the keys fetched join the users' ssh_authorized_keys */
+        cfg = json_deep_copy(ctx->config);
+        if (!cfg)
+                return kiln_fail(ctx, -ENOMEM, "Out of memory planning the system setup.");
+        result = fold(result, system_ssh_import_ids(ctx, cfg));
+        users_plan = system_plan(cfg, ctx->parts, ctx->n_parts, system_default_user_name());
+        if (!users_plan)
+                return kiln_fail(ctx, -ENOMEM, "Out of memory planning the system setup.");
+        result = fold(result, system_apply_users(ctx, json_object_get(users_plan, "users")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
         result = fold(result, system_apply_ssh_keys(ctx, ctx->config));
         result = fold(result, system_apply_locale(ctx, ctx->config));
@@ -210,6 +219,8 @@ static const struct config_key system_keys[] = {
          "cloud-init's ntp: enabled, ntp_client (auto, chrony, systemd-timesyncd), servers, pools, peers, allow."},
         {"ssh_keys", CONFIG_ANY,
          "Host keys: rsa/ecdsa/ed25519 _private, _public, _certificate, written to /etc/ssh as cloud-init does."},
+        {"ssh_import_id", CONFIG_STRING_OR_LIST, "ids (gh:NAME, lp:NAME) whose public keys the default user gets."},
+        {"users[].ssh_import_id", CONFIG_STRING_OR_LIST, "ids (gh:NAME, lp:NAME) whose public keys the user gets."},
         {"apt", CONFIG_ANY,
          "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
          "(Debian/Ubuntu)."},

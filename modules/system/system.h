@@ -77,6 +77,9 @@ int system_apply_ntp(struct kiln_context *ctx, const json_t *config);
  * writes them. When supplied, no host key is to be generated (as cc_ssh). */
 int system_apply_ssh_keys(struct kiln_context *ctx, const json_t *config);
 bool system_ssh_keys_supplied(const json_t *config);
+/* ssh_import_id (ssh-import-id.c): the keys of gh:/lp: ids fetched and
+ * added to config's ssh_authorized_keys (top level, users[]). */
+int system_ssh_import_ids(struct kiln_context *ctx, json_t *config);
 int system_ntp_render(const char *client, const json_t *servers, const json_t *pools, const json_t *peers,
                       const json_t *allow, char **ret);
 /* Field n (0-based) of name's line in a colon file under the root

@@ -45,11 +45,25 @@ static const struct rename top_keys[] = {
         {"ntp", "ntp"},
         {"ssh_keys", "ssh_keys"},
         {"phone_home", "phone_home"},
+        {"ssh_import_id", "ssh_import_id"},
 };
 
-static const char *const user_keys[] = {
-        "name",          "groups", "sudo", "shell",         "ssh_authorized_keys", "lock_passwd", "gecos", "homedir",
-        "primary_group", "system", "uid",  "hashed_passwd", "plain_text_passwd",   "passwd",      NULL};
+static const char *const user_keys[] = {"name",
+                                        "groups",
+                                        "sudo",
+                                        "shell",
+                                        "ssh_authorized_keys",
+                                        "lock_passwd",
+                                        "gecos",
+                                        "homedir",
+                                        "primary_group",
+                                        "system",
+                                        "uid",
+                                        "hashed_passwd",
+                                        "plain_text_passwd",
+                                        "passwd",
+                                        "ssh_import_id",
+                                        NULL};
 static const char *const default_user_keys[] = {"name", "groups", "sudo", "shell", "lock_passwd", "gecos", NULL};
 static const char *const file_keys[] = {"path", "content", "encoding", "owner", "permissions", "append", "defer", NULL};
 

@@ -129,7 +129,7 @@ static int system_boot(struct kiln_context *ctx) {
 
         if (!plan)
                 return kiln_fail(ctx, -ENOMEM, "Out of memory planning the system setup.");
-        result = run_early(ctx, plan);
+        result = fold(system_check_output(ctx), run_early(ctx, plan));
         result = fold(result, system_apply_hostname(ctx, json_object_get(plan, "hostname")));
         result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
         /* ssh_import_id: the keys fetched join the users' ssh_authorized_keys */
@@ -221,6 +221,8 @@ static const struct config_key system_keys[] = {
          "Host keys: rsa/ecdsa/ed25519 _private, _public, _certificate, written to /etc/ssh as cloud-init does."},
         {"ssh_import_id", CONFIG_STRING_OR_LIST, "ids (gh:NAME, lp:NAME) whose public keys the default user gets."},
         {"users[].ssh_import_id", CONFIG_STRING_OR_LIST, "ids (gh:NAME, lp:NAME) whose public keys the user gets."},
+        {"output", CONFIG_ANY,
+         "cloud-init's output: where the scripts' output also goes (> FILE, >> FILE, | tee [-a] FILE), per stage."},
         {"apt", CONFIG_ANY,
          "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
          "(Debian/Ubuntu)."},

@@ -80,6 +80,10 @@ bool system_ssh_keys_supplied(const json_t *config);
 /* ssh_import_id (ssh-import-id.c): the keys of gh:/lp: ids fetched and
  * added to config's ssh_authorized_keys (top level, users[]). */
 int system_ssh_import_ids(struct kiln_context *ctx, json_t *config);
+/* output (output.c): the fd the scripts of a cloud-init stage ("init":
+ * bootcmd, boothooks; "final": runcmd, scripts) also write to; 0: none. */
+int system_output_fd(struct kiln_context *ctx, const char *mode);
+int system_check_output(struct kiln_context *ctx);
 int system_ntp_render(const char *client, const json_t *servers, const json_t *pools, const json_t *peers,
                       const json_t *allow, char **ret);
 /* Field n (0-based) of name's line in a colon file under the root

@@ -46,6 +46,7 @@ static const struct rename top_keys[] = {
         {"ssh_keys", "ssh_keys"},
         {"phone_home", "phone_home"},
         {"ssh_import_id", "ssh_import_id"},
+        {"output", "output"},
 };
 
 static const char *const user_keys[] = {"name",

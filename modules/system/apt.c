@@ -10,6 +10,7 @@
 #include "module.h"
 #include "path.h"
 #include "pkg.h"
+#include "proc.h"
 #include "state.h"
 #include "strbuf.h"
 #include "system/system.h"
@@ -23,7 +24,8 @@
  * the source names $KEY_FILE (signed-by), and its source line, with
  * $RELEASE, $MIRROR, $PRIMARY, $SECURITY and $KEY_FILE replaced, appended to
  * (or, with append: false, written as) its file under
- * /etc/apt/sources.list.d/ (".list" added); then apt-get update. */
+ * /etc/apt/sources.list.d/ (".list" added); then apt-get update. A
+ * keyid is fetched from its keyserver with gpg, as cloud-init does. */
 
 #define APT_PROXY_FILE "/etc/apt/apt.conf.d/90cloud-init-aptproxy"
 #define APT_CONFIG_FILE "/etc/apt/apt.conf.d/94cloud-init-config"
@@ -198,6 +200,66 @@ static int fail(struct kiln_context *ctx, const char *what, const char *why) {
         return kiln_degrade(ctx, "apt: %s: %s", what, why);
 }
 
+static int gpg(const char *home, const char *const *args) {
+        _cleanup_free_ char *tool = NULL, *env_home = strdup_printf("GNUPGHOME=%s", home);
+        _cleanup_strv_free_ char **argv = NULL;
+        static char path_var[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+        char *env[] = {path_var, env_home, NULL};
+        struct proc_result res;
+        int r;
+
+        if (!env_home)
+                return -ENOMEM;
+        if (!pkg_have_program(args[0], &tool))
+                return -ENOENT;
+        r = strv_push(&argv, tool);
+        for (size_t i = 1; r >= 0 && args[i]; i++)
+                r = strv_push(&argv, args[i]);
+        if (r < 0)
+                return r;
+        r = proc_run(&(struct proc_options){.argv = argv, .envp = env, .log_name = "gpg", .timeout_ms = 120000}, &res);
+        if (r < 0)
+                return r;
+        r = res.exit_code == 0 ? 0 : -EIO;
+        proc_result_done(&res);
+        return r;
+}
+
+/* gpg.getkeybyid(): `gpg --no-tty --keyserver=KS --recv-keys ID` in a
+ * keyring of its own (3 tries, 1 s apart), then the key exported: the
+ * bytes `gpg --dearmor` gives of its armour. */
+int system_apt_fetch_key(const char *keyid, const char *keyserver, char **ret, size_t *ret_len) {
+        char home[] = "/tmp/kiln-gpg.XXXXXX";
+        _cleanup_free_ char *ks = strdup_printf("--keyserver=%s", keyserver), *out = NULL;
+        int r = -EIO;
+
+        if (!ks)
+                return -ENOMEM;
+        if (!mkdtemp(home))
+                return -errno;
+        out = strdup_printf("%s/key.gpg", home);
+        if (!out) {
+                (void) rm_rf(home);
+                return -ENOMEM;
+        }
+        for (int attempt = 0; attempt < 3 && r < 0; attempt++) {
+                if (attempt > 0)
+                        sleep(1);
+                r = gpg(home, (const char *const[]){"gpg", "--no-tty", ks, "--recv-keys", keyid, NULL});
+        }
+        if (r >= 0)
+                r = gpg(home, (const char *const[]){"gpg", "--batch", "--output", out, "--export", keyid, NULL});
+        if (r >= 0)
+                r = read_file(out, 1u << 20, ret, ret_len);
+        if (r >= 0 && *ret_len == 0) {
+                free(*ret);
+                r = -ENOENT;
+        }
+        (void) gpg(home, (const char *const[]){"gpgconf", "--kill", "all", NULL});
+        (void) rm_rf(home);
+        return r;
+}
+
 static int add_key(struct kiln_context *ctx, const char *name, const json_t *ent, bool hardened, char **ret_path) {
         const char *key = json_string_value(json_object_get(ent, "key"));
         _cleanup_free_ char *bytes = NULL, *stem = NULL, *path = NULL;
@@ -206,23 +268,30 @@ static int add_key(struct kiln_context *ctx, const char *name, const json_t *ent
         int r;
 
         *ret_path = NULL;
-        if (!key) {
-                if (json_object_get(ent, "keyid"))
-                        return fail(ctx, name,
-                                    "keyid needs a key server (gpg --recv-keys); kiln does not fetch keys: "
-                                    "give the key itself as key:");
+        if (!key && !json_object_get(ent, "keyid"))
                 return 0;
-        }
         /* pathlib's stem: the last component without its last suffix */
         dot = strrchr(base, '.');
         stem = dot && dot != base ? strndup(base, (size_t) (dot - base)) : strdup(base);
         if (!stem)
                 return -ENOMEM;
-        r = system_apt_dearmor(key, &bytes, &n);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return fail(ctx, name, "its key is not an ASCII-armoured OpenPGP public key block");
+        if (key) {
+                r = system_apt_dearmor(key, &bytes, &n);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail(ctx, name, "its key is not an ASCII-armoured OpenPGP public key block");
+        } else {
+                const char *keyid = json_string_value(json_object_get(ent, "keyid"));
+                const char *server = json_string_value(json_object_get(ent, "keyserver"));
+                if (!keyid)
+                        return fail(ctx, name, "keyid is not a string");
+                r = system_apt_fetch_key(keyid, server ? server : "keyserver.ubuntu.com", &bytes, &n);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail(ctx, name, "its keyid could not be fetched from the key server (gpg --recv-keys)");
+        }
         path = strdup_printf("%s%s.gpg", hardened ? "/etc/apt/cloud-init.gpg.d/" : "/etc/apt/trusted.gpg.d/", stem);
         if (!path)
                 return -ENOMEM;

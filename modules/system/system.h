@@ -62,6 +62,7 @@ int system_apply_yum_repos(struct kiln_context *ctx, const json_t *config);
  * cc_apt_configure (Debian/Ubuntu, per instance). */
 int system_apply_apt(struct kiln_context *ctx, const json_t *config);
 int system_apt_dearmor(const char *armored, char **ret, size_t *ret_len);
+int system_apt_fetch_key(const char *keyid, const char *keyserver, char **ret, size_t *ret_len);
 int system_apt_render(const char *in, const json_t *params, char **ret, char **ret_error);
 
 /* A system tool run as cloud-init runs it (run.c); under --root only the

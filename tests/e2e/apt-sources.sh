@@ -79,25 +79,61 @@ check "append: false replaces; \$SECURITY is the primary when only it is given" 
 	<(printf 'deb http://mirror.example.com/debian bookworm non-free\n')
 check "apt-get update ran after the sources" grep -qx 'apt-get -q update' "$T/pkg.log"
 
-# A new instance: an unknown variable and a keyid are not silently dropped.
+# keyid: fetched with gpg --recv-keys from a key server (a local HKP
+# server here), as cloud-init's gpg.getkeybyid() does.
+FPR=$(gpg --batch --with-colons --list-keys t@example.com | awk -F: '/^fpr/ {print $10; exit}')
+cat >"$T/hkp.py" <<'PY'
+import http.server, sys, threading, urllib.parse
+key = open(sys.argv[1], "rb").read()
+log = open(sys.argv[3], "a")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        u = urllib.parse.urlparse(self.path)
+        q = urllib.parse.parse_qs(u.query)
+        log.write(self.path + "\n"); log.flush()
+        ok = u.path == "/pks/lookup" and q.get("op") == ["get"]
+        body = key if ok else b"not found"
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "application/pgp-keys")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[2], "w").write(str(s.server_address[1]))
+threading.Timer(120, s.shutdown).start()
+s.serve_forever()
+PY
+$PYTHON "$T/hkp.py" "$T/key.asc" "$T/hkp.port" "$T/hkp.log" &
+track $!
+for _ in $(seq 50); do [ -s "$T/hkp.port" ] && break; sleep 0.1; done
+
+# A new instance: a keyid from the key server; an unknown variable and
+# debconf_selections are not silently dropped.
 imds_data '{"instance-id": "i-0000000000000apt2"}'
-user_data <<'EOF2'
+user_data <<EOF2
 #cloud-config
 apt:
   sources:
     bad:
-      source: deb $MIRROR $basearch main
+      source: deb \$MIRROR \$basearch main
     viakeyid:
-      keyid: B59D5F1597A504B7E2306DCA0620BBCF03683F77
-      source: deb http://x/ y main
+      keyid: $FPR
+      keyserver: hkp://127.0.0.1:$(cat "$T/hkp.port")
+      source: deb [signed-by=\$KEY_FILE] http://x/ y main
   debconf_selections:
     set1: the-package the-package/some-flag boolean true
 EOF2
 kiln boot >"$T/boot2.log" 2>&1
 rc=$?
-ok $([ $rc -eq 2 ]; echo $?) "an unknown \$variable, a keyid and debconf_selections make the boot degraded (exit $rc)"
+ok $([ $rc -eq 2 ]; echo $?) "an unknown \$variable and debconf_selections make the boot degraded (exit $rc)"
+diag "$T/boot2.log" | grep -iE 'apt|gpg' | head
 check "... naming the variable" grep -q "'\$basearch' is not a variable" "$T/boot2.log"
-check "... the keyid" grep -q 'keyid needs a key server' "$T/boot2.log"
 check "... and debconf_selections" grep -q 'debconf_selections: not done by kiln' "$T/boot2.log"
-check "nothing written for them" test ! -e "$A/sources.list.d/bad.list" -a ! -e "$A/sources.list.d/viakeyid.list"
+check "nothing written for the bad source" test ! -e "$A/sources.list.d/bad.list"
+check "the key server was asked for the keyid" grep -q "op=get" "$T/hkp.log"
+check "the keyid's key is in cloud-init.gpg.d, the bytes gpg --dearmor gives" cmp "$A/cloud-init.gpg.d/viakeyid.gpg" "$T/key.gpg"
+check "its source names it" grep -qx 'deb \[signed-by=/etc/apt/cloud-init.gpg.d/viakeyid.gpg\] http://x/ y main' "$A/sources.list.d/viakeyid.list"
+gpgconf --kill all 2>/dev/null # the test keyring's agent
 done_testing

@@ -713,12 +713,12 @@ static void test_merge(void) {
         {
                 const char *parts[] = {a1, bad, a2, NULL};
                 char *err = NULL;
-                json_t *got = merge_parts(parts, NULL, &err);
-                ok(got && err && strstr(err, "right format") &&
-                           json_equal(json_object_get(got, "l"), json_pack("[i]", 9)),
+                json_t *got = merge_parts(parts, NULL, &err), *nine = json_pack("[i]", 9);
+                ok(got && err && strstr(err, "right format") && json_equal(json_object_get(got, "l"), nine),
                    "a part whose merge_how cloud-init cannot read is not merged (the next one is): %s", err ? err : "");
                 free(err);
                 json_decref(got);
+                json_decref(nine);
         }
 }
 

@@ -29,6 +29,12 @@
 
 #define APT_PROXY_FILE "/etc/apt/apt.conf.d/90cloud-init-aptproxy"
 #define APT_CONFIG_FILE "/etc/apt/apt.conf.d/94cloud-init-config"
+/* What cloud-init leaves in sources.list on Ubuntu when it writes deb822. */
+#define UBUNTU_SOURCES_LIST                                                           \
+        "# Ubuntu sources have moved to the /etc/apt/sources.list.d/ubuntu.sources\n" \
+        "# file, which uses the deb822 format. Use deb822-formatted .sources files\n" \
+        "# to manage package sources in the /etc/apt/sources.list.d/ directory.\n"    \
+        "# See the sources.list(5) manual page for details.\n"
 
 /* The binary packets of an ASCII-armoured key, as gpg --dearmor gives them:
  * the base64 between the armour headers' empty line and the checksum line. */
@@ -303,6 +309,175 @@ static int add_key(struct kiln_context *ctx, const char *name, const json_t *ent
         return 0;
 }
 
+/* cloud-init's is_deb822_sources_format() */
+static bool deb822(const char *s) {
+        for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strneq(l, "deb ", 4) || strneq(l, "deb-src ", 8))
+                        return false;
+        for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strneq(l, "Types: ", 7) || strneq(l, "Suites: ", 8) || strneq(l, "Components: ", 12) ||
+                    strneq(l, "URIs: ", 6))
+                        return true;
+        return false;
+}
+
+/* disable_suites() on one-line sources: a line whose suite is one of them
+ * becomes "# suite disabled by cloud-init: <line>". */
+static int disable_suites(const json_t *disabled, const char *release, char **text) {
+        static const char *const known[][2] = {{"updates", "$RELEASE-updates"},
+                                               {"backports", "$RELEASE-backports"},
+                                               {"security", "$RELEASE-security"},
+                                               {"proposed", "$RELEASE-proposed"},
+                                               {"release", "$RELEASE"}};
+        size_t i;
+        json_t *d;
+
+        json_array_foreach((json_t *) disabled, i, d) {
+                const char *suite = json_string_value(d);
+                _cleanup_free_ char *rendered = NULL, *err = NULL;
+                _cleanup_json_ json_t *p = json_pack("{s:s}", "RELEASE", release);
+                _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+                int r;
+                if (!suite || !p)
+                        return !p ? -ENOMEM : -EINVAL;
+                for (size_t k = 0; k < ELEMENTSOF(known); k++)
+                        if (streq(suite, known[k][0]))
+                                suite = known[k][1];
+                r = system_apt_render(suite, p, &rendered, &err);
+                if (r < 0)
+                        return r;
+                for (char *l = *text; l && *l;) {
+                        char *nl = strchr(l, '\n');
+                        size_t n = nl ? (size_t) (nl - l + 1) : strlen(l);
+                        bool hit = false;
+                        if (*l != '#') {
+                                /* cols = line.split(); the suite is cols[2], or after a [ ... ] */
+                                char *cols[64];
+                                size_t nc = 0;
+                                _cleanup_free_ char *copy = strndup(l, n);
+                                if (!copy)
+                                        return -ENOMEM;
+                                for (char *c = copy; nc < ELEMENTSOF(cols);) {
+                                        c += strspn(c, " \t\r\n\f\v");
+                                        if (!*c)
+                                                break;
+                                        cols[nc++] = c;
+                                        c += strcspn(c, " \t\r\n\f\v");
+                                        if (*c)
+                                                *c++ = 0;
+                                }
+                                if (nc > 1) {
+                                        size_t pcol = 2;
+                                        if (cols[1][0] == '[')
+                                                for (size_t k = 1; k < nc; k++) {
+                                                        pcol++;
+                                                        if (cols[k][strlen(cols[k]) - 1] == ']')
+                                                                break;
+                                                }
+                                        hit = pcol < nc && streq(cols[pcol], rendered);
+                                }
+                        }
+                        if ((hit && strbuf_printf(&out, "# suite disabled by cloud-init: ") < 0) ||
+                            strbuf_append(&out, l, n) < 0)
+                                return -ENOMEM;
+                        l = nl ? nl + 1 : NULL;
+                }
+                free(*text);
+                *text = strbuf_steal(&out);
+                if (!*text && !(*text = strdup("")))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* apt.sources_list rendered ($RELEASE, $MIRROR, $PRIMARY, $SECURITY, their
+ * lowercase, codename, primary_key/security_key) and written as cloud-init
+ * does: deb822 content to /etc/apt/sources.list.d/<distro>.sources (then
+ * sources.list removed on Debian, or replaced by cloud-init's pointer text
+ * on Ubuntu), one-line content to /etc/apt/sources.list. */
+static int generate_sources_list(struct kiln_context *ctx, const json_t *apt, const char *id, const json_t *base) {
+        const char *tmpl = json_string_value(json_object_get(apt, "sources_list"));
+        _cleanup_json_ json_t *params = json_deep_copy(base);
+        _cleanup_free_ char *text = NULL, *err = NULL, *path = NULL;
+        const char *body = tmpl;
+        static const char *const mirrors[] = {"PRIMARY", "SECURITY", "MIRROR"};
+        int r;
+
+        if (!tmpl)
+                return fail(ctx, "sources_list", "not a string");
+        if (!params)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(mirrors); i++) {
+                char lower[16];
+                size_t k;
+                for (k = 0; mirrors[i][k] && k < sizeof(lower) - 1; k++)
+                        lower[k] = (char) (mirrors[i][k] - 'A' + 'a');
+                lower[k] = 0;
+                if (json_object_set(params, lower, json_object_get(params, mirrors[i])) < 0)
+                        return -ENOMEM;
+        }
+        if (json_object_set(params, "codename", json_object_get(params, "RELEASE")) < 0)
+                return -ENOMEM;
+        /* add_mirror_keys(): primary/security entries' keys, as "primary"/"security" */
+        for (int k = 0; k < 2; k++) {
+                const char *which = k ? "security" : "primary";
+                size_t i;
+                json_t *m;
+                json_array_foreach(json_object_get(apt, which), i, m) {
+                        _cleanup_free_ char *kp = NULL, *kn = strdup_printf("%s_key", which);
+                        if (!kn)
+                                return -ENOMEM;
+                        r = add_key(ctx, which, m, false, &kp);
+                        if (r != 0)
+                                return r;
+                        if (kp && json_object_set_new(params, kn, json_string(kp)) < 0)
+                                return -ENOMEM;
+                }
+        }
+        /* "## template: basic" is dropped; jinja is not rendered by kiln */
+        if (strncasecmp(body, "## template:", 12) == 0 ||
+            (strneq(body, "##", 2) && strstr(body, "template:") && strstr(body, "template:") < strchrnul(body, '\n'))) {
+                const char *t = strstr(body, "template:") + 9;
+                t += strspn(t, " \t");
+                if (strncasecmp(t, "jinja", 5) == 0)
+                        return fail(ctx, "sources_list", "a jinja template is not rendered by kiln");
+                body = strchr(body, '\n') ? strchr(body, '\n') + 1 : "";
+        }
+        r = system_apt_render(body, params, &text, &err);
+        if (r == -EINVAL)
+                return fail(ctx, "sources_list", err);
+        if (r < 0)
+                return r;
+        if (json_object_get(apt, "disable_suites")) {
+                if (deb822(text))
+                        return fail(ctx, "disable_suites", "not done by kiln on deb822 sources");
+                r = disable_suites(json_object_get(apt, "disable_suites"),
+                                   json_string_value(json_object_get(params, "RELEASE")), &text);
+                if (r == -EINVAL)
+                        return fail(ctx, "disable_suites", "not a list of strings");
+                if (r < 0)
+                        return r;
+        }
+        if (deb822(text)) {
+                path = strdup_printf("/etc/apt/sources.list.d/%s.sources", id);
+                if (!path)
+                        return -ENOMEM;
+                r = write_root(path, text, strlen(text), 0644, false);
+                if (r >= 0 && streq(id, "ubuntu"))
+                        r = write_root("/etc/apt/sources.list", UBUNTU_SOURCES_LIST, strlen(UBUNTU_SOURCES_LIST), 0644,
+                                       false);
+                else if (r >= 0)
+                        r = remove_root("/etc/apt/sources.list");
+        } else {
+                path = strdup("/etc/apt/sources.list");
+                r = path ? write_root(path, text, strlen(text), 0644, false) : -ENOMEM;
+        }
+        if (r < 0)
+                return fail(ctx, path ? path : "sources_list", strerror(-r));
+        log_info("apt: sources_list written to %s.", path);
+        return 0;
+}
+
 int system_apply_apt(struct kiln_context *ctx, const json_t *config) {
         const json_t *apt = json_object_get(config, "apt"), *sources, *ent;
         static const char *const proxies[][2] = {
@@ -325,16 +500,18 @@ int system_apply_apt(struct kiln_context *ctx, const json_t *config) {
         }
         /* What cloud-init does with these, kiln does not: say so, never skip silently. */
         {
-                static const char *const not_done[] = {"sources_list", "disable_suites", "debconf_selections",
-                                                       "add_apt_repo_match"};
+                static const char *const not_done[] = {"debconf_selections", "add_apt_repo_match"};
                 bool preserve = json_is_true(json_object_get(apt, "preserve_sources_list"));
                 for (size_t i = 0; i < ELEMENTSOF(not_done); i++)
                         if (json_object_get(apt, not_done[i]))
                                 result = fail(ctx, not_done[i], "not done by kiln (skipped)");
-                if (!preserve && (json_object_get(apt, "primary") || json_object_get(apt, "security")))
-                        result = fail(ctx, "primary/security",
-                                      "kiln does not rewrite sources.list for them (cloud-init does); they are "
-                                      "used only for $MIRROR, $PRIMARY and $SECURITY in sources");
+                if (!preserve && !json_object_get(apt, "sources_list") &&
+                    (json_object_get(apt, "primary") || json_object_get(apt, "security") ||
+                     json_object_get(apt, "disable_suites")))
+                        result = fail(ctx, "primary/security/disable_suites",
+                                      "without sources_list, kiln does not rewrite sources.list from cloud-init's "
+                                      "built-in template; primary and security are used only for $MIRROR, "
+                                      "$PRIMARY and $SECURITY in sources");
         }
         r = state_should_run(ctx, FREQ_INSTANCE, "apt");
         if (r < 0)
@@ -374,6 +551,14 @@ int system_apply_apt(struct kiln_context *ctx, const json_t *config) {
                            primary, "SECURITY", security);
         if (!params)
                 return -ENOMEM;
+
+        if (!json_is_true(json_object_get(apt, "preserve_sources_list")) && json_object_get(apt, "sources_list")) {
+                r = generate_sources_list(ctx, apt, id, params);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        result = r;
+        }
 
         sources = json_object_get(apt, "sources");
         json_object_foreach((json_t *) sources, name, ent) {

@@ -135,5 +135,45 @@ check "nothing written for the bad source" test ! -e "$A/sources.list.d/bad.list
 check "the key server was asked for the keyid" grep -q "op=get" "$T/hkp.log"
 check "the keyid's key is in cloud-init.gpg.d, the bytes gpg --dearmor gives" cmp "$A/cloud-init.gpg.d/viakeyid.gpg" "$T/key.gpg"
 check "its source names it" grep -qx 'deb \[signed-by=/etc/apt/cloud-init.gpg.d/viakeyid.gpg\] http://x/ y main' "$A/sources.list.d/viakeyid.list"
+# sources_list: cloud-init's docs example 2 (deb822) on a new instance.
+imds_data '{"instance-id": "i-0000000000000apt3"}'
+printf 'deb http://old/ bookworm main\n' >"$A/sources.list"
+user_data <<'EOF2'
+#cloud-config
+apt:
+    sources_list: |
+      Types: deb
+      URIs: http://archive.ubuntu.com/ubuntu/
+      Suites: $RELEASE
+      Components: main
+EOF2
+kiln boot >"$T/boot3.log" 2>&1
+rc=$?
+ok $([ $rc -eq 0 ]; echo $?) "deb822 sources_list: boot is done (exit $rc)"
+check "deb822 content goes to sources.list.d/debian.sources, \$RELEASE replaced" diff "$A/sources.list.d/debian.sources" \
+	<(printf 'Types: deb\nURIs: http://archive.ubuntu.com/ubuntu/\nSuites: bookworm\nComponents: main\n')
+check "... and sources.list is removed (Debian), as cloud-init does" test ! -e "$A/sources.list"
+
+# one-line sources_list with disable_suites and a primary mirror (docs example 1's lines)
+imds_data '{"instance-id": "i-0000000000000apt4"}'
+user_data <<'EOF2'
+#cloud-config
+apt:
+  primary:
+    - arches: [amd64, i386, default]
+      uri: http://us.archive.ubuntu.com/ubuntu
+  disable_suites: [$RELEASE-updates, backports, $RELEASE, mysuite]
+  sources_list: |
+      deb $MIRROR $RELEASE main restricted
+      deb-src $MIRROR $RELEASE main restricted
+      deb $PRIMARY $RELEASE universe restricted
+      deb $SECURITY $RELEASE-security multiverse
+EOF2
+kiln boot >"$T/boot4.log" 2>&1
+rc=$?
+ok $([ $rc -eq 0 ]; echo $?) "one-line sources_list: boot is done (exit $rc)"
+diag "$T/boot4.log" | grep -iE 'apt|warn' | head -5
+check "sources.list rendered, disabled suites commented out as cloud-init does" diff "$A/sources.list" \
+	<(printf '# suite disabled by cloud-init: deb http://us.archive.ubuntu.com/ubuntu bookworm main restricted\n# suite disabled by cloud-init: deb-src http://us.archive.ubuntu.com/ubuntu bookworm main restricted\n# suite disabled by cloud-init: deb http://us.archive.ubuntu.com/ubuntu bookworm universe restricted\ndeb http://us.archive.ubuntu.com/ubuntu bookworm-security multiverse\n')
 gpgconf --kill all 2>/dev/null # the test keyring's agent
 done_testing

@@ -96,6 +96,8 @@ static void output_line(struct output *out) {
 static void output_feed(struct output *out, const char *buf, size_t n) {
         if (out->log_fd >= 0 && write(out->log_fd, buf, n) < 0)
                 log_debug_errno(negative_errno(), "Failed to write script log: %m");
+        if (out->o->tee_fd > 0 && write(out->o->tee_fd, buf, n) < 0)
+                log_debug_errno(negative_errno(), "Failed to write the output file: %m");
         for (size_t i = 0; i < n; i++) {
                 if (buf[i] == '\n')
                         output_line(out);

@@ -20,6 +20,7 @@ struct proc_options {
         long timeout_ms; /* 0: none. SIGTERM to the group, SIGKILL 5 s later */
         bool quiet; /* keep output out of kiln's log (still in log_path) */
         size_t capture_max; /* keep the last capture_max bytes of output; 0: 4096 */
+        int tee_fd; /* > 0: output also written there (cloud-config `output`); not closed */
 };
 
 struct proc_result {

@@ -302,7 +302,7 @@ static int derive_public(int dirfd, const char *keygen, const char *type, char *
         return 0;
 }
 
-static int write_given(int dirfd, const json_t *given, const char *keygen, char ***errors) {
+static int write_given(int dirfd, const json_t *given, const char *keygen, char ***errors, char ***warnings) {
         bool has[ELEMENTSOF(given_types)][3] = {};
         const char *key, *type;
         json_t *v;
@@ -312,7 +312,7 @@ static int write_given(int dirfd, const json_t *given, const char *keygen, char 
         json_object_foreach((json_t *) given, key, v) {
                 _cleanup_free_ char *name = NULL, *cert = NULL;
                 if (given_name(key, &type, &kind) < 0 || !json_is_string(v)) {
-                        r = push_error(errors, strdup_printf("ssh_keys: unrecognized entry '%s', skipping", key));
+                        r = push_error(warnings, strdup_printf("ssh_keys: unrecognized entry '%s', skipping", key));
                         if (r < 0)
                                 return r;
                         continue;
@@ -347,7 +347,7 @@ static int write_given(int dirfd, const json_t *given, const char *keygen, char 
         return 0;
 }
 
-int hostkeys_regenerate(const json_t *config, char ***ret_errors) {
+int hostkeys_regenerate(const json_t *config, char ***ret_errors, char ***ret_warnings) {
         _cleanup_strv_free_ char **types = NULL, **errors = NULL;
         _cleanup_free_ char *dir = NULL, *tmpdir = NULL, *keygen = NULL;
         _cleanup_close_ int dirfd = -1;
@@ -368,7 +368,7 @@ int hostkeys_regenerate(const json_t *config, char ***ret_errors) {
                         return r;
         }
         if (json_is_object(config_get(config, "ssh_keys"))) {
-                r = write_given(dirfd, config_get(config, "ssh_keys"), keygen, &errors);
+                r = write_given(dirfd, config_get(config, "ssh_keys"), keygen, &errors, ret_warnings);
                 if (r < 0)
                         return r;
                 *ret_errors = TAKE_PTR(errors);
@@ -383,7 +383,7 @@ int hostkeys_regenerate(const json_t *config, char ***ret_errors) {
                 return -errno;
         for (char **t = types; t && *t; t++) {
                 if (!type_ok(*t)) {
-                        (void) push_error(&errors,
+                        (void) push_error(ret_warnings,
                                           strdup_printf("ssh_genkeytypes: invalid key type '%s', ignoring", *t));
                         continue;
                 }

@@ -54,7 +54,7 @@ static void reload_sshd(void) {
  * instance's) must not be shared. kiln-host-keys.service has usually done
  * it before sshd started; this covers an image without that unit. */
 static int step_host_keys(struct kiln_context *ctx) {
-        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_strv_free_ char **errors = NULL, **warnings = NULL;
         int r, result = 0;
 
         if (!ctx->identified || !sshd_installed())
@@ -62,10 +62,12 @@ static int step_host_keys(struct kiln_context *ctx) {
         r = state_should_run(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);
         if (r <= 0)
                 return r < 0 ? kiln_fail(ctx, r, "ssh host keys: %s", strerror(-r)) : 0;
-        r = hostkeys_regenerate(ctx->config, &errors);
+        r = hostkeys_regenerate(ctx->config, &errors, &warnings);
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to make new SSH host keys: %s", strerror(-r));
         log_info("Made %d new SSH host key(s) for instance %s.", r, ctx->facts.instance_id);
+        for (char **w = warnings; w && *w; w++)
+                log_warning("ssh host keys: %s", *w);
         for (char **e = errors; e && *e; e++)
                 result = kiln_degrade(ctx, "ssh host keys: %s", *e);
         reload_sshd();
@@ -135,7 +137,7 @@ static int userdata_config(struct kiln_context *ctx, struct imds *c) {
 }
 
 static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
-        _cleanup_strv_free_ char **errors = NULL;
+        _cleanup_strv_free_ char **errors = NULL, **warnings = NULL;
         struct imds *c = NULL;
         int r;
 
@@ -179,12 +181,14 @@ static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
                 log_error_errno(r, "Failed to read the user-data, leaving the host keys to the boot: %m");
                 return 1;
         }
-        r = hostkeys_regenerate(ctx->config, &errors);
+        r = hostkeys_regenerate(ctx->config, &errors, &warnings);
         if (r < 0) {
                 log_error_errno(r, "Failed to make new SSH host keys: %m");
                 return 1;
         }
         log_info("Made %d new SSH host key(s) for instance %s.", r, ctx->facts.instance_id);
+        for (char **e = warnings; e && *e; e++)
+                log_warning("ssh host keys: %s", *e);
         for (char **e = errors; e && *e; e++)
                 log_warning("ssh host keys: %s", *e);
         r = state_mark_done(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);

@@ -21,7 +21,7 @@
  * `ssh-keygen -t TYPE -N '' -f /etc/ssh/ssh_host_TYPE_key`. Errors (one
  * message per failed step) go to *ret_errors. Returns the number of keys
  * made, or a negative errno when nothing could be done. */
-int hostkeys_regenerate(const json_t *config, char ***ret_errors);
+int hostkeys_regenerate(const json_t *config, char ***ret_errors, char ***ret_warnings);
 
 /* The block cloud-init's write-ssh-key-fingerprints writes to the console:
  * the fingerprints (`ssh-keygen -l`) of /etc/ssh/ssh_host_*key.pub between

@@ -153,6 +153,7 @@ static int run_recorded(struct kiln_context *ctx, const char *name, char *const 
                 o.argv = wrapped;
         o.envp = env;
         o.log_path = log_path;
+        o.tee_fd = system_output_fd(ctx, strneq(log_name, "boot", 4) ? "init" : "final");
         log_info("Running %s.", name);
         r = proc_run(&o, &res);
         if (r < 0) {

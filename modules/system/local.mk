@@ -5,7 +5,16 @@ libkiln_a_SOURCES += \
 	modules/system/host.c \
 	modules/system/users.c \
 	modules/system/files.c \
+	modules/system/repos.c \
+	modules/system/apt.c \
+	modules/system/ca.c \
+	modules/system/locale.c \
+	modules/system/run.c \
+	modules/system/ntp.c \
+	modules/system/phone-home.c \
+	modules/system/ssh-import-id.c \
+	modules/system/output.c \
 	modules/system/system-module.c
 
-TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh
-EXTRA_DIST += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c
+TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/phone-home.sh tests/e2e/ssh-import-id.sh tests/e2e/output.sh
+EXTRA_DIST += tests/e2e/output.sh tests/e2e/ssh-import-id.sh tests/e2e/phone-home.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c

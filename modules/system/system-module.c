@@ -124,17 +124,31 @@ static int apply_packages(struct kiln_context *ctx, const json_t *pk) {
  * and SSH keys, files, packages, deferred files. */
 static int system_boot(struct kiln_context *ctx) {
         _cleanup_json_ json_t *plan = system_plan(ctx->config, ctx->parts, ctx->n_parts, system_default_user_name());
+        _cleanup_json_ json_t *cfg = NULL, *users_plan = NULL;
         int result;
 
         if (!plan)
                 return kiln_fail(ctx, -ENOMEM, "Out of memory planning the system setup.");
-        result = run_early(ctx, plan);
+        result = fold(system_check_output(ctx), run_early(ctx, plan));
         result = fold(result, system_apply_hostname(ctx, json_object_get(plan, "hostname")));
         result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
-        result = fold(result, system_apply_users(ctx, json_object_get(plan, "users")));
+        /* ssh_import_id: the keys fetched join the users' ssh_authorized_keys */
+        cfg = json_deep_copy(ctx->config);
+        if (!cfg)
+                return kiln_fail(ctx, -ENOMEM, "Out of memory planning the system setup.");
+        result = fold(result, system_ssh_import_ids(ctx, cfg));
+        users_plan = system_plan(cfg, ctx->parts, ctx->n_parts, system_default_user_name());
+        if (!users_plan)
+                return kiln_fail(ctx, -ENOMEM, "Out of memory planning the system setup.");
+        result = fold(result, system_apply_users(ctx, json_object_get(users_plan, "users")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
+        result = fold(result, system_apply_locale(ctx, ctx->config));
+        result = fold(result, system_apply_ca_certs(ctx, ctx->config));
+        result = fold(result, system_apply_ntp(ctx, ctx->config));
+        result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
+        result = fold(result, system_apply_yum_repos(ctx, ctx->config));
         return result;
 }
 
@@ -193,6 +207,22 @@ static const struct config_key system_keys[] = {
         {"bootcmd[].command", CONFIG_ANY, "The command: a shell string or a list of words."},
         {"bootcmd[].frequency", CONFIG_STRING, "per-boot (default), per-instance or once."},
         {"bootcmd[].name", CONFIG_STRING, "Name in `kiln status` and for its run-once marker."},
+        {"yum_repos", CONFIG_ANY,
+         "Repository id -> settings: <yum_repo_dir>/<id>.repo written as cloud-init writes it (RHEL family)."},
+        {"yum_repo_dir", CONFIG_STRING, "Where yum_repos go (default /etc/yum.repos.d/)."},
+        {"ca_certs", CONFIG_ANY, "cloud-init's ca_certs: remove_defaults, trusted (PEM certificates)."},
+        {"ca-certs", CONFIG_ANY, "The old spelling of ca_certs (ca_certs wins when both are given)."},
+        {"locale", CONFIG_ANY, "LANG for the system (Debian/Ubuntu): locale.gen, locale-gen, update-locale."},
+        {"locale_configfile", CONFIG_STRING, "The file update-locale writes (default /etc/default/locale)."},
+        {"ntp", CONFIG_ANY,
+         "cloud-init's ntp: enabled, ntp_client (auto, chrony, systemd-timesyncd), servers, pools, peers, allow."},
+        {"ssh_import_id", CONFIG_STRING_OR_LIST, "ids (gh:NAME, lp:NAME) whose public keys the default user gets."},
+        {"users[].ssh_import_id", CONFIG_STRING_OR_LIST, "ids (gh:NAME, lp:NAME) whose public keys the user gets."},
+        {"output", CONFIG_ANY,
+         "cloud-init's output: where the scripts' output also goes (> FILE, >> FILE, | tee [-a] FILE), per stage."},
+        {"apt", CONFIG_ANY,
+         "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
+         "(Debian/Ubuntu)."},
         {},
 };
 

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 #include "context.h"
@@ -51,6 +52,37 @@ int system_decode_content(const char *content, size_t len, const char *encoding,
 /* Appliers (apply stage), each recording what it did. */
 int system_apply_hostname(struct kiln_context *ctx, const json_t *plan);
 int system_apply_timezone(struct kiln_context *ctx, const char *zone);
+
+/* yum_repos (repos.c): one file rendered as cloud-init writes it, and all
+ * of config's yum_repos written (per instance, RHEL family only). */
+int system_yum_repo_render(const char *id, const json_t *repo, time_t now, char **ret, char **ret_error);
+int system_apply_yum_repos(struct kiln_context *ctx, const json_t *config);
+
+/* apt (apt.c): proxies, conf, sources and their keys, as cloud-init's
+ * cc_apt_configure (Debian/Ubuntu, per instance). */
+int system_apply_apt(struct kiln_context *ctx, const json_t *config);
+int system_apt_dearmor(const char *armored, char **ret, size_t *ret_len);
+int system_apt_fetch_key(const char *keyid, const char *keyserver, char **ret, size_t *ret_len);
+int system_apt_render(const char *in, const json_t *params, char **ret, char **ret_error);
+
+/* A system tool run as cloud-init runs it (run.c); under --root only the
+ * KILN_SYSTEM_COMMAND test hook is run, with argv after it (-EROFS without). */
+int system_run_tool(const char *const *argv, const char *stdin_data);
+/* ca_certs (ca.c) and locale (locale.c), as cloud-init does them. */
+int system_apply_ca_certs(struct kiln_context *ctx, const json_t *config);
+int system_apply_locale(struct kiln_context *ctx, const json_t *config);
+char *system_locale_gen_line(const char *supported, const char *requested);
+/* ntp (ntp.c): chrony or systemd-timesyncd configured as cloud-init does. */
+int system_apply_ntp(struct kiln_context *ctx, const json_t *config);
+/* ssh_import_id (ssh-import-id.c): the keys of gh:/lp: ids fetched and
+ * added to config's ssh_authorized_keys (top level, users[]). */
+int system_ssh_import_ids(struct kiln_context *ctx, json_t *config);
+/* output (output.c): the fd the scripts of a cloud-init stage ("init":
+ * bootcmd, boothooks; "final": runcmd, scripts) also write to; 0: none. */
+int system_output_fd(struct kiln_context *ctx, const char *mode);
+int system_check_output(struct kiln_context *ctx);
+int system_ntp_render(const char *client, const json_t *servers, const json_t *pools, const json_t *peers,
+                      const json_t *allow, char **ret);
 /* Field n (0-based) of name's line in a colon file under the root
  * (/etc/passwd, /etc/group, /etc/shadow). -ENOENT when name has none. */
 int system_colon_field(const char *file, const char *name, unsigned n, char **ret);

@@ -48,11 +48,35 @@ static const struct rename top_keys[] = {
         {"ssh_key_console_blacklist", "ssh_key_console_blacklist"},
         {"growpart", "growpart"},
         {"resize_rootfs", "resize_rootfs"},
+        {"yum_repos", "yum_repos"},
+        {"yum_repo_dir", "yum_repo_dir"},
+        {"apt", "apt"},
+        {"ca_certs", "ca_certs"},
+        {"ca-certs", "ca-certs"},
+        {"locale", "locale"},
+        {"locale_configfile", "locale_configfile"},
+        {"ntp", "ntp"},
+        {"phone_home", "phone_home"},
+        {"ssh_import_id", "ssh_import_id"},
+        {"output", "output"},
 };
 
-static const char *const user_keys[] = {
-        "name",          "groups", "sudo", "shell",         "ssh_authorized_keys", "lock_passwd", "gecos", "homedir",
-        "primary_group", "system", "uid",  "hashed_passwd", "plain_text_passwd",   "passwd",      NULL};
+static const char *const user_keys[] = {"name",
+                                        "groups",
+                                        "sudo",
+                                        "shell",
+                                        "ssh_authorized_keys",
+                                        "lock_passwd",
+                                        "gecos",
+                                        "homedir",
+                                        "primary_group",
+                                        "system",
+                                        "uid",
+                                        "hashed_passwd",
+                                        "plain_text_passwd",
+                                        "passwd",
+                                        "ssh_import_id",
+                                        NULL};
 static const char *const default_user_keys[] = {"name", "groups", "sudo", "shell", "lock_passwd", "gecos", NULL};
 static const char *const file_keys[] = {"path", "content", "encoding", "owner", "permissions", "append", "defer", NULL};
 

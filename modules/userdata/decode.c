@@ -24,6 +24,8 @@ struct decoder {
         const struct userdata_options *o;
         struct userdata *u;
         size_t n_parts; /* for part-NNN names */
+        json_t *cloud, *cloud_pos; /* the #cloud-config parts merged as cloud-init merges them */
+        char *cloud_origin; /* the first of them, for messages without a position */
 };
 
 /* One piece being decoded: where it came from, for messages and positions. */
@@ -34,6 +36,7 @@ struct blob {
         size_t line; /* lines before data in origin */
         const char *name; /* "part 2 'setup.sh'" for messages; NULL for the whole origin */
         const char *type; /* declared MIME type; NULL when it is to be sniffed */
+        const char *merge_type; /* its Merge-Type (or X-Merge-Type) MIME header */
 };
 
 static void push(char ***list, const struct blob *b, const char *fmt, va_list ap) _printf_(3, 0);
@@ -244,24 +247,46 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         }
         if (!cloud)
                 return merge_config(d, doc, pos);
-        r = cloudconfig_map(doc, pos, &cfg, &cfg_pos, &skipped);
+        r = cloudconfig_merge_part(&d->cloud, &d->cloud_pos, doc, pos, b->merge_type, &err);
+        if (r == -EINVAL) {
+                error(d, b, "cannot be merged with the #cloud-config before it (cloud-init skips it too): %s", err);
+                return 0;
+        }
+        if (r >= 0 && !d->cloud_origin)
+                d->cloud_origin = strdup(origin);
+        return r < 0 || d->cloud_origin ? r : -ENOMEM;
+}
+
+/* The merged #cloud-config, mapped onto kiln's config; kiln-config parts
+ * stay on top of it. */
+static int finish_cloud(struct decoder *d) {
+        _cleanup_json_ json_t *cfg = NULL, *cfg_pos = NULL;
+        _cleanup_strv_free_ char **skipped = NULL;
+        int r;
+
+        if (!d->cloud_origin)
+                return 0;
+        r = cloudconfig_map(d->cloud, d->cloud_pos, &cfg, &cfg_pos, &skipped);
         if (r < 0)
                 return r;
         /* Each skipped key at its own line. */
         for (char **s = skipped; s && *s; s++) {
                 _cleanup_free_ char *msg = cloudconfig_skip_message(*s), *line = NULL;
-                const char *at = json_string_value(json_object_get(pos, *s));
-                if (!msg)
-                        return -ENOMEM;
-                if (!at) {
-                        warn(d, b, "%s", msg);
-                        continue;
-                }
-                line = strdup_printf("%s: %s", at, msg);
+                const char *at = json_string_value(json_object_get(d->cloud_pos, *s));
+                line = msg ? strdup_printf("%s: %s", at ? at : d->cloud_origin, msg) : NULL;
                 if (!line || strv_push(&d->u->warnings, line) < 0)
                         return -ENOMEM;
         }
-        return merge_config(d, cfg, cfg_pos);
+        r = config_merge(cfg, d->u->config);
+        if (r >= 0)
+                r = config_merge_positions(cfg_pos, d->u->positions);
+        if (r < 0)
+                return r;
+        json_decref(d->u->config);
+        d->u->config = TAKE_PTR(cfg);
+        json_decref(d->u->positions);
+        d->u->positions = TAKE_PTR(cfg_pos);
+        return 0;
 }
 
 static int decode_blob(struct decoder *d, const struct blob *b, unsigned depth);
@@ -437,7 +462,7 @@ static int decode_mime(struct decoder *d, const struct blob *b, unsigned depth) 
                 struct mime_part *p = &m.parts[i];
                 _cleanup_free_ char *name = p->filename ? strdup_printf("part %zu '%s'", i + 1, p->filename)
                                                         : strdup_printf("part %zu", i + 1);
-                struct blob part = {p->body, p->len, b->origin, b->line + p->line, name, p->type};
+                struct blob part = {p->body, p->len, b->origin, b->line + p->line, name, p->type, p->merge_type};
                 if (!name) {
                         r = -ENOMEM;
                         break;
@@ -631,7 +656,16 @@ int userdata_parse(const char *data, size_t len, const struct userdata_options *
                 userdata_done(&u);
                 return -ENOMEM;
         }
-        r = decode_blob(&d, &(struct blob){data, len, o->origin ? o->origin : "user-data", 0, NULL, NULL}, 0);
+        d.cloud = json_object();
+        d.cloud_pos = json_object();
+        r = d.cloud && d.cloud_pos ? 0 : -ENOMEM;
+        if (r >= 0)
+                r = decode_blob(&d, &(struct blob){data, len, o->origin ? o->origin : "user-data", 0, NULL, NULL}, 0);
+        if (r >= 0)
+                r = finish_cloud(&d);
+        json_decref(d.cloud);
+        json_decref(d.cloud_pos);
+        free(d.cloud_origin);
         if (r < 0) {
                 userdata_done(&u);
                 return r;

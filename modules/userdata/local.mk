@@ -4,6 +4,7 @@ libkiln_a_SOURCES += \
 	modules/userdata/mime.c \
 	modules/userdata/decode.c \
 	modules/userdata/cloud-config.c \
+	modules/userdata/merge.c \
 	modules/userdata/validate.c \
 	modules/userdata/userdata-module.c
 
@@ -12,7 +13,8 @@ TESTS += \
 	tests/e2e/userdata-mime.sh \
 	tests/e2e/userdata-include.sh \
 	tests/e2e/userdata-validate.sh \
-	tests/e2e/userdata-golden.sh
+	tests/e2e/userdata-golden.sh \
+	tests/e2e/userdata-merge.sh
 
 # libFuzzer targets (MIME splitter, YAML config loader, cloud-config
 # mapping), built with clang and run ~20 s each.

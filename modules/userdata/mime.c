@@ -23,9 +23,13 @@ struct headers {
         char *content_type;
         char *encoding;
         char *disposition;
+        char *merge_type, *x_merge_type; /* the first of each name, in any case */
+        bool merge_type_named, x_merge_type_named; /* a header named so, in that case */
 };
 
 static void headers_done(struct headers *h) {
+        free(h->merge_type);
+        free(h->x_merge_type);
         free(h->content_type);
         free(h->encoding);
         free(h->disposition);
@@ -57,12 +61,19 @@ bool mime_looks_like(const char *data, size_t len) {
 /* Sets a header we use; the first of a repeated header counts, as
  * Python's Message.get() (cloud-init) takes the first. */
 static int header_set(struct headers *h, const char *line, size_t n) {
-        static const char *const names[] = {"content-type", "content-transfer-encoding", "content-disposition"};
-        char **fields[] = {&h->content_type, &h->encoding, &h->disposition};
+        static const char *const names[] = {"content-type", "content-transfer-encoding", "content-disposition",
+                                            "merge-type", "x-merge-type"};
+        char **fields[] = {&h->content_type, &h->encoding, &h->disposition, &h->merge_type, &h->x_merge_type};
         const char *colon = memchr(line, ':', n);
 
         if (!colon || colon == line)
                 return 0; /* ":x" has no name: ignored, as Python's parser does */
+        /* cloud-init looks the merge headers up in dict(part): by their
+         * name in this case, with the value of the first in any case. */
+        if ((size_t) (colon - line) == 10 && strneq(line, "Merge-Type", 10))
+                h->merge_type_named = true;
+        if ((size_t) (colon - line) == 12 && strneq(line, "X-Merge-Type", 12))
+                h->x_merge_type_named = true;
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 size_t k = strlen(names[i]);
                 if ((size_t) (colon - line) != k || strncasecmp(line, names[i], k) != 0 || *fields[i])
@@ -256,6 +267,7 @@ static void part_done(struct mime_part *p) {
         free(p->filename);
         free(p->body);
         free(p->error);
+        free(p->merge_type);
 }
 
 /* Undoes the transfer encoding of body into p. */
@@ -416,6 +428,14 @@ static int split_entity(struct splitter *sp, const struct span *s, unsigned dept
         if (!p.filename)
                 p.filename = value_param(h.content_type, "name");
         {
+                /* Python's value: blanks after the colon dropped; an empty one does not count */
+                const char *mt = h.merge_type_named && h.merge_type ? h.merge_type + strspn(h.merge_type, " \t") : NULL;
+                if (!mt || !*mt)
+                        mt = h.x_merge_type_named && h.x_merge_type ? h.x_merge_type + strspn(h.x_merge_type, " \t")
+                                                                    : NULL;
+                r = mt && *mt && !(p.merge_type = strdup(mt)) ? -ENOMEM : 0;
+        }
+        if (r >= 0) {
                 struct span body = {s->data + pos, s->len - pos, line, s->verbatim};
                 r = decode_body(&p, h.encoding, &body);
         }

@@ -22,6 +22,7 @@ struct mime_part {
         bool verbatim; /* body is a slice of the input (no transfer encoding) */
         char *error; /* this part could not be decoded (body empty): why */
         char *warning; /* it was read, but not as its writer may have meant: why */
+        char *merge_type; /* its Merge-Type header, else X-Merge-Type (names in that case), NULL if none */
 };
 
 struct mime_message {

@@ -42,6 +42,14 @@ void userdata_done(struct userdata *u);
 int cloudconfig_map(const json_t *doc, const json_t *positions, json_t **ret, json_t **ret_positions,
                     char ***ret_skipped);
 
+/* Merges one #cloud-config document (doc, its positions pos) into *acc
+ * (start with {}) as cloud-init 22.4+ merges user-data parts: with the
+ * mergers of its merge_how / merge_type, then of header (its MIME
+ * Merge-Type, may be NULL), else dict(replace)+list()+str(). -EINVAL with
+ * *ret_error when cloud-init would fail to merge it (then *acc is as it was). */
+int cloudconfig_merge_part(json_t **acc, json_t **acc_pos, json_t *doc, const json_t *pos, const char *header,
+                           char **ret_error);
+
 /* What to say of a skipped path: a cloud-init key kiln does not do, or not
  * a cloud-config key at all (with the supported key it is likely a typo
  * of). */

@@ -1,0 +1,624 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base64.h"
+#include "fileio.h"
+#include "log.h"
+#include "module.h"
+#include "path.h"
+#include "pkg.h"
+#include "proc.h"
+#include "state.h"
+#include "strbuf.h"
+#include "system/system.h"
+
+/* apt: as cloud-init 22.4+'s cc_apt_configure does it, once per instance
+ * on Debian and Ubuntu: the proxy settings to
+ * /etc/apt/apt.conf.d/90cloud-init-aptproxy and conf to
+ * 94cloud-init-config (each removed when not given), then each of sources:
+ * its key (ASCII-armoured, dearmored as `gpg --dearmor` does) to
+ * /etc/apt/trusted.gpg.d/<name>.gpg, or to /etc/apt/cloud-init.gpg.d/ when
+ * the source names $KEY_FILE (signed-by), and its source line, with
+ * $RELEASE, $MIRROR, $PRIMARY, $SECURITY and $KEY_FILE replaced, appended to
+ * (or, with append: false, written as) its file under
+ * /etc/apt/sources.list.d/ (".list" added); then apt-get update. A
+ * keyid is fetched from its keyserver with gpg, as cloud-init does. */
+
+#define APT_PROXY_FILE "/etc/apt/apt.conf.d/90cloud-init-aptproxy"
+#define APT_CONFIG_FILE "/etc/apt/apt.conf.d/94cloud-init-config"
+/* What cloud-init leaves in sources.list on Ubuntu when it writes deb822. */
+#define UBUNTU_SOURCES_LIST                                                           \
+        "# Ubuntu sources have moved to the /etc/apt/sources.list.d/ubuntu.sources\n" \
+        "# file, which uses the deb822 format. Use deb822-formatted .sources files\n" \
+        "# to manage package sources in the /etc/apt/sources.list.d/ directory.\n"    \
+        "# See the sources.list(5) manual page for details.\n"
+
+/* The binary packets of an ASCII-armoured key, as gpg --dearmor gives them:
+ * the base64 between the armour headers' empty line and the checksum line. */
+int system_apt_dearmor(const char *armored, char **ret, size_t *ret_len) {
+        const char *begin = strstr(armored, "-----BEGIN PGP PUBLIC KEY BLOCK-----"), *p, *end;
+        _cleanup_strbuf_ struct strbuf b64 = STRBUF_INIT;
+
+        if (!begin)
+                return -EBADMSG;
+        end = strstr(begin, "-----END PGP PUBLIC KEY BLOCK-----");
+        if (!end)
+                return -EBADMSG;
+        p = strchr(begin, '\n');
+        /* headers ("Version: x") up to an empty line */
+        while (p && p < end) {
+                const char *line = p + 1, *nl = strchr(line, '\n');
+                size_t n = nl ? (size_t) (nl - line) : strlen(line);
+                while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+                        n--;
+                p = nl;
+                if (n == 0)
+                        break;
+                if (!memchr(line, ':', n)) { /* no headers, no empty line: this is data */
+                        p = line - 1;
+                        break;
+                }
+        }
+        while (p && p < end) {
+                const char *line = p + 1, *nl = strchr(line, '\n');
+                size_t n = nl ? (size_t) (nl - line) : strlen(line);
+                if (line >= end || *line == '=')
+                        break; /* the CRC-24 line, or the end */
+                for (size_t i = 0; i < n; i++)
+                        if (!isspace((unsigned char) line[i]) && strbuf_printf(&b64, "%c", line[i]) < 0)
+                                return -ENOMEM;
+                p = nl;
+        }
+        if (b64.len == 0)
+                return -EBADMSG;
+        return base64_decode(b64.data, b64.len, ret, ret_len);
+}
+
+/* cloud-init's templater.basic_render(): $NAME and ${NAME}; a name it does
+ * not know is an error (cloud-init's KeyError ends the module). */
+int system_apt_render(const char *in, const json_t *params, char **ret, char **ret_error) {
+        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+
+        *ret_error = NULL;
+        for (const char *p = in; *p;) {
+                const char *name = NULL, *v;
+                size_t n = 0, skip = 0;
+                _cleanup_free_ char *key = NULL;
+                if (p[0] == '$' && p[1] == '{') {
+                        n = strspn(p + 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.");
+                        if (n > 0 && p[2 + n] == '}') {
+                                name = p + 2;
+                                skip = n + 3;
+                        }
+                } else if (p[0] == '$') {
+                        n = strspn(p + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.");
+                        if (n > 0) {
+                                name = p + 1;
+                                skip = n + 1;
+                        }
+                }
+                if (!name) {
+                        if (strbuf_printf(&out, "%c", *p) < 0)
+                                return -ENOMEM;
+                        p++;
+                        continue;
+                }
+                key = strndup(name, n);
+                if (!key)
+                        return -ENOMEM;
+                v = json_string_value(json_object_get(params, key));
+                if (!v) {
+                        *ret_error = strdup_printf("'$%s' is not a variable cloud-init knows here "
+                                                   "(RELEASE, MIRROR, PRIMARY, SECURITY, KEY_FILE)",
+                                                   key);
+                        return -EINVAL;
+                }
+                if (strbuf_printf(&out, "%s", v) < 0)
+                        return -ENOMEM;
+                p += skip;
+        }
+        *ret = strbuf_steal(&out);
+        if (!*ret)
+                *ret = strdup("");
+        return *ret ? 0 : -ENOMEM;
+}
+
+static char *os_release_field(const char *field) {
+        _cleanup_free_ char *buf = NULL, *path = NULL;
+        size_t len, fl = strlen(field);
+
+        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, &len) < 0)
+                return NULL;
+        for (char *line = buf; line && *line;) {
+                char *nl = strchr(line, '\n'), *v;
+                if (nl)
+                        *nl = 0;
+                if (strneq(line, field, fl) && line[fl] == '=') {
+                        v = line + fl + 1;
+                        if (*v == '"' || *v == '\'')
+                                v++;
+                        v[strcspn(v, "\"'")] = 0;
+                        return strdup(v);
+                }
+                line = nl ? nl + 1 : NULL;
+        }
+        return NULL;
+}
+
+static int write_root(const char *path, const void *data, size_t len, mode_t mode, bool append) {
+        _cleanup_free_ char *rooted = NULL, *old = NULL, *both = NULL;
+        size_t old_len = 0;
+        int r;
+
+        if (root_path(&rooted, "%s", path) < 0)
+                return -ENOMEM;
+        r = mkdir_parents(rooted, 0755);
+        if (r < 0)
+                return r;
+        if (append) {
+                r = read_file(rooted, 16u << 20, &old, &old_len);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (r >= 0) {
+                        both = malloc(old_len + len + 1);
+                        if (!both)
+                                return -ENOMEM;
+                        memcpy(both, old, old_len);
+                        memcpy(both + old_len, data, len);
+                        return write_file_atomic(rooted, both, old_len + len, mode);
+                }
+        }
+        return write_file_atomic(rooted, data, len, mode);
+}
+
+static int remove_root(const char *path) {
+        _cleanup_free_ char *rooted = NULL;
+
+        if (root_path(&rooted, "%s", path) < 0)
+                return -ENOMEM;
+        return unlink(rooted) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* The mirror of apt.primary / apt.security for this architecture (or
+ * "default"); NULL when none gives a uri. */
+static const char *mirror_uri(const json_t *apt, const char *which, const char *arch) {
+        const json_t *list = json_object_get(apt, which), *m, *def = NULL;
+        size_t i;
+
+        json_array_foreach((json_t *) list, i, m) {
+                const json_t *arches = json_object_get(m, "arches"), *a;
+                size_t k;
+                json_array_foreach((json_t *) arches, k, a) {
+                        if (arch && streq(json_string_value(a) ?: "", arch))
+                                return json_string_value(json_object_get(m, "uri"));
+                        if (streq(json_string_value(a) ?: "", "default") && !def)
+                                def = m;
+                }
+        }
+        return def ? json_string_value(json_object_get(def, "uri")) : NULL;
+}
+
+static int fail(struct kiln_context *ctx, const char *what, const char *why) {
+        kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "apt", "result", "failed", "error", why));
+        return kiln_degrade(ctx, "apt: %s: %s", what, why);
+}
+
+static int gpg(const char *home, const char *const *args) {
+        _cleanup_free_ char *tool = NULL, *env_home = strdup_printf("GNUPGHOME=%s", home);
+        _cleanup_strv_free_ char **argv = NULL;
+        static char path_var[] = "PATH=/usr/local/bin:/usr/bin:/bin";
+        char *env[] = {path_var, env_home, NULL};
+        struct proc_result res;
+        int r;
+
+        if (!env_home)
+                return -ENOMEM;
+        if (!pkg_have_program(args[0], &tool))
+                return -ENOENT;
+        r = strv_push(&argv, tool);
+        for (size_t i = 1; r >= 0 && args[i]; i++)
+                r = strv_push(&argv, args[i]);
+        if (r < 0)
+                return r;
+        r = proc_run(&(struct proc_options){.argv = argv, .envp = env, .log_name = "gpg", .timeout_ms = 120000}, &res);
+        if (r < 0)
+                return r;
+        r = res.exit_code == 0 ? 0 : -EIO;
+        proc_result_done(&res);
+        return r;
+}
+
+/* gpg.getkeybyid(): `gpg --no-tty --keyserver=KS --recv-keys ID` in a
+ * keyring of its own (3 tries, 1 s apart), then the key exported: the
+ * bytes `gpg --dearmor` gives of its armour. */
+int system_apt_fetch_key(const char *keyid, const char *keyserver, char **ret, size_t *ret_len) {
+        char home[] = "/tmp/kiln-gpg.XXXXXX";
+        _cleanup_free_ char *ks = strdup_printf("--keyserver=%s", keyserver), *out = NULL;
+        int r = -EIO;
+
+        if (!ks)
+                return -ENOMEM;
+        if (!mkdtemp(home))
+                return -errno;
+        out = strdup_printf("%s/key.gpg", home);
+        if (!out) {
+                (void) rm_rf(home);
+                return -ENOMEM;
+        }
+        for (int attempt = 0; attempt < 3 && r < 0; attempt++) {
+                if (attempt > 0)
+                        sleep(1);
+                r = gpg(home, (const char *const[]){"gpg", "--no-tty", ks, "--recv-keys", keyid, NULL});
+        }
+        if (r >= 0)
+                r = gpg(home, (const char *const[]){"gpg", "--batch", "--output", out, "--export", keyid, NULL});
+        if (r >= 0)
+                r = read_file(out, 1u << 20, ret, ret_len);
+        if (r >= 0 && *ret_len == 0) {
+                free(*ret);
+                r = -ENOENT;
+        }
+        (void) gpg(home, (const char *const[]){"gpgconf", "--kill", "all", NULL});
+        (void) rm_rf(home);
+        return r;
+}
+
+static int add_key(struct kiln_context *ctx, const char *name, const json_t *ent, bool hardened, char **ret_path) {
+        const char *key = json_string_value(json_object_get(ent, "key"));
+        _cleanup_free_ char *bytes = NULL, *stem = NULL, *path = NULL;
+        const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name, *dot;
+        size_t n;
+        int r;
+
+        *ret_path = NULL;
+        if (!key && !json_object_get(ent, "keyid"))
+                return 0;
+        /* pathlib's stem: the last component without its last suffix */
+        dot = strrchr(base, '.');
+        stem = dot && dot != base ? strndup(base, (size_t) (dot - base)) : strdup(base);
+        if (!stem)
+                return -ENOMEM;
+        if (key) {
+                r = system_apt_dearmor(key, &bytes, &n);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail(ctx, name, "its key is not an ASCII-armoured OpenPGP public key block");
+        } else {
+                const char *keyid = json_string_value(json_object_get(ent, "keyid"));
+                const char *server = json_string_value(json_object_get(ent, "keyserver"));
+                if (!keyid)
+                        return fail(ctx, name, "keyid is not a string");
+                r = system_apt_fetch_key(keyid, server ? server : "keyserver.ubuntu.com", &bytes, &n);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return fail(ctx, name, "its keyid could not be fetched from the key server (gpg --recv-keys)");
+        }
+        path = strdup_printf("%s%s.gpg", hardened ? "/etc/apt/cloud-init.gpg.d/" : "/etc/apt/trusted.gpg.d/", stem);
+        if (!path)
+                return -ENOMEM;
+        r = write_root(path, bytes, n, 0644, false);
+        if (r < 0)
+                return fail(ctx, path, strerror(-r));
+        log_info("apt: key written to %s.", path);
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+/* cloud-init's is_deb822_sources_format() */
+static bool deb822(const char *s) {
+        for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strneq(l, "deb ", 4) || strneq(l, "deb-src ", 8))
+                        return false;
+        for (const char *l = s; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (strneq(l, "Types: ", 7) || strneq(l, "Suites: ", 8) || strneq(l, "Components: ", 12) ||
+                    strneq(l, "URIs: ", 6))
+                        return true;
+        return false;
+}
+
+/* disable_suites() on one-line sources: a line whose suite is one of them
+ * becomes "# suite disabled by cloud-init: <line>". */
+static int disable_suites(const json_t *disabled, const char *release, char **text) {
+        static const char *const known[][2] = {{"updates", "$RELEASE-updates"},
+                                               {"backports", "$RELEASE-backports"},
+                                               {"security", "$RELEASE-security"},
+                                               {"proposed", "$RELEASE-proposed"},
+                                               {"release", "$RELEASE"}};
+        size_t i;
+        json_t *d;
+
+        json_array_foreach((json_t *) disabled, i, d) {
+                const char *suite = json_string_value(d);
+                _cleanup_free_ char *rendered = NULL, *err = NULL;
+                _cleanup_json_ json_t *p = json_pack("{s:s}", "RELEASE", release);
+                _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+                int r;
+                if (!suite || !p)
+                        return !p ? -ENOMEM : -EINVAL;
+                for (size_t k = 0; k < ELEMENTSOF(known); k++)
+                        if (streq(suite, known[k][0]))
+                                suite = known[k][1];
+                r = system_apt_render(suite, p, &rendered, &err);
+                if (r < 0)
+                        return r;
+                for (char *l = *text; l && *l;) {
+                        char *nl = strchr(l, '\n');
+                        size_t n = nl ? (size_t) (nl - l + 1) : strlen(l);
+                        bool hit = false;
+                        if (*l != '#') {
+                                /* cols = line.split(); the suite is cols[2], or after a [ ... ] */
+                                char *cols[64];
+                                size_t nc = 0;
+                                _cleanup_free_ char *copy = strndup(l, n);
+                                if (!copy)
+                                        return -ENOMEM;
+                                for (char *c = copy; nc < ELEMENTSOF(cols);) {
+                                        c += strspn(c, " \t\r\n\f\v");
+                                        if (!*c)
+                                                break;
+                                        cols[nc++] = c;
+                                        c += strcspn(c, " \t\r\n\f\v");
+                                        if (*c)
+                                                *c++ = 0;
+                                }
+                                if (nc > 1) {
+                                        size_t pcol = 2;
+                                        if (cols[1][0] == '[')
+                                                for (size_t k = 1; k < nc; k++) {
+                                                        pcol++;
+                                                        if (cols[k][strlen(cols[k]) - 1] == ']')
+                                                                break;
+                                                }
+                                        hit = pcol < nc && streq(cols[pcol], rendered);
+                                }
+                        }
+                        if ((hit && strbuf_printf(&out, "# suite disabled by cloud-init: ") < 0) ||
+                            strbuf_append(&out, l, n) < 0)
+                                return -ENOMEM;
+                        l = nl ? nl + 1 : NULL;
+                }
+                free(*text);
+                *text = strbuf_steal(&out);
+                if (!*text && !(*text = strdup("")))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* apt.sources_list rendered ($RELEASE, $MIRROR, $PRIMARY, $SECURITY, their
+ * lowercase, codename, primary_key/security_key) and written as cloud-init
+ * does: deb822 content to /etc/apt/sources.list.d/<distro>.sources (then
+ * sources.list removed on Debian, or replaced by cloud-init's pointer text
+ * on Ubuntu), one-line content to /etc/apt/sources.list. */
+static int generate_sources_list(struct kiln_context *ctx, const json_t *apt, const char *id, const json_t *base) {
+        const char *tmpl = json_string_value(json_object_get(apt, "sources_list"));
+        _cleanup_json_ json_t *params = json_deep_copy(base);
+        _cleanup_free_ char *text = NULL, *err = NULL, *path = NULL;
+        const char *body = tmpl;
+        static const char *const mirrors[] = {"PRIMARY", "SECURITY", "MIRROR"};
+        int r;
+
+        if (!tmpl)
+                return fail(ctx, "sources_list", "not a string");
+        if (!params)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(mirrors); i++) {
+                char lower[16];
+                size_t k;
+                for (k = 0; mirrors[i][k] && k < sizeof(lower) - 1; k++)
+                        lower[k] = (char) (mirrors[i][k] - 'A' + 'a');
+                lower[k] = 0;
+                if (json_object_set(params, lower, json_object_get(params, mirrors[i])) < 0)
+                        return -ENOMEM;
+        }
+        if (json_object_set(params, "codename", json_object_get(params, "RELEASE")) < 0)
+                return -ENOMEM;
+        /* add_mirror_keys(): primary/security entries' keys, as "primary"/"security" */
+        for (int k = 0; k < 2; k++) {
+                const char *which = k ? "security" : "primary";
+                size_t i;
+                json_t *m;
+                json_array_foreach(json_object_get(apt, which), i, m) {
+                        _cleanup_free_ char *kp = NULL, *kn = strdup_printf("%s_key", which);
+                        if (!kn)
+                                return -ENOMEM;
+                        r = add_key(ctx, which, m, false, &kp);
+                        if (r != 0)
+                                return r;
+                        if (kp && json_object_set_new(params, kn, json_string(kp)) < 0)
+                                return -ENOMEM;
+                }
+        }
+        /* "## template: basic" is dropped; jinja is not rendered by kiln */
+        if (strncasecmp(body, "## template:", 12) == 0 ||
+            (strneq(body, "##", 2) && strstr(body, "template:") && strstr(body, "template:") < strchrnul(body, '\n'))) {
+                const char *t = strstr(body, "template:") + 9;
+                t += strspn(t, " \t");
+                if (strncasecmp(t, "jinja", 5) == 0)
+                        return fail(ctx, "sources_list", "a jinja template is not rendered by kiln");
+                body = strchr(body, '\n') ? strchr(body, '\n') + 1 : "";
+        }
+        r = system_apt_render(body, params, &text, &err);
+        if (r == -EINVAL)
+                return fail(ctx, "sources_list", err);
+        if (r < 0)
+                return r;
+        if (json_object_get(apt, "disable_suites")) {
+                if (deb822(text))
+                        return fail(ctx, "disable_suites", "not done by kiln on deb822 sources");
+                r = disable_suites(json_object_get(apt, "disable_suites"),
+                                   json_string_value(json_object_get(params, "RELEASE")), &text);
+                if (r == -EINVAL)
+                        return fail(ctx, "disable_suites", "not a list of strings");
+                if (r < 0)
+                        return r;
+        }
+        if (deb822(text)) {
+                path = strdup_printf("/etc/apt/sources.list.d/%s.sources", id);
+                if (!path)
+                        return -ENOMEM;
+                r = write_root(path, text, strlen(text), 0644, false);
+                if (r >= 0 && streq(id, "ubuntu"))
+                        r = write_root("/etc/apt/sources.list", UBUNTU_SOURCES_LIST, strlen(UBUNTU_SOURCES_LIST), 0644,
+                                       false);
+                else if (r >= 0)
+                        r = remove_root("/etc/apt/sources.list");
+        } else {
+                path = strdup("/etc/apt/sources.list");
+                r = path ? write_root(path, text, strlen(text), 0644, false) : -ENOMEM;
+        }
+        if (r < 0)
+                return fail(ctx, path ? path : "sources_list", strerror(-r));
+        log_info("apt: sources_list written to %s.", path);
+        return 0;
+}
+
+int system_apply_apt(struct kiln_context *ctx, const json_t *config) {
+        const json_t *apt = json_object_get(config, "apt"), *sources, *ent;
+        static const char *const proxies[][2] = {
+                {"proxy", "http"}, {"http_proxy", "http"}, {"ftp_proxy", "ftp"}, {"https_proxy", "https"}};
+        _cleanup_free_ char *id = NULL, *release = NULL, *arch = NULL;
+        _cleanup_strbuf_ struct strbuf proxy = STRBUF_INIT;
+        _cleanup_json_ json_t *params = NULL;
+        const char *conf, *primary, *security, *name;
+        bool any_source = false;
+        int r, result = 0;
+
+        if (!json_is_object(apt))
+                return 0;
+        id = os_release_field("ID");
+        if (!id || (!streq(id, "debian") && !streq(id, "ubuntu"))) {
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "apt", "result", "skipped", "reason",
+                                           "not Debian or Ubuntu (cloud-init skips it too)"));
+                log_info("apt: not Debian or Ubuntu, skipped as cloud-init skips it.");
+                return 0;
+        }
+        /* What cloud-init does with these, kiln does not: say so, never skip silently. */
+        {
+                static const char *const not_done[] = {"debconf_selections", "add_apt_repo_match"};
+                bool preserve = json_is_true(json_object_get(apt, "preserve_sources_list"));
+                for (size_t i = 0; i < ELEMENTSOF(not_done); i++)
+                        if (json_object_get(apt, not_done[i]))
+                                result = fail(ctx, not_done[i], "not done by kiln (skipped)");
+                if (!preserve && !json_object_get(apt, "sources_list") &&
+                    (json_object_get(apt, "primary") || json_object_get(apt, "security") ||
+                     json_object_get(apt, "disable_suites")))
+                        result = fail(ctx, "primary/security/disable_suites",
+                                      "without sources_list, kiln does not rewrite sources.list from cloud-init's "
+                                      "built-in template; primary and security are used only for $MIRROR, "
+                                      "$PRIMARY and $SECURITY in sources");
+        }
+        r = state_should_run(ctx, FREQ_INSTANCE, "apt");
+        if (r < 0)
+                return kiln_fail(ctx, r, "Not doing apt: %s", strerror(-r));
+        if (r == 0)
+                return 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(proxies); i++) {
+                const char *v = json_string_value(json_object_get(apt, proxies[i][0]));
+                if (v && *v &&
+                    strbuf_printf(&proxy, "%sAcquire::%s::Proxy \"%s\";", proxy.len ? "\n" : "", proxies[i][1], v) < 0)
+                        return -ENOMEM;
+        }
+        if (proxy.len > 0 && strbuf_printf(&proxy, "\n") < 0)
+                return -ENOMEM;
+        r = proxy.len > 0 ? write_root(APT_PROXY_FILE, proxy.data, proxy.len, 0644, false)
+                          : remove_root(APT_PROXY_FILE);
+        if (r < 0)
+                result = fail(ctx, APT_PROXY_FILE, strerror(-r));
+        conf = json_string_value(json_object_get(apt, "conf"));
+        r = conf && *conf ? write_root(APT_CONFIG_FILE, conf, strlen(conf), 0644, false) : remove_root(APT_CONFIG_FILE);
+        if (r < 0)
+                result = fail(ctx, APT_CONFIG_FILE, strerror(-r));
+
+        release = os_release_field("VERSION_CODENAME");
+        arch = NULL; /* dpkg's architecture: only "default" mirrors are matched without it */
+        primary = mirror_uri(apt, "primary", arch);
+        security = mirror_uri(apt, "security", arch);
+        if (!primary)
+                primary = streq(id, "ubuntu") ? "http://archive.ubuntu.com/ubuntu/" : "http://deb.debian.org/debian";
+        if (!security)
+                security = mirror_uri(apt, "primary", arch)
+                                   ? primary
+                                   : (streq(id, "ubuntu") ? "http://security.ubuntu.com/ubuntu/"
+                                                          : "http://deb.debian.org/debian-security");
+        params = json_pack("{s:s, s:s, s:s, s:s}", "RELEASE", release ? release : "", "MIRROR", primary, "PRIMARY",
+                           primary, "SECURITY", security);
+        if (!params)
+                return -ENOMEM;
+
+        if (!json_is_true(json_object_get(apt, "preserve_sources_list")) && json_object_get(apt, "sources_list")) {
+                r = generate_sources_list(ctx, apt, id, params);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        result = r;
+        }
+
+        sources = json_object_get(apt, "sources");
+        json_object_foreach((json_t *) sources, name, ent) {
+                const char *source = json_string_value(json_object_get(ent, "source"));
+                const char *filename = json_string_value(json_object_get(ent, "filename"));
+                _cleanup_free_ char *key_path = NULL, *line = NULL, *err = NULL, *path = NULL, *text = NULL;
+                bool hardened = source && strstr(source, "$KEY_FILE");
+                if (!filename)
+                        filename = name;
+                r = add_key(ctx, filename, ent, hardened, &key_path);
+                if (r < 0)
+                        return r;
+                if (r > 0 || (!key_path && (json_object_get(ent, "key") || json_object_get(ent, "keyid")))) {
+                        result = KILN_DEGRADED;
+                        continue;
+                }
+                if (key_path && hardened && json_object_set_new(params, "KEY_FILE", json_string(key_path)) < 0)
+                        return -ENOMEM;
+                if (!source)
+                        continue;
+                r = system_apt_render(source, params, &line, &err);
+                if (r == -EINVAL) {
+                        result = fail(ctx, name, err);
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                /* ppa:owner/name and the like go to add-apt-repository in cloud-init */
+                {
+                        size_t w = strspn(line, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-");
+                        if (w > 0 && line[w] == ':' && (isalnum((unsigned char) line[w + 1]) || line[w + 1] == '_')) {
+                                result = fail(ctx, name, "add-apt-repository sources (ppa:...) are not done by kiln");
+                                continue;
+                        }
+                }
+                path = strdup_printf(
+                        "%s%s%s", filename[0] == '/' ? "" : "/etc/apt/sources.list.d/", filename,
+                        strlen(filename) >= 5 && streq(filename + strlen(filename) - 5, ".list") ? "" : ".list");
+                text = strdup_printf("%s\n", line);
+                if (!path || !text)
+                        return -ENOMEM;
+                r = write_root(path, text, strlen(text), 0644,
+                               !(json_object_get(ent, "append") && json_is_false(json_object_get(ent, "append"))));
+                if (r < 0) {
+                        result = fail(ctx, path, strerror(-r));
+                        continue;
+                }
+                any_source = true;
+                log_info("apt: source written to %s.", path);
+        }
+        if (json_is_object(sources)) {
+                (void) any_source;
+                r = pkg_update();
+                kiln_record(ctx, json_pack("{s:s, s:s}", "name", "apt update", "result", r < 0 ? "failed" : "ok"));
+                if (r < 0)
+                        result = kiln_degrade(ctx, "apt: apt-get update failed: %s", strerror(-r));
+        }
+        if (result != 0)
+                return result;
+        kiln_record(ctx, json_pack("{s:s, s:s}", "name", "apt", "result", "ok"));
+        r = state_mark_done(ctx, FREQ_INSTANCE, "apt");
+        return r < 0 ? kiln_fail(ctx, r, "Failed to record that apt ran: %s", strerror(-r)) : 0;
+}

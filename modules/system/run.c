@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+
+#include "path.h"
+#include "pkg.h"
+#include "proc.h"
+#include "strbuf.h"
+#include "system/system.h"
+
+/* A system tool (update-ca-certificates, locale-gen, systemctl...) run as
+ * cloud-init runs it. On the real root only; under --root DIR it is not
+ * run (-EROFS) unless KILN_SYSTEM_COMMAND names a program to run instead,
+ * with the tool's argv after it (tests record the call; the hook is
+ * ignored on the real root, see root_test_hook()). */
+int system_run_tool(const char *const *argv, const char *stdin_data) {
+        const char *override = root_test_hook("KILN_SYSTEM_COMMAND");
+        /* cloud-init runs update-locale and locale-gen with LANG, LANGUAGE
+         * and LC_ALL at the default locale: all tools get that here. */
+        static char path_var[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                    lang[] = "LANG=C.UTF-8", language[] = "LANGUAGE=C.UTF-8", lc_all[] = "LC_ALL=C.UTF-8";
+        char *const env[] = {path_var, lang, language, lc_all, NULL};
+        _cleanup_strv_free_ char **args = NULL;
+        _cleanup_free_ char *tool = NULL;
+        struct proc_result res;
+        int r = 0;
+
+        if (override)
+                r = strv_push(&args, override);
+        else if (!streq(root_get(), "/"))
+                return -EROFS;
+        else if (!pkg_have_program(argv[0], &tool))
+                return -ENOENT;
+        else
+                r = strv_push(&args, tool);
+        for (size_t i = override ? 0 : 1; r >= 0 && argv[i]; i++)
+                r = strv_push(&args, argv[i]);
+        if (r < 0)
+                return r;
+        r = proc_run(&(struct proc_options){.argv = args,
+                                            .envp = env,
+                                            .log_name = argv[0],
+                                            .stdin_data = stdin_data,
+                                            .stdin_len = stdin_data ? strlen(stdin_data) : 0,
+                                            .timeout_ms = 10 * 60 * 1000},
+                     &res);
+        if (r < 0)
+                return r;
+        r = res.exit_code == 0 ? 0 : -EIO;
+        proc_result_done(&res);
+        return r;
+}

@@ -7,5 +7,5 @@ libkiln_a_SOURCES += \
 	modules/system/files.c \
 	modules/system/system-module.c
 
-TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh
-EXTRA_DIST += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c
+TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/cloud-config-keys.sh
+EXTRA_DIST += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/cloud-config-keys.sh tests/e2e/kill-after.c

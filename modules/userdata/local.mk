@@ -4,6 +4,7 @@ libkiln_a_SOURCES += \
 	modules/userdata/mime.c \
 	modules/userdata/decode.c \
 	modules/userdata/cloud-config.c \
+	modules/userdata/ignored.c \
 	modules/userdata/validate.c \
 	modules/userdata/userdata-module.c
 

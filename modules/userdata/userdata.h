@@ -31,6 +31,7 @@ struct userdata {
         char **warnings; /* each names its part and, when known, its position */
         char **errors;
         char **includes; /* URLs seen (fetched or not) */
+        char **ignored; /* cloud-config keys accepted and ignored: "'key' (why)", each once */
 };
 
 int userdata_parse(const char *data, size_t len, const struct userdata_options *o, struct userdata *ret);
@@ -41,6 +42,10 @@ void userdata_done(struct userdata *u);
  * paths, NULL when none). positions (may be NULL) is renamed alongside. */
 int cloudconfig_map(const json_t *doc, const json_t *positions, json_t **ret, json_t **ret_positions,
                     char ***ret_skipped);
+
+/* Why a cloud-config key (a path as in *ret_skipped above) means nothing
+ * on EC2 and is accepted and ignored; NULL when it is not such a key. */
+const char *cloudconfig_ignored_why(const char *path);
 
 /* Inflates gzip data, at most USERDATA_MAX_SIZE bytes (-EFBIG beyond);
  * -EBADMSG when corrupt or truncated (see gzip.h). */

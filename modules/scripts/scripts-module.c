@@ -236,14 +236,19 @@ static int fold(int result, int r) {
 /* apply: the user-data's scripts, each at its frequency, in order; then
  * runcmd, each item on its own. */
 static int scripts_boot(struct kiln_context *ctx) {
-        _cleanup_json_ json_t *runcmd = system_plan_commands(ctx->config, "runcmd", FREQ_INSTANCE);
+        _cleanup_json_ json_t *runcmd = system_plan_commands(
+                ctx->config, "runcmd", userdata_scripts_user_frequency(ctx->config, FREQ_INSTANCE));
         json_t *item;
         size_t i;
         int result = 0;
 
         for (i = 0; i < ctx->n_parts; i++)
-                if (userdata_part_is_script(&ctx->parts[i]))
-                        result = fold(result, scripts_run_part(ctx, &ctx->parts[i], "user-data"));
+                if (userdata_part_is_script(&ctx->parts[i])) {
+                        /* At scripts-user's frequency ([scripts-user, always]). */
+                        struct userdata_part p = ctx->parts[i];
+                        p.freq = userdata_script_frequency(ctx->config, &p);
+                        result = fold(result, scripts_run_part(ctx, &p, "user-data"));
+                }
         json_array_foreach(runcmd, i, item)
                 result = fold(result, scripts_run_command(ctx, item, "runcmd"));
         return result;

@@ -328,15 +328,17 @@ static json_t *hostname_plan(const json_t *config) {
                          json_is_true(json_object_get(config, "prefer_fqdn_over_hostname")));
 }
 
-static json_t *parts_plan(const struct userdata_part *parts, size_t n_parts, bool boothooks) {
+static json_t *parts_plan(const json_t *config, const struct userdata_part *parts, size_t n_parts, bool boothooks) {
         json_t *out = json_array();
 
         for (size_t i = 0; i < n_parts; i++) {
                 const struct userdata_part *p = &parts[i];
                 if (boothooks ? !userdata_part_is_boothook(p) : !userdata_part_is_script(p))
                         continue;
-                json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "name", p->filename, "frequency",
-                                                     frequency_name(p->freq), "bytes", (json_int_t) p->len));
+                json_array_append_new(
+                        out, json_pack("{s:s, s:s, s:I}", "name", p->filename, "frequency",
+                                       frequency_name(boothooks ? p->freq : userdata_script_frequency(config, p)),
+                                       "bytes", (json_int_t) p->len));
         }
         return out;
 }
@@ -346,11 +348,12 @@ json_t *system_plan(const json_t *config, const struct userdata_part *parts, siz
         const char *tz = json_string_value(json_object_get(config, "timezone"));
 
         return json_pack(
-                "{s:o, s:o, s:o*, s:s?, s:o, s:o, s:o, s:o, s:o}", "boothooks", parts_plan(parts, n_parts, true),
-                "bootcmd", system_plan_commands(config, "bootcmd", FREQ_BOOT), "hostname", hostname_plan(config),
-                "timezone", tz, "users", users_plan(config, default_user_name), "write_files", files_plan(config),
-                "packages", packages_plan(config), "scripts", parts_plan(parts, n_parts, false), "runcmd",
-                system_plan_commands(config, "runcmd", FREQ_INSTANCE));
+                "{s:o, s:o, s:o*, s:s?, s:o, s:o, s:o, s:o, s:o}", "boothooks",
+                parts_plan(config, parts, n_parts, true), "bootcmd", system_plan_commands(config, "bootcmd", FREQ_BOOT),
+                "hostname", hostname_plan(config), "timezone", tz, "users", users_plan(config, default_user_name),
+                "write_files", files_plan(config), "packages", packages_plan(config), "scripts",
+                parts_plan(config, parts, n_parts, false), "runcmd",
+                system_plan_commands(config, "runcmd", userdata_scripts_user_frequency(config, FREQ_INSTANCE)));
 }
 
 void system_plan_redact(json_t *plan) {

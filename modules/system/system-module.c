@@ -186,6 +186,13 @@ static const struct config_key system_keys[] = {
         {"bootcmd[].command", CONFIG_ANY, "The command: a shell string or a list of words."},
         {"bootcmd[].frequency", CONFIG_STRING, "per-boot (default), per-instance or once."},
         {"bootcmd[].name", CONFIG_STRING, "Name in `kiln status` and for its run-once marker."},
+        {"cloud_init_modules", CONFIG_LIST, "cloud-init's module list for its init stage (see below)."},
+        {"cloud_init_modules[]", CONFIG_ANY, "A module: name, [name, frequency, args...] or {name, frequency}."},
+        {"cloud_config_modules", CONFIG_LIST, "cloud-init's module list for its config stage."},
+        {"cloud_config_modules[]", CONFIG_ANY, "A module: name, [name, frequency, args...] or {name, frequency}."},
+        {"cloud_final_modules", CONFIG_LIST,
+         "cloud-init's module list for its final stage: [scripts-user, always] runs scripts and runcmd every boot."},
+        {"cloud_final_modules[]", CONFIG_ANY, "A module: name, [name, frequency, args...] or {name, frequency}."},
         {},
 };
 

@@ -32,6 +32,9 @@ static const struct rename top_keys[] = {
         {"apt_upgrade", "package_upgrade"},
         {"users", "users"},
         {"ssh_authorized_keys", "ssh_authorized_keys"},
+        {"cloud_init_modules", "cloud_init_modules"},
+        {"cloud_config_modules", "cloud_config_modules"},
+        {"cloud_final_modules", "cloud_final_modules"},
 };
 
 static const char *const user_keys[] = {

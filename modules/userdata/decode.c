@@ -544,6 +544,8 @@ int userdata_parse(const char *data, size_t len, const struct userdata_options *
                 return -ENOMEM;
         }
         r = decode_blob(&d, &(struct blob){data, len, o->origin ? o->origin : "user-data", 0, NULL, NULL}, 0);
+        if (r >= 0)
+                r = userdata_apply_module_lists(&u);
         if (r < 0) {
                 userdata_done(&u);
                 return r;

@@ -5,6 +5,7 @@ libkiln_a_SOURCES += \
 	modules/userdata/decode.c \
 	modules/userdata/cloud-config.c \
 	modules/userdata/ignored.c \
+	modules/userdata/module-lists.c \
 	modules/userdata/validate.c \
 	modules/userdata/userdata-module.c
 

@@ -55,7 +55,7 @@ static void print_messages(FILE *f, const char *origin, char **msgs, const char 
 static void print_ignored(FILE *f, const char *origin, char **ignored) {
         if (!ignored)
                 return;
-        fprintf(f, "%s: note: cloud-config keys that mean nothing on EC2, accepted and ignored:", origin);
+        fprintf(f, "%s: note: cloud-config keys accepted and ignored, as cloud-init on EC2 would:", origin);
         for (char **i = ignored; *i; i++)
                 fprintf(f, "%s %s", i == ignored ? "" : ";", *i);
         fputc('\n', f);

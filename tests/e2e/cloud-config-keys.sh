@@ -41,7 +41,7 @@ v "$T/ignored.txt" >"$T/out" 2>&1
 ok $? "validate: keys meaning nothing on EC2 are valid"
 diag "$T/out"
 check "... with no warning" grep -q ": valid: 0 error(s), 0 warning(s)" "$T/out"
-check "... listed on one note line" grep -q "^$T/ignored.txt: note: cloud-config keys that mean nothing on EC2, accepted and ignored: 'datasource' (" "$T/out"
+check "... listed on one note line" grep -q "^$T/ignored.txt: note: cloud-config keys accepted and ignored, as cloud-init on EC2 would: 'datasource' (" "$T/out"
 ok $([ "$(grep -o "'datasource'" "$T/out" | wc -l)" -eq 1 ]; echo $?) "... each once, though two parts have it"
 check "... datasource_list, reporting, vendor_data named" grep -q "'datasource_list'.*'reporting'.*'vendor_data'" "$T/out"
 user_data_file "$T/ignored.txt"
@@ -58,4 +58,71 @@ kiln boot >"$T/boot.log" 2>&1
 rc=$?
 ok $([ $rc -eq 2 ]; echo $?) "a key kiln does not do (snap) still makes the boot degraded (exit $rc)"
 check "... naming snap, not datasource" grep -q "does not support, skipped: 'snap'\"" "$ROOT/run/kiln/status.json"
+
+# --- module lists: AWS's recipe to run user-data at every boot ---------------
+make_pkg_recorder "$T/pkg" "$T/pkg.log"
+export KILN_PKG_COMMAND=$T/pkg
+OUT=$T/runs
+mkdir -p "$OUT"
+cat >"$T/every-boot.txt" <<EOF2
+Content-Type: multipart/mixed; boundary="//"
+MIME-Version: 1.0
+
+--//
+Content-Type: text/cloud-config; charset="us-ascii"
+MIME-Version: 1.0
+Content-Transfer-Encoding: 7bit
+Content-Disposition: attachment; filename="cloud-config.txt"
+
+#cloud-config
+cloud_final_modules:
+- [scripts-user, always]
+packages: [nginx]
+runcmd:
+- echo runcmd >> $OUT/runcmd.log
+--//
+Content-Type: text/x-shellscript; charset="us-ascii"
+MIME-Version: 1.0
+Content-Transfer-Encoding: 7bit
+Content-Disposition: attachment; filename="userdata.txt"
+
+#!/bin/bash
+/bin/echo "Hello World" >> $OUT/testfile.txt
+--//--
+EOF2
+v --plan "$T/every-boot.txt" >"$T/plan" 2>"$T/out"
+ok $? "validate: AWS's every-boot recipe is valid"
+diag "$T/out"
+check "... no warning" grep -q ": valid: 0 error(s), 0 warning(s)" "$T/out"
+check "... the plan runs the script per boot" $PYTHON -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if p["scripts"][0]["frequency"]=="per-boot" and p["runcmd"][0]["frequency"]=="per-boot" else 1)' "$T/plan"
+check "... packages named as left out, as cloud-init leaves them out" grep -q "'packages' (cloud_final_modules leaves out package_update_upgrade_install" "$T/out"
+user_data_file "$T/every-boot.txt"
+for i in 1 2 3; do
+	kiln boot >"$T/boot$i.log" 2>&1
+	ok $? "boot $i of the same instance is not degraded"
+done
+check "the script ran at each of the 3 boots" test "$(grep -c 'Hello World' "$OUT/testfile.txt")" = 3
+check "runcmd ran at each of the 3 boots" test "$(grep -c runcmd "$OUT/runcmd.log")" = 3
+check "packages were not installed (cloud_final_modules leaves their module out)" test ! -s "$T/pkg.log"
+
+# Without the recipe: once per instance, packages installed.
+imds_data '{"instance_id": "i-keys2"}'
+rm -f "$OUT"/*.log "$OUT/testfile.txt"
+sed '/cloud_final_modules/,/scripts-user/d' "$T/every-boot.txt" | user_data
+kiln boot >"$T/boot4.log" 2>&1
+kiln boot >"$T/boot5.log" 2>&1
+check "without the list, the script ran once in 2 boots" test "$(grep -c 'Hello World' "$OUT/testfile.txt")" = 1
+check "... packages installed" grep -q nginx "$T/pkg.log"
+
+# Items as cloud-init reads them: names with _ or .py or cc_, mappings; a
+# frequency kiln does not honour is a warning; an unknown one is cloud-init's default.
+printf '#cloud-config\ncloud_init_modules:\n  - cc_write_files.py\n  - [ users-groups ]\n  - {name: bootcmd, frequency: once}\n  - [ssh, weekly]\ncloud_config_modules: [runcmd, timezone]\ncloud_final_modules: [scripts_user]\nbootcmd: [echo]\ntimezone: Europe/Berlin\nhostname: kept\n' >"$T/lists.txt"
+v --plan "$T/lists.txt" >"$T/plan" 2>"$T/out"
+diag "$T/out"
+check "a frequency kiln does not do is a warning" grep -q "'cloud_init_modules\[2\]': kiln runs bootcmd at its usual frequency, not 'once'" "$T/out"
+check "an unknown frequency is noted" grep -q "'cloud_init_modules\[3\]' (unknown frequency 'weekly'" "$T/out"
+check "the hostname is left alone without set_hostname/update_hostname" $PYTHON -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if p["hostname"]=={"preserve": True} else 1)' "$T/plan"
+check "timezone kept (listed in cloud_config_modules)" $PYTHON -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if p["timezone"]=="Europe/Berlin" else 1)' "$T/plan"
+check "the default user kept (users-groups listed)" $PYTHON -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if p["users"][0]["default"] else 1)' "$T/plan"
+
 done_testing

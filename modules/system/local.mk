@@ -5,6 +5,7 @@ libkiln_a_SOURCES += \
 	modules/system/host.c \
 	modules/system/users.c \
 	modules/system/files.c \
+	modules/system/passwords.c \
 	modules/system/system-module.c
 
 TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/cloud-config-keys.sh

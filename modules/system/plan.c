@@ -346,20 +346,29 @@ static json_t *parts_plan(const json_t *config, const struct userdata_part *part
 json_t *system_plan(const json_t *config, const struct userdata_part *parts, size_t n_parts,
                     const char *default_user_name) {
         const char *tz = json_string_value(json_object_get(config, "timezone"));
+        json_t *plan, *pw;
 
-        return json_pack(
+        plan = json_pack(
                 "{s:o, s:o, s:o*, s:s?, s:o, s:o, s:o, s:o, s:o}", "boothooks",
                 parts_plan(config, parts, n_parts, true), "bootcmd", system_plan_commands(config, "bootcmd", FREQ_BOOT),
                 "hostname", hostname_plan(config), "timezone", tz, "users", users_plan(config, default_user_name),
                 "write_files", files_plan(config), "packages", packages_plan(config), "scripts",
                 parts_plan(config, parts, n_parts, false), "runcmd",
                 system_plan_commands(config, "runcmd", userdata_scripts_user_frequency(config, FREQ_INSTANCE)));
+        /* Only when there is something to do: plans without passwords stay as they were. */
+        pw = plan ? system_passwords_plan(config, json_object_get(plan, "users")) : NULL;
+        if (pw && (json_array_size(json_object_get(pw, "set")) > 0 ||
+                   json_array_size(json_object_get(pw, "errors")) > 0 || json_object_get(pw, "ssh_pwauth")))
+                json_object_set_new(plan, "passwords", TAKE_PTR(pw));
+        json_decref(pw);
+        return plan;
 }
 
 void system_plan_redact(json_t *plan) {
         size_t i;
         json_t *u;
 
+        system_passwords_redact(json_object_get(plan, "passwords"));
         json_array_foreach(json_object_get(plan, "users"), i, u) {
                 if (json_object_get(u, "hashed_passwd"))
                         json_object_set_new(u, "hashed_passwd", json_string("(secret)"));

@@ -133,6 +133,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
         result = fold(result, system_apply_users(ctx, json_object_get(plan, "users")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
+        result = fold(result, system_apply_passwords(ctx, json_object_get(plan, "passwords")));
         result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
         return result;
@@ -193,6 +194,18 @@ static const struct config_key system_keys[] = {
         {"cloud_final_modules", CONFIG_LIST,
          "cloud-init's module list for its final stage: [scripts-user, always] runs scripts and runcmd every boot."},
         {"cloud_final_modules[]", CONFIG_ANY, "A module: name, [name, frequency, args...] or {name, frequency}."},
+        {"chpasswd", CONFIG_MAP, "Passwords set once per instance, as cloud-init's set_passwords."},
+        {"chpasswd.users", CONFIG_LIST, "Users whose password is set."},
+        {"chpasswd.users[]", CONFIG_MAP, "One user."},
+        {"chpasswd.users[].name", CONFIG_STRING, "User name."},
+        {"chpasswd.users[].password", CONFIG_STRING, "The password: a crypt(3) hash, or text (default RANDOM)."},
+        {"chpasswd.users[].type", CONFIG_STRING, "hash (default), text or RANDOM (written to the console only)."},
+        {"chpasswd.list", CONFIG_STRING_OR_LIST,
+         "Deprecated: name:password lines; a $1/$2a/$2y/$5/$6 hash, R or RANDOM, else text."},
+        {"chpasswd.expire", CONFIG_ANY, "Make the users change the password at next login (default true)."},
+        {"password", CONFIG_STRING, "The default user's password, as a chpasswd.list line (when chpasswd names none)."},
+        {"ssh_pwauth", CONFIG_ANY,
+         "true/false: PasswordAuthentication yes/no in sshd's config (a drop-in when sshd_config includes them)."},
         {},
 };
 

@@ -52,3 +52,13 @@ int system_apply_timezone(struct kiln_context *ctx, const char *zone);
 int system_colon_field(const char *file, const char *name, unsigned n, char **ret);
 int system_apply_users(struct kiln_context *ctx, const json_t *users);
 int system_apply_files(struct kiln_context *ctx, const json_t *files, bool deferred);
+
+/* Runs a shadow tool (useradd, chpasswd, passwd...) with --root when kiln
+ * has one; stdin_data may be NULL. -EIO with its output when it fails. */
+int system_run_tool(const char *tool, char *const *args, const char *stdin_data, char **ret_output);
+
+/* chpasswd, password, ssh_pwauth (passwords.c): the plan, given the users'
+ * plan (for the default user); its secrets replaced; applied. */
+json_t *system_passwords_plan(const json_t *config, const json_t *users_plan);
+void system_passwords_redact(json_t *plan);
+int system_apply_passwords(struct kiln_context *ctx, const json_t *plan);

@@ -14,6 +14,7 @@
 #include "path.h"
 #include "pkg.h"
 #include "proc.h"
+#include "state.h"
 #include "strbuf.h"
 #include "system/system.h"
 
@@ -234,6 +235,18 @@ static int lock_password(struct kiln_context *ctx, const char *name) {
         return r < 0 ? tool_fail(ctx, "lock the password of", name, r, out) : 0;
 }
 
+/* Locking is done once per instance, as cloud-init's users-groups does
+ * it: a password set afterwards (chpasswd, by hand) stays at reboots. When
+ * the instance is unknown, it is locked. */
+static bool lock_due(struct kiln_context *ctx, const char *name) {
+        _cleanup_free_ char *marker = strdup_printf("lock_passwd-%s", name);
+        int r = marker ? state_should_run(ctx, FREQ_INSTANCE, marker) : -ENOMEM;
+
+        if (r > 0)
+                (void) state_mark_done(ctx, FREQ_INSTANCE, marker);
+        return r != 0;
+}
+
 /* ~/.ssh, made or fixed through fds: never a link (-ELOOP), and a
  * directory that is the user's or root's (-EPERM: someone else's moved in). */
 static int open_ssh_dir(int home_fd, const struct account *a, int *ret_fd) {
@@ -374,7 +387,7 @@ static int apply_user(struct kiln_context *ctx, const json_t *u, json_t *sudoers
                 result = set_password(ctx, u, name) ?: result;
         } else
                 result = add_missing_groups(ctx, u, name) ?: result;
-        if (json_is_true(json_object_get(u, "lock_passwd")))
+        if (json_is_true(json_object_get(u, "lock_passwd")) && lock_due(ctx, name))
                 result = lock_password(ctx, name) ?: result;
         json_array_foreach(json_object_get(u, "sudo"), i, rule)
                 json_array_append_new(sudoers, json_pack("s++", name, " ", json_string_value(rule)));
@@ -506,4 +519,8 @@ int system_apply_users(struct kiln_context *ctx, const json_t *users) {
                                        : r;
         }
         return write_sudoers(ctx, sudoers) ?: result;
+}
+
+int system_run_tool(const char *tool, char *const *args, const char *stdin_data, char **ret_output) {
+        return run_tool(tool, args, stdin_data, ret_output);
 }

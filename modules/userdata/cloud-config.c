@@ -35,6 +35,9 @@ static const struct rename top_keys[] = {
         {"cloud_init_modules", "cloud_init_modules"},
         {"cloud_config_modules", "cloud_config_modules"},
         {"cloud_final_modules", "cloud_final_modules"},
+        {"chpasswd", "chpasswd"},
+        {"password", "password"},
+        {"ssh_pwauth", "ssh_pwauth"},
 };
 
 static const char *const user_keys[] = {

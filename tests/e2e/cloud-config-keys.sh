@@ -125,4 +125,81 @@ check "the hostname is left alone without set_hostname/update_hostname" $PYTHON 
 check "timezone kept (listed in cloud_config_modules)" $PYTHON -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if p["timezone"]=="Europe/Berlin" else 1)' "$T/plan"
 check "the default user kept (users-groups listed)" $PYTHON -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if p["users"][0]["default"] else 1)' "$T/plan"
 
+
+# --- chpasswd, password, ssh_pwauth (cloud-init's set_passwords) -----------
+imds_data '{"instance_id": "i-keys3"}'
+unset KILN_PKG_COMMAND
+mkdir -p "$ROOT/etc/ssh"
+printf 'Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication no\n' >"$ROOT/etc/ssh/sshd_config"
+# systemctl stand-in: records its calls; "status" answers $T/ssh-status (0 running, 3 stopped, 4 not installed).
+printf '#!/bin/sh\necho "$*" >>%s\n[ "$1" = status ] && exit "$(cat %s)"\nexit 0\n' "$T/systemctl.log" "$T/ssh-status" >"$T/systemctl"
+chmod 755 "$T/systemctl"
+echo 0 >"$T/ssh-status"
+export KILN_SYSTEMCTL=$T/systemctl KILN_CONSOLE=$T/console
+user_data <<'EOF2'
+#cloud-config
+users: [default, bob, carol, dave, eve, frank]
+password: Default-pw1
+chpasswd:
+  users:
+    - {name: bob, password: $6$rounds=4096$saltsalt$hashhashhash, type: hash}
+    - {name: carol, password: carol-text-1, type: text}
+    - {name: dave, type: RANDOM}
+  list:
+    - eve:R
+    - frank:$y$j9T$notahashfor$cloudinit
+ssh_pwauth: true
+EOF2
+kiln boot >"$T/boot6.log" 2>&1
+ok $? "boot with chpasswd, password, ssh_pwauth is not degraded"
+diag "$T/boot6.log" | grep -iE 'warn|degrad|fail|error' | head
+field() { awk -F: -v u="$1" -v n="$2" '$1 == u { print $n }' "$ROOT/etc/shadow"; }
+verifies() { perl -e 'exit(crypt($ARGV[0], $ARGV[1]) eq $ARGV[1] ? 0 : 1)' "$2" "$(field "$1" 2)"; }
+check "a hash is set as it is" test "$(field bob 2)" = '$6$rounds=4096$saltsalt$hashhashhash'
+check "a text password logs in" verifies carol carol-text-1
+check "... and is not stored as text" test "$(field carol 2)" != carol-text-1
+check "a list line with \$y\$ is text to cloud-init 22.4's pattern" verifies frank '$y$j9T$notahashfor$cloudinit'
+check "the console has the random passwords, as cloud-init writes them" grep -qx "Set the following 'random' passwords" "$T/console"
+dave_pw=$(sed -n 's/^dave://p' "$T/console")
+eve_pw=$(sed -n 's/^eve://p' "$T/console")
+check "dave's random password (20 characters of cloud-init's set) logs in" verifies dave "$dave_pw"
+ok $([[ $dave_pw =~ ^[a-km-zA-HJ-KM-NP-Z2-9]{20}$ ]]; echo $?) "... its characters from cloud-init's set"
+check "eve's (list R) logs in" verifies eve "$eve_pw"
+check "random passwords are not in kiln's log" sh -c "! grep -qF '$dave_pw' '$T/boot6.log' '$ROOT/run/kiln/status.json'"
+check "password: is not used when chpasswd names users (admin stays locked)" sh -c "field() { awk -F: -v u=\"\$1\" '\$1 == u { print \$2 }' '$ROOT/etc/shadow'; }; test \"\$(field admin)\" = '!' || field admin | grep -q '^!'"
+for u in bob carol dave eve frank; do
+	check "expire (default true): $u must change it at next login" test "$(field $u 3)" = 0
+done
+check "ssh_pwauth: drop-in 50-cloud-init.conf written" grep -qx 'PasswordAuthentication yes' "$ROOT/etc/ssh/sshd_config.d/50-cloud-init.conf"
+check "... mode 0600" test "$(stat -c %a "$ROOT/etc/ssh/sshd_config.d/50-cloud-init.conf")" = 600
+check "... sshd_config itself untouched" grep -qx 'PasswordAuthentication no' "$ROOT/etc/ssh/sshd_config"
+check "... the running ssh service restarted" grep -qx 'restart ssh' "$T/systemctl.log"
+cp "$ROOT/etc/shadow" "$T/shadow1"
+kiln boot >"$T/boot7.log" 2>&1
+check "a reboot sets no password again (per instance)" cmp -s "$T/shadow1" "$ROOT/etc/shadow"
+
+# password: alone is the default user's, expired; ssh_pwauth false with sshd stopped: written, not restarted;
+# no Include: sshd_config itself rewritten as cloud-init rewrites it.
+imds_data '{"instance_id": "i-keys4"}'
+echo 3 >"$T/ssh-status"
+: >"$T/systemctl.log"
+printf '# comment\n  Port 22\nPasswordAuthentication=yes\nUsePAM yes\n' >"$ROOT/etc/ssh/sshd_config"
+printf '#cloud-config\npassword: $6$abc$defdefdef\nssh_pwauth: "no"\n' | user_data
+kiln boot >"$T/boot8.log" 2>&1
+ok $? "boot with password: and ssh_pwauth: \"no\" is not degraded"
+diag "$T/boot8.log" | grep -iE 'warn|degrad|fail|error' | head
+check "password: set the default user's hash" test "$(field admin 2)" = '$6$abc$defdefdef'
+check "... expired" test "$(field admin 3)" = 0
+printf '# comment\nPort 22\nPasswordAuthentication no\nUsePAM yes\n' >"$T/want"
+check "sshd_config rewritten line by line as cloud-init does" cmp "$T/want" "$ROOT/etc/ssh/sshd_config"
+check "... a stopped sshd is not restarted" sh -c "! grep -q restart '$T/systemctl.log'"
+
+# sshd not installed: ssh_pwauth ignored, as cloud-init does.
+imds_data '{"instance_id": "i-keys5"}'
+echo 4 >"$T/ssh-status"
+cp "$ROOT/etc/ssh/sshd_config" "$T/sshd1"
+printf '#cloud-config\nssh_pwauth: true\n' | user_data
+kiln boot >"$T/boot9.log" 2>&1
+check "sshd not installed: nothing written" cmp -s "$T/sshd1" "$ROOT/etc/ssh/sshd_config"
+
 done_testing

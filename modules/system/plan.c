@@ -185,8 +185,12 @@ static json_t *users_plan(const json_t *config, const char *default_name) {
                         want_default = true;
         if (want_default) {
                 const char *name = json_string_value(json_object_get(def, "name"));
-                json_array_append_new(out, user_plan(def, name && *name ? name : default_name, true,
-                                                     json_is_array(top_keys) ? top_keys : NULL));
+                json_t *d = user_plan(def, name && *name ? name : default_name, true,
+                                      json_is_array(top_keys) ? top_keys : NULL);
+                /* allow_public_ssh_keys: false, as cloud-init's ssh module: no launch key. */
+                if (d && json_is_false(json_object_get(config, "allow_public_ssh_keys")))
+                        json_object_set_new(d, "launch_key", json_false());
+                json_array_append_new(out, d);
         }
         json_array_foreach(users, i, u) {
                 const char *name =
@@ -355,6 +359,8 @@ json_t *system_plan(const json_t *config, const struct userdata_part *parts, siz
                 "write_files", files_plan(config), "packages", packages_plan(config), "scripts",
                 parts_plan(config, parts, n_parts, false), "runcmd",
                 system_plan_commands(config, "runcmd", userdata_scripts_user_frequency(config, FREQ_INSTANCE)));
+        if (plan)
+                json_object_set_new(plan, "root_keys", system_root_keys_plan(config, json_object_get(plan, "users")));
         /* Only when there is something to do: plans without passwords stay as they were. */
         pw = plan ? system_passwords_plan(config, json_object_get(plan, "users")) : NULL;
         if (pw && (json_array_size(json_object_get(pw, "set")) > 0 ||

@@ -132,6 +132,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_hostname(ctx, json_object_get(plan, "hostname")));
         result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
         result = fold(result, system_apply_users(ctx, json_object_get(plan, "users")));
+        result = fold(result, system_apply_root_keys(ctx, json_object_get(plan, "root_keys")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
         result = fold(result, system_apply_passwords(ctx, json_object_get(plan, "passwords")));
         result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
@@ -204,6 +205,11 @@ static const struct config_key system_keys[] = {
          "Deprecated: name:password lines; a $1/$2a/$2y/$5/$6 hash, R or RANDOM, else text."},
         {"chpasswd.expire", CONFIG_ANY, "Make the users change the password at next login (default true)."},
         {"password", CONFIG_STRING, "The default user's password, as a chpasswd.list line (when chpasswd names none)."},
+        {"disable_root", CONFIG_BOOL,
+         "Root logins with the launch key and ssh_authorized_keys print 'Please login as...' (default true)."},
+        {"disable_root_opts", CONFIG_STRING,
+         "authorized_keys options for root's keys when disable_root ($USER: the default user, $DISABLE_USER: root)."},
+        {"allow_public_ssh_keys", CONFIG_BOOL, "Install the launch key pair (default true)."},
         {"ssh_pwauth", CONFIG_ANY,
          "true/false: PasswordAuthentication yes/no in sshd's config (a drop-in when sshd_config includes them)."},
         {},

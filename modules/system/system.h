@@ -62,3 +62,12 @@ int system_run_tool(const char *tool, char *const *args, const char *stdin_data,
 json_t *system_passwords_plan(const json_t *config, const json_t *users_plan);
 void system_passwords_redact(json_t *plan);
 int system_apply_passwords(struct kiln_context *ctx, const json_t *plan);
+
+/* The launch key pair's public key from IMDS (a JSON string), NULL if none. */
+json_t *system_launch_key(struct kiln_context *ctx);
+
+/* root's authorized_keys (root-keys.c): disable_root, disable_root_opts,
+ * the launch key and the top-level ssh_authorized_keys, as cloud-init's ssh
+ * module writes them; the plan given the users' plan (the default user). */
+json_t *system_root_keys_plan(const json_t *config, const json_t *users_plan);
+int system_apply_root_keys(struct kiln_context *ctx, const json_t *plan);

@@ -524,3 +524,7 @@ int system_apply_users(struct kiln_context *ctx, const json_t *users) {
 int system_run_tool(const char *tool, char *const *args, const char *stdin_data, char **ret_output) {
         return run_tool(tool, args, stdin_data, ret_output);
 }
+
+json_t *system_launch_key(struct kiln_context *ctx) {
+        return launch_key(ctx);
+}

@@ -38,6 +38,9 @@ static const struct rename top_keys[] = {
         {"chpasswd", "chpasswd"},
         {"password", "password"},
         {"ssh_pwauth", "ssh_pwauth"},
+        {"disable_root", "disable_root"},
+        {"disable_root_opts", "disable_root_opts"},
+        {"allow_public_ssh_keys", "allow_public_ssh_keys"},
 };
 
 static const char *const user_keys[] = {

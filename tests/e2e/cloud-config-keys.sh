@@ -202,4 +202,62 @@ printf '#cloud-config\nssh_pwauth: true\n' | user_data
 kiln boot >"$T/boot9.log" 2>&1
 check "sshd not installed: nothing written" cmp -s "$T/sshd1" "$ROOT/etc/ssh/sshd_config"
 
+
+# --- disable_root, disable_root_opts: root's authorized_keys -----------------
+# The expected files are what cloud-init 22.4's ssh_util (AuthKeyLineParser,
+# update_authorized_keys, DISABLE_USER_OPTS) makes of the same input.
+old_root_keys() {
+	mkdir -p "$ROOT/root/.ssh"
+	printf '%s\n' '# hand comment' \
+		'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExtraKeyForTheDefaultUser00000000000000 old-comment' \
+		'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQKeptKey kept' >"$ROOT/root/.ssh/authorized_keys"
+}
+root_keys_user_data() { # root_keys_user_data EXTRA-LINES
+	cat <<EOF2
+#cloud-config
+ssh_authorized_keys:
+  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExtraKeyForTheDefaultUser00000000000000 extra
+  - from="10.0.0.0/8" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWithOptions000000000000000000000000000 opt
+$1
+EOF2
+}
+opts='no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo '"'"'Please login as the user \"admin\" rather than the user \"root\".'"'"';echo;sleep 10;exit 142"'
+printf '%s\n' '# hand comment' \
+	"$opts ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExtraKeyForTheDefaultUser00000000000000 extra" \
+	'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQKeptKey kept' \
+	"$opts ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKilnLocalEc2TestKeyOnlyForTests0000000 launch-key" \
+	"$opts ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWithOptions000000000000000000000000000 opt" >"$T/want-root"
+imds_data '{"instance_id": "i-keys6"}'
+old_root_keys
+root_keys_user_data "" | user_data
+kiln boot >"$T/boot10.log" 2>&1
+ok $? "boot with disable_root by default is not degraded"
+check "root's authorized_keys as cloud-init writes it (disable_root default true)" cmp "$T/want-root" "$ROOT/root/.ssh/authorized_keys"
+diff "$T/want-root" "$ROOT/root/.ssh/authorized_keys" | diag
+check "... mode 0600" test "$(stat -c %a "$ROOT/root/.ssh/authorized_keys")" = 600
+check "the default user still gets the plain launch key" grep -qx 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKilnLocalEc2TestKeyOnlyForTests0000000 launch-key' "$ROOT/home/admin/.ssh/authorized_keys"
+
+imds_data '{"instance_id": "i-keys7"}'
+old_root_keys
+root_keys_user_data "disable_root: false" | user_data
+kiln boot >"$T/boot11.log" 2>&1
+printf '%s\n' '# hand comment' \
+	'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExtraKeyForTheDefaultUser00000000000000 extra' \
+	'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQKeptKey kept' \
+	'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKilnLocalEc2TestKeyOnlyForTests0000000 launch-key' \
+	'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWithOptions000000000000000000000000000 opt' >"$T/want-root"
+check "disable_root: false: the keys without options (their own dropped, as cloud-init)" cmp "$T/want-root" "$ROOT/root/.ssh/authorized_keys"
+diff "$T/want-root" "$ROOT/root/.ssh/authorized_keys" | diag
+
+imds_data '{"instance_id": "i-keys8"}'
+old_root_keys
+printf '#cloud-config\nusers: [{name: ops}]\ndisable_root_opts: no-pty,command="echo $USER not $DISABLE_USER"\nallow_public_ssh_keys: false\nssh_authorized_keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWithOptions000000000000000000000000000 opt]\n' | user_data
+kiln boot >"$T/boot12.log" 2>&1
+check "disable_root_opts: \$USER is NONE without a default user, \$DISABLE_USER root" grep -qx 'no-pty,command="echo NONE not root" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWithOptions000000000000000000000000000 opt' "$ROOT/root/.ssh/authorized_keys"
+check "allow_public_ssh_keys: false: no launch key for root" sh -c "! grep -q 'launch-key' '$ROOT/root/.ssh/authorized_keys'"
+cp "$ROOT/root/.ssh/authorized_keys" "$T/rk"
+echo '# added by hand' >>"$ROOT/root/.ssh/authorized_keys"
+kiln boot >"$T/boot13.log" 2>&1
+check "a reboot leaves root's keys alone (per instance)" grep -qx '# added by hand' "$ROOT/root/.ssh/authorized_keys"
+
 done_testing

@@ -144,6 +144,38 @@ static bool is_uid(const json_t *v) {
         return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 4294967295LL;
 }
 
+/* cloud-init refuses to create a user with no home (no_create_home,
+ * system) and keys to put in it (its NO_HOME and NEED_HOME). */
+static void no_home_conflict(json_t *p, const json_t *u) {
+        const char *no = json_is_true(json_object_get(u, "no_create_home")) ? "no_create_home"
+                         : json_is_true(json_object_get(u, "system"))       ? "system"
+                                                                            : NULL;
+        const json_t *keys = json_object_get(u, "ssh_authorized_keys");
+
+        if (no && keys && !(json_is_array(keys) && json_array_size(keys) == 0) &&
+            !(json_is_string(keys) && !*json_string_value(keys)))
+                json_object_set_new(
+                        p, "error",
+                        json_sprintf("ssh_authorized_keys cannot be given with %s (there is no home for them), "
+                                     "as cloud-init refuses it",
+                                     no));
+}
+
+/* `user` (cloud-config's legacy key): a name or a mapping, over the default
+ * user's config; it also makes the default user wanted. */
+static json_t *legacy_user(const json_t *config) {
+        const json_t *v = json_object_get(config, "user"), *def = json_object_get(config, "default_user");
+        json_t *out = json_is_object(def) ? json_deep_copy(def) : json_object();
+
+        if (!out)
+                return NULL;
+        if (json_is_string(v) && *json_string_value(v))
+                json_object_set(out, "name", (json_t *) v);
+        else if (json_is_object(v))
+                json_object_update(out, (json_t *) v);
+        return out;
+}
+
 static json_t *user_plan(const json_t *u, const char *name, bool is_default, const json_t *extra_keys) {
         json_t *keys = name_list(json_object_get(u, "ssh_authorized_keys")), *k;
         json_t *lock = json_object_get(u, "lock_passwd");
@@ -168,16 +200,20 @@ static json_t *user_plan(const json_t *u, const char *name, bool is_default, con
         set_if(p, "uid", u, is_uid);
         set_if(p, "hashed_passwd", u, is_string);
         set_if(p, "plain_text_passwd", u, is_string);
+        set_if(p, "no_create_home", u, is_bool);
+        no_home_conflict(p, u);
         return p;
 }
 
 /* cloud-init's rule: without `users`, the default user; with it, the users
  * listed, "default" standing for the default user. */
 static json_t *users_plan(const json_t *config, const char *default_name) {
-        const json_t *users = json_object_get(config, "users"), *def = json_object_get(config, "default_user");
+        const json_t *users = json_object_get(config, "users"), *legacy = json_object_get(config, "user");
         const json_t *top_keys = json_object_get(config, "ssh_authorized_keys");
+        _cleanup_json_ json_t *def = legacy_user(config);
         json_t *out = json_array(), *u;
-        bool want_default = !json_is_array(users);
+        bool want_default = !json_is_array(users) || (json_is_string(legacy) && *json_string_value(legacy)) ||
+                            (json_is_object(legacy) && json_object_size(legacy) > 0);
         size_t i;
 
         json_array_foreach(users, i, u)
@@ -359,6 +395,8 @@ json_t *system_plan(const json_t *config, const struct userdata_part *parts, siz
                 "write_files", files_plan(config), "packages", packages_plan(config), "scripts",
                 parts_plan(config, parts, n_parts, false), "runcmd",
                 system_plan_commands(config, "runcmd", userdata_scripts_user_frequency(config, FREQ_INSTANCE)));
+        if (plan && json_object_get(config, "groups"))
+                json_object_set_new(plan, "groups", system_groups_plan(config));
         if (plan)
                 json_object_set_new(plan, "root_keys", system_root_keys_plan(config, json_object_get(plan, "users")));
         /* Only when there is something to do: plans without passwords stay as they were. */

@@ -131,6 +131,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = run_early(ctx, plan);
         result = fold(result, system_apply_hostname(ctx, json_object_get(plan, "hostname")));
         result = fold(result, system_apply_timezone(ctx, json_string_value(json_object_get(plan, "timezone"))));
+        result = fold(result, system_apply_groups(ctx, json_object_get(plan, "groups")));
         result = fold(result, system_apply_users(ctx, json_object_get(plan, "users")));
         result = fold(result, system_apply_root_keys(ctx, json_object_get(plan, "root_keys")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
@@ -212,6 +213,33 @@ static const struct config_key system_keys[] = {
         {"allow_public_ssh_keys", CONFIG_BOOL, "Install the launch key pair (default true)."},
         {"ssh_pwauth", CONFIG_ANY,
          "true/false: PasswordAuthentication yes/no in sshd's config (a drop-in when sshd_config includes them)."},
+        {"default_user.homedir", CONFIG_STRING, "Home directory (default /home/NAME)."},
+        {"default_user.primary_group", CONFIG_STRING, "Primary group (default: a group named after the user)."},
+        {"default_user.system", CONFIG_BOOL, "A system account (useradd -r, no home)."},
+        {"default_user.uid", CONFIG_INT, "User id."},
+        {"default_user.hashed_passwd", CONFIG_STRING, "Password hash (crypt(3)), set when the user is created."},
+        {"default_user.plain_text_passwd", CONFIG_STRING, "Password, set when the user is created (not under --root)."},
+        {"default_user.no_create_home", CONFIG_BOOL, "Make no home directory (useradd -M)."},
+        {"users[].no_create_home", CONFIG_BOOL, "Make no home directory (useradd -M); not with ssh_authorized_keys."},
+        {"user", CONFIG_STRING_OR_MAP,
+         "cloud-config's legacy default user: its name, or its keys over default_user's; makes it wanted."},
+        {"user.name", CONFIG_STRING, "As default_user.name."},
+        {"user.groups", CONFIG_STRING_OR_LIST, "As default_user.groups."},
+        {"user.sudo", CONFIG_ANY, "As default_user.sudo."},
+        {"user.shell", CONFIG_STRING, "As default_user.shell."},
+        {"user.lock_passwd", CONFIG_BOOL, "As default_user.lock_passwd."},
+        {"user.gecos", CONFIG_STRING, "As default_user.gecos."},
+        {"user.homedir", CONFIG_STRING, "As default_user.homedir."},
+        {"user.primary_group", CONFIG_STRING, "As default_user.primary_group."},
+        {"user.system", CONFIG_BOOL, "As default_user.system."},
+        {"user.uid", CONFIG_INT, "As default_user.uid."},
+        {"user.ssh_authorized_keys", CONFIG_LIST, "As default_user.ssh_authorized_keys."},
+        {"user.hashed_passwd", CONFIG_STRING, "As default_user.hashed_passwd."},
+        {"user.plain_text_passwd", CONFIG_STRING, "As default_user.plain_text_passwd."},
+        {"user.no_create_home", CONFIG_BOOL, "As default_user.no_create_home."},
+        {"groups", CONFIG_ANY,
+         "Groups made before the users, once per instance: 'a, b', a list, or group: [members] (members that exist "
+         "are added)."},
         {},
 };
 

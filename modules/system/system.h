@@ -71,3 +71,8 @@ json_t *system_launch_key(struct kiln_context *ctx);
  * module writes them; the plan given the users' plan (the default user). */
 json_t *system_root_keys_plan(const json_t *config, const json_t *users_plan);
 int system_apply_root_keys(struct kiln_context *ctx, const json_t *plan);
+
+/* Top-level groups (groups.c): the plan [{name, members}], applied once per
+ * instance before the users. */
+json_t *system_groups_plan(const json_t *config);
+int system_apply_groups(struct kiln_context *ctx, const json_t *groups);

@@ -162,7 +162,11 @@ static int create_user(struct kiln_context *ctx, const json_t *u, const char *na
         _cleanup_free_ char *groups = join(json_object_get(u, "groups"), ","), *out = NULL, *uid = NULL;
         static const char *const opts[][2] = {
                 {"shell", "-s"}, {"gecos", "-c"}, {"homedir", "-d"}, {"primary_group", "-g"}};
-        int r = strv_push(&args, "-m");
+        /* As cloud-init: no home for no_create_home and for system users. */
+        int r = strv_push(&args, json_is_true(json_object_get(u, "no_create_home")) ||
+                                                 json_is_true(json_object_get(u, "system"))
+                                         ? "-M"
+                                         : "-m");
 
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(opts); i++) {
                 const char *v = json_string_value(json_object_get(u, opts[i][0]));
@@ -376,6 +380,9 @@ static int apply_user(struct kiln_context *ctx, const json_t *u, json_t *sudoers
 
         if (!name || !keys)
                 return -ENOMEM;
+        if (json_is_string(json_object_get(u, "error")))
+                return kiln_degrade(ctx, "Not creating user '%s': %s", name,
+                                    json_string_value(json_object_get(u, "error")));
         result = ensure_groups(ctx, json_object_get(u, "groups"));
         if (json_is_string(json_object_get(u, "primary_group")))
                 result = ensure_groups(ctx, json_pack("[O]", json_object_get(u, "primary_group"))) ?: result;

@@ -41,12 +41,28 @@ static const struct rename top_keys[] = {
         {"disable_root", "disable_root"},
         {"disable_root_opts", "disable_root_opts"},
         {"allow_public_ssh_keys", "allow_public_ssh_keys"},
+        {"user", "user"},
+        {"groups", "groups"},
 };
 
-static const char *const user_keys[] = {
-        "name",          "groups", "sudo", "shell",         "ssh_authorized_keys", "lock_passwd", "gecos", "homedir",
-        "primary_group", "system", "uid",  "hashed_passwd", "plain_text_passwd",   "passwd",      NULL};
-static const char *const default_user_keys[] = {"name", "groups", "sudo", "shell", "lock_passwd", "gecos", NULL};
+static const char *const user_keys[] = {"name",
+                                        "groups",
+                                        "sudo",
+                                        "shell",
+                                        "ssh_authorized_keys",
+                                        "lock_passwd",
+                                        "gecos",
+                                        "homedir",
+                                        "primary_group",
+                                        "system",
+                                        "uid",
+                                        "hashed_passwd",
+                                        "plain_text_passwd",
+                                        "passwd",
+                                        "no_create_home",
+                                        NULL};
+/* system_info.default_user and `user` take every user key, as in cloud-init. */
+static const char *const *const default_user_keys = user_keys;
 static const char *const file_keys[] = {"path", "content", "encoding", "owner", "permissions", "append", "defer", NULL};
 
 struct mapper {
@@ -184,6 +200,10 @@ static int map_key(struct mapper *m, json_t *out, const char *key, const json_t 
         if (streq(key, "users") && json_is_string(v)) {
                 mapped = split_names(json_string_value(v));
                 r = mapped ? copy_positions(m, key, key) : -ENOMEM;
+        } else if (streq(key, "user") && json_is_object(v)) {
+                r = filter_keys(m, v, user_keys, key, key, &mapped);
+                if (r >= 0)
+                        r = copy_exact(m, key, key);
         } else if ((streq(key, "users") || streq(key, "write_files")) && json_is_array(v))
                 r = map_items(m, v, streq(key, "users") ? user_keys : file_keys, key, &mapped);
         else

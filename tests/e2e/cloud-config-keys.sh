@@ -260,4 +260,46 @@ echo '# added by hand' >>"$ROOT/root/.ssh/authorized_keys"
 kiln boot >"$T/boot13.log" 2>&1
 check "a reboot leaves root's keys alone (per instance)" grep -qx '# added by hand' "$ROOT/root/.ssh/authorized_keys"
 
+
+# --- groups, user, system_info.default_user in full, no_create_home ----------
+imds_data '{"instance_id": "i-keys9"}'
+printf 'old:x:3000:3000::/home/old:/bin/sh\n' >>"$ROOT/etc/passwd"
+printf 'old:x:3000:\n' >>"$ROOT/etc/group"
+printf 'old:!:19000:0:99999:7:::\n' >>"$ROOT/etc/shadow"
+user_data <<'EOF2'
+#cloud-config
+user: {name: joe, gecos: Joe Legacy}
+system_info:
+  default_user: {name: ignored-by-user, uid: 1500, homedir: /srv/joe, shell: /bin/sh, groups: [adm]}
+groups:
+  - opsteam
+  - admingroup: [old, nosuchuser, svc]
+  - cloud-users: old
+users:
+  - name: svc
+    no_create_home: true
+  - name: sysacct
+    system: true
+  - name: conflicted
+    no_create_home: true
+    ssh_authorized_keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExtraKeyForTheDefaultUser00000000000000 x]
+EOF2
+kiln boot >"$T/boot14.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "a user with no_create_home and keys makes the boot degraded (exit $rc), as cloud-init refuses it"
+check "... naming it" grep -q "Not creating user 'conflicted': ssh_authorized_keys cannot be given with no_create_home" "$ROOT/run/kiln/status.json"
+check "... and it is not created" sh -c "! grep -q '^conflicted:' '$ROOT/etc/passwd'"
+check "user: makes the default user, named joe (over system_info's name)" grep -q '^joe:x:1500:[0-9]*:Joe Legacy:/srv/joe:/bin/sh$' "$ROOT/etc/passwd"
+check "... with system_info.default_user's uid, homedir, shell" test -d "$ROOT/srv/joe"
+check "... and its groups" grep -q '^adm:.*joe' "$ROOT/etc/group"
+check "no_create_home: no home made" sh -c "grep -q '^svc:' '$ROOT/etc/passwd' && ! test -e '$ROOT/home/svc'"
+check "a system user gets no home, as cloud-init (useradd -M)" sh -c "grep -q '^sysacct:' '$ROOT/etc/passwd' && ! test -e '$ROOT/home/sysacct'"
+check "groups: opsteam made" grep -q "^opsteam:" "$ROOT/etc/group"
+check "groups: an existing member added" grep -q '^admingroup:x:[0-9]*:old$' "$ROOT/etc/group"
+check "groups: a member as a string" grep -q '^cloud-users:x:[0-9]*:old$' "$ROOT/etc/group"
+check "groups: a missing member is named in the log" grep -q "Unable to add group member 'nosuchuser' to group 'admingroup'" "$T/boot14.log"
+check "groups: a user made later in the same boot is not added (groups come first, as in cloud-init)" sh -c "! grep -q '^admingroup:.*svc' '$ROOT/etc/group'"
+kiln boot >"$T/boot15.log" 2>&1
+check "groups are per instance: svc is still not added at a reboot" sh -c "! grep -q '^admingroup:.*svc' '$ROOT/etc/group'"
+
 done_testing

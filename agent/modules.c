@@ -11,8 +11,9 @@ extern const struct kiln_module scripts_module;
 extern const struct kiln_module nginx_module;
 extern const struct kiln_module acme_module;
 extern const struct kiln_module cloudwatch_module;
+extern const struct kiln_module power_module;
 
 const struct kiln_module *const kiln_modules[] = {
-        &imds_module,  &userdata_module, &system_module,     &scripts_module,
-        &nginx_module, &acme_module,     &cloudwatch_module, NULL,
+        &imds_module,       &userdata_module, &system_module, &scripts_module, &nginx_module, &acme_module,
+        &cloudwatch_module, &power_module,    NULL,
 };

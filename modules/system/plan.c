@@ -395,6 +395,10 @@ json_t *system_plan(const json_t *config, const struct userdata_part *parts, siz
                 "write_files", files_plan(config), "packages", packages_plan(config), "scripts",
                 parts_plan(config, parts, n_parts, false), "runcmd",
                 system_plan_commands(config, "runcmd", userdata_scripts_user_frequency(config, FREQ_INSTANCE)));
+        if (plan && json_object_get(config, "power_state"))
+                json_object_set_new(plan, "power_state", system_power_plan(config));
+        if (plan && json_is_true(json_object_get(config, "package_reboot_if_required")))
+                json_object_set_new(plan, "package_reboot_if_required", json_true());
         if (plan && json_object_get(config, "groups"))
                 json_object_set_new(plan, "groups", system_groups_plan(config));
         if (plan)

@@ -124,6 +124,7 @@ static int apply_packages(struct kiln_context *ctx, const json_t *pk) {
  * and SSH keys, files, packages, deferred files. */
 static int system_boot(struct kiln_context *ctx) {
         _cleanup_json_ json_t *plan = system_plan(ctx->config, ctx->parts, ctx->n_parts, system_default_user_name());
+        bool packages_due;
         int result;
 
         if (!plan)
@@ -136,7 +137,14 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_root_keys(ctx, json_object_get(plan, "root_keys")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
         result = fold(result, system_apply_passwords(ctx, json_object_get(plan, "passwords")));
+        /* As cloud-init: only when packages were upgraded or installed in this boot. */
+        packages_due = (json_is_true(json_object_get(json_object_get(plan, "packages"), "upgrade")) ||
+                        json_array_size(json_object_get(json_object_get(plan, "packages"), "install")) > 0) &&
+                       state_should_run(ctx, FREQ_INSTANCE, "packages") > 0;
         result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
+        result = fold(result, system_reboot_if_required(ctx, ctx->config, packages_due));
+        if (ctx->power_now)
+                return result;
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
         return result;
 }

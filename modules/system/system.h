@@ -76,3 +76,8 @@ int system_apply_root_keys(struct kiln_context *ctx, const json_t *plan);
  * instance before the users. */
 json_t *system_groups_plan(const json_t *config);
 int system_apply_groups(struct kiln_context *ctx, const json_t *groups);
+
+/* power_state's plan (power.c), NULL without one; the reboot that
+ * package_reboot_if_required asks for when packages ran in this boot. */
+json_t *system_power_plan(const json_t *config);
+int system_reboot_if_required(struct kiln_context *ctx, const json_t *config, bool packages_ran);

@@ -43,6 +43,9 @@ static const struct rename top_keys[] = {
         {"allow_public_ssh_keys", "allow_public_ssh_keys"},
         {"user", "user"},
         {"groups", "groups"},
+        {"power_state", "power_state"},
+        {"package_reboot_if_required", "package_reboot_if_required"},
+        {"apt_reboot_if_required", "package_reboot_if_required"},
 };
 
 static const char *const user_keys[] = {"name",

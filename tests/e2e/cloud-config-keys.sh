@@ -302,4 +302,65 @@ check "groups: a user made later in the same boot is not added (groups come firs
 kiln boot >"$T/boot15.log" 2>&1
 check "groups are per instance: svc is still not added at a reboot" sh -c "! grep -q '^admingroup:.*svc' '$ROOT/etc/group'"
 
+
+# --- power_state, package_reboot_if_required ---------------------------------
+export KILN_POWER_LOG=$T/power.log
+rm -f "$OUT"/*
+imds_data '{"instance_id": "i-keys10"}'
+user_data <<EOF2
+#cloud-config
+runcmd:
+  - touch $OUT/runcmd-ran
+power_state:
+  delay: "+5"
+  mode: reboot
+  message: Rebooting after setup
+  timeout: 30
+  condition: [test, -e, $OUT/runcmd-ran]
+EOF2
+kiln boot >"$T/boot16.log" 2>&1
+ok $? "boot with power_state is not degraded"
+diag "$T/boot16.log" | grep -iE 'warn|degrad|fail|error|power' | head
+check "power_state: shutdown -r +5 MESSAGE, as cloud-init's command" grep -qx 'shutdown -r +5 Rebooting after setup' "$T/power.log"
+check "... after runcmd (its condition saw runcmd's file)" test -e "$OUT/runcmd-ran"
+check "... recorded in status" grep -q '"name": *"power_state"' "$ROOT/run/kiln/status.json"
+kiln boot >"$T/boot17.log" 2>&1
+check "power_state is once per instance" test "$(wc -l <"$T/power.log")" = 1
+
+imds_data '{"instance_id": "i-keys11"}'
+printf '#cloud-config\npower_state: {mode: poweroff, condition: "exit 1"}\n' | user_data
+kiln boot >"$T/boot18.log" 2>&1
+ok $? "a condition that exits 1 is not met: not degraded"
+check "... and nothing is run" test "$(wc -l <"$T/power.log")" = 1
+imds_data '{"instance_id": "i-keys12"}'
+printf '#cloud-config\npower_state: {mode: sleep}\n' | user_data
+kiln boot >"$T/boot19.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "a bad mode: nothing done, the boot degraded (exit $rc)"
+check "... saying why" grep -q "power_state.mode must be one of halt, poweroff, reboot" "$ROOT/run/kiln/status.json"
+check "... and nothing is run" test "$(wc -l <"$T/power.log")" = 1
+
+imds_data '{"instance_id": "i-keys13"}'
+make_pkg_recorder "$T/pkg" "$T/pkg.log"
+export KILN_PKG_COMMAND=$T/pkg
+mkdir -p "$ROOT/var/run"
+: >"$ROOT/var/run/reboot-required"
+rm -f "$OUT"/*
+user_data <<EOF2
+#cloud-config
+packages: [linux-image-cloud-amd64]
+package_reboot_if_required: true
+runcmd:
+  - touch $OUT/runcmd-after-reboot
+EOF2
+kiln boot >"$T/boot20.log" 2>&1
+ok $? "package_reboot_if_required with /var/run/reboot-required: not degraded"
+check "... reboots right after the packages (/sbin/reboot)" test "$(tail -n1 "$T/power.log")" = /sbin/reboot
+check "... before runcmd, which waits for the next boot" test ! -e "$OUT/runcmd-after-reboot"
+rm -f "$ROOT/var/run/reboot-required"
+kiln boot >"$T/boot21.log" 2>&1
+check "the next boot runs runcmd" test -e "$OUT/runcmd-after-reboot"
+check "... and does not reboot again" test "$(grep -c reboot "$T/power.log")" = 1
+check "... nor install the packages again" test "$(grep -c linux-image "$T/pkg.log")" = 1
+
 done_testing

@@ -201,6 +201,12 @@ static json_t *user_plan(const json_t *u, const char *name, bool is_default, con
         set_if(p, "hashed_passwd", u, is_string);
         set_if(p, "plain_text_passwd", u, is_string);
         set_if(p, "no_create_home", u, is_bool);
+        /* useradd options cloud-init passes only when given as strings. */
+        set_if(p, "expiredate", u, is_string);
+        set_if(p, "inactive", u, is_string);
+        set_if(p, "selinux_user", u, is_string);
+        set_if(p, "no_user_group", u, is_bool);
+        set_if(p, "no_log_init", u, is_bool);
         no_home_conflict(p, u);
         return p;
 }

@@ -160,8 +160,9 @@ static char *join(const json_t *list, const char *sep) {
 static int create_user(struct kiln_context *ctx, const json_t *u, const char *name) {
         _cleanup_strv_free_ char **args = NULL;
         _cleanup_free_ char *groups = join(json_object_get(u, "groups"), ","), *out = NULL, *uid = NULL;
-        static const char *const opts[][2] = {
-                {"shell", "-s"}, {"gecos", "-c"}, {"homedir", "-d"}, {"primary_group", "-g"}};
+        static const char *const opts[][2] = {{"shell", "-s"},         {"gecos", "-c"},      {"homedir", "-d"},
+                                              {"primary_group", "-g"}, {"expiredate", "-e"}, {"inactive", "-f"},
+                                              {"selinux_user", "-Z"}};
         /* As cloud-init: no home for no_create_home and for system users. */
         int r = strv_push(&args, json_is_true(json_object_get(u, "no_create_home")) ||
                                                  json_is_true(json_object_get(u, "system"))
@@ -177,6 +178,10 @@ static int create_user(struct kiln_context *ctx, const json_t *u, const char *na
                 r = strv_push(&args, groups);
         if (r >= 0 && json_is_true(json_object_get(u, "system")))
                 r = strv_push(&args, "-r");
+        if (r >= 0 && json_is_true(json_object_get(u, "no_user_group")))
+                r = strv_push(&args, "-N");
+        if (r >= 0 && json_is_true(json_object_get(u, "no_log_init")))
+                r = strv_push(&args, "-l");
         if (r >= 0 && json_is_integer(json_object_get(u, "uid"))) {
                 uid = strdup_printf("%lld", (long long) json_integer_value(json_object_get(u, "uid")));
                 r = uid ? strv_push(&args, "-u") : -ENOMEM;

@@ -63,6 +63,11 @@ static const char *const user_keys[] = {"name",
                                         "plain_text_passwd",
                                         "passwd",
                                         "no_create_home",
+                                        "expiredate",
+                                        "inactive",
+                                        "selinux_user",
+                                        "no_user_group",
+                                        "no_log_init",
                                         NULL};
 /* system_info.default_user and `user` take every user key, as in cloud-init. */
 static const char *const *const default_user_keys = user_keys;

@@ -363,4 +363,17 @@ check "the next boot runs runcmd" test -e "$OUT/runcmd-after-reboot"
 check "... and does not reboot again" test "$(grep -c reboot "$T/power.log")" = 1
 check "... nor install the packages again" test "$(grep -c linux-image "$T/pkg.log")" = 1
 
+
+# --- more useradd options, as cloud-init passes them -------------------------
+imds_data '{"instance_id": "i-keys14"}'
+unset KILN_PKG_COMMAND
+printf '#cloud-config\nusers:\n  - {name: tempuser, expiredate: "2032-09-01", inactive: "5", no_user_group: true}\n  - {name: intinactive, inactive: 5}\n' | user_data
+kiln boot >"$T/boot22.log" 2>&1
+rc=$?
+ok $rc "users with expiredate, inactive, no_user_group: not degraded (exit $rc)"
+diag "$T/boot22.log" | grep -iE "warn|fail|degrad" | head
+check "expiredate and inactive in /etc/shadow (useradd -e, -f)" grep -q '^tempuser:[^:]*:[^:]*:[^:]*:[^:]*:[^:]*:5:22889:' "$ROOT/etc/shadow"
+check "no_user_group: no group named after the user" sh -c "! grep -q '^tempuser:' '$ROOT/etc/group'"
+check "inactive as a number is not passed, as cloud-init passes strings only" grep -q '^intinactive:[^:]*:[^:]*:[^:]*:[^:]*:[^:]*::' "$ROOT/etc/shadow"
+
 done_testing

@@ -152,6 +152,8 @@ static void no_home_conflict(json_t *p, const json_t *u) {
                                                                             : NULL;
         const json_t *keys = json_object_get(u, "ssh_authorized_keys");
 
+        if (no && json_is_true(json_object_get(u, "ssh_redirect_user")))
+                keys = json_object_get(u, "ssh_redirect_user");
         if (no && keys && !(json_is_array(keys) && json_array_size(keys) == 0) &&
             !(json_is_string(keys) && !*json_string_value(keys)))
                 json_object_set_new(
@@ -159,6 +161,36 @@ static void no_home_conflict(json_t *p, const json_t *u) {
                         json_sprintf("ssh_authorized_keys cannot be given with %s (there is no home for them), "
                                      "as cloud-init refuses it",
                                      no));
+}
+
+/* ssh_redirect_user: true (or "default"), as cloud-init's users-groups: the
+ * launch key in the user's authorized_keys, with options that tell whoever
+ * logs in with it to use the default user instead. Without a default user
+ * it is ignored (cloud-init says so in its log). */
+static void redirect_user(json_t *p, const json_t *u, const json_t *def) {
+        const json_t *v = json_object_get(u, "ssh_redirect_user");
+        _cleanup_free_ char *opts = NULL;
+
+        if (!p || !v || json_is_false(v) || json_is_null(v) || json_object_get(p, "error"))
+                return;
+        if (!json_is_true(v) && !(json_is_string(v) && streq(json_string_value(v), "default"))) {
+                json_object_set_new(p, "error",
+                                    json_string("ssh_redirect_user must be true or default, as cloud-init "
+                                                "requires"));
+                return;
+        }
+        if (json_object_get(u, "ssh_authorized_keys")) {
+                json_object_set_new(p, "error",
+                                    json_string("ssh_redirect_user cannot be given with "
+                                                "ssh_authorized_keys, as cloud-init refuses it"));
+                return;
+        }
+        if (!def)
+                return;
+        opts = system_disable_user_options(NULL, json_string_value(json_object_get(def, "name")),
+                                           json_string_value(json_object_get(p, "name")));
+        json_object_set_new(p, "launch_key", json_true());
+        json_object_set_new(p, "launch_key_options", json_string(opts ? opts : ""));
 }
 
 /* `user` (cloud-config's legacy key): a name or a mapping, over the default
@@ -240,6 +272,8 @@ static json_t *users_plan(const json_t *config, const char *default_name) {
                 if (!name || !*name || (json_is_string(u) && streq(name, "default")))
                         continue;
                 json_array_append_new(out, user_plan(json_is_object(u) ? u : NULL, name, false, NULL));
+                redirect_user(json_array_get(out, json_array_size(out) - 1), u,
+                              want_default ? json_array_get(out, 0) : NULL);
         }
         return out;
 }

@@ -41,10 +41,16 @@ static char *replace_all(const char *s, const char *what, const char *with) {
         return strbuf_steal(&b);
 }
 
+char *system_disable_user_options(const char *template, const char *user, const char *disabled) {
+        _cleanup_free_ char *a = replace_all(template ? template : DISABLE_USER_OPTS, "$USER", user);
+
+        return a ? replace_all(a, "$DISABLE_USER", disabled) : NULL;
+}
+
 json_t *system_root_keys_plan(const json_t *config, const json_t *users_plan) {
         const json_t *opts = json_object_get(config, "disable_root_opts");
         const json_t *disable = json_object_get(config, "disable_root");
-        _cleanup_free_ char *a = NULL, *options = NULL;
+        _cleanup_free_ char *options = NULL;
         const char *user = "NONE";
         json_t *keys = json_array(), *u, *k;
         bool disabled = !json_is_false(disable);
@@ -56,10 +62,9 @@ json_t *system_root_keys_plan(const json_t *config, const json_t *users_plan) {
         json_array_foreach(json_object_get(config, "ssh_authorized_keys"), i, k)
                 if (json_is_string(k))
                         json_array_append(keys, k);
-        if (disabled) {
-                a = replace_all(json_is_string(opts) ? json_string_value(opts) : DISABLE_USER_OPTS, "$USER", user);
-                options = a ? replace_all(a, "$DISABLE_USER", "root") : NULL;
-        }
+        if (disabled)
+                options = system_disable_user_options(json_is_string(opts) ? json_string_value(opts) : NULL, user,
+                                                      "root");
         return json_pack("{s:b, s:s, s:o, s:b}", "disable_root", disabled, "options", options ? options : "",
                          "ssh_authorized_keys", keys, "launch_key",
                          !json_is_false(json_object_get(config, "allow_public_ssh_keys")));

@@ -240,6 +240,8 @@ static const struct config_key system_keys[] = {
         {"default_user.selinux_user", CONFIG_STRING, "SELinux user for logins (useradd --selinux-user)."},
         {"default_user.no_user_group", CONFIG_BOOL, "No group named after the user (useradd --no-user-group)."},
         {"default_user.no_log_init", CONFIG_BOOL, "Not in the lastlog and faillog databases (useradd --no-log-init)."},
+        {"users[].ssh_redirect_user", CONFIG_ANY,
+         "true: the launch key logs in only to say 'Please login as the user \"DEFAULT\"...' (cloud-init's)."},
         {"user", CONFIG_STRING_OR_MAP,
          "cloud-config's legacy default user: its name, or its keys over default_user's; makes it wanted."},
         {"user.name", CONFIG_STRING, "As default_user.name."},

@@ -81,3 +81,7 @@ int system_apply_groups(struct kiln_context *ctx, const json_t *groups);
  * package_reboot_if_required asks for when packages ran in this boot. */
 json_t *system_power_plan(const json_t *config);
 int system_reboot_if_required(struct kiln_context *ctx, const json_t *config, bool packages_ran);
+
+/* cloud-init's DISABLE_USER_OPTS (template NULL) or template, with $USER
+ * and $DISABLE_USER replaced. */
+char *system_disable_user_options(const char *template, const char *user, const char *disabled);

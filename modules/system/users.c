@@ -404,7 +404,16 @@ static int apply_user(struct kiln_context *ctx, const json_t *u, json_t *sudoers
         json_array_foreach(json_object_get(u, "sudo"), i, rule)
                 json_array_append_new(sudoers, json_pack("s++", name, " ", json_string_value(rule)));
         if (json_is_true(json_object_get(u, "launch_key"))) {
+                const char *opts = json_string_value(json_object_get(u, "launch_key_options"));
                 json_t *k = launch_key(ctx);
+                /* ssh_redirect_user: the key with options that point to the default user. */
+                if (k && opts && *opts) {
+                        _cleanup_free_ char *line = strdup_printf("%s %s", opts, json_string_value(k));
+                        if (!line || json_string_set(k, line) < 0) {
+                                json_decref(k);
+                                k = NULL;
+                        }
+                }
                 if (k)
                         json_array_append_new(keys, k);
         }

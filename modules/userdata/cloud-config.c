@@ -68,6 +68,7 @@ static const char *const user_keys[] = {"name",
                                         "selinux_user",
                                         "no_user_group",
                                         "no_log_init",
+                                        "ssh_redirect_user",
                                         NULL};
 /* system_info.default_user and `user` take every user key, as in cloud-init. */
 static const char *const *const default_user_keys = user_keys;

@@ -376,4 +376,14 @@ check "expiredate and inactive in /etc/shadow (useradd -e, -f)" grep -q '^tempus
 check "no_user_group: no group named after the user" sh -c "! grep -q '^tempuser:' '$ROOT/etc/group'"
 check "inactive as a number is not passed, as cloud-init passes strings only" grep -q '^intinactive:[^:]*:[^:]*:[^:]*:[^:]*:[^:]*::' "$ROOT/etc/shadow"
 
+
+# --- ssh_redirect_user ---------------------------------------------------------
+imds_data '{"instance_id": "i-keys15"}'
+printf '#cloud-config\nusers:\n  - default\n  - {name: redir, ssh_redirect_user: true}\n  - {name: badredir, ssh_redirect_user: true, ssh_authorized_keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWithOptions000000000000000000000000000 x]}\n' | user_data
+kiln boot >"$T/boot23.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "ssh_redirect_user with ssh_authorized_keys is refused, as cloud-init refuses it (exit $rc)"
+check "... that user is not created" sh -c "! grep -q '^badredir:' '$ROOT/etc/passwd'"
+check "ssh_redirect_user: the launch key with cloud-init's redirect options" grep -qxF 'no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo '"'"'Please login as the user \"admin\" rather than the user \"redir\".'"'"';echo;sleep 10;exit 142" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKilnLocalEc2TestKeyOnlyForTests0000000 launch-key' "$ROOT/home/redir/.ssh/authorized_keys"
+
 done_testing

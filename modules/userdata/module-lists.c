@@ -55,6 +55,7 @@ static const struct ci_module modules[] = {
         {"write_files_deferred", FINAL, "once-per-instance", {}}, /* write_files items with defer */
         {"scripts_per_once", FINAL, "once", {}},
         {"scripts_per_boot", FINAL, "always", {}},
+        {"scripts_per_instance", FINAL, "once-per-instance", {}},
         {"scripts_user", FINAL, "once-per-instance", {"runcmd"}},
         {"power_state_change", FINAL, "once-per-instance", {"power_state"}},
 };
@@ -140,8 +141,14 @@ enum frequency userdata_scripts_user_frequency(const json_t *config, enum freque
         return f && to_frequency(f, &freq) >= 0 ? freq : def;
 }
 
+/* scripts-user runs the plain scripts (text/x-shellscript); the typed ones
+ * (text/x-shellscript-per-boot...) are scripts-per-boot's and the like. */
+static bool scripts_user_part(const struct userdata_part *p) {
+        return streq(p->type, "text/x-shellscript") && p->freq == FREQ_INSTANCE;
+}
+
 enum frequency userdata_script_frequency(const json_t *config, const struct userdata_part *p) {
-        return p->freq == FREQ_INSTANCE ? userdata_scripts_user_frequency(config, p->freq) : p->freq;
+        return scripts_user_part(p) ? userdata_scripts_user_frequency(config, p->freq) : p->freq;
 }
 
 static int note(struct userdata *u, const char *fmt, ...) _printf_(2, 3);
@@ -183,13 +190,17 @@ static int drop_files(struct userdata *u, const struct ci_module *m, bool deferr
                     dropped, deferred ? "deferred" : "not deferred", list_of(m), m->name);
 }
 
-/* Script parts of one frequency dropped. */
-static int drop_parts(struct userdata *u, const struct ci_module *m, enum frequency freq) {
+/* Script parts of one module dropped: scripts-user's, or those of a type
+ * (which an older decoder gives as text/x-shellscript at that frequency). */
+static int drop_parts(struct userdata *u, const struct ci_module *m, const char *type, enum frequency freq) {
         size_t kept = 0, dropped = 0;
 
         for (size_t i = 0; i < u->n_parts; i++) {
                 struct userdata_part *p = &u->parts[i];
-                if (userdata_part_is_script(p) && p->freq == freq) {
+                bool plain = streq(p->type, "text/x-shellscript");
+                if (userdata_part_is_script(p) &&
+                    (type ? streq(p->type, type) || (plain && p->freq == freq && freq != FREQ_INSTANCE)
+                          : scripts_user_part(p))) {
                         free(p->type);
                         free(p->filename);
                         free(p->content);
@@ -221,11 +232,13 @@ static int drop_module(struct userdata *u, const struct ci_module *m) {
         if (streq(m->name, "write_files_deferred"))
                 return drop_files(u, m, true);
         if (streq(m->name, "scripts_user"))
-                return drop_parts(u, m, FREQ_INSTANCE);
+                return drop_parts(u, m, NULL, FREQ_INSTANCE);
         if (streq(m->name, "scripts_per_boot"))
-                return drop_parts(u, m, FREQ_BOOT);
+                return drop_parts(u, m, "text/x-shellscript-per-boot", FREQ_BOOT);
         if (streq(m->name, "scripts_per_once"))
-                return drop_parts(u, m, FREQ_ONCE);
+                return drop_parts(u, m, "text/x-shellscript-per-once", FREQ_ONCE);
+        if (streq(m->name, "scripts_per_instance"))
+                return drop_parts(u, m, "text/x-shellscript-per-instance", FREQ_INSTANCE);
         return 0;
 }
 

@@ -386,4 +386,36 @@ ok $([ $rc -eq 2 ]; echo $?) "ssh_redirect_user with ssh_authorized_keys is refu
 check "... that user is not created" sh -c "! grep -q '^badredir:' '$ROOT/etc/passwd'"
 check "ssh_redirect_user: the launch key with cloud-init's redirect options" grep -qxF 'no-port-forwarding,no-agent-forwarding,no-X11-forwarding,command="echo '"'"'Please login as the user \"admin\" rather than the user \"redir\".'"'"';echo;sleep 10;exit 142" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKilnLocalEc2TestKeyOnlyForTests0000000 launch-key' "$ROOT/home/redir/.ssh/authorized_keys"
 
+
+# A list without scripts-per-boot: the per-boot part does not run (as under
+# cloud-init), the plain script does, at scripts-user's frequency.
+cat >"$T/perboot.txt" <<'EOF2'
+Content-Type: multipart/mixed; boundary="B"
+MIME-Version: 1.0
+
+--B
+Content-Type: text/cloud-config
+
+#cloud-config
+cloud_final_modules: [[scripts-user, once]]
+--B
+Content-Type: text/x-shellscript-per-boot; charset="us-ascii"
+Content-Disposition: attachment; filename="every-boot.sh"
+
+#!/bin/sh
+echo per-boot
+--B
+Content-Type: text/x-shellscript; charset="us-ascii"
+Content-Disposition: attachment; filename="plain.sh"
+
+#!/bin/sh
+echo plain
+--B--
+EOF2
+v --plan "$T/perboot.txt" >"$T/plan" 2>"$T/out"
+diag "$T/out"
+check "the per-boot script is left out, as scripts-per-boot is" $PYTHON -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if [s["name"] for s in p["scripts"]]==["plain.sh"] else 1)' "$T/plan"
+check "... and named on the note line" grep -q "1 user-data script(s) (cloud_final_modules leaves out scripts_per_boot" "$T/out"
+check "the plain script runs once ([scripts-user, once])" $PYTHON -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if p["scripts"][0]["frequency"]=="once" else 1)' "$T/plan"
+
 done_testing

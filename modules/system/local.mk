@@ -9,6 +9,7 @@ libkiln_a_SOURCES += \
 	modules/system/root-keys.c \
 	modules/system/groups.c \
 	modules/system/power.c \
+	modules/system/validate-keys.c \
 	modules/system/system-module.c
 
 TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/cloud-config-keys.sh

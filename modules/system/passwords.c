@@ -86,11 +86,12 @@ static int add_line(json_t *set, json_t *errors, const char *line) {
         _cleanup_free_ char *name = NULL;
         const char *p;
 
-        if (!colon) {
-                _cleanup_free_ char *e =
-                        strdup_printf("chpasswd.list: '%.*s...' is not name:password", (int) strcspn(line, "\n"), "");
-                return json_array_append_new(errors, json_string(e ? e : "chpasswd.list: a line without ':'"));
-        }
+        /* Not shown: it may be a password. cloud-init fails on it. */
+        if (!colon)
+                return json_array_append_new(errors, json_string("chpasswd.list: a line without ':' "
+                                                                 "(name:password), not used")) < 0
+                               ? -ENOMEM
+                               : 0;
         name = strndup(line, colon - line);
         p = colon + 1;
         if (!name)

@@ -85,3 +85,7 @@ int system_reboot_if_required(struct kiln_context *ctx, const json_t *config, bo
 /* cloud-init's DISABLE_USER_OPTS (template NULL) or template, with $USER
  * and $DISABLE_USER replaced. */
 char *system_disable_user_options(const char *template, const char *user, const char *disabled);
+
+/* Checks of the keys in passwords.c, power.c, users' cloud-init rules
+ * (validate-keys.c), called by system_validate(). */
+void system_validate_keys(const json_t *config, struct config_report *rep);

@@ -418,4 +418,15 @@ check "the per-boot script is left out, as scripts-per-boot is" $PYTHON -c 'impo
 check "... and named on the note line" grep -q "1 user-data script(s) (cloud_final_modules leaves out scripts_per_boot" "$T/out"
 check "the plain script runs once ([scripts-user, once])" $PYTHON -c 'import json,sys; p=json.load(open(sys.argv[1])); sys.exit(0 if p["scripts"][0]["frequency"]=="once" else 1)' "$T/plan"
 
+
+# validate says beforehand what the boot would not do.
+printf '#cloud-config\npower_state: {mode: reboot, delay: soon}\nchpasswd: {list: "nocolon-secret\\nbob:R"}\nssh_pwauth: maybe\nusers: [{name: a, no_create_home: true, ssh_authorized_keys: [k]}]\n' >"$T/bad-keys.txt"
+v "$T/bad-keys.txt" >"$T/out" 2>&1
+diag "$T/out"
+check "validate: a bad power_state.delay" grep -q "warning: 'power_state': power_state.delay must be 'now' or '+m'" "$T/out"
+check "validate: a chpasswd.list line without ':'" grep -q "warning: chpasswd.list: a line without ':'" "$T/out"
+check "... without showing it (it may be a password)" sh -c "! grep -q nocolon-secret '$T/out'"
+check "validate: ssh_pwauth neither true nor false" grep -q "warning: 'ssh_pwauth': not true or false" "$T/out"
+check "validate: no_create_home with keys" grep -q "warning: 'users': not creating 'a'" "$T/out"
+
 done_testing

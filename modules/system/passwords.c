@@ -318,6 +318,9 @@ static int chpasswd_input(const json_t *set, struct strbuf *in, struct strbuf *r
                 const char *pw = json_string_value(json_object_get(e, "password"));
                 char rnd[RANDOM_LEN + 1] = "";
                 _cleanup_free_ char *hash = NULL;
+                /* One line per user on chpasswd's stdin: nothing may start another. */
+                if (!name || !*name || strpbrk(name, ":\r\n") || (streq(type, "hash") && strpbrk(pw, "\r\n")))
+                        return -EBADMSG;
                 if (streq(type, "random")) {
                         r = random_password(rnd);
                         pw = rnd;
@@ -357,8 +360,11 @@ static int set_passwords(struct kiln_context *ctx, const json_t *plan) {
                 r = system_run_tool("chpasswd", eargs, in.data, &out);
         strbuf_wipe(&in);
         if (r < 0)
-                result = kiln_degrade(ctx, "chpasswd: failed to set the passwords: %s",
-                                      r == -EIO && out && *out ? out : strerror(-r));
+                result =
+                        kiln_degrade(ctx, "chpasswd: failed to set the passwords: %s",
+                                     r == -EBADMSG ? "a user name with ':' or a line break, or a hash with a line break"
+                                     : r == -EIO && out && *out ? out
+                                                                : strerror(-r));
         if (r >= 0 && randoms.len > 0) {
                 _cleanup_free_ char *blurb = strdup_printf("Set the following 'random' passwords\n%s", randoms.data);
                 if (!blurb || console_put(blurb) < 0)

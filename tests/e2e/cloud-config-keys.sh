@@ -429,4 +429,18 @@ check "... without showing it (it may be a password)" sh -c "! grep -q nocolon-s
 check "validate: ssh_pwauth neither true nor false" grep -q "warning: 'ssh_pwauth': not true or false" "$T/out"
 check "validate: no_create_home with keys" grep -q "warning: 'users': not creating 'a'" "$T/out"
 
+
+# A user name or a hash cannot smuggle a second line (root's password) into chpasswd.
+n=16
+for entry in '{name: bob, password: "$6$x$y\nroot:$6$abc$smuggled", type: hash}' \
+	'{name: "bob:$6$q$w\nroot", password: "$6$abc$smuggled", type: hash}'; do
+	imds_data "{\"instance_id\": \"i-keys$n\"}"
+	n=$((n + 1))
+	printf '#cloud-config\nchpasswd:\n  expire: false\n  users:\n    - %s\n' "$entry" | user_data
+	kiln boot >"$T/boot24.log" 2>&1
+	rc=$?
+	ok $([ $rc -eq 2 ]; echo $?) "a line break in $(echo "$entry" | cut -c1-40)...: refused, degraded (exit $rc)"
+	check "... root's password untouched" sh -c "! grep -q smuggled '$ROOT/etc/shadow'"
+done
+
 done_testing

@@ -86,3 +86,46 @@ int base64_decode(const char *data, size_t len, char **ret, size_t *ret_len) {
         *ret = TAKE_PTR(out);
         return 0;
 }
+
+int base64_decode_python(const char *data, size_t len, bool pad_end, char **ret, size_t *ret_len) {
+        static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        _cleanup_free_ char *out = malloc(len / 4 * 3 + 3);
+        unsigned quad = 0, pads = 0, left = 0;
+        size_t n = 0;
+
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) data[i];
+                const char *p;
+                unsigned v;
+                if (c >= 0x80 && !pad_end)
+                        return -EBADMSG; /* b64decode() of a str: ASCII only */
+                if (c == '=') {
+                        /* A pad sequence ends the data: '=' after 2 or 3
+                         * characters of a quad, enough to fill it. */
+                        if (quad >= 2 && quad + ++pads >= 4)
+                                break;
+                        continue;
+                }
+                p = c != 0 && c < 0x80 ? strchr(alphabet, c) : NULL;
+                if (!p)
+                        continue; /* outside the alphabet: skipped */
+                pads = 0;
+                v = (unsigned) (p - alphabet);
+                switch (quad) {
+                case 0: left = v; break;
+                case 1: out[n++] = (char) ((left << 2) | (v >> 4)), left = v & 0x0f; break;
+                case 2: out[n++] = (char) ((left << 4) | (v >> 2)), left = v & 0x03; break;
+                case 3: out[n++] = (char) ((left << 6) | v), left = 0; break;
+                }
+                quad = (quad + 1) % 4;
+        }
+        /* The loop ends by a pad sequence with quad 2 or 3 too: that is done. */
+        if (quad == 1 || (quad > 1 && !pad_end && pads + quad < 4))
+                return -EBADMSG;
+        out[n] = 0;
+        *ret_len = n;
+        *ret = TAKE_PTR(out);
+        return 0;
+}

@@ -16,6 +16,17 @@ int base64_encode(const void *data, size_t len, bool url, char **ret);
  * NUL-terminated (not counted in *ret_len). */
 int base64_decode(const char *data, size_t len, char **ret, size_t *ret_len);
 
+/* Decodes as Python's base64.b64decode() does by default (binascii's
+ * non-strict a2b_base64(), what cloud-init uses for write_files b64
+ * content): characters outside the standard alphabet are skipped, a pad
+ * sequence ('=' completing the quad) ends the data, whatever follows;
+ * -EBADMSG when the data ends inside a quad without its padding
+ * ("Incorrect padding"), when one character is left over, or on a
+ * non-ASCII byte. pad_end: a quad left open at the end is accepted, and
+ * non-ASCII bytes are skipped, as Python's email parser decodes a base64
+ * MIME part (it adds the missing padding). */
+int base64_decode_python(const char *data, size_t len, bool pad_end, char **ret, size_t *ret_len);
+
 static inline int base64url_encode(const void *data, size_t len, char **ret) {
         return base64_encode(data, len, true, ret);
 }

@@ -6,6 +6,7 @@
 
 #include "boot.h"
 #include "config.h"
+#include "console.h"
 #include "libsystemd.h"
 #include "log.h"
 #include "module.h"
@@ -135,7 +136,7 @@ static void run_power(char **argv) {
 }
 
 int boot_run(struct kiln_context *ctx) {
-        const char *result;
+        const char *result, *error = NULL;
         int r;
 
         r = status_begin(ctx);
@@ -147,6 +148,11 @@ int boot_run(struct kiln_context *ctx) {
         r = status_finish(ctx);
         if (r < 0)
                 log_warning_errno(r, "Failed to write status, ignoring: %m");
+        r = console_boot_summary(ctx->status, config_string(ctx->config, "final_message", NULL), &error);
+        if (error)
+                log_warning("Failed to render final_message, ignoring: %s", error);
+        if (r < 0 && r != -ENODEV)
+                log_warning_errno(r, "Failed to write to the console, ignoring: %m");
         result = json_string_value(json_object_get(ctx->status, "result"));
         log_info("Boot %s in %lld ms.", result,
                  (long long) json_integer_value(json_object_get(ctx->status, "duration_ms")));

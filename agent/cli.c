@@ -57,10 +57,10 @@ static int cmd_daemon(struct kiln_context *ctx, int argc, char **argv) {
         return daemon_run(ctx) < 0 ? 1 : 0;
 }
 
-/* `status --wait` without --timeout: kiln.service's TimeoutStartSec, after
- * which systemd has given up on the boot too. A boot that dies ends the
- * wait sooner (status_load() tells). */
-#define WAIT_DEFAULT_TIMEOUT_S 1800 /* 30 min; status --help says so */
+/* `status --wait` without --timeout: an hour, the default scripts.timeout
+ * (kiln.service itself has no start timeout, as cloud-init's units). A
+ * boot that dies ends the wait sooner (status_load() tells). */
+#define WAIT_DEFAULT_TIMEOUT_S 3600 /* status --help says so */
 
 /* Waits for status.json to say the boot ended; -ETIME past the timeout
  * (0: none). */
@@ -110,7 +110,7 @@ static int cmd_status(struct kiln_context *ctx, int argc, char **argv) {
         if (cli_wants_help(argc, argv, "status", "[--wait [--timeout S]] [--json]",
                            "Shows what the last boot did, stage by stage.\n"
                            "  --wait        block until the boot has finished (or died)\n"
-                           "  --timeout S   give up waiting after S seconds (exit 1); default 1800, 0: never\n"
+                           "  --timeout S   give up waiting after S seconds (exit 1); default 3600, 0: never\n"
                            "  --json        print /run/kiln/status.json as is (with output tails for root)\n"
                            "Exit status: 0 done, 1 error (also: the boot's process died, the wait timed\n"
                            "out), 2 degraded; 3 when no boot has run, or one runs and --wait was not given."))

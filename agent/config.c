@@ -214,7 +214,7 @@ static bool is_scalar_list(const json_t *v) {
         if (!json_is_array(v) || json_array_size(v) == 0)
                 return false;
         json_array_foreach((json_t *) v, i, item)
-                if (!json_is_string(item) && !json_is_number(item) && !json_is_boolean(item))
+                if (!json_is_string(item) && !json_is_number(item) && !json_is_boolean(item) && !json_is_null(item))
                         return false;
         return true;
 }
@@ -230,7 +230,8 @@ static bool type_ok(enum config_type t, const json_t *v) {
         case CONFIG_DICT: return json_is_object(v);
         case CONFIG_STRING_OR_LIST: return json_is_string(v) || json_is_array(v);
         case CONFIG_STRING_OR_MAP: return json_is_string(v) || json_is_object(v);
-        case CONFIG_COMMAND: return json_is_string(v) || is_scalar_list(v) || json_is_object(v);
+        /* null: an empty `- ` item, which cloud-init's shellify() leaves out. */
+        case CONFIG_COMMAND: return json_is_string(v) || is_scalar_list(v) || json_is_object(v) || json_is_null(v);
         case CONFIG_ANY: return true;
         }
         return false;
@@ -331,7 +332,7 @@ void config_report_warning(struct config_report *rep, const char *path, const ch
         va_end(ap);
 }
 
-static size_t edit_distance(const char *a, const char *b) {
+size_t config_edit_distance(const char *a, const char *b) {
         size_t la = strlen(a), lb = strlen(b), prev[65], cur[65];
 
         if (la > 64 || lb > 64)
@@ -362,7 +363,7 @@ static const char *nearest_key(const char *schema) {
                         size_t d;
                         if (strlen(k->path) <= parent || !strneq(k->path, schema, parent) || strpbrk(cand, ".[]"))
                                 continue;
-                        d = edit_distance(name, cand);
+                        d = config_edit_distance(name, cand);
                         if (d < best_d) {
                                 best_d = d;
                                 best = cand;

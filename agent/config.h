@@ -86,6 +86,10 @@ int json_read_file(const char *path, size_t max, json_t **ret);
 
 /* Looks up a dotted path ("imds.timeout"); NULL when absent. */
 json_t *config_get(const json_t *config, const char *path);
+
+/* Levenshtein distance of two key names (SIZE_MAX beyond 64 characters),
+ * for "did you mean" suggestions. */
+size_t config_edit_distance(const char *a, const char *b);
 const char *config_string(const json_t *config, const char *path, const char *def);
 long config_int(const json_t *config, const char *path, long def);
 bool config_bool(const json_t *config, const char *path, bool def);

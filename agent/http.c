@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <dlfcn.h>
@@ -47,9 +48,11 @@ static CURL *shared_handle;
 
 struct transfer {
         struct strbuf body;
-        char **headers;
+        struct http_header_list headers;
+        size_t header_bytes; /* of this response's head */
         size_t max_body;
         bool too_big;
+        bool head_too_big;
 };
 
 #define CURL_SYMBOL(field) \
@@ -108,30 +111,130 @@ long http_backoff_ms(unsigned n, long base_ms, long max_ms) {
         return d / 2 + (long) (r % (unsigned long) (d / 2 + 1));
 }
 
-/* An HTTP-date (RFC 9110 IMF-fixdate, e.g. "Sun, 06 Nov 1994 08:49:37 GMT"). */
+/* An HTTP-date (RFC 9110 5.6.7): IMF-fixdate ("Sun, 06 Nov 1994 08:49:37
+ * GMT"), and the obsolete forms a recipient must still read: RFC 850
+ * ("Sunday, 06-Nov-94 08:49:37 GMT") and asctime ("Sun Nov  6 08:49:37
+ * 1994"). -1 when it is none of them. */
 static time_t http_getdate(const char *s, const time_t *unused) {
-        struct tm tm = {0};
-        const char *end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        static const char *const formats[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+                                              "%a %b %d %H:%M:%S %Y"};
 
-        if (!end || *end)
-                return -1;
-        return timegm(&tm);
+        for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
+                struct tm tm = {0};
+                const char *end = strptime(s, formats[i], &tm);
+                if (end && !*end)
+                        return timegm(&tm);
+        }
+        return -1;
 }
 
+#define RETRY_AFTER_MAX_S (7 * 86400L)
+
 long http_parse_retry_after(const char *value, long now_s) {
-        unsigned long long secs;
+        char buf[64];
+        size_t n, i;
+        long secs = 0;
         time_t when;
 
         if (!value)
                 return -1;
-        while (isspace((unsigned char) *value))
-                value++;
-        if (safe_atou64(value, &secs) == 0)
-                return secs > 86400ULL * 7 ? 86400L * 7 * 1000 : (long) secs * 1000;
-        when = http_getdate(value, NULL);
+        value += strspn(value, " \t");
+        n = strlen(value);
+        while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+                n--;
+        if (n == 0 || n >= sizeof(buf))
+                return -1;
+        /* delta-seconds: 1*DIGIT; more than a week is a week. */
+        for (i = 0; i < n && value[i] >= '0' && value[i] <= '9'; i++)
+                if (secs <= RETRY_AFTER_MAX_S)
+                        secs = secs * 10 + (value[i] - '0');
+        if (i == n)
+                return (secs > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : secs) * 1000;
+        memcpy(buf, value, n);
+        buf[n] = 0;
+        when = http_getdate(buf, NULL);
         if (when < 0)
                 return -1;
-        return when <= now_s ? 0 : (long) (when - now_s) * 1000;
+        if (when <= now_s)
+                return 0;
+        return (when - now_s > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : (long) (when - now_s)) * 1000;
+}
+
+static bool url_byte_ok(char c) {
+        return (unsigned char) c > 0x20 && (unsigned char) c < 0x7f;
+}
+
+static int url_host(const char *p, size_t n, struct http_url *u) {
+        struct in6_addr a6;
+
+        if (n > 0 && p[0] == '[') {
+                if (n < 3 || p[n - 1] != ']' || n - 2 >= sizeof(u->host))
+                        return -EINVAL;
+                memcpy(u->host, p + 1, n - 2);
+                u->host[n - 2] = 0;
+                return inet_pton(AF_INET6, u->host, &a6) == 1 ? 0 : -EINVAL;
+        }
+        if (n == 0 || n > 253)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (!isalnum((unsigned char) p[i]) && p[i] != '.' && p[i] != '-')
+                        return -EINVAL;
+        memcpy(u->host, p, n);
+        u->host[n] = 0;
+        return 0;
+}
+
+static int url_port(const char *p, size_t n, unsigned *ret) {
+        unsigned v = 0;
+
+        if (n == 0 || n > 5)
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++) {
+                if (!isdigit((unsigned char) p[i]))
+                        return -EINVAL;
+                v = v * 10 + (unsigned) (p[i] - '0');
+        }
+        if (v == 0 || v > 65535)
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+int http_url_parse(const char *url, struct http_url *ret) {
+        struct http_url u = {0};
+        const char *p, *auth, *colon;
+        size_t n = strnlen(url, HTTP_URL_MAX + 1), an;
+
+        if (n > HTTP_URL_MAX)
+                return -E2BIG;
+        for (size_t i = 0; i < n; i++)
+                if (!url_byte_ok(url[i]))
+                        return -EINVAL;
+        if (strncasecmp(url, "https://", 8) == 0)
+                u.https = true, auth = url + 8;
+        else if (strncasecmp(url, "http://", 7) == 0)
+                auth = url + 7;
+        else
+                return -EINVAL;
+        an = strcspn(auth, "/?#");
+        /* No userinfo ("127.0.0.1@elsewhere"), no backslash some parsers take for '/'. */
+        if (memchr(auth, '@', an) || memchr(auth, '\\', an) || an >= sizeof(u.authority))
+                return -EINVAL;
+        memcpy(u.authority, auth, an);
+        u.authority[an] = 0;
+        p = auth[0] == '[' ? memchr(auth, ']', an) : auth;
+        if (!p)
+                return -EINVAL;
+        colon = memchr(p, ':', an - (size_t) (p - auth));
+        if (url_host(auth, colon ? (size_t) (colon - auth) : an, &u) < 0)
+                return -EINVAL;
+        u.port = u.https ? 443 : 80;
+        if (colon && url_port(colon + 1, an - (size_t) (colon + 1 - auth), &u.port) < 0)
+                return -EINVAL;
+        u.path = auth + an;
+        u.path_len = strcspn(u.path, "#");
+        *ret = u;
+        return 0;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
@@ -145,26 +248,41 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata) {
         return strbuf_append(&t->body, data, len) < 0 ? 0 : len;
 }
 
+/* The same limits as the plain transport: HTTP_MAX_HEADER_BYTES and
+ * HTTP_MAX_HEADER_LINES per response head. */
 static size_t on_header(char *data, size_t size, size_t n, void *userdata) {
         struct transfer *t = userdata;
         size_t len = size * n;
-        _cleanup_free_ char *line = strndup(data, len);
+        _cleanup_free_ char *line = NULL;
+        int r;
 
+        /* A new status line starts a new response (e.g. after 100 Continue). */
+        if (len >= 5 && strneq(data, "HTTP/", 5)) {
+                http_header_list_clear(&t->headers);
+                t->header_bytes = 0;
+        }
+        t->header_bytes += len;
+        if (t->header_bytes > HTTP_MAX_HEADER_BYTES) {
+                t->head_too_big = true;
+                return 0;
+        }
+        if (len >= 5 && strneq(data, "HTTP/", 5))
+                return len;
+        line = strndup(data, len);
         if (!line)
                 return 0;
-        /* A new status line starts a new response (e.g. after 100 Continue). */
-        if (strneq(line, "HTTP/", 5)) {
-                strv_free(t->headers);
-                t->headers = NULL;
-                return len;
-        }
         strstrip(line);
         if (!*line || !strchr(line, ':'))
                 return len;
-        return strv_push(&t->headers, line) < 0 ? 0 : len;
+        r = http_header_list_add(&t->headers, line, strlen(line));
+        if (r == -EMSGSIZE)
+                t->head_too_big = true;
+        return r < 0 ? 0 : len;
 }
 
-static int curl_to_errno(CURLcode c, bool too_big) {
+static int curl_to_errno(CURLcode c, const struct transfer *t) {
+        if (t->head_too_big)
+                return -EMSGSIZE;
         switch (c) {
         case CURLE_OK: return 0;
         case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
@@ -175,7 +293,7 @@ static int curl_to_errno(CURLcode c, bool too_big) {
         case CURLE_SEND_ERROR:
         case CURLE_GOT_NOTHING:
         case CURLE_PARTIAL_FILE: return -ECONNRESET;
-        case CURLE_WRITE_ERROR: return too_big ? -EFBIG : -EIO;
+        case CURLE_WRITE_ERROR: return t->too_big ? -EFBIG : -EIO;
         case CURLE_OUT_OF_MEMORY: return -ENOMEM;
         case CURLE_SSL_CONNECT_ERROR:
         case CURLE_PEER_FAILED_VERIFICATION:
@@ -263,7 +381,7 @@ static void set_method(CURL *c, const struct http_request *req) {
 }
 
 static CURL *prepare_handle(const struct http_request *req, struct transfer *t, struct curl_slist *headers,
-                            struct curl_slist *resolve, char *errbuf) {
+                            struct curl_slist *resolve, struct curl_slist *connect_to, char *errbuf) {
         CURL *c = shared_handle;
 
         if (!c)
@@ -290,6 +408,10 @@ static CURL *prepare_handle(const struct http_request *req, struct transfer *t, 
                 lib.easy_setopt(c, CURLOPT_NOPROXY, "*");
         if (resolve)
                 lib.easy_setopt(c, CURLOPT_RESOLVE, resolve);
+        if (connect_to) {
+                lib.easy_setopt(c, CURLOPT_CONNECT_TO, connect_to);
+                lib.easy_setopt(c, CURLOPT_NOPROXY, "*");
+        }
         set_method(c, req);
         return c;
 }
@@ -297,7 +419,8 @@ static CURL *prepare_handle(const struct http_request *req, struct transfer *t, 
 /* One attempt through libcurl: HTTPS, proxies, --resolve. */
 static int curl_attempt(const struct http_request *req, struct http_response *resp, char *error) {
         struct transfer t = {.body = {.secret = req->secret}};
-        struct curl_slist *headers = NULL, *resolve = NULL;
+        struct curl_slist *headers = NULL, *resolve = NULL, *connect_to = NULL;
+        _cleanup_free_ char *pin = NULL;
         char errbuf[CURL_ERROR_SIZE] = "";
         CURLcode code;
         CURL *c;
@@ -311,32 +434,43 @@ static int curl_attempt(const struct http_request *req, struct http_response *re
         /* No "Expect: 100-continue" round trip. */
         headers = slist_from("Expect:", req->headers);
         resolve = slist_from(NULL, req->resolve);
+        /* "::ADDR:": any host, any port, to ADDR at the URL's port. */
+        if (req->pin_address) {
+                pin = strdup_printf(strchr(req->pin_address, ':') ? "::[%s]:" : "::%s:", req->pin_address);
+                connect_to = pin ? slist_from(pin, NULL) : NULL;
+        }
         t.max_body = req->max_body > 0 ? req->max_body : DEFAULT_MAX_BODY;
-        c = headers && (resolve || !req->resolve) ? prepare_handle(req, &t, headers, resolve, errbuf) : NULL;
+        c = headers && (resolve || !req->resolve) && (connect_to || !req->pin_address)
+                    ? prepare_handle(req, &t, headers, resolve, connect_to, errbuf)
+                    : NULL;
         if (!c) {
                 r = -ENOMEM;
                 goto out;
         }
         code = lib.easy_perform(c);
-        r = curl_to_errno(code, t.too_big);
+        r = curl_to_errno(code, &t);
         if (r < 0) {
-                snprintf(error, HTTP_ERROR_MAX, "%s", errbuf[0] ? errbuf : lib.easy_strerror(code));
+                snprintf(error, HTTP_ERROR_MAX, "%s",
+                         r == -EMSGSIZE ? "Response header too large (64 KiB, 100 fields at most)"
+                         : errbuf[0]    ? errbuf
+                                        : lib.easy_strerror(code));
                 goto out;
         }
         lib.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
         resp->body_len = t.body.len;
         resp->body = strbuf_steal(&t.body);
-        resp->headers = TAKE_PTR(t.headers);
+        resp->headers = TAKE_PTR(t.headers.v);
         if (!resp->body)
                 r = -ENOMEM;
 out:
         strbuf_done(&t.body);
-        strv_free(t.headers);
+        http_header_list_clear(&t.headers);
         if (req->secret) /* libcurl's own copies are out of reach */
                 for (struct curl_slist *h = headers; h; h = h->next)
                         explicit_bzero(h->data, strlen(h->data));
         lib.slist_free_all(headers);
         lib.slist_free_all(resolve);
+        lib.slist_free_all(connect_to);
         return r;
 }
 

@@ -34,6 +34,7 @@ struct http_request {
         size_t max_body; /* default 16 MiB; more is -EFBIG */
         const char *ca_file; /* extra trust anchors, replaces the system store */
         const char *const *resolve; /* curl "host:port:addr" overrides */
+        const char *pin_address; /* numeric IP: connect there only (the URL's port), whatever the URL's host says */
         bool no_proxy; /* never through a proxy (IMDS) */
         bool secret; /* headers or bodies hold a secret (a token): kiln's copies are wiped when freed */
         char *error; /* optional HTTP_ERROR_MAX buffer for the transport error */
@@ -58,6 +59,20 @@ const char *http_response_header(const struct http_response *r, const char *name
 void http_response_free(struct http_response *r);
 DEFINE_POINTER_CLEANUP(struct http_response, http_response_free)
 #define _cleanup_http_response_ _cleanup_(http_response_freep)
+
+/* A URL as kiln reads one: http or https, no userinfo, a host of letters,
+ * digits, dots and dashes or an IPv6 literal in brackets, a port 1..65535,
+ * no blanks or control characters, 2048 bytes at most. */
+#define HTTP_URL_MAX 2048
+struct http_url {
+        bool https;
+        char host[256]; /* IPv6 without its brackets */
+        unsigned port; /* 80 or 443 when not given */
+        char authority[270]; /* as written: "host:port", "[::1]:80" */
+        const char *path; /* into the URL, before any '#'; may be "" or start with '?' */
+        size_t path_len;
+};
+int http_url_parse(const char *url, struct http_url *ret);
 
 /* Parses a Retry-After value: delta-seconds or an HTTP-date. -1 if invalid. */
 long http_parse_retry_after(const char *value, long now_s);

@@ -6,6 +6,7 @@
 
 extern const struct kiln_module imds_module;
 extern const struct kiln_module userdata_module;
+extern const struct kiln_module instance_module;
 extern const struct kiln_module system_module;
 extern const struct kiln_module scripts_module;
 extern const struct kiln_module nginx_module;
@@ -14,6 +15,6 @@ extern const struct kiln_module cloudwatch_module;
 extern const struct kiln_module power_module;
 
 const struct kiln_module *const kiln_modules[] = {
-        &imds_module,       &userdata_module, &system_module, &scripts_module, &nginx_module, &acme_module,
-        &cloudwatch_module, &power_module,    NULL,
+        &imds_module,  &userdata_module, &instance_module,   &system_module, &scripts_module,
+        &nginx_module, &acme_module,     &cloudwatch_module, &power_module,  NULL,
 };

@@ -121,8 +121,11 @@ int pkg_update(void) {
 }
 
 int pkg_upgrade(void) {
-        static const char *const apt[] = {"apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confold",
-                                          "upgrade", NULL};
+        /* cloud-init's package_upgrade on Debian and Ubuntu is dist-upgrade
+         * (its apt_get_upgrade_subcommand default): new dependencies come
+         * in, as kernel and security updates need. */
+        static const char *const apt[] = {"apt-get",      "-q", "-y", "-o", "Dpkg::Options::=--force-confold",
+                                          "dist-upgrade", NULL};
         static const char *const dnf[] = {"dnf", "-q", "-y", "upgrade", NULL};
         static const char *const yum[] = {"yum", "-q", "-y", "update", NULL};
 

@@ -22,3 +22,13 @@ int yaml_parse(const char *buf, size_t len, const char *origin, json_t **ret, ch
  * nodes, or nest deeper than 64 levels, are refused. */
 int yaml_parse_positions(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
                          json_t **ret_positions, char **ret_error);
+
+/* The same for a cloud-config document, read as cloud-init's PyYAML reads
+ * it: a key repeated in a mapping replaces the earlier one (kiln's own
+ * config refuses it), and each is named in *ret_warnings (NULL if none);
+ * plain scalars are typed by PyYAML's YAML 1.1 rules (0644 octal, 1:30
+ * base 60, 1e5 and yEs strings; inf and nan as the strings "inf", "nan");
+ * a !!binary scalar (bytes) becomes {"!!binary": "its base64"}, canonical. */
+#define YAML_BINARY_KEY "!!binary"
+int yaml_parse_cloud(const char *buf, size_t len, const char *origin, size_t line_offset, json_t **ret,
+                     json_t **ret_positions, char ***ret_warnings, char **ret_error);

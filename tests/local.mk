@@ -21,12 +21,16 @@ check_PROGRAMS += \
 	tests/unit/test-keys \
 	tests/unit/test-sha256 \
 	tests/unit/test-gzip \
-	tests/unit/test-path
+	tests/unit/test-path \
+	tests/unit/test-transient \
+	tests/unit/test-console
 tests_unit_test_strbuf_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_yaml_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_fileio_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_proc_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_http_LDADD = $(TEST_UNIT_LDADD)
+# A send() that fails with EINTR on demand (tests/unit/test-http.c).
+tests_unit_test_http_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=send
 tests_unit_test_imds_LDADD = $(TEST_UNIT_LDADD)
 # Its test_wipe() sees every free() and realloc() of kiln's code.
 tests_unit_test_imds_LDFLAGS = -Wl,--wrap=free -Wl,--wrap=realloc
@@ -38,6 +42,10 @@ tests_unit_test_gzip_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_gzip_SOURCES = tests/unit/test-gzip.c tests/unit/tap.h
 tests_unit_test_path_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_path_SOURCES = tests/unit/test-path.c tests/unit/tap.h
+tests_unit_test_transient_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_transient_SOURCES = tests/unit/test-transient.c tests/unit/tap.h
+tests_unit_test_console_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_console_SOURCES = tests/unit/test-console.c tests/unit/tap.h
 tests_unit_test_strbuf_SOURCES = tests/unit/test-strbuf.c tests/unit/tap.h
 tests_unit_test_yaml_SOURCES = tests/unit/test-yaml.c tests/unit/tap.h
 tests_unit_test_fileio_SOURCES = tests/unit/test-fileio.c tests/unit/tap.h
@@ -56,7 +64,8 @@ TESTS += \
 	tests/e2e/cli.sh \
 	tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh \
-	tests/e2e/libsystemd-lazy.sh
+	tests/e2e/libsystemd-lazy.sh \
+	tests/e2e/crash-points.sh
 
 # Files, not folders: a folder in EXTRA_DIST is copied from the build tree
 # when one of that name exists there, test logs and all.
@@ -68,4 +77,8 @@ EXTRA_DIST += \
 	tests/e2e/boot.sh tests/e2e/status-wait.sh tests/e2e/status-secrets.sh tests/e2e/status-owner.sh \
 	tests/e2e/cli.sh tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh tests/e2e/libsystemd-lazy.sh \
+	tests/data/fuzz/http/chunked.http tests/data/fuzz/http/continue.http tests/data/fuzz/http/close.http \
+	tests/data/fuzz/http/date.retry tests/data/fuzz/http/delta.retry tests/data/fuzz/http/rfc850.retry \
+	tests/data/fuzz/http/asctime.retry tests/data/fuzz/http/ipv6.url \
+	tests/e2e/crash-points.sh tests/e2e/crash-points.py tests/e2e/crash-shim.c tests/e2e/crash-run.c \
 	bench/boot

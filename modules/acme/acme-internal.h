@@ -66,10 +66,16 @@ struct acme_client {
         char *kid;
         char *thumbprint;
         bool thumbprint_new; /* not the one published before: nginx's challenge location is stale */
-        /* The last failure, for the caller to log and store. */
+        /* The last failure, for the caller to log and store; how to retry
+         * it. Per site: acme_client_begin_site() clears them. */
         char error[512];
         enum acme_retry retry;
         long retry_after_s;
+        /* The CA could not be reached (or gave no directory) in this run:
+         * every later request fails at once with this error, and each site
+         * is retried by its backoff, not by a boot that waits on them all. */
+        int down;
+        char down_error[512];
         unsigned requests;
         unsigned bad_nonces;
 };
@@ -77,6 +83,9 @@ struct acme_client {
 int acme_client_new(const struct acme_config *cfg, struct acme_client **ret);
 void acme_client_free(struct acme_client *c);
 DEFINE_POINTER_CLEANUP(struct acme_client, acme_client_free)
+/* Forgets the last site's failure (error, Retry-After), not the run's
+ * knowledge that the CA is down. */
+void acme_client_begin_site(struct acme_client *c);
 /* Sets c->error from a printf format; returns r. */
 int acme_errorf(struct acme_client *c, int r, const char *fmt, ...) _printf_(3, 4);
 
@@ -153,9 +162,16 @@ uint32_t random_u32(void);
 int store_site_path(const char *site, const char *file, char **ret);
 int store_state_load(const char *site, json_t **ret);
 int store_state_save(const char *site, const json_t *state);
-/* Writes cert.pem, chain.pem, fullchain.pem (the previous ones kept as
- * *.bak), removes the placeholder marker. */
-int store_install(const char *site, const char *fullchain);
+/* Installs the certificate fullchain and, when not NULL, a new key for it:
+ * privkey.pem, cert.pem, chain.pem, fullchain.pem (the ones replaced kept
+ * as *.bak), all or none of them as far as the next run sees; removes the
+ * placeholder marker. On failure nothing was replaced, or the rest is left
+ * to store_recover(). */
+int store_install(const char *site, const struct kiln_key *key, const char *fullchain);
+/* Finishes an install that a crash interrupted after it was committed, or
+ * throws away one interrupted before: 1 when files were moved into place.
+ * Called before the site's files are read. */
+int store_recover(const char *site);
 /* Puts the *.bak files back after a failed deploy. */
 int store_rollback(const char *site);
 /* Keeps a hard link of path as path.bak (absent is fine). */

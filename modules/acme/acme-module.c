@@ -330,6 +330,11 @@ int acme_site_certificate(struct kiln_context *ctx, const char *site, char *cons
         if (site_path(site, "fullchain.pem", &cert) < 0 || site_path(site, "privkey.pem", &key) < 0 ||
             root_path(&dir, ACME_SITES_DIR "/%s", site) < 0 || root_path(&top, ACME_DIR) < 0)
                 return -ENOMEM;
+        r = store_recover(site);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                log_info("Site '%s': finished installing the certificate that an interrupted run had committed.", site);
         r = file_exists(cert);
         if (r > 0)
                 r = placeholder_stale(site, domains, cert) > 0 ? 0 : 1;

@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "acme/acme-internal.h"
+#include "clock.h"
 #include "config.h"
+#include "context.h"
 #include "fileio.h"
 #include "log.h"
 #include "path.h"
@@ -17,6 +19,11 @@
 
 #define NONCE_POOL_MAX 8
 #define BAD_NONCE_RETRIES 20
+/* A 5xx other than 503 (which says when, and is the caller's to wait):
+ * a few more tries, with backoff, before the site's own backoff. */
+#define SERVER_ERROR_RETRIES 3
+#define SERVER_ERROR_BACKOFF_MS 500L
+#define SERVER_ERROR_BACKOFF_MAX_MS 4000L
 #define PROBLEM_PREFIX "urn:ietf:params:acme:error:"
 
 int acme_errorf(struct acme_client *c, int r, const char *fmt, ...) {
@@ -37,6 +44,26 @@ int acme_client_new(const struct acme_config *cfg, struct acme_client **ret) {
         c->retry = ACME_RETRY_BACKOFF;
         *ret = c;
         return 0;
+}
+
+void acme_client_begin_site(struct acme_client *c) {
+        c->error[0] = 0;
+        c->retry = ACME_RETRY_BACKOFF;
+        c->retry_after_s = 0;
+}
+
+/* 0, or the error that took the CA down earlier in this run (in c->error). */
+static int ca_down(struct acme_client *c) {
+        if (c->down >= 0)
+                return 0;
+        memcpy(c->error, c->down_error, sizeof(c->error));
+        return c->down;
+}
+
+static int mark_down(struct acme_client *c, int r) {
+        c->down = r;
+        memcpy(c->down_error, c->error, sizeof(c->down_error));
+        return r;
 }
 
 void acme_client_free(struct acme_client *c) {
@@ -62,14 +89,19 @@ void acme_http_defaults(const struct acme_client *c, struct http_request *req) {
         req->max_body = 1024 * 1024;
 }
 
-/* Turns a transport failure into a sentence a person can act on. */
+/* Turns a transport failure into a sentence a person can act on. A CA
+ * that cannot be reached (after the request's own retries) is down for
+ * the rest of the run. */
 static int transport_error(struct acme_client *c, int r, const char *url, const char *detail) {
         if (r == -EPROTO)
                 return acme_errorf(c, r,
                                    "TLS with the ACME server %s failed: %s (its certificate is not trusted? set "
                                    "acme.ca_file for a test CA)",
                                    url, detail);
-        return acme_errorf(c, r, "ACME server %s unreachable: %s", url, detail[0] ? detail : strerror(-r));
+        acme_errorf(c, r, "ACME server %s unreachable: %s", url, detail[0] ? detail : strerror(-r));
+        if (r == -ETIMEDOUT || r == -ECONNREFUSED || r == -ECONNRESET || r == -EHOSTUNREACH)
+                return mark_down(c, r);
+        return r;
 }
 
 static void nonce_save(struct acme_client *c, const struct http_response *resp) {
@@ -86,19 +118,23 @@ int acme_directory(struct acme_client *c) {
         json_t *dir;
         int r;
 
-        if (c->directory)
-                return 0;
+        r = ca_down(c);
+        if (r < 0 || c->directory)
+                return r;
+        /* Whatever keeps the directory away is the CA down for this run. */
         acme_http_defaults(c, &req);
         r = http_request(&req, &resp);
         if (r < 0)
-                return transport_error(c, r, c->cfg->directory, err);
+                return mark_down(c, transport_error(c, r, c->cfg->directory, err));
         c->requests++;
         if (resp->status != 200)
-                return acme_errorf(c, -EPROTO, "ACME directory %s answered HTTP %ld", c->cfg->directory, resp->status);
+                return mark_down(c, acme_errorf(c, -EPROTO, "ACME directory %s answered HTTP %ld", c->cfg->directory,
+                                                resp->status));
         dir = json_loadb(resp->body, resp->body_len, 0, NULL);
         if (!json_is_object(dir) || !json_is_string(json_object_get(dir, "newOrder"))) {
                 json_decref(dir);
-                return acme_errorf(c, -EBADMSG, "ACME directory %s is not an ACME directory", c->cfg->directory);
+                return mark_down(
+                        c, acme_errorf(c, -EBADMSG, "ACME directory %s is not an ACME directory", c->cfg->directory));
         }
         c->directory = dir;
         return 0;
@@ -114,6 +150,9 @@ static int nonce_fetch(struct acme_client *c) {
         _cleanup_http_response_ struct http_response *resp = NULL;
         int r;
 
+        r = ca_down(c);
+        if (r < 0)
+                return r;
         req.url = acme_directory_url(c, "newNonce");
         if (!req.url)
                 return acme_errorf(c, -EBADMSG, "ACME directory has no newNonce");
@@ -238,7 +277,9 @@ static int post_once(struct acme_client *c, const char *url, const char *payload
         struct http_request req = {.method = "POST", .url = url, .error = err, .headers = headers};
         int r;
 
-        r = nonce_take(c, &nonce);
+        r = ca_down(c);
+        if (r >= 0)
+                r = nonce_take(c, &nonce);
         if (r < 0)
                 return r;
         h = protected_header(c, url, nonce, jwk);
@@ -266,9 +307,23 @@ static int post_once(struct acme_client *c, const char *url, const char *payload
         return 0;
 }
 
+/* Before another try after a 5xx: backoff, or the CA's Retry-After when
+ * longer (up to the cap). */
+static void server_error_wait(const struct http_response *resp, unsigned n) {
+        long delay = http_backoff_ms(n, SERVER_ERROR_BACKOFF_MS, SERVER_ERROR_BACKOFF_MAX_MS);
+
+        if (resp->retry_after_ms > delay)
+                delay = resp->retry_after_ms < SERVER_ERROR_BACKOFF_MAX_MS ? resp->retry_after_ms
+                                                                           : SERVER_ERROR_BACKOFF_MAX_MS;
+        kiln_keepalive();
+        sleep_ms(delay);
+}
+
 int acme_post(struct acme_client *c, const char *url, const char *payload, bool jwk, const char *accept,
               struct http_response **ret) {
-        for (unsigned attempt = 0;; attempt++) {
+        unsigned bad_nonces = 0, server_errors = 0;
+
+        for (;;) {
                 _cleanup_http_response_ struct http_response *resp = NULL;
                 _cleanup_json_ json_t *doc = NULL;
                 const char *type;
@@ -282,9 +337,13 @@ int acme_post(struct acme_client *c, const char *url, const char *payload, bool 
                         return 0;
                 }
                 problem_type(resp, &type, &doc);
-                if ((streq(type, "badNonce") || (resp->status >= 500 && resp->status != 503)) &&
-                    attempt < BAD_NONCE_RETRIES) {
+                /* badNonce carries a fresh nonce: again at once (RFC 8555 6.5). */
+                if (streq(type, "badNonce") && bad_nonces++ < BAD_NONCE_RETRIES) {
                         c->bad_nonces++;
+                        continue;
+                }
+                if (resp->status >= 500 && resp->status != 503 && server_errors++ < SERVER_ERROR_RETRIES) {
+                        server_error_wait(resp, server_errors);
                         continue;
                 }
                 return problem_error(c, url, resp);

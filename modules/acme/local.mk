@@ -12,18 +12,19 @@ libkiln_a_SOURCES += \
 	modules/acme/deploy.c
 
 check_PROGRAMS += tests/unit/test-acme
-tests_unit_test_acme_SOURCES = tests/unit/test-acme.c tests/unit/tap.h
+tests_unit_test_acme_SOURCES = tests/unit/test-acme.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
 tests_unit_test_acme_LDADD = $(TEST_UNIT_LDADD)
 
 TESTS += \
 	tests/e2e/acme-issue.sh \
 	tests/e2e/acme-fail.sh \
+	tests/e2e/acme-ca-down.sh \
 	tests/e2e/acme-renew.sh \
 	tests/e2e/acme-eab.sh \
 	tests/e2e/acme-demo.sh
 
 EXTRA_DIST += \
-	tests/local-ec2.d/pebble.sh \
+	tests/local-ec2.d/pebble.sh tests/fakes/acme-faults.py \
 	tests/data/acme/lib.sh \
 	tests/data/acme/account-p256.key tests/data/acme/rsa2048.key tests/data/acme/ca.pem \
 	tests/data/acme/leaf-high-serial.pem tests/data/acme/leaf-low-serial.pem \

@@ -159,22 +159,6 @@ static int site_key(struct acme_run *run, const char *site, struct kiln_key **re
         return r;
 }
 
-static int install(struct acme_run *run, const char *site, const struct kiln_key *key, bool key_new, const char *pem) {
-        _cleanup_free_ char *path = NULL;
-        int r;
-
-        if (key_new) {
-                if (store_site_path(site, "privkey.pem", &path) < 0)
-                        return -ENOMEM;
-                r = store_backup(path);
-                if (r >= 0)
-                        r = key_save(key, path);
-                if (r < 0)
-                        return r;
-        }
-        return store_install(site, pem);
-}
-
 /* nginx reload, then a TLS look at what 127.0.0.1 serves for the site. */
 static int deploy_and_check(struct acme_run *run, const struct acme_site *site, const char *pem, json_t *state,
                             char **ret_error) {
@@ -247,10 +231,10 @@ static int issue(struct acme_run *run, const struct acme_site *site, json_t *sta
                 acme_errorf(run->client, r, "The CA sent a certificate kiln cannot read");
         if (r < 0)
                 return record_failure(run, site->name, state, r, run->client->error, ret_error);
-        r = install(run, site->name, key, key_new, pem);
+        /* On failure, nothing was replaced, or the next run finishes it. */
+        r = store_install(site->name, key_new ? key : NULL, pem);
         if (r < 0) {
                 cert_info_done(&ci);
-                (void) store_rollback(site->name);
                 return record_failure(run, site->name, state, r, "Failed to write the new certificate", ret_error);
         }
         record_success(run, state, &ci);
@@ -307,6 +291,10 @@ int acme_site_run(struct acme_run *run, const struct acme_site *site, char **ret
         r = store_state_load(site->name, &state);
         if (r < 0)
                 return r;
+        /* One client serves every site of the run: what the CA said about
+         * the last site (its Retry-After) is not this one's. */
+        if (run->client)
+                acme_client_begin_site(run->client);
         r = due(run, site, state, &replaces);
         if (r == 0) {
                 if (store_state_save(site->name, state) < 0)

@@ -67,38 +67,116 @@ int store_backup(const char *path) {
         return 0;
 }
 
-static int install_file(const char *site, const char *name, const char *data) {
+/* A new set of files is written whole into new/ first, then committed by
+ * the marker new/complete, then moved into place one by one, fullchain.pem
+ * last: kill -9 before the commit leaves the files before (new/ is thrown
+ * away), after it the next run finishes the moves (store_recover()). A new
+ * key never meets the certificate before in the site's directory, where
+ * nginx reads them as a pair. */
+#define STAGE "new"
+#define STAGE_DONE STAGE "/complete"
+
+static const char *const set_files[] = {"privkey.pem", "cert.pem", "chain.pem", "fullchain.pem"};
+
+static int fsync_dir(const char *dir) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0 || fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int stage_file(const char *site, const char *name, const char *data) {
         _cleanup_free_ char *path = NULL;
-        int r;
 
         if (store_site_path(site, name, &path) < 0)
                 return -ENOMEM;
-        r = store_backup(path);
-        if (r < 0)
-                return r;
         return write_file_atomic(path, data, strlen(data), 0644);
 }
 
-int store_install(const char *site, const char *fullchain) {
-        _cleanup_free_ char *cert = NULL, *chain = NULL, *marker = NULL;
+/* Moves the committed files of new/ into place. The *.bak of a file that
+ * is not replaced goes: store_rollback() puts back what this install
+ * replaced, and only that. */
+static int finish(const char *site) {
+        _cleanup_free_ char *dir = NULL, *stage = NULL, *done = NULL, *marker = NULL;
+        int r;
+
+        if (store_site_path(site, "", &dir) < 0 || store_site_path(site, STAGE, &stage) < 0 ||
+            store_site_path(site, STAGE_DONE, &done) < 0 || store_site_path(site, "placeholder", &marker) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(set_files); i++) {
+                _cleanup_free_ char *from = strdup_printf("%s/%s", stage, set_files[i]),
+                                    *to = strdup_printf("%s%s", dir, set_files[i]),
+                                    *bak = strdup_printf("%s%s.bak", dir, set_files[i]);
+                if (!from || !to || !bak)
+                        return -ENOMEM;
+                r = file_exists(from);
+                if (r == 0 && unlink(bak) < 0 && errno != ENOENT)
+                        return negative_errno();
+                if (r <= 0)
+                        continue;
+                r = store_backup(to);
+                if (r >= 0 && rename(from, to) < 0)
+                        r = negative_errno();
+                if (r < 0)
+                        return r;
+        }
+        r = fsync_dir(dir);
+        if (r >= 0 && unlink(marker) < 0 && errno != ENOENT)
+                r = negative_errno();
+        if (r >= 0 && unlink(done) < 0 && errno != ENOENT)
+                r = negative_errno();
+        if (r >= 0 && rmdir(stage) < 0 && errno != ENOENT)
+                r = negative_errno();
+        return r;
+}
+
+int store_recover(const char *site) {
+        _cleanup_free_ char *stage = NULL, *done = NULL;
+        int r;
+
+        if (store_site_path(site, STAGE, &stage) < 0 || store_site_path(site, STAGE_DONE, &done) < 0)
+                return -ENOMEM;
+        r = file_exists(stage);
+        if (r <= 0)
+                return r;
+        r = file_exists(done);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return rm_rf(stage);
+        r = finish(site);
+        return r < 0 ? r : 1;
+}
+
+int store_install(const char *site, const struct kiln_key *key, const char *fullchain) {
+        _cleanup_free_ char *cert = NULL, *chain = NULL, *stage = NULL, *path = NULL;
         int r;
 
         r = cert_split_chain(fullchain, &cert, &chain);
         if (r < 0)
                 return r;
-        r = install_file(site, "cert.pem", cert);
-        if (r >= 0)
-                r = install_file(site, "chain.pem", chain);
-        /* fullchain.pem last: it is what nginx serves. */
-        if (r >= 0)
-                r = install_file(site, "fullchain.pem", fullchain);
-        if (r < 0)
-                return r;
-        if (store_site_path(site, "placeholder", &marker) < 0)
+        if (store_site_path(site, STAGE, &stage) < 0)
                 return -ENOMEM;
-        if (unlink(marker) < 0 && errno != ENOENT)
-                return negative_errno();
-        return 0;
+        r = rm_rf(stage);
+        if (r >= 0 && mkdir(stage, 0700) < 0)
+                r = negative_errno();
+        if (r >= 0 && key)
+                r = store_site_path(site, STAGE "/privkey.pem", &path) < 0 ? -ENOMEM : key_save(key, path);
+        if (r >= 0)
+                r = stage_file(site, STAGE "/cert.pem", cert);
+        if (r >= 0)
+                r = stage_file(site, STAGE "/chain.pem", chain);
+        if (r >= 0)
+                r = stage_file(site, STAGE "/fullchain.pem", fullchain);
+        if (r >= 0)
+                r = stage_file(site, STAGE_DONE, "");
+        if (r < 0) {
+                (void) rm_rf(stage);
+                return r;
+        }
+        /* Committed: from here on, what is not done now is done by the next run. */
+        return finish(site);
 }
 
 static int restore(const char *site, const char *name) {

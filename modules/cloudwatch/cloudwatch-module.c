@@ -39,6 +39,7 @@ struct cw_state {
         unsigned failures;
         bool retry_pending;
         bool outage_logged;
+        bool spool_unwritable; /* commits are held in memory: the spool could not be written */
         unsigned long long sent_datums, sent_requests, rejected_datums, dropped_datums, invalid_datums;
         char last_error[1024];
         time_t last_sent;
@@ -280,7 +281,7 @@ static int build_run(struct cw_state *s, const struct sorted *run, size_t n, str
                 in[i] = run[i].d;
         r = metric_pack(in, n, &packed);
         for (size_t i = 0; r >= 0 && i < packed.n_items;) {
-                size_t k = metric_split(packed.items + i, packed.n_items - i, run[0].d->ns);
+                size_t k = metric_split(s->set.protocol, packed.items + i, packed.n_items - i, run[0].d->ns);
                 r = add_request(s, run[0].d->ns, packed.items + i, k, out);
                 i += k;
         }
@@ -301,7 +302,24 @@ static int build_requests(struct cw_state *s, struct metric_batch *in, time_t no
         return r;
 }
 
-static int commit(struct cw_state *s, struct metric_batch *in, time_t now, char *const *sources, const char *replaces) {
+/* A commit the spool could not write is held in memory and sent from
+ * there; said once until the spool takes writes again. */
+static void note_unwritable(struct cw_state *s, int error) {
+        struct spool_counts c;
+
+        spool_get_counts(s->spool, &c);
+        if (!s->spool_unwritable)
+                log_warning_errno(-error,
+                                  "Failed to write the metrics spool, holding %zu datum(s) in memory and sending them "
+                                  "from there: %m",
+                                  c.memory_datums);
+        s->spool_unwritable = true;
+}
+
+/* Commits in; on failure, the collected datums of it (the others stay in
+ * incoming/ or their legacy file) are lost and counted as dropped. */
+static int commit(struct cw_state *s, struct metric_batch *in, time_t now, char *const *sources, const char *replaces,
+                  size_t collected) {
         _cleanup_(request_list_done) struct request_list reqs = {0};
         size_t dropped = 0;
         int r, k;
@@ -309,14 +327,30 @@ static int commit(struct cw_state *s, struct metric_batch *in, time_t now, char 
         r = build_requests(s, in, now, &reqs);
         if (r >= 0)
                 r = spool_commit(s->spool, reqs.items, reqs.n, sources, replaces);
-        if (r < 0)
-                log_error_errno(r, "Failed to spool metrics: %m");
+        if (r > 0)
+                note_unwritable(s, r);
+        else if (r < 0) {
+                log_error_errno(r, "Failed to spool metrics, dropping %zu collected datum(s): %m", collected);
+                s->dropped_datums += collected;
+        }
         k = spool_trim(s->spool, &dropped);
         if (k > 0) {
                 s->dropped_datums += dropped;
                 log_warning("Metrics spool is full: dropped the %d oldest batch(es), %zu datum(s).", k, dropped);
         }
-        return r;
+        return r < 0 ? r : 0;
+}
+
+/* Commits held in memory go to disk once it has room again. */
+static void persist(struct cw_state *s) {
+        size_t left = 0;
+
+        if (!s->spool_unwritable)
+                return;
+        if (spool_persist(s->spool, &left) >= 0 && left == 0) {
+                log_info("The metrics spool takes writes again; nothing is held in memory any more.");
+                s->spool_unwritable = false;
+        }
 }
 
 /* Takes this interval's datums into the spool, in one commit. */
@@ -336,7 +370,8 @@ static void gather(struct kiln_context *ctx, struct cw_state *s, time_t now) {
                 return (void) log_oom();
         if (json_array_size(collected) > 0 && metric_batch_add_json(&in, collected, NULL) < 0)
                 return (void) log_oom();
-        (void) commit(s, &in, now, sources, NULL);
+        persist(s);
+        (void) commit(s, &in, now, sources, NULL, json_array_size(collected));
 }
 
 /* Queue files of the kiln before are encoded again, in the new format. A
@@ -361,7 +396,7 @@ static void migrate_legacy(struct cw_state *s, time_t now) {
                         log_warning_errno(r, "Dropping the unreadable metrics spool file '%s': %m", name);
                         (void) spool_drop_legacy(s->spool, name);
                 } else
-                        (void) commit(s, &in, now, NULL, name);
+                        (void) commit(s, &in, now, NULL, name, 0);
         }
 }
 
@@ -403,7 +438,10 @@ static void schedule_retry(struct kiln_context *ctx, struct cw_state *s, long re
 static void failed(struct kiln_context *ctx, struct cw_state *s, const char *msg, long retry_after_ms) {
         struct spool_counts c;
 
-        snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
+        /* msg may be last_error itself (client_ready() wrote it): copying
+         * a string onto itself with snprintf() is undefined, and emptied it. */
+        if (msg != s->last_error)
+                snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
         spool_get_counts(s->spool, &c);
         if (!s->outage_logged)
                 log_warning("Failed to push metrics, keeping %zu datum(s) spooled and retrying: %s", c.datums, msg);
@@ -424,6 +462,7 @@ static int send_one(struct kiln_context *ctx, struct cw_state *s) {
         _cleanup_free_ char *name = NULL, *ns = NULL;
         const struct spool_request *q;
         struct cw_answer a;
+        long offset;
         size_t n;
         int r;
 
@@ -441,9 +480,14 @@ static int send_one(struct kiln_context *ctx, struct cw_state *s) {
                 s->invalid_datums += n;
                 return spool_pop(s->spool, name) < 0 ? 0 : 1;
         }
+        offset = s->client.clock_offset_s;
         r = cw_put_metric_data(
                 &s->client, &(struct cw_body){.protocol = q->protocol, .gzip = q->gzip, .data = q->body, .len = q->len},
                 &a);
+        if (s->client.clock_offset_s != offset)
+                log_warning("CloudWatch refused a request for the time it was signed at: CloudWatch's clock is %ld s "
+                            "%s of this one; signing with CloudWatch's time from now on.",
+                            labs(s->client.clock_offset_s), s->client.clock_offset_s > 0 ? "ahead" : "behind");
         if (r < 0) {
                 failed(ctx, s, strerror(-r), -1);
                 return 0;
@@ -455,6 +499,11 @@ static int send_one(struct kiln_context *ctx, struct cw_state *s) {
         r = spool_pop(s->spool, name);
         if (r < 0)
                 log_error_errno(r, "Failed to remove a sent batch from the metrics spool: %m");
+        else if (r > 0)
+                log_debug_errno(-r,
+                                "Could not rewrite the metrics spool file %s without a sent batch, keeping that in "
+                                "memory: %m",
+                                name);
         if (a.outcome == CW_REJECTED) {
                 log_error("Dropping a batch of %zu datum(s) in namespace '%s': %s", n, ns, a.message);
                 s->rejected_datums += n;
@@ -494,8 +543,9 @@ static void publish_status(struct kiln_context *ctx, struct cw_state *s) {
         json_t *m;
 
         spool_get_counts(s->spool, &c);
-        m = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s?}", "queued_datums", (json_int_t) c.datums,
-                      "queued_requests", (json_int_t) c.requests, "incoming", (json_int_t) c.incoming, "sent_datums",
+        m = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:s?}", "queued_datums",
+                      (json_int_t) c.datums, "memory_datums", (json_int_t) c.memory_datums, "queued_requests",
+                      (json_int_t) c.requests, "incoming", (json_int_t) c.incoming, "sent_datums",
                       (json_int_t) s->sent_datums, "sent_requests", (json_int_t) s->sent_requests, "dropped_datums",
                       (json_int_t) s->dropped_datums, "rejected_datums", (json_int_t) s->rejected_datums,
                       "invalid_datums", (json_int_t) s->invalid_datums, "credentials", aws_creds_source(s->creds),
@@ -595,6 +645,10 @@ static int cloudwatch_reload(struct kiln_context *ctx) {
 }
 
 static void cloudwatch_done(struct kiln_context *ctx) {
+        size_t left = 0;
+
+        if (state && state->spool_unwritable && spool_persist(state->spool, &left) < 0 && left > 0)
+                log_warning("Stopping with %zu metric datum(s) that the spool had no room for: they are lost.", left);
         cw_state_free(state);
         state = NULL;
 }

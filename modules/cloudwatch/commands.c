@@ -22,6 +22,7 @@
 /* --- kiln put-metric --- */
 
 struct put_args {
+        const char *name, *value;
         const char *unit;
         const char *ns;
         char **dims;
@@ -39,16 +40,83 @@ static int parse_when(const char *s, time_t *ret) {
         return aws_parse_iso8601(s, ret);
 }
 
-static int parse_put_args(int argc, char **argv, struct put_args *a) {
-        static const struct option opts[] = {
-                {"unit", required_argument, NULL, 'u'},      {"dimension", required_argument, NULL, 'd'},
-                {"namespace", required_argument, NULL, 'n'}, {"timestamp", required_argument, NULL, 't'},
-                {"high-resolution", no_argument, NULL, 'H'}, {},
-        };
-        int c;
+static const struct option put_options[] = {
+        {"unit", required_argument, NULL, 'u'},      {"dimension", required_argument, NULL, 'd'},
+        {"namespace", required_argument, NULL, 'n'}, {"timestamp", required_argument, NULL, 't'},
+        {"high-resolution", no_argument, NULL, 'H'}, {},
+};
+#define PUT_SHORT_WITH_ARG "udnt"
 
+/* Whether arg is an option whose value is the next argument: "-u", "-Hd",
+ * "--unit", or an abbreviation getopt takes ("--dim"). */
+static bool takes_next(const char *arg) {
+        if (arg[0] != '-' || !arg[1])
+                return false;
+        if (arg[1] != '-') {
+                for (const char *c = arg + 1; *c; c++)
+                        if (strchr(PUT_SHORT_WITH_ARG, *c))
+                                return !c[1];
+                return false;
+        }
+        if (!arg[2] || strchr(arg, '='))
+                return false;
+        for (const struct option *o = put_options; o->name; o++)
+                if (o->has_arg == required_argument && strneq(o->name, arg + 2, strlen(arg + 2)))
+                        return true;
+        return false;
+}
+
+static bool is_number(const char *s) {
+        char *end = NULL;
+
+        errno = 0;
+        (void) strtod(s, &end);
+        return end != s && !*end;
+}
+
+/* getopt takes "-3.5" for options -3 and -.: the arguments reordered so
+ * that every operand (NAME, VALUE, a negative number among them) follows
+ * a "--", in the order given. ret[] points into argv. */
+static int operands_last(int argc, char **argv, int *ret_argc, char ***ret) {
+        _cleanup_free_ char **operands = calloc((size_t) argc + 1, sizeof(char *));
+        char **out = calloc((size_t) argc + 2, sizeof(char *));
+        int n = 0, k = 0;
+        bool rest = false;
+
+        if (!out || !operands) {
+                free(out);
+                return -ENOMEM;
+        }
+        out[n++] = argv[0];
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                if (!rest && streq(a, "--"))
+                        rest = true;
+                else if (rest || a[0] != '-' || !a[1] || is_number(a))
+                        operands[k++] = argv[i];
+                else {
+                        out[n++] = argv[i];
+                        if (takes_next(a) && i + 1 < argc)
+                                out[n++] = argv[++i];
+                }
+        }
+        out[n++] = (char *) "--";
+        for (int i = 0; i < k; i++)
+                out[n++] = operands[i];
+        *ret_argc = n;
+        *ret = out;
+        return 0;
+}
+
+static int parse_put_args(int argc, char **argv, struct put_args *a) {
+        _cleanup_free_ char **args = NULL;
+        int c, n, r;
+
+        r = operands_last(argc, argv, &n, &args);
+        if (r < 0)
+                return r;
         optind = 0; /* a full reset: options may follow NAME and VALUE */
-        while ((c = getopt_long(argc, argv, "u:d:n:t:H", opts, NULL)) >= 0)
+        while ((c = getopt_long(n, args, "u:d:n:t:H", put_options, NULL)) >= 0)
                 switch (c) {
                 case 'u': a->unit = optarg; break;
                 case 'n': a->ns = optarg; break;
@@ -69,10 +137,12 @@ static int parse_put_args(int argc, char **argv, struct put_args *a) {
                         break;
                 default: return -EINVAL;
                 }
-        if (argc - optind != 2) {
+        if (n - optind != 2) {
                 log_error("put-metric takes NAME and VALUE; see kiln put-metric --help.");
                 return -EINVAL;
         }
+        a->name = args[optind];
+        a->value = args[optind + 1];
         return 0;
 }
 
@@ -120,20 +190,20 @@ static int cmd_put_metric(struct kiln_context *ctx, int argc, char **argv) {
                     "Exit status: 0 queued, 1 could not queue, 64 invalid datum or usage."))
                 return 0;
         r = parse_put_args(argc, argv, &a);
-        if (r >= 0 && parse_value(argv[optind + 1], &value) < 0) {
-                log_error("Invalid VALUE '%s': expected a finite number.", argv[optind + 1]);
+        if (r >= 0 && parse_value(a.value, &value) < 0) {
+                log_error("Invalid VALUE '%s': expected a finite number.", a.value);
                 r = -EINVAL;
         }
         if (r < 0) {
                 strv_free(a.dims);
                 return r == -ENOMEM ? 1 : EXIT_USAGE;
         }
-        datum = build_datum(argv[optind], value, &a);
+        datum = build_datum(a.name, value, &a);
         strv_free(a.dims);
         if (!datum)
                 return log_oom(), 1;
         if (metric_check_datum(datum, time(NULL), &error) < 0 || (a.ns && metric_check_namespace(a.ns, &error) < 0)) {
-                log_error("Invalid metric '%s': %s.", argv[optind], error ? error : "invalid");
+                log_error("Invalid metric '%s': %s.", a.name, error ? error : "invalid");
                 return EXIT_USAGE;
         }
         (void) boot_load_config(ctx);
@@ -143,7 +213,7 @@ static int cmd_put_metric(struct kiln_context *ctx, int argc, char **argv) {
         r = spool_submit(dir, a.ns, list,
                          (size_t) config_int(ctx->config, "metrics.spool.max_datums", CW_DEFAULT_MAX_DATUMS));
         if (r < 0) {
-                log_error_errno(r, "Failed to queue metric '%s' in %s: %m", argv[optind], dir);
+                log_error_errno(r, "Failed to queue metric '%s' in %s: %m", a.name, dir);
                 return 1;
         }
         if (r > 0)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,17 @@ static int dup_member(json_t *doc, const char *key, bool required, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-int aws_creds_parse_imds(const char *text, struct aws_credentials *ret) {
+/* Jansson's parser copies what it reads (its token buffer, the strings of
+ * the tree) and frees the copies as they are: while the credentials
+ * document is parsed, each block jansson frees is wiped first. */
+static void wiping_free(void *p) {
+        if (!p)
+                return;
+        explicit_bzero(p, malloc_usable_size(p));
+        free(p);
+}
+
+static int parse_imds(const char *text, struct aws_credentials *ret) {
         _cleanup_(json_decrefp) json_t *doc = json_loads(text, 0, NULL);
         struct aws_credentials c = {0};
         const char *code;
@@ -136,6 +147,21 @@ int aws_creds_parse_imds(const char *text, struct aws_credentials *ret) {
         }
         *ret = c;
         return 0;
+}
+
+int aws_creds_parse_imds(const char *text, struct aws_credentials *ret) {
+        json_malloc_t old_malloc;
+        json_free_t old_free;
+        int r;
+
+        json_get_alloc_funcs(&old_malloc, &old_free);
+        /* Only where jansson uses the C library's allocator, as kiln does. */
+        if (old_malloc != malloc || old_free != free)
+                return parse_imds(text, ret);
+        json_set_alloc_funcs(malloc, wiping_free);
+        r = parse_imds(text, ret);
+        json_set_alloc_funcs(old_malloc, old_free);
+        return r;
 }
 
 _printf_(2, 3) static void set_error(struct aws_creds_provider *p, const char *fmt, ...) {

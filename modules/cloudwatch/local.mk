@@ -15,7 +15,9 @@ TESTS += \
 	tests/e2e/cloudwatch-sigv4.sh \
 	tests/e2e/cloudwatch-push.sh \
 	tests/e2e/cloudwatch-outage.sh \
-	tests/e2e/cloudwatch-creds.sh
+	tests/e2e/cloudwatch-creds.sh \
+	tests/e2e/cloudwatch-skew.sh \
+	tests/e2e/cloudwatch-enospc.sh
 
 check_PROGRAMS += tests/unit/test-cloudwatch
 tests_unit_test_cloudwatch_SOURCES = tests/unit/test-cloudwatch.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
@@ -23,4 +25,5 @@ tests_unit_test_cloudwatch_LDADD = $(TEST_UNIT_LDADD)
 
 EXTRA_DIST += \
 	tests/e2e/cloudwatch-lib.bash tests/e2e/cloudwatch-sigv4.py \
-	tests/data/metrics/incoming.json tests/data/metrics/count-infinite.json
+	tests/data/metrics/incoming.json tests/data/metrics/count-infinite.json \
+	tests/data/fuzz

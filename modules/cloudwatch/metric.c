@@ -383,32 +383,6 @@ int metric_pack(struct metric_datum *const *in, size_t n, struct metric_batch *o
         return 0;
 }
 
-/* --- splitting --- */
-
-/* An upper bound of a datum's size in either encoding, without encoding
- * it: every string percent-encoded in full (3 bytes a byte), every key as
- * long as the Query protocol's longest ("MetricData.member.1000.Dimensions
- * .member.30.Value="), every number as 32 characters. */
-static size_t item_size(const struct metric_datum *d) {
-        const size_t key = 64, number = 32;
-        size_t n = 4 * key + 3 * (d->name ? strlen(d->name) : 0) + 3 * (d->unit ? strlen(d->unit) : 0);
-
-        for (size_t i = 0; i < d->n_dims; i++)
-                n += 2 * key + 3 * (strlen(d->dims[i].name) + strlen(d->dims[i].value));
-        return n + (2 * d->n_values + 3) * (key + number);
-}
-
-size_t metric_split(const struct metric_datum *datums, size_t n, const char *ns) {
-        size_t size = 64 + strlen(ns) * 3, i;
-
-        for (i = 0; i < n && i < METRIC_MAX_ITEMS; i++) {
-                size += item_size(&datums[i]);
-                if (i > 0 && size > METRIC_MAX_BODY)
-                        break;
-        }
-        return i;
-}
-
 /* --- encoding --- */
 
 static bool unreserved(unsigned char c) {
@@ -595,6 +569,46 @@ static int encode_json(const char *ns, const struct metric_datum *datums, size_t
 int metric_encode(enum metric_protocol proto, const char *ns, const struct metric_datum *datums, size_t n,
                   struct strbuf *ret) {
         return proto == METRIC_JSON ? encode_json(ns, datums, n, ret) : encode_query(ns, datums, n, ret);
+}
+
+/* --- splitting --- */
+
+/* The bytes datum d adds to a request as the n-th item (1-based), measured
+ * by encoding it into scratch: the Query protocol's keys carry n, the JSON
+ * body a comma between items. */
+static int item_size(enum metric_protocol proto, const struct metric_datum *d, size_t n, struct strbuf *scratch,
+                     size_t *ret) {
+        int r;
+
+        scratch->len = 0;
+        if (proto == METRIC_JSON)
+                r = json_datum(scratch, d);
+        else
+                r = query_datum(scratch, n, d);
+        if (r < 0)
+                return r;
+        *ret = scratch->len + (proto == METRIC_JSON && n > 1);
+        return 0;
+}
+
+size_t metric_split(enum metric_protocol proto, const struct metric_datum *datums, size_t n, const char *ns) {
+        _cleanup_strbuf_ struct strbuf scratch = STRBUF_INIT;
+        size_t size, i;
+
+        /* The body with no item: the namespace and the frame around the items. */
+        if (metric_encode(proto, ns, NULL, 0, &scratch) < 0)
+                return n > 0;
+        size = scratch.len;
+        for (i = 0; i < n && i < METRIC_MAX_ITEMS; i++) {
+                size_t k;
+                /* Without memory to measure, one item a request still goes. */
+                if (item_size(proto, &datums[i], i + 1, &scratch, &k) < 0)
+                        return i > 0 ? i : 1;
+                size += k;
+                if (i > 0 && size > METRIC_MAX_BODY)
+                        break;
+        }
+        return i;
 }
 
 /* --- gzip --- */

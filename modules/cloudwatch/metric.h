@@ -108,9 +108,10 @@ double metric_samples(const struct metric_datum *d);
  * must outlive out). */
 int metric_pack(struct metric_datum *const *in, size_t n, struct metric_batch *out);
 
-/* How many of datums[0..n) fit one request, at least 1: at most 1000 items
- * and about 1 MB however encoded. */
-size_t metric_split(const struct metric_datum *datums, size_t n, const char *ns);
+/* How many of datums[0..n) fit one request of protocol proto, at least 1:
+ * at most 1000 items and METRIC_MAX_BODY bytes of body as encoded (before
+ * gzip), measured. */
+size_t metric_split(enum metric_protocol proto, const struct metric_datum *datums, size_t n, const char *ns);
 
 /* The request body for one batch. */
 int metric_encode(enum metric_protocol proto, const char *ns, const struct metric_datum *datums, size_t n,

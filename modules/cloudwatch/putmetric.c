@@ -109,6 +109,38 @@ static void name_bad_datum(const struct cw_body *body, const char *msg, char *ou
                 snprintf(out, size, "; the bad datum is #%ld, '%s'", n, name);
 }
 
+int cw_parse_http_date(const char *s, time_t *ret) {
+        struct tm tm = {0};
+        const char *end;
+
+        if (!s)
+                return -EINVAL;
+        while (*s == ' ' || *s == '\t')
+                s++;
+        end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        if (!end)
+                return -EINVAL;
+        while (*end == ' ' || *end == '\t')
+                end++;
+        if (*end)
+                return -EINVAL;
+        *ret = timegm(&tm);
+        return *ret == (time_t) -1 ? -EINVAL : 0;
+}
+
+/* The codes AWS answers a request signed too far from its clock with: the
+ * Query and JSON protocols' signature errors say so only in the message
+ * ("Signature expired: ... is now earlier than ...", "Signature not yet
+ * current: ..."). */
+bool cw_is_skew_error(const char *code, const char *msg) {
+        static const char *const skew_codes[] = {"RequestExpired", "RequestTimeTooSkewed", "RequestInTheFuture", NULL};
+
+        if (code_in(code, skew_codes))
+                return true;
+        return (streq(code, "InvalidSignatureException") || streq(code, "SignatureDoesNotMatch")) &&
+               (strstr(msg, "Signature expired") || strstr(msg, "Signature not yet current"));
+}
+
 static void judge(struct cw_answer *a, const struct cw_body *body, const struct http_response *resp) {
         static const char *const auth_codes[] = {"ExpiredToken",          "ExpiredTokenException",
                                                  "InvalidClientTokenId",  "UnrecognizedClientException",
@@ -128,8 +160,9 @@ static void judge(struct cw_answer *a, const struct cw_body *body, const struct 
         }
         (void) cw_error_code(http_response_header(resp, "x-amzn-query-error"), resp->body, code, sizeof(code), msg,
                              sizeof(msg));
-        a->auth_failed = code_in(code, auth_codes) || resp->status == 401 || resp->status == 403;
-        if (a->auth_failed || resp->status >= 500 || resp->status == 429 || code_in(code, retry_codes) ||
+        a->skewed = cw_is_skew_error(code, msg);
+        a->auth_failed = !a->skewed && (code_in(code, auth_codes) || resp->status == 401 || resp->status == 403);
+        if (a->skewed || a->auth_failed || resp->status >= 500 || resp->status == 429 || code_in(code, retry_codes) ||
             (resp->status != 400 && resp->status != 413)) {
                 a->outcome = CW_RETRY;
                 snprintf(a->message, sizeof(a->message), "CloudWatch answered %ld %s%s%.300s", resp->status,
@@ -173,7 +206,7 @@ static int send_signed(struct cw_client *c, const struct cw_body *body, char **h
 
         if (!url)
                 return -ENOMEM;
-        r = sigv4_sign(&sreq, creds, c->region, SERVICE, time(NULL), &sig);
+        r = sigv4_sign(&sreq, creds, c->region, SERVICE, time(NULL) + c->clock_offset_s, &sig);
         if (r < 0)
                 return r;
         struct http_request req = {
@@ -193,21 +226,29 @@ static int send_signed(struct cw_client *c, const struct cw_body *body, char **h
         return r;
 }
 
-int cw_put_metric_data(struct cw_client *c, const struct cw_body *body, struct cw_answer *ret) {
+/* After a skew error: CloudWatch's clock from the answer's Date. True when
+ * that changed the offset, so that signing again can help. */
+static bool learn_offset(struct cw_client *c, const struct http_response *resp, time_t sent_at) {
+        time_t server;
+        long offset;
+
+        if (cw_parse_http_date(http_response_header(resp, "Date"), &server) < 0)
+                return false;
+        offset = (long) (server - sent_at);
+        if (offset == c->clock_offset_s)
+                return false;
+        c->clock_offset_s = offset;
+        return true;
+}
+
+static int send_once(struct cw_client *c, const struct cw_body *body, const struct aws_credentials *creds,
+                     struct cw_answer *ret) {
         _cleanup_http_response_ struct http_response *resp = NULL;
-        const struct aws_credentials *creds = NULL;
         _cleanup_strv_free_ char **hdrs = NULL;
         char err[HTTP_ERROR_MAX] = "";
+        time_t sent_at = time(NULL);
         int r;
 
-        *ret = (struct cw_answer){.outcome = CW_RETRY, .retry_after_ms = -1};
-        r = aws_creds_get(c->creds, time(NULL), &creds);
-        if (r < 0) {
-                snprintf(ret->message, sizeof(ret->message), "no AWS credentials: %s", aws_creds_error(c->creds));
-                return 0;
-        }
-        ret->body_len = body->len;
-        ret->gzipped = body->gzip;
         r = headers(c, body, &hdrs);
         if (r >= 0)
                 r = send_signed(c, body, hdrs, creds, &resp, err);
@@ -219,6 +260,32 @@ int cw_put_metric_data(struct cw_client *c, const struct cw_body *body, struct c
                 return 0;
         }
         judge(ret, body, resp);
+        /* 1: sign again with the corrected clock. */
+        return ret->skewed && learn_offset(c, resp, sent_at) ? 1 : 0;
+}
+
+int cw_put_metric_data(struct cw_client *c, const struct cw_body *body, struct cw_answer *ret) {
+        const struct aws_credentials *creds = NULL;
+        int r;
+
+        *ret = (struct cw_answer){.outcome = CW_RETRY, .retry_after_ms = -1};
+        r = aws_creds_get(c->creds, time(NULL), &creds);
+        if (r < 0) {
+                snprintf(ret->message, sizeof(ret->message), "no AWS credentials: %s", aws_creds_error(c->creds));
+                return 0;
+        }
+        ret->body_len = body->len;
+        ret->gzipped = body->gzip;
+        r = send_once(c, body, creds, ret);
+        /* Once: a second skew error with a Date that moved again is left
+         * to the caller's backoff. */
+        if (r > 0) {
+                *ret = (struct cw_answer){
+                        .outcome = CW_RETRY, .retry_after_ms = -1, .body_len = body->len, .gzipped = body->gzip};
+                r = send_once(c, body, creds, ret);
+        }
+        if (r < 0)
+                return r;
         if (ret->auth_failed)
                 aws_creds_invalidate(c->creds);
         return 0;

@@ -16,6 +16,7 @@ struct cw_client {
         char *region;
         long timeout_ms;
         struct aws_creds_provider *creds; /* not owned */
+        long clock_offset_s; /* CloudWatch's clock minus ours, learnt from a skew error's Date */
 };
 
 enum cw_outcome {
@@ -29,6 +30,7 @@ struct cw_answer {
         long status; /* HTTP status, 0 when none came */
         long retry_after_ms; /* -1 when not given */
         bool auth_failed; /* credentials refused: refreshed before the retry */
+        bool skewed; /* refused for our clock (RequestExpired, "Signature expired", ...) */
         size_t body_len; /* bytes sent */
         bool gzipped;
         char message[768]; /* what went wrong, for the log; names the bad datum */
@@ -47,7 +49,16 @@ struct cw_body {
         size_t len;
 };
 
+/* Signs (at our clock plus c->clock_offset_s), sends, judges. An answer
+ * that says our clock is off corrects c->clock_offset_s from its Date
+ * header, as the AWS SDKs do, and the request is signed again and sent
+ * once more; credentials are not refreshed for it. */
 int cw_put_metric_data(struct cw_client *c, const struct cw_body *body, struct cw_answer *ret);
+
+/* An HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT") -> epoch seconds. */
+int cw_parse_http_date(const char *s, time_t *ret);
+/* Whether an error code and message say the request's time was off. */
+bool cw_is_skew_error(const char *code, const char *msg);
 
 /* The error code of a CloudWatch answer in either protocol: the
  * x-amzn-query-error header, JSON "__type", or the XML <Code>. */

@@ -15,16 +15,57 @@
  * would break the signature (the AWS SDKs leave the same ones out). */
 static const char *const unsigned_headers[] = {"expect", "user-agent", "x-amzn-trace-id"};
 
+/* Strings that held a key or the session token are wiped before they are
+ * freed: a core dump or a later heap read must not find them. */
+static void erase_free(char *p) {
+        if (!p)
+                return;
+        explicit_bzero(p, strlen(p));
+        free(p);
+}
+
+/* prefix followed by secret, in one allocation of its size: printf would
+ * leave copies of the secret in its buffers. */
+static char *secret_concat(const char *prefix, const char *secret) {
+        size_t a = strlen(prefix), b = strlen(secret);
+        char *p = malloc(a + b + 1);
+
+        if (!p)
+                return NULL;
+        memcpy(p, prefix, a);
+        memcpy(p + a, secret, b + 1);
+        return p;
+}
+
+static void strv_erase_free(char **l) {
+        for (char **p = l; p && *p; p++)
+                erase_free(*p);
+        free(l);
+}
+
+/* A buffer that will hold a secret, sized once: a realloc as it grows would
+ * leave copies behind in freed memory. */
+static int secret_buf(struct strbuf *b, size_t size) {
+        b->data = calloc(1, size + 1);
+        if (!b->data)
+                return -ENOMEM;
+        b->len = 0;
+        b->cap = size + 1;
+        return 0;
+}
+
+static void secret_buf_done(struct strbuf *b) {
+        if (b->data)
+                explicit_bzero(b->data, b->cap);
+        strbuf_done(b);
+}
+
 void aws_credentials_done(struct aws_credentials *c) {
         if (!c)
                 return;
-        if (c->secret_access_key)
-                explicit_bzero(c->secret_access_key, strlen(c->secret_access_key));
-        if (c->session_token)
-                explicit_bzero(c->session_token, strlen(c->session_token));
-        free(c->access_key_id);
-        free(c->secret_access_key);
-        free(c->session_token);
+        erase_free(c->access_key_id);
+        erase_free(c->secret_access_key);
+        erase_free(c->session_token);
         *c = (struct aws_credentials){0};
 }
 
@@ -43,12 +84,13 @@ int aws_credentials_copy(const struct aws_credentials *src, struct aws_credentia
 }
 
 void sigv4_result_done(struct sigv4_result *r) {
-        free(r->canonical_request);
-        free(r->string_to_sign);
-        free(r->signature);
-        free(r->authorization);
+        /* The canonical request and the headers hold the session token. */
+        erase_free(r->canonical_request);
+        erase_free(r->string_to_sign);
+        erase_free(r->signature);
+        erase_free(r->authorization);
         free(r->amz_date);
-        strv_free(r->headers);
+        strv_erase_free(r->headers);
         *r = (struct sigv4_result){0};
 }
 
@@ -205,17 +247,22 @@ static int header_cmp(const void *a, const void *b) {
         return strcmp(((const struct header *) a)->name, ((const struct header *) b)->name);
 }
 
+/* Header values may be the session token: built in a buffer of their size. */
 static char *trim_all(const char *v) {
-        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        struct strbuf b = STRBUF_INIT;
         bool space = false;
 
+        if (secret_buf(&b, strlen(v)) < 0)
+                return NULL;
         for (; *v; v++) {
                 if (isspace((unsigned char) *v)) {
                         space = b.len > 0;
                         continue;
                 }
-                if ((space && strbuf_puts(&b, " ") < 0) || strbuf_append(&b, v, 1) < 0)
+                if ((space && strbuf_puts(&b, " ") < 0) || strbuf_append(&b, v, 1) < 0) {
+                        secret_buf_done(&b);
                         return NULL;
+                }
                 space = false;
         }
         return strbuf_steal(&b);
@@ -231,7 +278,7 @@ static bool is_unsigned_header(const char *name) {
 static void headers_free(struct header *h, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 free(h[i].name);
-                free(h[i].value);
+                erase_free(h[i].value);
         }
         free(h);
 }
@@ -257,7 +304,7 @@ static int parse_headers(char **lines, struct header **ret, size_t *ret_n) {
                         *c = (char) tolower((unsigned char) *c);
                 if (is_unsigned_header(h[k].name)) {
                         free(h[k].name);
-                        free(h[k].value);
+                        erase_free(h[k].value);
                         h[k] = (struct header){0};
                         continue;
                 }
@@ -321,19 +368,31 @@ static int signing_headers(const struct sigv4_request *req, const struct aws_cre
                 return -ENOMEM;
         r = strv_push(&l, date);
         if (r >= 0 && creds->session_token) {
-                token = strdup_printf("X-Amz-Security-Token: %s", creds->session_token);
+                token = secret_concat("X-Amz-Security-Token: ", creds->session_token);
                 r = token ? strv_push(&l, token) : -ENOMEM;
         }
         if (token)
                 explicit_bzero(token, strlen(token));
-        if (r < 0)
+        if (r < 0) {
+                strv_erase_free(TAKE_PTR(l));
                 return r;
+        }
         *ret = TAKE_PTR(l);
         return 0;
 }
 
+/* The canonical headers' size: "name:value\n" each. */
+static size_t headers_size(const struct header *h, size_t n) {
+        size_t size = 1;
+
+        for (size_t i = 0; i < n; i++)
+                size += strlen(h[i].name) + strlen(h[i].value) + 2;
+        return size;
+}
+
 static int build_canonical(const struct sigv4_request *req, char **headers, char **ret, char **ret_signed) {
-        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT, canon = STRBUF_INIT, list = STRBUF_INIT;
+        _cleanup_(secret_buf_done) struct strbuf b = STRBUF_INIT, canon = STRBUF_INIT;
+        _cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
         _cleanup_free_ char *path = NULL, *query = NULL;
         const char *target = req->target && *req->target ? req->target : "/", *q, *payload;
         struct header *h = NULL;
@@ -356,7 +415,12 @@ static int build_canonical(const struct sigv4_request *req, char **headers, char
         payload = find_header(h, n, "x-amz-content-sha256");
         if (!payload)
                 sigv4_sha256_hex(req->body ? req->body : "", req->body_len, body_hash);
-        r = canonical_headers(h, n, &canon, &list);
+        /* Both hold the session token's header: sized once (see secret_buf()). */
+        r = secret_buf(&canon, headers_size(h, n));
+        r = r < 0 ? r
+                  : secret_buf(&b, strlen(req->method ? req->method : "GET") + strlen(path) + strlen(query) +
+                                           2 * headers_size(h, n) + 64 + 6);
+        r = r < 0 ? r : canonical_headers(h, n, &canon, &list);
         if (r >= 0)
                 r = strbuf_printf(&b, "%s\n%s\n%s\n%s\n%s\n%s", req->method ? req->method : "GET", path, query,
                                   canon.data, list.data, payload ? payload : body_hash);
@@ -370,7 +434,7 @@ static int build_canonical(const struct sigv4_request *req, char **headers, char
 
 static int derive_key(const char *secret, const char *date, const char *region, const char *service,
                       uint8_t key[static SHA256_DIGEST_SIZE]) {
-        _cleanup_free_ char *k0 = strdup_printf("AWS4%s", secret);
+        _cleanup_free_ char *k0 = secret_concat("AWS4", secret);
         uint8_t a[SHA256_DIGEST_SIZE], b[SHA256_DIGEST_SIZE];
 
         if (!k0)

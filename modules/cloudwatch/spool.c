@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -24,6 +26,8 @@ struct entry {
         size_t bytes;
         struct spool_request *reqs; /* the requests still queued, when in memory */
         size_t n_reqs;
+        bool in_memory; /* its file could not be written (ENOSPC, ...): only here */
+        char **sources; /* in memory: the incoming files it took, sorted; removed once sent */
 };
 
 struct spool {
@@ -42,10 +46,14 @@ void spool_request_done(struct spool_request *r) {
         *r = (struct spool_request){0};
 }
 
-static void requests_free(struct spool_request *reqs, size_t n) {
+void spool_requests_free(struct spool_request *reqs, size_t n) {
         for (size_t i = 0; i < n; i++)
                 spool_request_done(&reqs[i]);
         free(reqs);
+}
+
+static void requests_free(struct spool_request *reqs, size_t n) {
+        spool_requests_free(reqs, n);
 }
 
 static bool has_suffix(const char *name, const char *suffix) {
@@ -53,24 +61,156 @@ static bool has_suffix(const char *name, const char *suffix) {
         return name[0] != '.' && n > k && streq(name + n - k, suffix);
 }
 
-/* A write_file_atomic() temporary this old was left by a writer that died:
- * one that lives renames its file within milliseconds. A younger one may be
- * a put-metric writing right now, and must be left to it. */
-#define STALE_TEMP_SEC (10 * 60)
+/* --- files --- */
 
-static void remove_if_stale(const char *dir, const char *name) {
-        _cleanup_free_ char *p = strdup_printf("%s/%s", dir, name);
-        struct stat st;
+/* A temporary file's name: "<name>.kiln-XXXXXX", as write_file_atomic()
+ * names them too (kiln before this spool format wrote them with it). */
+static bool is_temp(const char *name) {
+        return strstr(name, ".kiln-") != NULL;
+}
 
-        if (p && lstat(p, &st) >= 0 && S_ISREG(st.st_mode) && time(NULL) - st.st_mtime > STALE_TEMP_SEC)
-                (void) unlink(p);
+static int write_fd_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+/* flock(2) on the directory, retried on EINTR. */
+static int lock_dir(int dfd, int how) {
+        while (flock(dfd, how) < 0)
+                if (errno != EINTR)
+                        return negative_errno();
+        return 0;
+}
+
+/* Gives the anonymous file fd the name `name` in dfd (which must not exist). */
+static int link_tmpfile(int fd, int dfd, const char *name) {
+        char proc[64];
+
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        if (linkat(AT_FDCWD, proc, dfd, name, AT_SYMLINK_FOLLOW) >= 0)
+                return 0;
+        /* Without /proc: AT_EMPTY_PATH, which needs CAP_DAC_READ_SEARCH. */
+        if (errno == ENOENT && linkat(fd, "", dfd, name, AT_EMPTY_PATH) >= 0)
+                return 0;
+        return negative_errno();
+}
+
+/* An O_TMPFILE in dfd, written and made durable: nothing half-written ever
+ * has a name. -EOPNOTSUPP when the file system cannot. */
+static int write_tmpfile(int dfd, const void *data, size_t len) {
+        int fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600), r;
+
+        if (fd < 0)
+                return errno == EISDIR || errno == EINVAL || errno == EOPNOTSUPP ? -EOPNOTSUPP : negative_errno();
+        r = write_fd_all(fd, data, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+/* A temporary name in dfd for name, holding data: the O_TMPFILE fd linked,
+ * or (fd < 0) a file created and written. */
+static int named_temp(int dfd, int fd, const char *name, const void *data, size_t len, char **ret) {
+        _cleanup_close_ int out = -1;
+        _cleanup_free_ char *tmp = NULL;
+        unsigned rnd = 0;
+        int r;
+
+        (void) getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
+        tmp = strdup_printf("%s.kiln-%08x", name, rnd);
+        if (!tmp)
+                return -ENOMEM;
+        r = fd >= 0 ? link_tmpfile(fd, dfd, tmp) : -ENOENT;
+        /* Not linked (no fd, or neither /proc nor CAP_DAC_READ_SEARCH): written here. */
+        if (r == -ENOENT || r == -EPERM || r == -EACCES) {
+                out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                r = out < 0 ? negative_errno() : write_fd_all(out, data, len);
+                if (r >= 0 && fsync(out) < 0)
+                        r = negative_errno();
+                if (r < 0 && out >= 0)
+                        (void) unlinkat(dfd, tmp, 0);
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(tmp);
+        return 0;
+}
+
+/* Writes dir/name with data, atomically and durably. A new name
+ * (!replace) is linked from an O_TMPFILE: nothing half-written ever has a
+ * name. A file replaced (rename needs a name to move), or any file where
+ * O_TMPFILE is not to be had, goes through a named temporary; while it has
+ * a name, the writer holds a shared flock(2) on the directory, and
+ * list_dir() removes temporaries only when it gets that lock exclusively:
+ * when no writer is between its temporary and its rename, whatever the
+ * clock says. */
+static int spool_write(const char *dir, const char *name, const void *data, size_t len, bool replace) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), fd = -1;
+        _cleanup_free_ char *tmp = NULL;
+        int r = 0;
+
+        if (dfd < 0)
+                return negative_errno();
+        fd = write_tmpfile(dfd, data, len);
+        if (fd < 0 && fd != -EOPNOTSUPP)
+                return fd;
+        if (fd >= 0 && !replace) {
+                r = link_tmpfile(fd, dfd, name);
+                /* Neither /proc nor CAP_DAC_READ_SEARCH: a named temporary, then. */
+                if (r == -ENOENT || r == -EPERM || r == -EACCES) {
+                        close(fd);
+                        fd = -1;
+                }
+        }
+        if (fd < 0 || replace) {
+                r = lock_dir(dfd, LOCK_SH);
+                if (r < 0)
+                        return r;
+                r = named_temp(dfd, fd, name, data, len, &tmp);
+                if (r >= 0 && (replace ? renameat(dfd, tmp, dfd, name) : linkat(dfd, tmp, dfd, name, 0)) < 0)
+                        r = negative_errno();
+                if (tmp && (r < 0 || !replace))
+                        (void) unlinkat(dfd, tmp, 0);
+                (void) lock_dir(dfd, LOCK_UN);
+        }
+        if (r < 0)
+                return r;
+        return fsync(dfd) < 0 ? negative_errno() : 0;
+}
+
+/* Removes the temporaries of writers that died: only when no writer holds
+ * the directory's lock, that is when none is writing. */
+static void remove_dead_temps(const char *dir, char **temps) {
+        _cleanup_close_ int dfd = -1;
+
+        if (!temps || !*temps)
+                return;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || flock(dfd, LOCK_EX | LOCK_NB) < 0)
+                return;
+        for (char **t = temps; *t; t++)
+                (void) unlinkat(dfd, *t, 0);
+        (void) flock(dfd, LOCK_UN);
 }
 
 /* Names of dir's files ending in suffix (or in suffix2, when not NULL),
- * sorted; stale leftovers of interrupted atomic writes are removed on the
- * way. */
+ * sorted; leftovers of writers that died are removed on the way. */
 static int list_dir(const char *dir, const char *suffix, const char *suffix2, char ***ret) {
-        _cleanup_strv_free_ char **l = NULL;
+        _cleanup_strv_free_ char **l = NULL, **temps = NULL;
         struct dirent **names = NULL;
         int n, r = 0;
 
@@ -79,8 +219,8 @@ static int list_dir(const char *dir, const char *suffix, const char *suffix2, ch
                 return negative_errno();
         for (int i = 0; i < n; i++) {
                 const char *name = names[i]->d_name;
-                if (strstr(name, ".kiln-"))
-                        remove_if_stale(dir, name);
+                if (is_temp(name))
+                        r = r < 0 ? r : strv_push(&temps, name);
                 else if (r >= 0 && (has_suffix(name, suffix) || (suffix2 && has_suffix(name, suffix2))))
                         r = strv_push(&l, name);
                 free(names[i]);
@@ -88,6 +228,7 @@ static int list_dir(const char *dir, const char *suffix, const char *suffix2, ch
         free(names);
         if (r < 0)
                 return r;
+        remove_dead_temps(dir, temps);
         if (!l && !(l = calloc(1, sizeof(char *))))
                 return -ENOMEM;
         *ret = TAKE_PTR(l);
@@ -125,13 +266,12 @@ static int put_request(struct strbuf *b, const struct spool_request *r) {
 }
 
 static int write_queue_file(struct spool *s, const char *name, const json_t *head, const struct spool_request *reqs,
-                            size_t n, size_t *ret_size) {
-        _cleanup_free_ char *path = strdup_printf("%s/%s", s->queue, name), *text = NULL;
+                            size_t n, bool replace, size_t *ret_size) {
+        _cleanup_free_ char *text = json_dumps(head, JSON_COMPACT);
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
         int r;
 
-        text = json_dumps(head, JSON_COMPACT);
-        if (!path || !text)
+        if (!text)
                 return -ENOMEM;
         r = strbuf_puts(&b, MAGIC);
         r = r < 0 ? r : strbuf_puts(&b, text);
@@ -141,7 +281,7 @@ static int write_queue_file(struct spool *s, const char *name, const json_t *hea
         if (r < 0)
                 return r;
         *ret_size = b.len;
-        return write_file_atomic(path, b.data, b.len, 0600);
+        return spool_write(s->queue, name, b.data, b.len, replace);
 }
 
 /* The line at *p (up to end), parsed as a JSON object; *p moves past it. */
@@ -164,7 +304,7 @@ static int json_line(const char **p, const char *end, json_t **ret) {
 static int parse_request(const char **p, const char *end, struct spool_request *ret) {
         _cleanup_(json_decrefp) json_t *h = NULL;
         const char *ns, *proto;
-        json_int_t len;
+        json_int_t len, items, datums;
         int r;
 
         r = json_line(p, end, &h);
@@ -173,15 +313,17 @@ static int parse_request(const char **p, const char *end, struct spool_request *
         ns = json_string_value(json_object_get(h, "namespace"));
         proto = json_string_value(json_object_get(h, "protocol"));
         len = json_integer_value(json_object_get(h, "length"));
-        if (!ns || !proto || (!streq(proto, "json") && !streq(proto, "query")) || len < 0 ||
+        items = json_integer_value(json_object_get(h, "items"));
+        datums = json_integer_value(json_object_get(h, "datums"));
+        if (!ns || !proto || (!streq(proto, "json") && !streq(proto, "query")) || len < 0 || items < 0 || datums < 0 ||
             (size_t) len >= (size_t) (end - *p) || (*p)[len] != '\n')
                 return -EBADMSG;
         *ret = (struct spool_request){
                 .namespace = strdup(ns),
                 .protocol = streq(proto, "query") ? METRIC_QUERY : METRIC_JSON,
                 .gzip = json_is_true(json_object_get(h, "gzip")),
-                .items = (size_t) json_integer_value(json_object_get(h, "items")),
-                .datums = (size_t) json_integer_value(json_object_get(h, "datums")),
+                .items = (size_t) items,
+                .datums = (size_t) datums,
                 .oldest = json_number_value(json_object_get(h, "oldest")),
                 .newest = json_number_value(json_object_get(h, "newest")),
                 .body = malloc((size_t) len + 1),
@@ -197,21 +339,13 @@ static int parse_request(const char **p, const char *end, struct spool_request *
         return 0;
 }
 
-/* Reads a queue file: its head line and its requests. */
-static int load_queue_file(struct spool *s, const char *name, json_t **ret_head, struct spool_request **ret_reqs,
-                           size_t *ret_n, size_t *ret_size) {
-        _cleanup_free_ char *path = strdup_printf("%s/%s", s->queue, name), *buf = NULL;
+int spool_parse_queue(const char *buf, size_t len, json_t **ret_head, struct spool_request **ret_reqs, size_t *ret_n) {
         _cleanup_(json_decrefp) json_t *head = NULL;
         struct spool_request *reqs = NULL;
         const char *p, *end;
-        size_t len, n = 0;
+        size_t n = 0;
         int r;
 
-        if (!path)
-                return -ENOMEM;
-        r = read_file(path, MAX_FILE, &buf, &len);
-        if (r < 0)
-                return r;
         if (len < strlen(MAGIC) || memcmp(buf, MAGIC, strlen(MAGIC)) != 0)
                 return -EBADMSG;
         p = buf + strlen(MAGIC);
@@ -236,6 +370,24 @@ static int load_queue_file(struct spool *s, const char *name, json_t **ret_head,
                 *ret_head = TAKE_PTR(head);
         *ret_reqs = reqs;
         *ret_n = n;
+        return 0;
+}
+
+/* Reads a queue file: its head line and its requests. */
+static int load_queue_file(struct spool *s, const char *name, json_t **ret_head, struct spool_request **ret_reqs,
+                           size_t *ret_n, size_t *ret_size) {
+        _cleanup_free_ char *path = strdup_printf("%s/%s", s->queue, name), *buf = NULL;
+        size_t len;
+        int r;
+
+        if (!path)
+                return -ENOMEM;
+        r = read_file(path, MAX_FILE, &buf, &len);
+        if (r < 0)
+                return r;
+        r = spool_parse_queue(buf, len, ret_head, ret_reqs, ret_n);
+        if (r < 0)
+                return r;
         *ret_size = len;
         return 0;
 }
@@ -259,6 +411,18 @@ static void entry_set(struct entry *e, struct spool_request *reqs, size_t n, siz
         for (size_t i = 0; i < n; i++)
                 e->datums += reqs[i].datums;
         e->bytes = bytes;
+}
+
+static int strcmp_ptr(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Removes the incoming files a commit in memory took: it was sent or dropped. */
+static void entry_drop_sources(struct spool *s, struct entry *e) {
+        for (char **p = e->sources; p && *p; p++)
+                (void) remove_in(s->incoming, *p);
+        strv_free(e->sources);
+        e->sources = NULL;
 }
 
 static void entry_unload(struct entry *e) {
@@ -372,6 +536,7 @@ void spool_free(struct spool *s) {
         for (size_t i = 0; i < s->n_entries; i++) {
                 free(s->entries[i].name);
                 entry_unload(&s->entries[i]);
+                strv_free(s->entries[i].sources); /* not removed: taken again at the next start */
         }
         free(s->entries);
         strv_free(s->legacy);
@@ -402,7 +567,7 @@ static int make_room(const char *incoming, size_t max) {
 }
 
 int spool_submit(const char *dir, const char *ns, const json_t *datums, size_t max_files) {
-        _cleanup_free_ char *incoming = strdup_printf("%s/incoming", dir), *path = NULL, *text = NULL;
+        _cleanup_free_ char *incoming = strdup_printf("%s/incoming", dir), *name = NULL, *text = NULL;
         _cleanup_(json_decrefp) json_t *doc = NULL;
         struct timespec ts;
         unsigned rnd = 0;
@@ -419,17 +584,16 @@ int spool_submit(const char *dir, const char *ns, const json_t *datums, size_t m
         clock_gettime(CLOCK_REALTIME, &ts);
         (void) getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK);
         /* Names sort by time, so the daemon takes them in order. */
-        path = strdup_printf("%s/%010lld%09ld-%d-%08x.json", incoming, (long long) ts.tv_sec, ts.tv_nsec,
-                             (int) getpid(), rnd);
+        name = strdup_printf("%010lld%09ld-%d-%08x.json", (long long) ts.tv_sec, ts.tv_nsec, (int) getpid(), rnd);
         doc = json_pack("{s:s?, s:O}", "namespace", ns, "datums", datums);
-        if (!doc || !path)
+        if (!doc || !name)
                 return -ENOMEM;
         if (!ns && json_object_set_new(doc, "namespace", json_null()) < 0)
                 return -ENOMEM;
         text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
         if (!text)
                 return -ENOMEM;
-        r = write_file_atomic(path, text, strlen(text), 0600);
+        r = spool_write(incoming, name, text, strlen(text), false);
         return r < 0 ? r : dropped;
 }
 
@@ -446,6 +610,16 @@ static int parse_incoming(struct spool *s, const char *name, struct metric_batch
         return r < 0 ? r : metric_parse_incoming(batch, buf, len);
 }
 
+/* Whether a commit held in memory took incoming file name already. */
+static bool held(const struct spool *s, const char *name) {
+        for (size_t i = 0; i < s->n_entries; i++) {
+                const struct entry *e = &s->entries[i];
+                if (e->sources && bsearch(&name, e->sources, strv_length(e->sources), sizeof(char *), strcmp_ptr))
+                        return true;
+        }
+        return false;
+}
+
 int spool_take_incoming(struct spool *s, size_t max, struct metric_batch *batch, char ***ret_sources, size_t *ret_bad) {
         _cleanup_strv_free_ char **names = NULL, **taken = NULL;
         size_t bad = 0, n = 0;
@@ -454,7 +628,10 @@ int spool_take_incoming(struct spool *s, size_t max, struct metric_batch *batch,
         r = list_dir(s->incoming, ".json", NULL, &names);
         if (r < 0)
                 return r;
-        for (char **name = names; *name && n < max; name++, n++) {
+        for (char **name = names; *name && n < max; name++) {
+                if (held(s, *name))
+                        continue;
+                n++;
                 r = parse_incoming(s, *name, batch);
                 if (r == -ENOMEM)
                         return r;
@@ -495,12 +672,46 @@ static struct spool_request *take_requests(struct spool_request *reqs, size_t n)
         return own;
 }
 
+static size_t bodies_size(const struct spool_request *reqs, size_t n) {
+        size_t size = 0;
+
+        for (size_t i = 0; i < n; i++)
+                size += reqs[i].len;
+        return size;
+}
+
+/* A commit whose file could not be written, kept in memory with the names
+ * of the incoming files it took: they stay on disk until it is sent. */
+static int keep_in_memory(struct spool *s, const char *name, struct spool_request *own, size_t n,
+                          char *const *sources) {
+        _cleanup_strv_free_ char **copy = NULL;
+        struct entry *e;
+        int r = 0;
+
+        for (char *const *p = sources; p && *p && r >= 0; p++)
+                r = strv_push(&copy, *p);
+        if (r >= 0)
+                r = add_entry(s, name, own, n, bodies_size(own, n));
+        if (r < 0) {
+                requests_free(own, n);
+                return r;
+        }
+        if (copy)
+                qsort(copy, strv_length(copy), sizeof(char *), strcmp_ptr);
+        e = &s->entries[s->n_entries - 1];
+        e->in_memory = true;
+        e->reqs = own;
+        e->n_reqs = n;
+        e->sources = TAKE_PTR(copy);
+        return 0;
+}
+
 int spool_commit(struct spool *s, struct spool_request *reqs, size_t n, char *const *sources, const char *replaces) {
         _cleanup_free_ char *name = strdup_printf("%012llu.queue", s->next_seq);
         _cleanup_(json_decrefp) json_t *head = commit_head(sources, replaces);
         struct spool_request *own = take_requests(reqs, n);
         size_t size;
-        int r;
+        int r, k;
 
         if (!own || !name || !head) {
                 requests_free(own, own ? n : 0);
@@ -508,16 +719,25 @@ int spool_commit(struct spool *s, struct spool_request *reqs, size_t n, char *co
                         spool_request_done(&reqs[i]);
                 return -ENOMEM;
         }
-        if (n == 0 && !(sources && *sources) && !replaces) {
+        if (n == 0 && !replaces) {
+                /* Nothing to send (the sources held no valid datum): no file
+                 * needed, which a full disk could refuse. */
                 free(own);
+                for (char *const *p = sources; p && *p; p++)
+                        (void) remove_in(s->incoming, *p);
                 return 0;
         }
-        r = write_queue_file(s, name, head, own, n, &size);
-        if (r < 0) {
+        r = write_queue_file(s, name, head, own, n, false, &size);
+        if (r < 0 && (r == -ENOMEM || replaces)) {
+                /* A legacy file stays for the next start. */
                 requests_free(own, n);
                 return r;
         }
         s->next_seq++;
+        if (r < 0) {
+                k = keep_in_memory(s, name, own, n, sources);
+                return k < 0 ? k : -r;
+        }
         r = add_entry(s, name, own, n, size);
         /* Kept in memory when it is the next to go, as it usually is. */
         if (r >= 0 && s->n_entries == 1) {
@@ -532,7 +752,34 @@ int spool_commit(struct spool *s, struct spool_request *reqs, size_t n, char *co
         return r;
 }
 
+int spool_persist(struct spool *s, size_t *ret_datums) {
+        size_t left = 0;
+        int r = 0;
+
+        for (size_t i = 0; i < s->n_entries; i++) {
+                struct entry *e = &s->entries[i];
+                _cleanup_(json_decrefp) json_t *head = NULL;
+                size_t size;
+                if (!e->in_memory)
+                        continue;
+                if (r >= 0) {
+                        head = commit_head(e->sources, NULL);
+                        r = head ? write_queue_file(s, e->name, head, e->reqs, e->n_reqs, true, &size) : -ENOMEM;
+                }
+                if (r < 0) {
+                        left += e->datums;
+                        continue;
+                }
+                e->in_memory = false;
+                e->bytes = size;
+                entry_drop_sources(s, e);
+        }
+        *ret_datums = left;
+        return r;
+}
+
 static void forget_first(struct spool *s) {
+        entry_drop_sources(s, &s->entries[0]);
         free(s->entries[0].name);
         entry_unload(&s->entries[0]);
         memmove(s->entries, s->entries + 1, (s->n_entries - 1) * sizeof(*s->entries));
@@ -560,7 +807,7 @@ int spool_peek(struct spool *s, char **ret_name, const struct spool_request **re
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0 || s->entries[0].n_reqs == 0) {
-                        if (remove_in(s->queue, s->entries[0].name) < 0)
+                        if (!s->entries[0].in_memory && remove_in(s->queue, s->entries[0].name) < 0)
                                 return -EIO;
                         forget_first(s);
                         continue;
@@ -578,31 +825,37 @@ int spool_pop(struct spool *s, const char *name) {
         _cleanup_(json_decrefp) json_t *head = NULL;
         struct entry *e;
         size_t size;
-        int r;
+        int r = 0;
 
         if (s->n_entries == 0 || !streq(s->entries[0].name, name))
                 return -ESTALE;
         e = &s->entries[0];
-        r = load_first(s);
-        if (r < 0 || e->n_reqs <= 1) {
-                r = remove_in(s->queue, name);
+        if (load_first(s) < 0 || e->n_reqs <= 1) {
+                /* Removing needs no room: a full disk gets some back. */
+                r = e->in_memory ? 0 : remove_in(s->queue, name);
                 if (r >= 0)
                         forget_first(s);
                 return r;
         }
-        /* The sources were removed when the commit was written; naming
-         * them again would only cost space. */
-        head = commit_head(NULL, NULL);
-        if (!head)
-                return -ENOMEM;
-        r = write_queue_file(s, name, head, e->reqs + 1, e->n_reqs - 1, &size);
-        if (r < 0)
-                return r;
+        size = e->bytes;
+        if (!e->in_memory) {
+                /* The sources were removed when the commit was written;
+                 * naming them again would only cost space. */
+                head = commit_head(NULL, NULL);
+                r = head ? write_queue_file(s, name, head, e->reqs + 1, e->n_reqs - 1, true, &size) : -ENOMEM;
+                if (r == -ENOMEM)
+                        return r;
+                /* Without room for the rewrite, the progress is kept here:
+                 * the file is behind until a later rewrite or its removal,
+                 * and a crash meanwhile sends those requests again. */
+                if (r < 0)
+                        size = e->bytes;
+        }
         spool_request_done(&e->reqs[0]);
         memmove(e->reqs, e->reqs + 1, (e->n_reqs - 1) * sizeof(*e->reqs));
         e->n_reqs--;
         entry_set(e, e->reqs, e->n_reqs, size);
-        return 0;
+        return r < 0 ? -r : 0;
 }
 
 /* Takes the first name off the legacy list. */
@@ -649,6 +902,8 @@ static void totals(const struct spool *s, struct spool_counts *c) {
                 c->requests += s->entries[i].requests;
                 c->datums += s->entries[i].datums;
                 c->bytes += s->entries[i].bytes;
+                if (s->entries[i].in_memory)
+                        c->memory_datums += s->entries[i].datums;
         }
 }
 
@@ -662,9 +917,9 @@ int spool_trim(struct spool *s, size_t *ret_datums) {
                 /* The newest commit stays, whatever its size: it is what we came for. */
                 if (s->n_entries <= 1 || (c.datums <= s->limits.max_datums && c.bytes <= s->limits.max_bytes))
                         break;
-                datums += s->entries[0].datums;
-                if (remove_in(s->queue, s->entries[0].name) < 0)
+                if (!s->entries[0].in_memory && remove_in(s->queue, s->entries[0].name) < 0)
                         break;
+                datums += s->entries[0].datums;
                 forget_first(s);
                 n++;
         }
@@ -684,7 +939,7 @@ static size_t count_incoming(const char *dir) {
         size_t n = 0;
 
         while (d && (de = readdir(d)))
-                if (has_suffix(de->d_name, ".json") && !strstr(de->d_name, ".kiln-"))
+                if (has_suffix(de->d_name, ".json") && !is_temp(de->d_name))
                         n++;
         return n;
 }

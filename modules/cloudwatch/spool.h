@@ -23,7 +23,13 @@
  *                                     ({"sources", "requests": [{"namespace",
  *                                     "datums"}]}), re-encoded at start
  *
- * Every file is written atomically. A queue file names the incoming files it
+ * Every file is written atomically, a new one from an O_TMPFILE linked in
+ * once complete, so that nothing half-written has a name. A file replaced,
+ * or written where O_TMPFILE is not supported, goes through a named
+ * "<name>.kiln-XXXXXXXX" while its writer holds a shared flock(2) on the
+ * directory; such files are removed only under the exclusive lock, when no
+ * writer can be between its temporary and its rename: liveness by lock,
+ * never by the clock. A queue file names the incoming files it
  * took; they are removed only after it is on disk, and removed again at the
  * next start if a crash came between, so nothing is taken twice. A request
  * leaves the queue only once CloudWatch has accepted it (or rejected its
@@ -32,7 +38,9 @@
  * between CloudWatch's answer and that rewrite. A request is sent as it was
  * encoded: a protocol changed by a reload applies to new commits. The
  * requests of the commit being sent are kept in memory, so a send reads
- * nothing back. */
+ * nothing back. When the disk is full, commits are kept in memory and sent
+ * from there (the incoming files they took stay until then), and the
+ * queue still drains: see spool_commit() and spool_pop(). */
 
 #define SPOOL_DIR "/var/lib/kiln/metrics"
 
@@ -47,6 +55,7 @@ struct spool_counts {
         size_t datums;
         size_t bytes;
         size_t incoming; /* files waiting in incoming/ */
+        size_t memory_datums; /* of datums, those only in memory: their commit could not be written */
 };
 
 struct spool;
@@ -75,6 +84,12 @@ struct spool_request {
 };
 void spool_request_done(struct spool_request *r);
 
+/* Parses the content of a queue file (buf[len], NUL-terminated as
+ * read_file() hands it over): its head line (ret_head may be NULL) and its
+ * requests. -EBADMSG when it is not one. */
+int spool_parse_queue(const char *buf, size_t len, json_t **ret_head, struct spool_request **ret_reqs, size_t *ret_n);
+void spool_requests_free(struct spool_request *reqs, size_t n);
+
 /* Parses up to max incoming files, oldest first, into batch (each datum
  * tagged with its file's namespace); *ret_sources are their names.
  * Unreadable files are removed and counted in *ret_bad. */
@@ -82,14 +97,24 @@ int spool_take_incoming(struct spool *s, size_t max, struct metric_batch *batch,
 
 /* Commits requests to the queue, then removes the incoming sources (and the
  * legacy queue file it replaces, or NULL). Takes the requests' contents:
- * reqs[] is left zeroed, on failure too. */
+ * reqs[] is left zeroed, on failure too. When the file cannot be written
+ * (ENOSPC, EIO, ...), the commit is kept in memory, queued in its turn,
+ * and the positive errno is returned: it is sent from there, and its
+ * incoming sources stay on disk, not taken again, until it is sent. A
+ * commit replacing a legacy file is not kept: the negative errno. */
 int spool_commit(struct spool *s, struct spool_request *reqs, size_t n, char *const *sources, const char *replaces);
+/* Writes the commits held in memory to disk, oldest first, as room allows;
+ * *ret_datums: how many datums are still only in memory. */
+int spool_persist(struct spool *s, size_t *ret_datums);
 
 /* The oldest queued request: its commit's name and the request, valid
  * until the next call that changes the spool. -ENOENT when the queue is
  * empty. */
 int spool_peek(struct spool *s, char **ret_name, const struct spool_request **ret);
-/* Removes the oldest request of commit name (after CloudWatch took it). */
+/* Removes the oldest request of commit name (after CloudWatch took it).
+ * When its file cannot be rewritten without it (ENOSPC), it is removed in
+ * memory and the positive errno returned: a crash before the file is
+ * rewritten or removed sends the requests after it again. */
 int spool_pop(struct spool *s, const char *name);
 
 /* The oldest queue file of the format before, taken off the list: its name
@@ -100,7 +125,8 @@ int spool_next_legacy(struct spool *s, char **ret_name, json_t **ret_commit);
 /* Removes a legacy file that cannot be re-encoded. */
 int spool_drop_legacy(struct spool *s, const char *name);
 
-/* Drops the oldest commits while over the limits; *ret_datums says how many
- * datums went. Returns the number of commits dropped. */
+/* Drops the oldest commits (on disk or in memory) while over the limits;
+ * *ret_datums says how many datums went. Returns the number of commits
+ * dropped. */
 int spool_trim(struct spool *s, size_t *ret_datums);
 void spool_get_counts(struct spool *s, struct spool_counts *ret);

@@ -31,15 +31,69 @@ static char *hosts_with(const char *old, const char *line) {
         return strbuf_steal(&b);
 }
 
-static int write_hosts(const char *fqdn, const char *short_name) {
+/* Whether the root's distribution is of Debian's family (cloud-init's
+ * osfamily "debian"), whose /etc/hosts names the host as 127.0.1.1; the
+ * others kiln runs on (Amazon Linux, RHEL, Fedora) are of Red Hat's. */
+static bool debian_family(void) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+
+        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, NULL) < 0)
+                return false;
+        for (char *l = buf, *next; l && *l; l = next) {
+                next = strchr(l, '\n');
+                if (next)
+                        *next++ = 0;
+                if ((strneq(l, "ID=", 3) || strneq(l, "ID_LIKE=", 8)) && (strstr(l, "debian") || strstr(l, "ubuntu")))
+                        return true;
+        }
+        return false;
+}
+
+/* The file cloud-init renders from hosts.debian.tmpl or hosts.redhat.tmpl
+ * for manage_etc_hosts: true: the same lines. */
+static char *hosts_rendered(const char *fqdn, const char *short_name) {
+        if (debian_family())
+                return strdup_printf("# Written by kiln at every boot (manage_etc_hosts: true): change the config,\n"
+                                     "# not this file.\n"
+                                     "127.0.1.1 %s %s\n"
+                                     "127.0.0.1 localhost\n\n"
+                                     "# The following lines are desirable for IPv6 capable hosts\n"
+                                     "::1 localhost ip6-localhost ip6-loopback\n"
+                                     "ff02::1 ip6-allnodes\n"
+                                     "ff02::2 ip6-allrouters\n",
+                                     fqdn, short_name);
+        return strdup_printf("# Written by kiln at every boot (manage_etc_hosts: true): change the config,\n"
+                             "# not this file.\n"
+                             "# The following lines are desirable for IPv4 capable hosts\n"
+                             "127.0.0.1 %s %s\n"
+                             "127.0.0.1 localhost.localdomain localhost\n"
+                             "127.0.0.1 localhost4.localdomain4 localhost4\n\n"
+                             "# The following lines are desirable for IPv6 capable hosts\n"
+                             "::1 %s %s\n"
+                             "::1 localhost.localdomain localhost\n"
+                             "::1 localhost6.localdomain6 localhost6\n",
+                             fqdn, short_name, fqdn, short_name);
+}
+
+/* /etc/hosts as manage_etc_hosts asks (see etc_hosts_mode() in plan.c):
+ * mode NULL leaves it alone, as cloud-init does without the key. */
+static int write_hosts(const char *mode, const char *fqdn, const char *short_name) {
         _cleanup_free_ char *path = NULL, *old = NULL, *line = NULL, *text = NULL;
         int r;
 
+        if (!mode)
+                return 0;
         if (root_path(&path, "/etc/hosts") < 0)
                 return -ENOMEM;
         r = read_file(path, 1024 * 1024, &old, NULL);
         if (r < 0 && r != -ENOENT)
                 return r;
+        if (streq(mode, "template")) {
+                text = hosts_rendered(fqdn, short_name);
+                if (!text)
+                        return -ENOMEM;
+                return old && streq(old, text) ? 0 : write_file_atomic(path, text, strlen(text), 0644);
+        }
         line = streq(fqdn, short_name) ? strdup_printf("127.0.1.1 %s %s", short_name, HOSTS_MARK)
                                        : strdup_printf("127.0.1.1 %s %s %s", fqdn, short_name, HOSTS_MARK);
         text = line ? hosts_with(old ? old : "127.0.0.1 localhost\n", line) : NULL;
@@ -50,7 +104,7 @@ static int write_hosts(const char *fqdn, const char *short_name) {
         return write_file_atomic(path, text, strlen(text), 0644);
 }
 
-static int set_hostname(const char *name, const char *fqdn, const char *short_name) {
+static int set_hostname(const char *name, const char *fqdn, const char *short_name, const char *hosts) {
         _cleanup_free_ char *path = NULL, *line = strdup_printf("%s\n", name);
         int r;
 
@@ -58,7 +112,7 @@ static int set_hostname(const char *name, const char *fqdn, const char *short_na
                 return -ENOMEM;
         r = write_file_atomic(path, line, strlen(line), 0644);
         if (r >= 0)
-                r = write_hosts(fqdn, short_name);
+                r = write_hosts(hosts, fqdn, short_name);
         if (r >= 0 && streq(root_get(), "/") && sethostname(name, strlen(name)) < 0)
                 r = negative_errno();
         return r;
@@ -86,7 +140,7 @@ int system_apply_hostname(struct kiln_context *ctx, const json_t *plan) {
         if (!fqdn)
                 fqdn = name;
         name = json_is_true(json_object_get(plan, "prefer_fqdn")) ? fqdn : short_name;
-        r = set_hostname(name, fqdn, short_name);
+        r = set_hostname(name, fqdn, short_name, json_string_value(json_object_get(plan, "manage_etc_hosts")));
         kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "hostname", "result", r < 0 ? "failed" : "ok", "hostname",
                                    name));
         if (r < 0)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "fileio.h"
 #include "log.h"
 #include "module.h"
@@ -282,29 +283,6 @@ static char *hash_password(const char *plain) {
         return out;
 }
 
-/* The console, where cloud-init writes random passwords: /dev/console, or
- * under --root the file $KILN_CONSOLE (a test hook), else nowhere. */
-static int console_put(const char *text) {
-        const char *path = streq(root_get(), "/") ? "/dev/console" : root_test_hook("KILN_CONSOLE");
-        _cleanup_close_ int fd = -1;
-        size_t len = strlen(text);
-
-        if (!path)
-                return -ENODEV;
-        fd = open(path, O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC | (streq(root_get(), "/") ? 0 : O_CREAT), 0600);
-        if (fd < 0)
-                return negative_errno();
-        for (size_t done = 0; done < len;) {
-                ssize_t n = write(fd, text + done, len - done);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return n < 0 ? negative_errno() : -EIO;
-                done += (size_t) n;
-        }
-        return 0;
-}
-
 /* One "name:hash" line per user, in order, for chpasswd -e; the random
  * passwords, for the console. */
 static int chpasswd_input(const json_t *set, struct strbuf *in, struct strbuf *randoms) {
@@ -367,7 +345,7 @@ static int set_passwords(struct kiln_context *ctx, const json_t *plan) {
                                                                 : strerror(-r));
         if (r >= 0 && randoms.len > 0) {
                 _cleanup_free_ char *blurb = strdup_printf("Set the following 'random' passwords\n%s", randoms.data);
-                if (!blurb || console_put(blurb) < 0)
+                if (!blurb || console_write(blurb) < 0)
                         log_warning("No console to write the random passwords to: they are lost.");
                 if (blurb)
                         explicit_bzero(blurb, strlen(blurb));

@@ -15,25 +15,72 @@
 
 #define DEFAULT_SUDO "ALL=(ALL) NOPASSWD:ALL"
 
-/* An argv word from a scalar: cloud-init runs `- [sleep, 5]` as "sleep" "5". */
-static json_t *word(const json_t *v) {
-        if (json_is_string(v))
-                return json_incref((json_t *) v);
-        if (json_is_integer(v)) {
-                _cleanup_free_ char *s = strdup_printf("%lld", (long long) json_integer_value(v));
-                return s ? json_string(s) : NULL;
-        }
-        if (json_is_real(v)) {
-                _cleanup_free_ char *s = strdup_printf("%g", json_real_value(v));
-                return s ? json_string(s) : NULL;
-        }
-        if (json_is_boolean(v))
-                return json_string(json_is_true(v) ? "True" : "False");
-        return NULL;
+/* A float as Python's str() writes it (repr): the shortest digits that
+ * read back the same, in positional notation for exponents -4 to 15 (with
+ * ".0" when there is no fraction), else as 1.5e+20 / 2.5e-05. */
+static int zeros(struct strbuf *b, int n) {
+        for (; n > 0; n--)
+                if (strbuf_puts(b, "0") < 0)
+                        return -ENOMEM;
+        return 0;
 }
 
-/* A shell string runs through /bin/sh -c, as cloud-init does; a list is
- * executed as it is. NULL when the item is not a command. */
+static char *float_word(double d) {
+        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        char buf[64], digits[32];
+        size_t nd = 0;
+        int exp, r;
+
+        for (int prec = 0; prec <= 17; prec++) {
+                (void) snprintf(buf, sizeof(buf), "%.*e", prec, d);
+                if (strtod(buf, NULL) == d)
+                        break;
+        }
+        for (const char *p = buf; *p && *p != 'e' && nd < sizeof(digits) - 1; p++)
+                if (*p >= '0' && *p <= '9')
+                        digits[nd++] = *p;
+        digits[nd] = 0;
+        exp = (int) strtol(strchr(buf, 'e') + 1, NULL, 10);
+        r = buf[0] == '-' ? strbuf_puts(&b, "-") : 0;
+        if (exp < -4 || exp >= 16)
+                r = r < 0 ? r
+                          : strbuf_printf(&b, "%c%s%se%c%02d", digits[0], nd > 1 ? "." : "", digits + 1,
+                                          exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+        else if (exp < 0) {
+                r = r < 0 ? r : strbuf_puts(&b, "0.");
+                r = r < 0 ? r : zeros(&b, -exp - 1);
+                r = r < 0 ? r : strbuf_puts(&b, digits);
+        } else if ((size_t) exp + 1 >= nd) {
+                r = r < 0 ? r : strbuf_puts(&b, digits);
+                r = r < 0 ? r : zeros(&b, exp + 1 - (int) nd);
+                r = r < 0 ? r : strbuf_puts(&b, ".0");
+        } else
+                r = r < 0 ? r : strbuf_printf(&b, "%.*s.%s", exp + 1, digits, digits + exp + 1);
+        if (r < 0)
+                return NULL;
+        return strbuf_steal(&b);
+}
+
+/* An argv word from a scalar, as cloud-init's str() makes it: `- [sleep, 5]`
+ * runs "sleep" "5". */
+static json_t *word(const json_t *v) {
+        _cleanup_free_ char *s = NULL;
+
+        if (json_is_string(v))
+                return json_incref((json_t *) v);
+        if (json_is_integer(v))
+                s = strdup_printf("%lld", (long long) json_integer_value(v));
+        else if (json_is_real(v))
+                s = float_word(json_real_value(v));
+        else if (json_is_boolean(v))
+                s = strdup(json_is_true(v) ? "True" : "False");
+        else if (json_is_null(v))
+                s = strdup("None");
+        return s ? json_string(s) : NULL;
+}
+
+/* A mapping's command: a shell string runs through /bin/sh -c; a list is
+ * executed as it is. NULL when it is not a command. */
 static json_t *command_argv(const json_t *cmd) {
         _cleanup_json_ json_t *argv = json_array();
         size_t i;
@@ -63,8 +110,10 @@ static char *marker_for(const char *key, const char *name, size_t index) {
         return TAKE_PTR(m);
 }
 
+/* A mapping item (kiln's own form): a command with its own name and
+ * frequency, run and recorded on its own. */
 static json_t *command_item(const char *key, size_t i, const json_t *item, enum frequency def) {
-        const json_t *cmd = json_is_object(item) ? json_object_get(item, "command") : item;
+        const json_t *cmd = json_object_get(item, "command");
         const char *name = json_string_value(json_object_get(item, "name"));
         const char *freq_s = json_string_value(json_object_get(item, "frequency"));
         _cleanup_free_ char *shown = NULL, *marker = NULL;
@@ -85,13 +134,107 @@ static json_t *command_item(const char *key, size_t i, const json_t *item, enum 
                          "argv", argv);
 }
 
+/* An item of cloud-init's own forms: a string or a list of words. Other
+ * scalars are left out of the script: null (an empty `- ` item) as
+ * cloud-init does, a number or a boolean because validation reports it. */
+static bool plain_item(const json_t *item) {
+        return json_is_string(item) || json_is_array(item);
+}
+
+/* One item as cloud-init's shellify() writes it: a string as it is, a list
+ * word by word in single quotes (' as '\''), then a line break. */
+static int shellify_item(struct strbuf *b, const json_t *item) {
+        const json_t *v;
+        size_t i;
+        int r = 0;
+
+        if (json_is_string(item))
+                r = strbuf_append(b, json_string_value(item), json_string_length(item));
+        json_array_foreach((json_t *) item, i, v) {
+                _cleanup_json_ json_t *w = word(v);
+                const char *s = json_string_value(w);
+                if (!s)
+                        return -EINVAL;
+                r = strbuf_puts(b, i > 0 ? " '" : "'");
+                for (; r >= 0 && *s; s++)
+                        r = *s == '\'' ? strbuf_puts(b, "'\\''") : strbuf_append(b, s, 1);
+                if (r >= 0)
+                        r = strbuf_puts(b, "'");
+                if (r < 0)
+                        return r;
+        }
+        return r < 0 ? r : strbuf_puts(b, "\n");
+}
+
+static size_t count_lines(const struct strbuf *b) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < b->len; i++)
+                n += b->data[i] == '\n';
+        return n;
+}
+
+/* Items first..last-1, all plain, as ONE shell script, as cloud-init runs
+ * runcmd and bootcmd: `cd`, variables and `if ... fi` carry from item to
+ * item. The script is exactly what cloud-init writes (nothing is added
+ * between items: an item may be a line of the one before's here-document);
+ * "items" gives each item's first line, to name the item a shell error
+ * points at. */
+static json_t *script_item(const char *key, const json_t *list, size_t first, size_t last, enum frequency def) {
+        _cleanup_strbuf_ struct strbuf script = STRBUF_INIT;
+        _cleanup_json_ json_t *items = json_array();
+        _cleanup_free_ char *shown = NULL, *marker = NULL;
+        bool whole = first == 0 && last == json_array_size(list);
+
+        if (!items || strbuf_puts(&script, "#!/bin/sh\n") < 0)
+                return NULL;
+        for (size_t i = first; i < last; i++) {
+                json_t *item = json_array_get(list, i);
+                _cleanup_free_ char *name = strdup_printf("%s[%zu]", key, i);
+                size_t line = count_lines(&script) + 1;
+                if (!name)
+                        return NULL;
+                if (!plain_item(item))
+                        continue;
+                if (shellify_item(&script, item) < 0 ||
+                    json_array_append_new(items, json_pack("{s:s, s:I}", "name", name, "line", (json_int_t) line)) < 0)
+                        return NULL;
+        }
+        if (json_array_size(items) == 0)
+                return json_null();
+        shown = whole               ? strdup(key)
+                : last - first == 1 ? strdup_printf("%s[%zu]", key, first)
+                                    : strdup_printf("%s[%zu-%zu]", key, first, last - 1);
+        /* The first item's marker: an instance that ran these items one by
+         * one (kiln before 0.x) does not run them again. */
+        marker = marker_for(key, NULL, first);
+        if (!shown || !marker)
+                return NULL;
+        return json_pack("{s:s, s:s, s:s, s:s%, s:O}", "name", shown, "marker", marker, "frequency",
+                         frequency_name(def), "script", script.data, script.len, "items", items);
+}
+
 json_t *system_plan_commands(const json_t *config, const char *key, enum frequency def) {
         json_t *list = json_object_get(config, key), *out = json_array(), *item;
-        size_t i;
+        size_t i, run = 0;
 
+        if (!json_is_array(list))
+                return out;
         json_array_foreach(list, i, item) {
-                json_t *c = command_item(key, i, item, def);
+                json_t *c;
+                if (!json_is_object(item))
+                        continue;
+                /* The plain items before this one are one script. */
+                if (run < i && (c = script_item(key, list, run, i, def)) && !json_is_null(c))
+                        json_array_append_new(out, c);
+                run = i + 1;
+                c = command_item(key, i, item, def);
                 if (c)
+                        json_array_append_new(out, c);
+        }
+        if (run < json_array_size(list)) {
+                json_t *c = script_item(key, list, run, json_array_size(list), def);
+                if (c && !json_is_null(c))
                         json_array_append_new(out, c);
         }
         return out;
@@ -278,9 +421,46 @@ static json_t *users_plan(const json_t *config, const char *default_name) {
         return out;
 }
 
-/* "0644", 0644 read as a string, or a number as cloud-init takes it. */
+static bool py_space(char c) {
+        return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+/* A string as Python's int(s, 8) reads it (cloud-init's decode_perms()):
+ * blanks around, a sign, an optional 0o prefix, octal digits with single
+ * underscores between them. -EINVAL otherwise, or beyond 07777. */
+static int py_octal(const char *s, long *ret) {
+        bool neg = false, digit = false;
+        long m = 0;
+
+        while (py_space(*s))
+                s++;
+        if (*s == '+' || *s == '-')
+                neg = *s++ == '-';
+        if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O')) {
+                s += 2;
+                if (*s == '_')
+                        s++; /* "0o_644" */
+        }
+        for (; *s && !py_space(*s); s++) {
+                if (*s == '_' && digit && s[1] >= '0' && s[1] <= '7')
+                        continue;
+                if (*s < '0' || *s > '7' || m > 07777)
+                        return -EINVAL;
+                m = m * 8 + (*s - '0');
+                digit = true;
+        }
+        while (py_space(*s))
+                s++;
+        if (!digit || *s)
+                return -EINVAL;
+        *ret = neg ? -m : m;
+        return 0;
+}
+
+/* As cloud-init's decode_perms(): a number as it is (0644 in YAML is
+ * octal already, a float is truncated), a string as Python's int(s, 8)
+ * ("0644", "0o600", "644"). */
 static int parse_mode(const json_t *v, unsigned *ret) {
-        char *end = NULL;
         long m;
 
         if (!v) {
@@ -288,13 +468,10 @@ static int parse_mode(const json_t *v, unsigned *ret) {
                 return 0;
         }
         if (json_is_integer(v))
-                m = (long) json_integer_value(v);
-        else if (json_is_string(v)) {
-                errno = 0;
-                m = strtol(json_string_value(v), &end, 8);
-                if (errno || !end || end == json_string_value(v) || *end)
-                        return -EINVAL;
-        } else
+                m = json_integer_value(v) < 0 || json_integer_value(v) > 07777 ? -1 : (long) json_integer_value(v);
+        else if (json_is_real(v))
+                m = json_real_value(v) >= 0 && json_real_value(v) < 07777 + 1 ? (long) json_real_value(v) : -1;
+        else if (!json_is_string(v) || py_octal(json_string_value(v), &m) < 0)
                 return -EINVAL;
         if (m < 0 || m > 07777)
                 return -EINVAL;
@@ -373,6 +550,12 @@ static json_t *files_plan(const json_t *config) {
 
 /* A package is a name or [name, version]; the version joins as the package
  * manager wants it at install time. */
+/* A scalar Python would find true. */
+static bool python_true(const json_t *v) {
+        return (json_is_string(v) && json_string_length(v) > 0) || json_is_true(v) ||
+               (json_is_integer(v) && json_integer_value(v) != 0) || (json_is_real(v) && json_real_value(v) != 0);
+}
+
 static json_t *packages_plan(const json_t *config) {
         json_t *list = json_object_get(config, "packages"), *install = json_array(), *p;
         bool update = json_is_true(json_object_get(config, "package_update"));
@@ -380,32 +563,75 @@ static json_t *packages_plan(const json_t *config) {
         size_t i;
 
         json_array_foreach(list, i, p) {
+                json_t *version = json_array_get(p, 1);
                 if (json_is_string(p))
                         json_array_append(install, p);
-                else if (json_is_array(p) && json_array_size(p) == 2 && json_is_string(json_array_get(p, 0)) &&
-                         json_is_string(json_array_get(p, 1)))
-                        json_array_append_new(install, json_pack("[O, O]", json_array_get(p, 0), json_array_get(p, 1)));
+                else if (!system_package_pair_ok(p))
+                        continue;
+                /* As cloud-init's expand_package_list(): [name] or a
+                 * version that is false in Python is the name alone; a
+                 * version is written as str() writes it (1.10 is "1.1"). */
+                else if (json_array_size(p) == 1 || !python_true(version))
+                        json_array_append(install, json_array_get(p, 0));
+                else
+                        json_array_append_new(install, json_pack("[O, o]", json_array_get(p, 0), word(version)));
         }
         /* As cloud-init: installing needs a fresh index. */
         update = update || upgrade || json_array_size(install) > 0;
         return json_pack("{s:b, s:b, s:o}", "update", update, "upgrade", upgrade, "install", install);
 }
 
+bool system_package_pair_ok(const json_t *p) {
+        json_t *v = json_array_get(p, 1);
+
+        return json_is_array(p) && (json_array_size(p) == 1 || json_array_size(p) == 2) &&
+               json_is_string(json_array_get(p, 0)) &&
+               (json_array_size(p) == 1 || json_is_string(v) || json_is_number(v) || json_is_boolean(v) ||
+                json_is_null(v));
+}
+
+/* manage_etc_hosts as cloud-init reads it (cc_update_etc_hosts): its
+ * str() true, 1, on, yes or template in any case renders the whole file;
+ * "localhost" keeps the file and updates the name's line; anything else,
+ * or no key, leaves /etc/hosts alone. NULL: alone. */
+static const char *etc_hosts_mode(const json_t *v) {
+        static const char *const yes[] = {"true", "1", "on", "yes", "template"};
+        _cleanup_free_ char *s = NULL;
+
+        if (json_is_boolean(v))
+                return json_is_true(v) ? "template" : NULL;
+        if (json_is_integer(v))
+                return json_integer_value(v) == 1 ? "template" : NULL;
+        if (!json_is_string(v))
+                return NULL;
+        if (streq(json_string_value(v), "localhost"))
+                return "localhost";
+        s = strdup(json_string_value(v));
+        for (char *p = s; p && *p; p++)
+                *p = (char) tolower((unsigned char) *p);
+        for (size_t i = 0; s && i < ELEMENTSOF(yes); i++)
+                if (streq(strstrip(s), yes[i]))
+                        return "template";
+        return NULL;
+}
+
 static json_t *hostname_plan(const json_t *config) {
         const char *hostname = json_string_value(json_object_get(config, "hostname"));
         const char *fqdn = json_string_value(json_object_get(config, "fqdn"));
+        const char *hosts = etc_hosts_mode(json_object_get(config, "manage_etc_hosts"));
         _cleanup_free_ char *short_name = NULL;
 
         if (json_is_true(json_object_get(config, "preserve_hostname")))
                 return json_pack("{s:b}", "preserve", true);
         if (!hostname && !fqdn)
-                return json_pack("{s:s}", "source", "imds");
+                return json_pack("{s:s, s:s*}", "source", "imds", "manage_etc_hosts", hosts);
         if (!hostname)
                 hostname = short_name = strndup(fqdn, strcspn(fqdn, "."));
         if (!hostname)
                 return NULL;
-        return json_pack("{s:s, s:s, s:s?, s:b}", "source", "config", "hostname", hostname, "fqdn", fqdn, "prefer_fqdn",
-                         json_is_true(json_object_get(config, "prefer_fqdn_over_hostname")));
+        return json_pack("{s:s, s:s, s:s?, s:b, s:s*}", "source", "config", "hostname", hostname, "fqdn", fqdn,
+                         "prefer_fqdn", json_is_true(json_object_get(config, "prefer_fqdn_over_hostname")),
+                         "manage_etc_hosts", hosts);
 }
 
 static json_t *parts_plan(const json_t *config, const struct userdata_part *parts, size_t n_parts, bool boothooks) {
@@ -505,7 +731,7 @@ int system_decode_content(const char *content, size_t len, const char *encoding,
                 return -EINVAL;
         }
         if (want_b64) {
-                r = base64_decode(content, len, &raw, &n);
+                r = base64_decode_python(content, len, false, &raw, &n);
                 if (r < 0) {
                         *ret_error = "content is not valid base64";
                         return r;

@@ -37,6 +37,10 @@ const char *system_default_user_name(void);
 /* Semantic checks of the system keys (the descriptor's validate hook). */
 void system_validate(const json_t *config, struct config_report *rep);
 
+/* A packages item that is a list: [name] or [name, version], the version
+ * any scalar (cloud-init's expand_package_list()). */
+bool system_package_pair_ok(const json_t *p);
+
 /* Checks a bootcmd/runcmd list: items' command and frequency. */
 void system_validate_commands(const json_t *config, struct config_report *rep, const char *key);
 

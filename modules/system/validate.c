@@ -132,8 +132,7 @@ static void check_packages(struct config_report *rep, const json_t *config) {
 
         json_array_foreach(json_object_get(config, "packages"), i, p) {
                 _cleanup_free_ char *path = strdup_printf("packages[%zu]", i);
-                bool pair = json_is_array(p) && json_array_size(p) == 2 && json_is_string(json_array_get(p, 0)) &&
-                            json_is_string(json_array_get(p, 1));
+                bool pair = system_package_pair_ok(p);
                 if (path && !json_is_string(p) && !pair)
                         config_report_error(rep, path, "'%s' must be a package name or [name, version]", path);
         }

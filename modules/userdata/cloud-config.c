@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base64.h"
 #include "config.h"
 #include "strbuf.h"
 #include "userdata/userdata.h"
+#include "yaml-json.h"
 
 /* cloud-config onto kiln's config. kiln names the keys it shares with
  * cloud-init as cloud-init does, so most keys carry over as they are; the
@@ -21,6 +23,7 @@ static const struct rename top_keys[] = {
         {"fqdn", "fqdn"},
         {"preserve_hostname", "preserve_hostname"},
         {"prefer_fqdn_over_hostname", "prefer_fqdn_over_hostname"},
+        {"manage_etc_hosts", "manage_etc_hosts"},
         {"timezone", "timezone"},
         {"write_files", "write_files"},
         {"runcmd", "runcmd"},
@@ -32,6 +35,19 @@ static const struct rename top_keys[] = {
         {"apt_upgrade", "package_upgrade"},
         {"users", "users"},
         {"ssh_authorized_keys", "ssh_authorized_keys"},
+        {"ssh_deletekeys", "ssh_deletekeys"},
+        {"ssh_genkeytypes", "ssh_genkeytypes"},
+        {"ssh_keys", "ssh_keys"},
+        {"final_message", "final_message"},
+        {"mounts", "mounts"},
+        {"mount_default_fields", "mount_default_fields"},
+        {"device_aliases", "device_aliases"},
+        {"swap", "swap"},
+        {"ssh", "ssh"},
+        {"ssh_fp_console_blacklist", "ssh_fp_console_blacklist"},
+        {"ssh_key_console_blacklist", "ssh_key_console_blacklist"},
+        {"growpart", "growpart"},
+        {"resize_rootfs", "resize_rootfs"},
         {"cloud_init_modules", "cloud_init_modules"},
         {"cloud_config_modules", "cloud_config_modules"},
         {"cloud_final_modules", "cloud_final_modules"},
@@ -73,6 +89,148 @@ static const char *const user_keys[] = {"name",
 /* system_info.default_user and `user` take every user key, as in cloud-init. */
 static const char *const *const default_user_keys = user_keys;
 static const char *const file_keys[] = {"path", "content", "encoding", "owner", "permissions", "append", "defer", NULL};
+
+/* cloud-init's own keys (22.4: its JSON schema and its base config), to
+ * tell a key kiln does not do from a misspelt one. */
+static const char *const cloudinit_top_keys[] = {"allow_public_ssh_keys",
+                                                 "ansible",
+                                                 "apk_repos",
+                                                 "apt",
+                                                 "apt_config",
+                                                 "apt_ftp_proxy",
+                                                 "apt_http_proxy",
+                                                 "apt_https_proxy",
+                                                 "apt_mirror",
+                                                 "apt_mirror_search",
+                                                 "apt_pipelining",
+                                                 "apt_preserve_sources_list",
+                                                 "apt_proxy",
+                                                 "apt_reboot_if_required",
+                                                 "apt_sources",
+                                                 "apt_update",
+                                                 "apt_upgrade",
+                                                 "authkey_hash",
+                                                 "autoinstall",
+                                                 "bootcmd",
+                                                 "byobu_by_default",
+                                                 "ca-certs",
+                                                 "ca_certs",
+                                                 "chef",
+                                                 "chpasswd",
+                                                 "cloud_config_modules",
+                                                 "cloud_final_modules",
+                                                 "cloud_init_modules",
+                                                 "datasource",
+                                                 "datasource_list",
+                                                 "def_log_file",
+                                                 "device_aliases",
+                                                 "disable_ec2_metadata",
+                                                 "disable_root",
+                                                 "disable_root_opts",
+                                                 "disk_setup",
+                                                 "drivers",
+                                                 "fan",
+                                                 "final_message",
+                                                 "fqdn",
+                                                 "fs_setup",
+                                                 "groups",
+                                                 "growpart",
+                                                 "grub-dpkg",
+                                                 "grub_dpkg",
+                                                 "hostname",
+                                                 "keyboard",
+                                                 "landscape",
+                                                 "locale",
+                                                 "locale_configfile",
+                                                 "log_cfgs",
+                                                 "lxd",
+                                                 "manage_etc_hosts",
+                                                 "manage_resolv_conf",
+                                                 "manual_cache_clean",
+                                                 "mcollective",
+                                                 "merge_how",
+                                                 "merge_type",
+                                                 "migrate",
+                                                 "mount_default_fields",
+                                                 "mounts",
+                                                 "network",
+                                                 "no_ssh_fingerprints",
+                                                 "ntp",
+                                                 "output",
+                                                 "package_reboot_if_required",
+                                                 "package_update",
+                                                 "package_upgrade",
+                                                 "packages",
+                                                 "password",
+                                                 "phone_home",
+                                                 "power_state",
+                                                 "prefer_fqdn_over_hostname",
+                                                 "preserve_hostname",
+                                                 "puppet",
+                                                 "random_seed",
+                                                 "reporting",
+                                                 "resize_rootfs",
+                                                 "resolv_conf",
+                                                 "rh_subscription",
+                                                 "rsyslog",
+                                                 "runcmd",
+                                                 "salt_minion",
+                                                 "snap",
+                                                 "spacewalk",
+                                                 "ssh",
+                                                 "ssh_authorized_keys",
+                                                 "ssh_deletekeys",
+                                                 "ssh_fp_console_blacklist",
+                                                 "ssh_genkeytypes",
+                                                 "ssh_import_id",
+                                                 "ssh_key_console_blacklist",
+                                                 "ssh_keys",
+                                                 "ssh_publish_hostkeys",
+                                                 "ssh_pwauth",
+                                                 "ssh_quiet_keygen",
+                                                 "swap",
+                                                 "syslog_fix_perms",
+                                                 "system_info",
+                                                 "timezone",
+                                                 "ubuntu_advantage",
+                                                 "updates",
+                                                 "user",
+                                                 "users",
+                                                 "vendor_data",
+                                                 "wireguard",
+                                                 "write_files",
+                                                 "yum_repo_dir",
+                                                 "yum_repos",
+                                                 "zypper",
+                                                 NULL};
+static const char *const cloudinit_user_keys[] = {"create_groups",
+                                                  "doas",
+                                                  "expiredate",
+                                                  "gecos",
+                                                  "groups",
+                                                  "hashed_passwd",
+                                                  "homedir",
+                                                  "inactive",
+                                                  "lock_passwd",
+                                                  "name",
+                                                  "no_create_home",
+                                                  "no_log_init",
+                                                  "no_user_group",
+                                                  "passwd",
+                                                  "plain_text_passwd",
+                                                  "primary_group",
+                                                  "selinux_user",
+                                                  "shell",
+                                                  "snapuser",
+                                                  "ssh_authorized_keys",
+                                                  "ssh_import_id",
+                                                  "ssh_redirect_user",
+                                                  "sudo",
+                                                  "system",
+                                                  "uid",
+                                                  NULL};
+static const char *const cloudinit_file_keys[] = {"path",     "content", "source", "owner", "permissions",
+                                                  "encoding", "append",  "defer",  NULL};
 
 struct mapper {
         const json_t *positions;
@@ -117,7 +275,21 @@ static bool listed(const char *const *names, const char *name) {
         return false;
 }
 
-/* A copy of a mapping with only the allowed keys; the others are skipped. */
+/* A user key as cloud-init reads it (ug_util.py): every '-' an '_', blanks
+ * around it dropped; so `ssh-authorized-keys` is `ssh_authorized_keys`. */
+static char *user_key_name(const char *key) {
+        _cleanup_free_ char *copy = strdup(key);
+        char *k = copy ? strstrip(copy) : NULL;
+
+        for (char *p = k; p && *p; p++)
+                if (*p == '-')
+                        *p = '_';
+        return k ? strdup(k) : NULL;
+}
+
+/* A copy of a mapping with only the allowed keys; the others are skipped.
+ * For users, keys are normalised first; a later spelling of the same key
+ * wins, as in cloud-init's dict. */
 static int filter_keys(struct mapper *m, const json_t *obj, const char *const *allowed, const char *path,
                        const char *to, json_t **ret) {
         _cleanup_json_ json_t *out = json_object();
@@ -127,15 +299,16 @@ static int filter_keys(struct mapper *m, const json_t *obj, const char *const *a
         if (!out)
                 return -ENOMEM;
         json_object_foreach((json_t *) obj, key, v) {
-                _cleanup_free_ char *from = strdup_printf("%s.%s", path, key), *dest = strdup_printf("%s.%s", to, key);
-                const char *name = streq(key, "passwd") && allowed == user_keys ? "hashed_passwd" : key;
+                _cleanup_free_ char *from = strdup_printf("%s.%s", path, key), *dest = NULL, *norm = NULL;
+                const char *name;
                 int r;
-                if (!from || !dest)
+                norm = allowed == user_keys ? user_key_name(key) : strdup(key);
+                if (!from || !norm)
                         return -ENOMEM;
-                if (!listed(allowed, key)) {
+                name = streq(norm, "passwd") && allowed == user_keys ? "hashed_passwd" : norm;
+                if (!listed(allowed, norm)) {
                         r = skip(m, from);
                 } else {
-                        free(dest);
                         dest = strdup_printf("%s.%s", to, name);
                         r = dest ? copy_positions(m, from, dest) : -ENOMEM;
                         if (r >= 0 && json_object_set(out, name, v) < 0)
@@ -146,6 +319,63 @@ static int filter_keys(struct mapper *m, const json_t *obj, const char *const *a
         }
         *ret = TAKE_PTR(out);
         return 0;
+}
+
+static bool encoding_in(const char *enc, const char *const *names) {
+        for (; *names; names++)
+                if (streq(enc, *names))
+                        return true;
+        return false;
+}
+
+/* write_files content given as !!binary is bytes to cloud-init, which it
+ * writes as they are, gunzips for gzip, and base64-decodes for b64. kiln's
+ * YAML reader gives their base64 (yaml-json.h): the encoding says b64 on
+ * top of what it said, or, for b64 itself, the bytes (base64 text) are
+ * the content. */
+/* The encoding as cloud-init's canonicalize_extraction() reads it:
+ * lowercased, blanks around dropped ("B64 " is b64). */
+static int canonical_encoding(json_t *file) {
+        const char *enc = json_string_value(json_object_get(file, "encoding"));
+        _cleanup_free_ char *copy = enc ? strdup(enc) : NULL;
+        char *e;
+
+        if (!enc)
+                return 0;
+        if (!copy)
+                return -ENOMEM;
+        e = strstrip(copy);
+        for (char *p = e; *p; p++)
+                if (*p >= 'A' && *p <= 'Z')
+                        *p = (char) (*p - 'A' + 'a');
+        if (streq(e, enc))
+                return 0;
+        return json_object_set_new(file, "encoding", json_string(e)) < 0 ? -ENOMEM : 0;
+}
+
+static int binary_content(json_t *file) {
+        static const char *const plain[] = {"", "text/plain", NULL}, *const gz[] = {"gz", "gzip", NULL};
+        json_t *c = json_object_get(file, "content");
+        const char *b64 = json_string_value(json_object_get(c, YAML_BINARY_KEY));
+        const char *enc = json_string_value(json_object_get(file, "encoding"));
+        _cleanup_free_ char *bytes = NULL;
+        json_t *text;
+        size_t n;
+        int r;
+
+        if (!json_is_object(c) || !b64 || json_object_size(c) != 1)
+                return 0;
+        if (!enc || encoding_in(enc, plain) || encoding_in(enc, gz)) {
+                r = json_object_set_new(file, "encoding", json_string(enc && encoding_in(enc, gz) ? "gz+b64" : "b64"));
+                return r < 0 || json_object_set_new(file, "content", json_string(b64)) < 0 ? -ENOMEM : 0;
+        }
+        r = base64_decode_python(b64, strlen(b64), false, &bytes, &n);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
+        text = json_stringn(bytes, n);
+        /* Bytes that are not text cannot be base64 for b64: left for
+         * validation to refuse (content must be a string). */
+        return !text || json_object_set_new(file, "content", text) >= 0 ? 0 : -ENOMEM;
 }
 
 /* "default, bob" -> ["default", "bob"], as cloud-init reads a users string. */
@@ -181,6 +411,10 @@ static int map_items(struct mapper *m, const json_t *list, const char *const *al
                         r = filter_keys(m, item, allowed, path, path, &copy);
                         if (r >= 0)
                                 r = copy_exact(m, path, path);
+                        if (r >= 0 && allowed == file_keys)
+                                r = canonical_encoding(copy);
+                        if (r >= 0 && allowed == file_keys)
+                                r = binary_content(copy);
                         /* An item made only of unsupported keys ({snapuser: x})
                          * is skipped whole: it was named in the warning. */
                         if (r >= 0 && json_object_size(copy) == 0 && json_object_size(item) > 0) {
@@ -274,4 +508,46 @@ int cloudconfig_map(const json_t *doc, const json_t *positions, json_t **ret, js
         *ret_positions = TAKE_PTR(out_pos);
         *ret_skipped = m.skipped;
         return 0;
+}
+
+/* The supported key nearest to name, if near enough to be a typo. */
+static const char *nearest(const char *name, const char *const *names, const struct rename *renames, size_t n) {
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX;
+
+        for (size_t i = 0; names ? names[i] != NULL : i < n; i++) {
+                const char *cand = names ? names[i] : renames[i].from;
+                size_t d = config_edit_distance(name, cand);
+                if (d < best_d) {
+                        best_d = d;
+                        best = cand;
+                }
+        }
+        return best && (best_d <= 2 || best_d * 3 <= strlen(name)) ? best : NULL;
+}
+
+char *cloudconfig_skip_message(const char *path) {
+        const char *dot = strrchr(path, '.'), *key = dot ? dot + 1 : path, *near = NULL;
+        _cleanup_free_ char *norm = NULL;
+        bool user = strneq(path, "users[", 6) || strneq(path, "system_info.default_user.", 25);
+        bool file = strneq(path, "write_files[", 12), known;
+
+        norm = user ? user_key_name(key) : strdup(key);
+        if (!norm)
+                return NULL;
+        if (!dot)
+                known = listed(cloudinit_top_keys, key);
+        else if (user || file)
+                known = listed(user ? cloudinit_user_keys : cloudinit_file_keys, norm);
+        else
+                known = true; /* system_info.*: cloud-init's own settings */
+        if (known)
+                return strdup_printf("cloud-config key '%s' is not supported by kiln, skipped", path);
+        if (!dot)
+                near = nearest(norm, NULL, top_keys, ELEMENTSOF(top_keys));
+        else if (user || file)
+                near = nearest(norm, user ? (strneq(path, "users[", 6) ? user_keys : default_user_keys) : file_keys,
+                               NULL, 0);
+        return near ? strdup_printf("'%s' is not a cloud-config key (did you mean '%s'?), skipped", path, near)
+                    : strdup_printf("'%s' is not a cloud-config key, skipped", path);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
@@ -104,6 +106,27 @@ static size_t first_line_len(const struct blob *b) {
         return n;
 }
 
+/* cloud-init's test (handlers.type_from_starts_with()): after leading
+ * white space, the content starts with prefix in any case; so
+ * "#Cloud-Config" and " #cloud-config" are cloud-config. */
+static bool sniffs_as(const struct blob *b, const char *prefix) {
+        size_t i = 0, n = strlen(prefix);
+
+        while (i < b->len && (isspace((unsigned char) b->data[i]) || (b->data[i] >= 0x1c && b->data[i] <= 0x1f)))
+                i++;
+        return b->len - i >= n && strncasecmp(b->data + i, prefix, n) == 0;
+}
+
+static bool has_mime_version(const struct blob *b) {
+        static const char word[] = "mime-version:";
+        size_t n = b->len < 4096 ? b->len : 4096, k = sizeof(word) - 1;
+
+        for (size_t i = 0; i + k <= n; i++)
+                if (strncasecmp(b->data + i, word, k) == 0)
+                        return true;
+        return false;
+}
+
 static bool starts_with(const struct blob *b, const char *s) {
         size_t n = strlen(s);
         return b->len >= n && memcmp(b->data, s, n) == 0;
@@ -172,8 +195,13 @@ static int add_part(struct decoder *d, const struct blob *b, const char *type, c
                 free(p->content);
                 return -ENOMEM;
         }
-        memcpy(p->content, b->data, b->len);
-        p->content[b->len] = 0;
+        /* cloud-init writes script and boothook parts through dos2unix():
+         * every CR LF becomes LF, so "#!/bin/bash\r" still runs bash. */
+        p->len = 0;
+        for (size_t i = 0; i < b->len; i++)
+                if (!(b->data[i] == '\r' && i + 1 < b->len && b->data[i + 1] == '\n'))
+                        p->content[p->len++] = b->data[i];
+        p->content[p->len] = 0;
         p->filename = TAKE_PTR(name);
         d->u->n_parts++;
         return 0;
@@ -215,7 +243,7 @@ static int take_ignored(struct decoder *d, char **skipped) {
 
 static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         _cleanup_json_ json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cfg_pos = NULL;
-        _cleanup_strv_free_ char **skipped = NULL;
+        _cleanup_strv_free_ char **skipped = NULL, **dups = NULL;
         _cleanup_free_ char *err = NULL, *origin = NULL;
         int r;
 
@@ -223,9 +251,15 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         if (!origin)
                 return -ENOMEM;
         /* A verbatim part's lines are the file's lines: say where in the file. */
-        r = yaml_parse_positions(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &err);
+        if (cloud)
+                r = yaml_parse_cloud(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &dups,
+                                     &err);
+        else
+                r = yaml_parse_positions(b->data, b->len, b->line > 0 ? b->origin : origin, b->line, &doc, &pos, &err);
         if (r == -ENOMEM)
                 return r;
+        for (char **w = dups; w && *w; w++)
+                (void) strv_push(&d->u->warnings, *w);
         if (r < 0) {
                 (void) strv_push(&d->u->errors, err ? err : "invalid YAML");
                 return 0;
@@ -243,33 +277,69 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         r = take_ignored(d, skipped);
         if (r < 0)
                 return r;
-        if (skipped && *skipped) {
-                _cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
-                for (char **s = skipped; *s; s++)
-                        (void) strbuf_printf(&list, "%s'%s'", s == skipped ? "" : ", ", *s);
-                warn(d, b, "cloud-config keys kiln does not support, skipped: %s", list.data ? list.data : "");
+        /* Each skipped key at its own line. */
+        for (char **s = skipped; s && *s; s++) {
+                _cleanup_free_ char *msg = cloudconfig_skip_message(*s), *line = NULL;
+                const char *at = json_string_value(json_object_get(pos, *s));
+                if (!msg)
+                        return -ENOMEM;
+                if (!at) {
+                        warn(d, b, "%s", msg);
+                        continue;
+                }
+                line = strdup_printf("%s: %s", at, msg);
+                if (!line || strv_push(&d->u->warnings, line) < 0)
+                        return -ENOMEM;
         }
         return merge_config(d, cfg, cfg_pos);
 }
 
 static int decode_blob(struct decoder *d, const struct blob *b, unsigned depth);
 
-static bool include_url_ok(const char *url) {
-        static const char *const loopback[] = {"http://127.", "http://localhost/", "http://localhost:", "http://[::1]"};
+/* Plain HTTP can be read or changed on the way: only from this very
+ * machine (a local metadata proxy, tests). The URL is parsed, not matched
+ * by prefix ("http://127.attacker.example/", "http://127.0.0.1@host/"), its
+ * host must be a loopback address (127.0.0.0/8, ::1, or localhost looked up
+ * here), and the connection is pinned to that address, never a proxy.
+ * *ret_pin is the address, NULL for https. */
+static int include_pin(const char *url, char ret_pin[static INET6_ADDRSTRLEN], bool *ret_plain) {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+        struct http_url u;
+        struct in_addr a4;
+        struct in6_addr a6;
+        int r = -EADDRNOTAVAIL;
 
-        if (strneq(url, "https://", 8))
-                return true;
-        /* Plain HTTP can be read or changed on the way: only from this very
-         * machine (a local metadata proxy, tests). */
-        for (size_t i = 0; i < ELEMENTSOF(loopback); i++)
-                if (strneq(url, loopback[i], strlen(loopback[i])))
-                        return true;
-        return false;
+        *ret_plain = false;
+        if (strncasecmp(url, "https://", 8) == 0)
+                return 0;
+        if (strncasecmp(url, "http://", 7) != 0)
+                return -EPROTONOSUPPORT;
+        *ret_plain = true;
+        if (http_url_parse(url, &u) < 0)
+                return -EINVAL;
+        if (inet_pton(AF_INET, u.host, &a4) == 1)
+                return (ntohl(a4.s_addr) >> 24) == 127 && inet_ntop(AF_INET, &a4, ret_pin, INET6_ADDRSTRLEN) ? 0 : r;
+        if (inet_pton(AF_INET6, u.host, &a6) == 1)
+                return IN6_IS_ADDR_LOOPBACK(&a6) && inet_ntop(AF_INET6, &a6, ret_pin, INET6_ADDRSTRLEN) ? 0 : r;
+        if (strcasecmp(u.host, "localhost") != 0 || getaddrinfo("localhost", NULL, &hints, &res) != 0)
+                return r;
+        for (struct addrinfo *ai = res; ai && r < 0; ai = ai->ai_next) {
+                const struct sockaddr_in *s4 = (const struct sockaddr_in *) ai->ai_addr;
+                const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *) ai->ai_addr;
+                if (ai->ai_family == AF_INET && (ntohl(s4->sin_addr.s_addr) >> 24) == 127 &&
+                    inet_ntop(AF_INET, &s4->sin_addr, ret_pin, INET6_ADDRSTRLEN))
+                        r = 0;
+                else if (ai->ai_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr) &&
+                         inet_ntop(AF_INET6, &s6->sin6_addr, ret_pin, INET6_ADDRSTRLEN))
+                        r = 0;
+        }
+        freeaddrinfo(res);
+        return r;
 }
 
 static int fetch_include(struct decoder *d, const struct blob *b, const char *url, unsigned depth) {
         _cleanup_http_response_ struct http_response *resp = NULL;
-        char errbuf[HTTP_ERROR_MAX] = "";
+        char errbuf[HTTP_ERROR_MAX] = "", pin[INET6_ADDRSTRLEN] = "";
         struct http_request req = {
                 .url = url,
                 .timeout_ms = 30000,
@@ -280,11 +350,21 @@ static int fetch_include(struct decoder *d, const struct blob *b, const char *ur
                 .ca_file = d->o->ca_file,
                 .error = errbuf,
         };
+        bool plain;
         int r;
 
-        if (!include_url_ok(url)) {
-                error(d, b, "include '%s': only https:// URLs are fetched (http:// only from loopback)", url);
+        r = include_pin(url, pin, &plain);
+        if (r < 0) {
+                error(d, b, "include '%s': %s", url,
+                      !plain         ? "only https:// URLs are fetched (http:// only from a loopback address)"
+                      : r == -EINVAL ? "not a URL kiln reads (user info, blanks, a bad port or host?)"
+                                     : "plain http:// only from a loopback address (127.0.0.0/8, [::1], "
+                                       "localhost); use https://");
                 return 0;
+        }
+        if (plain) {
+                req.pin_address = pin;
+                req.no_proxy = true;
         }
         r = http_request(&req, &resp);
         if (r < 0) {
@@ -303,12 +383,14 @@ static int decode_includes(struct decoder *d, const struct blob *b, unsigned dep
         size_t pos = 0;
         int r = 0;
 
-        while (pos < b->len && r >= 0) {
+        for (size_t lineno = 0; pos < b->len && r >= 0; lineno++) {
                 const char *nl = memchr(b->data + pos, '\n', b->len - pos);
                 size_t n = nl ? (size_t) (nl - (b->data + pos)) : b->len - pos;
                 _cleanup_free_ char *line = strndup(b->data + pos, n);
+                struct blob at = *b; /* errors point at the URL's line */
                 char *url;
 
+                at.line = b->line + lineno;
                 pos += n + 1;
                 if (!line)
                         return -ENOMEM;
@@ -316,12 +398,12 @@ static int decode_includes(struct decoder *d, const struct blob *b, unsigned dep
                 if (!*url || *url == '#')
                         continue;
                 if (strv_length(d->u->includes) >= USERDATA_MAX_INCLUDES) {
-                        error(d, b, "more than %d includes, ignoring '%s' and the rest", USERDATA_MAX_INCLUDES, url);
+                        error(d, &at, "more than %d includes, ignoring '%s' and the rest", USERDATA_MAX_INCLUDES, url);
                         break;
                 }
                 r = strv_push(&d->u->includes, url);
                 if (r >= 0 && d->o->fetch_includes)
-                        r = fetch_include(d, b, url, depth);
+                        r = fetch_include(d, &at, url, depth);
         }
         return r;
 }
@@ -394,6 +476,8 @@ static int decode_mime(struct decoder *d, const struct blob *b, unsigned depth) 
                         error(d, &part, "%s, skipping it", p->error);
                         continue;
                 }
+                if (p->warning)
+                        warn(d, &part, "%s", p->warning);
                 if (!p->verbatim)
                         part.line = 0; /* positions then count from the part's start, named */
                 r = decode_blob(d, &part, depth + 1);
@@ -418,11 +502,20 @@ static const struct typed types[] = {
         {"text/cloud-boothook", "boothook", FREQ_BOOT},
         {"text/x-include-url", "include", 0},
         {"text/x-include-once-url", "include", 0},
+        /* cloud-init's DECOMP_TYPES */
         {"application/gzip", "gzip", 0},
+        {"application/gzip-compressed", "gzip", 0},
+        {"application/gzipped", "gzip", 0},
+        {"application/x-compress", "gzip", 0},
+        {"application/x-compressed", "gzip", 0},
+        {"application/x-gunzip", "gzip", 0},
         {"application/x-gzip", "gzip", 0},
+        {"application/x-gzip-compressed", "gzip", 0},
+        /* cloud-init's TYPE_NEEDED: read by how they start. Other types,
+         * application/octet-stream too, have no handler there: skipped,
+         * with a warning. */
         {"text/plain", "sniff", 0},
         {"text/x-not-multipart", "sniff", 0},
-        {"application/octet-stream", "sniff", 0},
         {"", "sniff", 0},
 };
 
@@ -432,11 +525,22 @@ static char *part_filename(const struct blob *b) {
         return q ? strndup(q + 1, strlen(q + 1) - 1) : NULL;
 }
 
+static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned depth);
+
 static int decode_typed(struct decoder *d, const struct blob *b, const struct typed *t, unsigned depth) {
         _cleanup_free_ char *filename = part_filename(b);
+        static const char *const resniffed[] = {"#cloud-config", "#cloud-boothook", "#part-handler",
+                                                "## template: jinja"};
 
+        /* cloud-init reads a text/x-shellscript part by its start again
+         * (people label cloud-config so): so does kiln. */
+        for (size_t i = 0; streq(t->type, "text/x-shellscript") && i < ELEMENTSOF(resniffed); i++)
+                if (sniffs_as(b, resniffed[i]))
+                        return decode_sniffed(d, &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL},
+                                              depth);
+        /* The type stays: cloud-init runs each in its own module (order). */
         if (streq(t->kind, "script"))
-                return add_part(d, b, "text/x-shellscript", filename, t->freq);
+                return add_part(d, b, t->type, filename, t->freq);
         if (streq(t->kind, "cloud") || streq(t->kind, "kiln"))
                 return decode_config(d, b, streq(t->kind, "cloud"));
         if (streq(t->kind, "boothook"))
@@ -487,21 +591,35 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
                                 : b->name ? NULL
                                           : "user-data",
                                 FREQ_INSTANCE);
-        if (first_line_is(b, "#cloud-config"))
+        /* cloud-init tries the longest prefix first. */
+        if (sniffs_as(b, "#cloud-config-archive") || sniffs_as(b, "#cloud-config-jsonp") ||
+            sniffs_as(b, "#part-handler") || sniffs_as(b, "## template: jinja")) {
+                size_t skip = 0;
+                while (skip < b->len && isspace((unsigned char) b->data[skip]))
+                        skip++;
+                warn(d, b, "'%.*s' content is not supported by kiln, skipping it",
+                     (int) first_line_len(&(struct blob){b->data + skip, b->len - skip}), b->data + skip);
+                return 0;
+        }
+        if (sniffs_as(b, "#cloud-config"))
                 return decode_config(d, b, true);
         if (first_line_is(b, "#kiln-config"))
                 return decode_config(d, b, false);
-        if (first_line_is(b, "#cloud-boothook"))
+        if (sniffs_as(b, "#cloud-boothook"))
                 return decode_boothook(d, b, filename);
         if (first_line_is(b, "#include") || first_line_is(b, "#include-once"))
                 return decode_includes(d, b, depth);
-        if (mime_looks_like(b->data, b->len))
+        if (mime_looks_like(b->data, b->len)) {
+                if (depth == 0 && !has_mime_version(b))
+                        warn(d, b,
+                             "a MIME message without a MIME-Version header: cloud-init does not read it as "
+                             "MIME (it would skip this user-data); kiln does");
                 return decode_mime(d, b, depth);
-        if (starts_with(b, "#cloud-config-archive") || starts_with(b, "#part-handler") ||
-            starts_with(b, "## template: jinja") || starts_with(b, "#cloud-config-jsonp")) {
-                warn(d, b, "'%.*s' content is not supported by kiln, skipping it", (int) first_line_len(b), b->data);
-                return 0;
         }
+        /* cloud-init's test for MIME user-data (user_data.convert_string()):
+         * "mime-version:" anywhere in the first 4 KiB, whatever comes first. */
+        if (depth == 0 && has_mime_version(b))
+                return decode_mime(d, b, depth);
         if (blank(b->data, b->len))
                 return 0;
         if (d->o->yaml_is_config && depth == 0)
@@ -571,7 +689,7 @@ void userdata_done(struct userdata *u) {
 }
 
 bool userdata_part_is_script(const struct userdata_part *p) {
-        return streq(p->type, "text/x-shellscript");
+        return strneq(p->type, "text/x-shellscript", 18);
 }
 
 bool userdata_part_is_boothook(const struct userdata_part *p) {

@@ -54,35 +54,69 @@ bool mime_looks_like(const char *data, size_t len) {
         return false;
 }
 
+/* Sets a header we use; the first of a repeated header counts, as
+ * Python's Message.get() (cloud-init) takes the first. */
 static int header_set(struct headers *h, const char *line, size_t n) {
         static const char *const names[] = {"content-type", "content-transfer-encoding", "content-disposition"};
         char **fields[] = {&h->content_type, &h->encoding, &h->disposition};
         const char *colon = memchr(line, ':', n);
 
-        if (!colon)
-                return 0; /* not a header: ignored, as mail readers do */
+        if (!colon || colon == line)
+                return 0; /* ":x" has no name: ignored, as Python's parser does */
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 size_t k = strlen(names[i]);
-                if ((size_t) (colon - line) != k || strncasecmp(line, names[i], k) != 0)
+                if ((size_t) (colon - line) != k || strncasecmp(line, names[i], k) != 0 || *fields[i])
                         continue;
-                free(*fields[i]);
                 *fields[i] = strndup(colon + 1, n - (size_t) (colon + 1 - line));
                 return *fields[i] ? 0 : -ENOMEM;
         }
         return 0;
 }
 
-/* Reads headers up to the empty line; folded lines are joined. *pos and
- * *line end at the body. */
-static int parse_headers(const struct span *s, size_t *pos, size_t *line, struct headers *h) {
+/* Whether a line is read as a header line, by the rule of Python's email
+ * parser (feedparser's headerRE): "From ", a name of printable characters
+ * other than ':' and ' ' followed by ':', or a continuation (a leading
+ * blank). The first line that is none of these starts the body. */
+static bool header_like(const char *l, size_t n) {
+        if (n == 0)
+                return false;
+        if (l[0] == ' ' || l[0] == '\t' || (n >= 5 && memcmp(l, "From ", 5) == 0))
+                return true;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) l[i];
+                if (c == ':')
+                        return true;
+                if (c < 041 || c > 0176)
+                        return false;
+        }
+        return false;
+}
+
+/* Reads headers as Python's email parser does for cloud-init: up to an
+ * empty line (dropped), or up to the first line that cannot be a header,
+ * which then starts the body (*ret_separated false). Folded lines are
+ * joined; "From " lines are ignored. *pos and *line end at the body. */
+static int parse_headers(const struct span *s, size_t *pos, size_t *line, struct headers *h, bool *ret_separated) {
         _cleanup_strbuf_ struct strbuf cur = STRBUF_INIT;
         int r;
 
+        *ret_separated = false;
         while (*pos < s->len) {
+                size_t start = *pos;
                 const char *l;
                 size_t n = next_line(s, pos, &l);
+                if (!header_like(l, n)) {
+                        if (n == 0) { /* the empty line: dropped */
+                                *ret_separated = true;
+                                (*line)++;
+                        } else
+                                *pos = start; /* the body's first line */
+                        break;
+                }
                 (*line)++;
-                if (n > 0 && (l[0] == ' ' || l[0] == '\t') && cur.len > 0) {
+                if (l[0] == ' ' || l[0] == '\t') {
+                        if (cur.len == 0)
+                                continue; /* a continuation of nothing: ignored */
                         if (cur.len + n > HEADER_MAX)
                                 return -EBADMSG;
                         r = strbuf_append(&cur, l, n);
@@ -93,8 +127,8 @@ static int parse_headers(const struct span *s, size_t *pos, size_t *line, struct
                 if (cur.len > 0 && (r = header_set(h, cur.data, cur.len)) < 0)
                         return r;
                 cur.len = 0;
-                if (n == 0)
-                        return 0;
+                if (n >= 5 && memcmp(l, "From ", 5) == 0)
+                        continue;
                 if (n > HEADER_MAX || (r = strbuf_append(&cur, l, n)) < 0)
                         return n > HEADER_MAX ? -EBADMSG : r;
         }
@@ -117,6 +151,18 @@ static char *trimmed_lower(const char *s, size_t n) {
 /* "text/plain; charset=x" -> "text/plain". */
 static char *value_type(const char *v) {
         return v ? trimmed_lower(v, strcspn(v, ";")) : strdup("");
+}
+
+/* A Content-Type's type; one that is not type/subtype is text/plain, as
+ * Python's get_content_type() reads it. "" when there is none. */
+static char *content_type(const char *v) {
+        char *t = value_type(v), *slash = t ? strchr(t, '/') : NULL;
+
+        if (v && t && (!slash || strchr(slash + 1, '/'))) {
+                free(t);
+                return strdup("text/plain");
+        }
+        return t;
 }
 
 /* The parameter `name` of a header value ("multipart/mixed; boundary="x""), unquoted. */
@@ -205,6 +251,7 @@ static int add_part(struct splitter *sp, struct mime_part *p) {
 }
 
 static void part_done(struct mime_part *p) {
+        free(p->warning);
         free(p->type);
         free(p->filename);
         free(p->body);
@@ -220,7 +267,7 @@ static int decode_body(struct mime_part *p, const char *encoding, const struct s
                 return -ENOMEM;
         p->line = body->line;
         if (streq(enc, "base64") || streq(enc, "quoted-printable")) {
-                r = streq(enc, "base64") ? base64_decode(body->data, body->len, &p->body, &p->len)
+                r = streq(enc, "base64") ? base64_decode_python(body->data, body->len, true, &p->body, &p->len)
                                          : qp_decode(body->data, body->len, &p->body, &p->len);
                 if (r == -EBADMSG)
                         p->error = strdup_printf("its %s body does not decode", enc);
@@ -307,12 +354,36 @@ static int split_multipart(struct splitter *sp, const struct span *s, const char
         return 0;
 }
 
+/* Headers not followed by an empty line. Python's parser (so cloud-init)
+ * starts the body at the first line that cannot be a header: kiln does the
+ * same and says so. When every line could be a header ("hostname: x"),
+ * the body is empty: an error, not an empty script or config run as if
+ * nothing were wrong. */
+static int missing_separator(struct mime_part *p, bool has_body, size_t first_line) {
+        if (p->error)
+                return 0;
+        if (!has_body) {
+                p->line = first_line; /* the error points at the headers */
+                free(p->body);
+                p->body = NULL;
+                p->len = 0;
+                p->error = strdup("no empty line after its headers, and no line that could not be a header: "
+                                  "its whole content was read as headers (as cloud-init reads it), so it is empty; "
+                                  "put an empty line after the headers");
+                return p->error ? 0 : -ENOMEM;
+        }
+        p->warning = strdup("no empty line after its headers: its body starts at the first line that cannot be "
+                            "a header, as cloud-init reads it; put an empty line after the headers");
+        return p->warning ? 0 : -ENOMEM;
+}
+
 /* One entity: headers, then a body that is either a leaf part or a multipart. */
 static int split_entity(struct splitter *sp, const struct span *s, unsigned depth) {
         _cleanup_(headers_done) struct headers h = {};
         _cleanup_free_ char *type = NULL, *boundary = NULL;
         struct mime_part p = {};
         size_t pos = 0, line = s->line;
+        bool separated;
         int r;
 
         if (depth > MIME_MAX_DEPTH) {
@@ -320,14 +391,14 @@ static int split_entity(struct splitter *sp, const struct span *s, unsigned dept
                 sp->error = strdup_printf("multiparts nested more than %d deep", MIME_MAX_DEPTH);
                 return -EBADMSG;
         }
-        r = parse_headers(s, &pos, &line, &h);
+        r = parse_headers(s, &pos, &line, &h, &separated);
         if (r == -EBADMSG) {
                 free(sp->error);
                 sp->error = strdup("a header longer than 64 KiB");
         }
         if (r < 0)
                 return r;
-        type = value_type(h.content_type);
+        type = content_type(h.content_type);
         if (!type)
                 return -ENOMEM;
         if (strneq(type, "multipart/", 10)) {
@@ -348,6 +419,8 @@ static int split_entity(struct splitter *sp, const struct span *s, unsigned dept
                 struct span body = {s->data + pos, s->len - pos, line, s->verbatim};
                 r = decode_body(&p, h.encoding, &body);
         }
+        if (r >= 0 && !separated)
+                r = missing_separator(&p, pos < s->len, s->line);
         if (r >= 0)
                 r = add_part(sp, &p);
         part_done(&p);

@@ -21,6 +21,7 @@ struct mime_part {
         size_t line; /* 0-based line of the body in the input, when verbatim */
         bool verbatim; /* body is a slice of the input (no transfer encoding) */
         char *error; /* this part could not be decoded (body empty): why */
+        char *warning; /* it was read, but not as its writer may have meant: why */
 };
 
 struct mime_message {

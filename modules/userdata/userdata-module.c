@@ -52,6 +52,18 @@ static int take(struct kiln_context *ctx, struct userdata *u) {
         return result;
 }
 
+/* One line on what the user-data holds, with its problems counted as
+ * `kiln validate` counts them: decoding's and its config's (which the
+ * configure stage reports, merged with the baked config). */
+static void log_summary(const struct userdata *u, size_t len) {
+        _cleanup_strv_free_ char **warnings = NULL, **errors = NULL;
+
+        (void) config_validate_at(u->config, u->positions, &warnings, &errors);
+        log_info("User-data: %zu bytes, %zu part(s) to run, %zu config key(s), %zu error(s), %zu warning(s).", len,
+                 u->n_parts, json_object_size(u->config), strv_length(u->errors) + strv_length(errors),
+                 strv_length(u->warnings) + strv_length(warnings));
+}
+
 /* fetch: the user-data, decoded into parts and config. None is fine. */
 static int userdata_boot(struct kiln_context *ctx) {
         _cleanup_free_ char *data = NULL;
@@ -83,8 +95,7 @@ static int userdata_boot(struct kiln_context *ctx) {
         r = userdata_parse(data, len, &o, &u);
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to decode the user-data: %s", strerror(-r));
-        log_info("User-data: %zu bytes, %zu part(s) to run, %zu config key(s), %zu problem(s).", len, u.n_parts,
-                 json_object_size(u.config), strv_length(u.errors) + strv_length(u.warnings));
+        log_summary(&u, len);
         r = take(ctx, &u);
         userdata_done(&u);
         return r;
@@ -93,7 +104,7 @@ static int userdata_boot(struct kiln_context *ctx) {
 int userdata_cmd_validate(struct kiln_context *ctx, int argc, char **argv);
 
 static const struct kiln_command userdata_commands[] = {
-        {"validate", "[--keys] [--plan] [--no-fetch] [FILE|-]",
+        {"validate", "[--keys] [--plan] [--no-fetch] [--config] [FILE|-]",
          "check user-data or a config file (any format) without applying it", userdata_cmd_validate},
         {},
 };

@@ -43,6 +43,11 @@ void userdata_done(struct userdata *u);
 int cloudconfig_map(const json_t *doc, const json_t *positions, json_t **ret, json_t **ret_positions,
                     char ***ret_skipped);
 
+/* What to say of a skipped path: a cloud-init key kiln does not do, or not
+ * a cloud-config key at all (with the supported key it is likely a typo
+ * of). */
+char *cloudconfig_skip_message(const char *path);
+
 /* Why a cloud-config key (a path as in *ret_skipped above) means nothing
  * on EC2 and is accepted and ignored; NULL when it is not such a key. */
 const char *cloudconfig_ignored_why(const char *path);

@@ -11,6 +11,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "module.h"
+#include "path.h"
 #include "strbuf.h"
 #include "system/system.h"
 #include "userdata/userdata.h"
@@ -22,7 +23,7 @@
 #define EXIT_USAGE 64
 
 struct options {
-        bool keys, plan, fetch;
+        bool keys, plan, fetch, config;
         const char *file;
 };
 
@@ -88,6 +89,21 @@ static bool yaml_name(const char *file) {
         return (n > 5 && streq(file + n - 5, ".yaml")) || (n > 4 && streq(file + n - 4, ".yml"));
 }
 
+/* A config file is read as the boot reads /etc/kiln/kiln.yaml and kiln.d:
+ * one asked for with --config, or one there. Anything else is read as the
+ * boot reads user-data, whatever its name: YAML needs its #cloud-config or
+ * #kiln-config line there, so it needs it here. */
+static bool config_file(const struct options *o) {
+        const char *root = root_get(), *f = o->file;
+        size_t n = strlen(root);
+
+        if (o->config)
+                return true;
+        if (!streq(root, "/") && strneq(f, root, n) && f[n] == '/')
+                f += n;
+        return strneq(f, "/etc/kiln/", 10) && yaml_name(f);
+}
+
 static void print_plan(const struct userdata *u) {
         _cleanup_json_ json_t *plan = system_plan(u->config, u->parts, u->n_parts, system_default_user_name());
 
@@ -114,8 +130,7 @@ static int validate_file(const struct options *o) {
         _cleanup_strv_free_ char **warnings = NULL, **errors = NULL;
         _cleanup_free_ char *data = NULL;
         struct userdata u = {};
-        struct userdata_options uo = {
-                .origin = origin, .fetch_includes = o->fetch, .yaml_is_config = yaml_name(o->file)};
+        struct userdata_options uo = {.origin = origin, .fetch_includes = o->fetch, .yaml_is_config = config_file(o)};
         FILE *out = o->plan ? stderr : stdout;
         size_t len = 0, n_errors;
         int r;
@@ -138,6 +153,11 @@ static int validate_file(const struct options *o) {
         print_messages(out, origin, warnings, "warning");
         print_ignored(out, origin, u.ignored);
         n_errors = strv_length(u.errors) + strv_length(errors);
+        if (n_errors && yaml_name(o->file) && !uo.yaml_is_config && json_object_size(u.config) == 0)
+                fprintf(out,
+                        "%s: note: read as user-data, as the boot would read it; a config file for "
+                        "/etc/kiln/kiln.d is checked with `kiln validate --config FILE`\n",
+                        origin);
         if (o->plan)
                 print_plan(&u);
         else
@@ -174,15 +194,17 @@ int userdata_cmd_validate(struct kiln_context *ctx, int argc, char **argv) {
                 {"keys", no_argument, NULL, 'k'},
                 {"plan", no_argument, NULL, 'p'},
                 {"no-fetch", no_argument, NULL, 'n'},
+                {"config", no_argument, NULL, 'c'},
                 {},
         };
         struct options o = {.fetch = true};
         int c;
 
-        if (cli_wants_help(argc, argv, "validate", "[--keys] [--plan] [--no-fetch] [FILE|-]",
+        if (cli_wants_help(argc, argv, "validate", "[--keys] [--plan] [--no-fetch] [--config] [FILE|-]",
                            "Checks user-data in any format kiln reads (MIME, #cloud-config, #kiln-config,\n"
-                           "scripts, gzip, base64, #include) or a config file (*.yaml), without applying it.\n"
+                           "scripts, gzip, base64, #include), as the boot reads it, without applying it.\n"
                            "Without FILE, checks the baked config (/etc/kiln/kiln.yaml and kiln.d).\n"
+                           "  --config    FILE is a config file (as in /etc/kiln/kiln.d, read so there)\n"
                            "  --keys      print every config key kiln knows, as a Markdown table\n"
                            "  --plan      print what the boot would do (JSON): files, users, packages, commands\n"
                            "  --no-fetch  list #include URLs instead of fetching them\n"
@@ -194,6 +216,7 @@ int userdata_cmd_validate(struct kiln_context *ctx, int argc, char **argv) {
                 case 'k': o.keys = true; break;
                 case 'p': o.plan = true; break;
                 case 'n': o.fetch = false; break;
+                case 'c': o.config = true; break;
                 default: return EXIT_USAGE;
                 }
         if (argc - optind > 1) {

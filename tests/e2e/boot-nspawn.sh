@@ -187,6 +187,27 @@ grep -q "script ran on $INSTANCE_ID" "$INSTANCE/root/var/lib/kiln-test-log" 2>/d
 ok $? "first boot: the script saw KILN_INSTANCE_ID"
 check "first boot: kiln recorded the instance-id" grep -qx "$INSTANCE_ID" "$INSTANCE/root/var/lib/kiln/instance-id"
 
+# What cloud-init did for the image (issue 14): host keys made for this
+# instance by kiln-host-keys.service before sshd, and the console carrying
+# cloud-init's host key block and kiln's final line (`aws ec2
+# get-console-output` shows the same).
+hostkeys_sum() { cat "$INSTANCE/root/etc/ssh/"ssh_host_*_key.pub 2>/dev/null | sha256sum; }
+console_has() { tr -d '\r' <"$INSTANCE/console-$BOOTS.log" | grep -qE -- "$1"; }
+image_duties() { # image_duties NAME
+	if ! has_command host-keys; then
+		todo "$1: SSH host keys and the console block" "needs the instance module (issue 14) in kiln"
+		return
+	fi
+	check "$1: kiln-host-keys.service ran" in_instance systemctl is-active -q kiln-host-keys.service
+	check "$1: ssh.service started after it, with the keys" in_instance systemctl is-active -q ssh.service
+	check "$1: an ed25519 host key" test -s "$INSTANCE/root/etc/ssh/ssh_host_ed25519_key.pub"
+	check "$1: the console has cloud-init's fingerprint block" console_has 'cloud-init: -----BEGIN SSH HOST KEY FINGERPRINTS-----'
+	check "$1: the console has the public keys block" console_has '^-----END SSH HOST KEY KEYS-----$'
+	check "$1: the console has kiln's final line" console_has 'kiln v\. .* finished at .*\. Result: done in [0-9]+ ms'
+}
+image_duties "first boot"
+KEYS1=$(hostkeys_sum)
+
 # Hardening: the unit's exposure, as systemd rates it, must not get worse.
 security() {
 	local score
@@ -388,6 +409,11 @@ check "new instance: the script ran again" is_runs 2
 grep -q "script ran on $INSTANCE_ID2" "$INSTANCE/root/var/lib/kiln-test-log" 2>/dev/null
 ok $? "new instance: the script saw the new instance-id"
 check "new instance: kiln recorded the new instance-id" grep -qx "$INSTANCE_ID2" "$INSTANCE/root/var/lib/kiln/instance-id"
+image_duties "new instance"
+if has_command host-keys; then
+	[ "$(hostkeys_sum)" != "$KEYS1" ]
+	ok $? "new instance: new SSH host keys"
+fi
 cert_new_instance
 
 # --- purge removes kiln's state ---------------------------------------------

@@ -16,6 +16,20 @@ check "hardened: SystemCallFilter=@system-service" grep -q '^SystemCallFilter=@s
 check "hardened: RestrictNamespaces=yes" grep -qx 'RestrictNamespaces=yes' "$unit"
 check "hardened: PrivateTmp=yes" grep -qx 'PrivateTmp=yes' "$unit"
 check "hardened: capabilities nothing needs are dropped" grep -q '^CapabilityBoundingSet=~CAP_SYS_BOOT' "$unit"
+# A start timeout shorter than a script's (scripts.timeout, 1 h) fails the
+# start mid-script and Restart=on-failure runs the script again.
+check "no start timeout to cut a script short" grep -qx 'TimeoutStartSec=infinity' "$unit"
+
+# SSH host keys before sshd: a unit of their own (kiln.service is ready too late).
+keys=$top_builddir/units/kiln-host-keys.service
+check "kiln-host-keys.service is built" test -s "$keys"
+sed "s|^ExecStart=.*|ExecStart=$KILN host-keys|" "$keys" >"$T/kiln-host-keys.service"
+systemd-analyze verify "$T/kiln-host-keys.service" >"$T/verify2" 2>&1
+ok $? "kiln-host-keys.service: systemd-analyze verify passes"
+[ ! -s "$T/verify2" ] || diag "$T/verify2"
+check "host keys before ssh.service and sshd.service" grep -q '^Before=ssh.service sshd.service' "$keys"
+check "host keys after the network (IMDS), as cloud-init.service" grep -qx 'After=network-online.target' "$keys"
+check "host keys: a oneshot" grep -qx 'Type=oneshot' "$keys"
 
 # A notify socket of our own, read with python.
 start_ec2 imds

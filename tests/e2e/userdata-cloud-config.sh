@@ -17,8 +17,10 @@ user_data <<EOF2
 #cloud-config
 hostname: web1
 fqdn: web1.example.com
+manage_etc_hosts: localhost
 timezone: Europe/Berlin
 package_update: true
+package_upgrade: true
 packages:
   - nginx
   - [curl, 7.88.1-10]
@@ -35,6 +37,11 @@ users:
   - name: carol
     hashed_passwd: \$6\$rounds=4096\$salt\$hashhashhash
     lock_passwd: false
+  - name: hy
+    lock-passwd: false
+    hashed-passwd: \$6\$hy\$hyphenhash
+    ssh-authorized-keys:
+      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHyphenatedKey00000000000000000000000000 hy@laptop
 ssh_authorized_keys:
   - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExtraKeyForTheDefaultUser00000000000000 extra
 write_files:
@@ -57,11 +64,22 @@ write_files:
     defer: true
 bootcmd:
   - echo boot >> $OUT/bootcmd.log
+  - B=set-in-an-earlier-item
+  - echo "\$B" >> $OUT/bootcmd-var.log
 runcmd:
   - echo "runcmd \$KILN_INSTANCE_ID" >> $OUT/runcmd.log
   - [sh, -c, "echo argv >> $OUT/argv.log"]
+  - cd $OUT
+  - X=carried
+  - if true; then
+  - echo "\$X in \$(pwd)" > carried.log
+  - fi
+  - [sh, -c, 'printf "%s\\n" "\$1" > $OUT/quoted.log', sh, "it's; \$HOME \`x\`"]
+  - "false"
+  - echo after-false >> $OUT/after.log
+  - no-such-command-kiln
   - exit 3
-  - echo after-failure >> $OUT/after.log
+  - echo after-exit >> $OUT/after.log
 apt:
   primary: [{arches: [default], uri: "http://deb.debian.org/debian"}]
 ssh_pwauth: false
@@ -114,17 +132,26 @@ check "deferred file written" grep -qx deferred "$ROOT/etc/app/after-packages.tx
 # packages
 check "package index refreshed" grep -qx 'apt-get -q update' "$T/pkg.log"
 check "packages installed, versions apt-style" grep -qE '^apt-get .*install nginx curl=7.88.1-10$' "$T/pkg.log"
+check "package_upgrade is apt-get dist-upgrade, as cloud-init runs it" grep -qE '^apt-get .* dist-upgrade$' "$T/pkg.log"
 
 # commands
 check "bootcmd ran" test "$(wc -l <"$OUT/bootcmd.log")" = 1
 check "runcmd string ran through the shell" grep -qx 'runcmd i-0123456789abcdef0' "$OUT/runcmd.log"
 check "runcmd argv ran" grep -qx argv "$OUT/argv.log"
-check "the item after a failing one ran" grep -qx after-failure "$OUT/after.log"
-check "status records runcmd[2] failed with exit 3" \
-	$PYTHON -c 'import json,sys; d=json.load(open(sys.argv[1])); it=[i for s in d["stages"] for i in s.get("items",[]) if i.get("name")=="runcmd[2]"]; sys.exit(0 if it and it[0]["result"]=="failed" and it[0]["exit_code"]==3 else 1)' "$ROOT/run/kiln/status.json"
-check "status records runcmd[3] ok" \
-	$PYTHON -c 'import json,sys; d=json.load(open(sys.argv[1])); it=[i for s in d["stages"] for i in s.get("items",[]) if i.get("name")=="runcmd[3]"]; sys.exit(0 if it and it[0]["result"]=="ok" else 1)' "$ROOT/run/kiln/status.json"
-check "unsupported keys named in one warning" grep -q "cloud-config keys kiln does not support, skipped: 'apt'$" "$T/boot1.log"
+# runcmd and bootcmd are one shell script each, as cloud-init runs them.
+check "bootcmd: a variable carries from item to item" grep -qx set-in-an-earlier-item "$OUT/bootcmd-var.log"
+check "runcmd: cd, a variable and if ... fi carry from item to item" grep -qx "carried in $OUT" "$OUT/carried.log"
+check "runcmd: list words quoted as cloud-init quotes them" grep -qxF "it's; \$HOME \`x\`" "$OUT/quoted.log"
+check "runcmd: the script goes on after a failing command" grep -qx after-false "$OUT/after.log"
+check "runcmd: exit in an item ends the script" test "$(grep -c after-exit "$OUT/after.log")" = 0
+check "status records runcmd failed with exit 3" \
+	$PYTHON -c 'import json,sys; d=json.load(open(sys.argv[1])); it=[i for s in d["stages"] for i in s.get("items",[]) if i.get("name")=="runcmd"]; sys.exit(0 if len(it)==1 and it[0]["result"]=="failed" and it[0]["exit_code"]==3 else 1)' "$ROOT/run/kiln/status.json"
+check "the failure names the item the shell complained about" \
+	grep -q "runcmd exited with status 3; the shell's last error is in runcmd\[10\]" "$T/boot1.log"
+check "the hyphenated user's ssh-authorized-keys installed" grep -q 'hy@laptop$' "$ROOT/home/hy/.ssh/authorized_keys"
+check "the hyphenated user's hashed-passwd set, not locked" grep -q '^hy:\$6\$hy\$hyphenhash:' "$ROOT/etc/shadow"
+check "unsupported keys named, each at its line" grep -q "user-data:[0-9]*:1: cloud-config key 'apt' is not supported by kiln, skipped" "$T/boot1.log"
+check "ssh_pwauth is supported now, not named" sh -c "! grep -q \"key 'ssh_pwauth' is not supported\" '$T/boot1.log'"
 
 # A key added by hand is kept; a reboot changes nothing and runs no per-instance work again.
 echo 'ssh-rsa AAAAB3NzaC1yc2EHandAdded hand@added' >>"$ak"
@@ -144,5 +171,30 @@ kiln boot >"$T/boot3.log" 2>&1
 check "new instance: runcmd ran again" grep -qx 'runcmd i-new' "$OUT/runcmd.log"
 check "new instance: packages installed again" test "$(grep -c install "$T/pkg.log")" = 2
 check "new instance: no duplicate user lines" test "$(grep -c '^deploy:' "$ROOT/etc/passwd")" = 1
+
+# /etc/hosts as cloud-init's cc_update_etc_hosts: left alone without
+# manage_etc_hosts, written whole from the distribution's template with true.
+printf '10.0.0.5 db.internal db\n127.0.0.1 localhost\n' >"$ROOT/etc/hosts"
+cp "$ROOT/etc/hosts" "$T/hosts-by-hand"
+user_data <<EOF2
+#cloud-config
+hostname: web2
+fqdn: web2.example.com
+EOF2
+imds_data '{"instance_id": "i-hosts"}'
+kiln boot >"$T/boot4.log" 2>&1
+check "without manage_etc_hosts, /etc/hosts is left as written" cmp -s "$T/hosts-by-hand" "$ROOT/etc/hosts"
+check "... and the hostname is still set" grep -qx web2 "$ROOT/etc/hostname"
+user_data <<EOF2
+#cloud-config
+hostname: web3
+fqdn: web3.example.com
+manage_etc_hosts: True
+EOF2
+kiln boot >"$T/boot5.log" 2>&1
+check "manage_etc_hosts: true writes the Debian template's lines" \
+	grep -qx '127.0.1.1 web3.example.com web3' "$ROOT/etc/hosts"
+check "... and only those" test "$(grep -v '^#' "$ROOT/etc/hosts" | grep -c .)" = 5
+check "... the hand-written line is gone, as with cloud-init" test "$(grep -c db.internal "$ROOT/etc/hosts")" = 0
 
 done_testing

@@ -23,7 +23,7 @@ check "setup.sh ran" grep -qx 'setup.sh ok' "$T/items1"
 check "every-boot.sh ran" grep -qx 'every-boot.sh ok' "$T/items1"
 check "runcmd item named hello ran" grep -qx 'runcmd hello ok' "$T/items1"
 check "its output is in the log" grep -q 'hello from runcmd on i-0123456789abcdef0' "$ROOT/var/log/kiln/runcmd.log"
-check "the script ran before runcmd" test "$(grep -n 'setup.sh ok' "$T/items1" | cut -d: -f1)" -lt "$(grep -n 'runcmd hello' "$T/items1" | cut -d: -f1)"
+check "runcmd ran before setup.sh, as cloud-init orders them by name" test "$(grep -n 'setup.sh ok' "$T/items1" | cut -d: -f1)" -gt "$(grep -n 'runcmd hello' "$T/items1" | cut -d: -f1)"
 
 kiln boot >"$T/boot2.log" 2>&1
 items >"$T/items2"
@@ -83,5 +83,70 @@ check "the YAML error names the line in the user-data" grep -q 'user-data:10:1: 
 check "the bad base64 part is named" grep -q "user-data:14:1: part 2: its base64 body does not decode, skipping it" "$T/boot5.log"
 check "status has the errors" grep -q 'did not find expected' "$ROOT/run/kiln/status.json"
 diag "$T/boot5.log" | grep -iE 'warn|error' | head
+
+# Parts whose headers are not followed by an empty line, read as Python's
+# email parser (cloud-init) reads them: the body starts at the first line
+# that cannot be a header, so the script keeps its #! line and the empty
+# line inside it; a part read as headers to its end is an error.
+user_data <<EOF2
+Content-Type: multipart/mixed; boundary="XX"
+MIME-Version: 1.0
+
+--XX
+Content-Type: text/x-shellscript; name="bash.sh"
+#!/bin/bash
+set -e
+
+[[ -n "\$BASH_VERSION" ]] && echo "bash \$INSTANCE_ID" > $T/nosep.log
+--XX
+Content-Type: text/cloud-config
+hostname: lost-as-a-header
+--XX--
+EOF2
+imds_data '{"instance_id": "i-nosep"}'
+kiln boot >"$T/boot6.log" 2>&1
+ok $([ $? -eq 1 ]; echo $?) "a part that is all headers makes the boot an error"
+check "the script without an empty line ran whole, under bash" grep -qx 'bash i-nosep' "$T/nosep.log"
+check "it is warned about" grep -q "user-data:6:1: part 1 'bash.sh': no empty line after its headers" "$T/boot6.log"
+check "the all-headers part is named" grep -q "user-data:11:1: part 2: no empty line after its headers, and no line" "$T/boot6.log"
+diag "$T/boot6.log" | grep -iE 'warn|error' | head
+
+# The order cloud-init runs them in: scripts-per-once, -per-boot and
+# -per-instance first (MIME types naming a frequency), then scripts-user:
+# the user-data's scripts and runcmd's script together, by file name
+# ("runcmd" sorts before "userdata.sh").
+user_data <<EOF2
+Content-Type: multipart/mixed; boundary="XX"
+MIME-Version: 1.0
+
+--XX
+Content-Type: text/x-shellscript; name="userdata.sh"
+
+#!/bin/sh
+echo userdata.sh >> $T/order.log
+--XX
+Content-Type: text/cloud-config
+
+#cloud-config
+runcmd:
+  - echo runcmd >> $T/order.log
+--XX
+Content-Type: text/x-shellscript-per-boot; name="zz-boot.sh"
+
+#!/bin/sh
+echo zz-boot.sh >> $T/order.log
+--XX
+Content-Type: text/x-shellscript; name="a-first.sh"
+
+#!/bin/sh
+echo a-first.sh >> $T/order.log
+--XX--
+EOF2
+imds_data '{"instance_id": "i-order"}'
+rm -f "$T/order.log"
+kiln boot >"$T/boot7.log" 2>&1
+ok $? "a boot with scripts, per-boot scripts and runcmd is done"
+check "they ran in cloud-init's order" test "$(tr '\n' ' ' <"$T/order.log")" = "zz-boot.sh a-first.sh runcmd userdata.sh "
+diag "$T/order.log"
 
 done_testing

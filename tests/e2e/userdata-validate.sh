@@ -16,10 +16,20 @@ ok $([ $? -eq 1 ]; echo $?) "an invalid file exits 1"
 check "the error is FILE:LINE:COLUMN: error: message" grep -qx "$T/bad.txt:2:1: error: 'hostname' must be a string" "$T/out"
 printf '#cloud-config\nruncmd:\n  - ls\nhostnme: x\n' | v - >"$T/out" 2>&1
 ok $? "stdin: unknown keys are warnings, exit 0"
-check "stdin: cloud-config unknown key named" grep -q "^<stdin>:1:1: warning: cloud-config keys kiln does not support, skipped: 'hostnme'" "$T/out"
+check "stdin: a misspelt cloud-config key at its line, with the key meant" grep -qx "<stdin>:4:1: warning: 'hostnme' is not a cloud-config key (did you mean 'hostname'?), skipped" "$T/out"
 printf 'imds:\n  timeout: 5\n  alow_v1: true\nsites: 3\n' >"$T/kiln.yaml"
+# A .yaml file is user-data unless said otherwise: the boot would refuse it
+# as user-data without its #cloud-config or #kiln-config line, so validate does.
 v "$T/kiln.yaml" >"$T/out" 2>&1
-check "a .yaml file is read as kiln config, with a suggestion" grep -q "kiln.yaml:3:3: warning: unknown key 'imds.alow_v1' (did you mean 'allow_v1'?), ignoring" "$T/out"
+ok $([ $? -eq 1 ]; echo $?) "a .yaml file without a header is refused, as the boot refuses it as user-data"
+check "... pointing at --config" grep -q "kiln.yaml: note: read as user-data, as the boot would read it" "$T/out"
+v --config "$T/kiln.yaml" >"$T/out" 2>&1
+check "--config reads it as kiln config, with a suggestion" grep -q "kiln.yaml:3:3: warning: unknown key 'imds.alow_v1' (did you mean 'allow_v1'?), ignoring" "$T/out"
+mkdir -p "$ROOT/etc/kiln/kiln.d"
+cp "$T/kiln.yaml" "$ROOT/etc/kiln/kiln.d/50-x.yaml"
+v "$ROOT/etc/kiln/kiln.d/50-x.yaml" >"$T/out" 2>&1
+check "a file in /etc/kiln/kiln.d is read as kiln config" grep -q "50-x.yaml:3:3: warning: unknown key 'imds.alow_v1'" "$T/out"
+rm "$ROOT/etc/kiln/kiln.d/50-x.yaml"
 head -c 2000 /dev/urandom >"$T/junk"
 v "$T/junk" >"$T/out" 2>&1
 ok $([ $? -eq 1 ]; echo $?) "binary junk is invalid, not a crash"
@@ -85,5 +95,9 @@ check "status has the warning with a suggestion" grep -q "user-data:10:3: unknow
 check "the good file was still written" grep -qx applied "$ROOT/etc/ok.txt"
 check "the time zone was still set" test -L "$ROOT/etc/localtime"
 check "the baked hostname applied" grep -qx baked "$ROOT/etc/hostname"
+# The boot's count of the user-data's problems is validate's.
+v "$EC2/user-data" >"$T/v.out" 2>&1
+want=$(sed -n 's/.*: invalid: \([0-9]*\) error(s), \([0-9]*\) warning(s).*/\1 error(s), \2 warning(s)/p' "$T/v.out")
+check "the boot counts the user-data's problems as validate does ($want)" grep -q "User-data: .*, $want" "$T/boot.log"
 
 done_testing

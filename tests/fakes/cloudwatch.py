@@ -62,7 +62,14 @@ MAX_DIMENSION_FILTERS = 10
 MAX_VALUES = 150
 MAX_DATAPOINTS_RETURNED = 1440
 LIST_METRICS_PAGE = 500
-CLOCK_SKEW = datetime.timedelta(minutes=15)
+# CloudWatch refuses a signature more than 5 minutes from its clock: 403
+# SignatureDoesNotMatch, "Signature expired: <X-Amz-Date> is now earlier than
+# <now - 5 min> (<now> - 5 min.)" (or "Signature not yet current: ... is
+# still later than ... (... + 5 min.)"), as real answers to PutMetricData
+# and GetMetricStatistics show; the JSON protocol names it
+# InvalidSignatureException, with x-amzn-query-error SignatureDoesNotMatch.
+# Other AWS services answer 400 RequestExpired (the "skew_error" knob).
+CLOCK_SKEW = datetime.timedelta(minutes=5)
 MAX_AGE = datetime.timedelta(weeks=2)
 MAX_FUTURE = datetime.timedelta(hours=2)
 VALUE_LIMIT = 2.0 ** 360          # |value| must be in [2^-360, 2^360] or 0
@@ -115,7 +122,10 @@ FAULT_DEFAULTS = {
     "delay_ms": 0,        # every request waits this long before processing
     "actions": ["PutMetricData"],  # which actions faults apply to; "*" = all
     "reject_names": [],   # PutMetricData naming one -> 400 InvalidParameterValue
+    "clock_offset_s": 0,  # this fake's clock minus the real one (Date, signatures)
+    "skew_error": "SignatureDoesNotMatch",  # or "RequestExpired" (400)
 }
+SKEW_ERRORS = ("SignatureDoesNotMatch", "RequestExpired")
 
 
 class ApiError(Exception):
@@ -244,6 +254,12 @@ class State:
                     self.creds[d["AccessKeyId"]] = Cred(
                         d["AccessKeyId"], d["SecretAccessKey"], d.get("Token"),
                         expires=d.get("expires"))
+
+    def now(self):
+        """This fake's clock: the real one shifted by clock_offset_s.  Read
+        without the lock: the Date of answers sent under it comes here."""
+        offset = self.faults.get("clock_offset_s", 0)
+        return now_utc() + datetime.timedelta(seconds=offset)
 
     def take_fault(self, action):
         """Decide, atomically, which fault (if any) hits this request.
@@ -383,6 +399,29 @@ def request_date(headers):
                      "'X-Amz-Date' or a 'Date' header.")
 
 
+def check_signing_time(state, amz_date):
+    """Refuse a signature made more than CLOCK_SKEW from this fake's clock."""
+    signed_at = datetime.datetime.strptime(amz_date, ISO_BASIC).replace(
+        tzinfo=datetime.timezone.utc)
+    now = state.now().replace(microsecond=0)
+    minutes = int(CLOCK_SKEW.total_seconds() // 60)
+    if now - CLOCK_SKEW <= signed_at <= now + CLOCK_SKEW:
+        return
+    with state.lock:
+        kind = state.faults["skew_error"]
+    if kind == "RequestExpired":
+        raise ApiError(400, "RequestExpired", "Request has expired.")
+    if signed_at < now:
+        raise mismatch("Signature expired: %s is now earlier than %s "
+                       "(%s - %d min.)" % (amz_date,
+                                           (now - CLOCK_SKEW).strftime(ISO_BASIC),
+                                           now.strftime(ISO_BASIC), minutes))
+    raise mismatch("Signature not yet current: %s is still later than "
+                   "%s (%s + %d min.)" % (amz_date,
+                                          (now + CLOCK_SKEW).strftime(ISO_BASIC),
+                                          now.strftime(ISO_BASIC), minutes))
+
+
 def verify_sigv4(state, method, raw_path, headers, body):
     """Check a request's SigV4 signature; return the matching Cred.
 
@@ -445,19 +484,7 @@ def verify_sigv4(state, method, raw_path, headers, body):
                        "The security token included in the request is "
                        "expired")
 
-    signed_at = datetime.datetime.strptime(amz_date, ISO_BASIC).replace(
-        tzinfo=datetime.timezone.utc)
-    now = now_utc().replace(microsecond=0)
-    if signed_at < now - CLOCK_SKEW:
-        raise mismatch("Signature expired: %s is now earlier than %s "
-                       "(%s - 15 min.)" % (amz_date,
-                                           (now - CLOCK_SKEW).strftime(ISO_BASIC),
-                                           now.strftime(ISO_BASIC)))
-    if signed_at > now + CLOCK_SKEW:
-        raise mismatch("Signature not yet current: %s is still later than "
-                       "%s (%s + 15 min.)" % (amz_date,
-                                              (now + CLOCK_SKEW).strftime(ISO_BASIC),
-                                              now.strftime(ISO_BASIC)))
+    check_signing_time(state, amz_date)
 
     claimed = headers.get("X-Amz-Content-SHA256")
     if claimed is not None and \
@@ -1193,6 +1220,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def state(self):
         return self.server.state
 
+    def date_time_string(self, timestamp=None):
+        """The Date header, from this fake's clock (clock_offset_s)."""
+        if timestamp is None:
+            timestamp = self.state.now().timestamp()
+        return email.utils.formatdate(timestamp, usegmt=True)
+
     def log_message(self, fmt, *args):
         if self.state.verbose >= 2:
             sys.stderr.write("fake-cloudwatch: %s\n" % (fmt % args))
@@ -1574,6 +1607,13 @@ def set_faults(state, body):
             if not isinstance(value, list) or \
                     any(not isinstance(n, str) for n in value):
                 raise ValueError("reject_names must be a list of strings")
+        elif key == "skew_error":
+            if value not in SKEW_ERRORS:
+                raise ValueError("skew_error must be one of %s"
+                                 % ", ".join(SKEW_ERRORS))
+        elif key == "clock_offset_s":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError("clock_offset_s must be an integer")
         elif key == "actions":
             if isinstance(value, str):
                 value = [value]
@@ -1629,7 +1669,12 @@ GET  /_fake/health      {"ok": true, "port": N, "region": "..."}
 GET  /_fake/faults      current faults
 POST /_fake/faults      set some of: throttle, fail_5xx, fail_status, reset,
                         hang, hang_ms, delay_ms, actions, reject_names
-                        (metric names answered 400 InvalidParameterValue)
+                        (metric names answered 400 InvalidParameterValue),
+                        clock_offset_s (this fake's clock minus the real
+                        one: signatures more than 5 min off it are refused,
+                        Date is sent from it), skew_error
+                        ("SignatureDoesNotMatch": 403 "Signature expired",
+                        the default; "RequestExpired": 400)
 GET  /_fake/datapoints  accepted datapoints (?namespace=&metric_name=&protocol=)
 GET  /_fake/requests    request log
 POST /_fake/reset       clear datapoints, metrics, request log and faults
@@ -1698,6 +1743,9 @@ def parse_args(argv):
                         help="-1: every request")
     faults.add_argument("--hang-ms", dest="hang_ms", type=int, metavar="MS")
     faults.add_argument("--delay-ms", dest="delay_ms", type=int, metavar="MS")
+    faults.add_argument("--clock-offset-s", dest="clock_offset_s", type=int,
+                        metavar="S", help="run this fake's clock S s off")
+    faults.add_argument("--skew-error", dest="skew_error", choices=SKEW_ERRORS)
     faults.add_argument("--fault-actions", dest="actions",
                         type=lambda s: s.split(","), metavar="A,B",
                         help="actions faults apply to (default PutMetricData;"

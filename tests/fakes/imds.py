@@ -107,6 +107,7 @@ DATA_DEFAULTS = {
     "reservation_id": "r-0123456789abcdef0",
     "security_groups": "default",
     "pending_time": "",         # derived: when the fake started
+    "ephemerals": "",           # instance store: "sdb,sdc" -> block-device-mapping/ephemeral0, 1
 }
 
 FAULT_DEFAULTS = {
@@ -474,6 +475,16 @@ def network_tree(d):
     return Dir({"interfaces": Dir({"macs": macs})})
 
 
+def block_device_mapping(d):
+    """As EC2 lists it: ami and root as /dev paths, instance store volumes
+    as bare names (ephemeral0: sdb), in launch order."""
+    bdm = {"ami": "/dev/xvda", "root": "/dev/xvda"}
+    names = [n for n in d.get("ephemerals", "").split(",") if n]
+    for i, name in enumerate(names):
+        bdm[f"ephemeral{i}"] = name
+    return Dir(bdm)
+
+
 def meta_data_tree(d, creds):
     """/latest/meta-data/."""
     _, domain = partition_of(d["region"])
@@ -481,7 +492,7 @@ def meta_data_tree(d, creds):
         "ami-id": d["image_id"],
         "ami-launch-index": "0",
         "ami-manifest-path": "(unknown)",
-        "block-device-mapping": Dir({"ami": "/dev/xvda", "root": "/dev/xvda"}),
+        "block-device-mapping": block_device_mapping(d),
         "hostname": d["hostname"],
         "instance-action": "none",
         "instance-id": d["instance_id"],

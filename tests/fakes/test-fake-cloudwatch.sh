@@ -144,7 +144,7 @@ expect_fail() {
     grep -q -- "$code" "$tmp/out"
 }
 
-plan=43
+plan=49
 echo "1..$plan"
 
 # ------------------------------------------------------------------ start --
@@ -357,6 +357,33 @@ ok $? "a body over 1 MB gets 413"
 client --skew -1200 '{"Namespace": "Test", "MetricData": [{"MetricName": "J", "Value": 1}]}' >"$tmp/out" 2>&1 &&
     grep -q "status 403" "$tmp/out" && grep -q "Signature expired" "$tmp/out"
 ok $? "a request signed 20 minutes ago: Signature expired"
+
+client --skew -400 '{"Namespace": "Test", "MetricData": [{"MetricName": "J", "Value": 1}]}' >"$tmp/out" 2>&1 &&
+    grep -q "status 403" "$tmp/out" && grep -q "Signature expired: .* - 5 min.)" "$tmp/out" &&
+    grep -q "query-error SignatureDoesNotMatch;Sender" "$tmp/out"
+ok $? "signed 400 s ago (more than CloudWatch's 5 minutes): 403 Signature expired"
+client --skew 400 --proto query '{"Namespace": "Test", "MetricData": [{"MetricName": "J", "Value": 1}]}' >"$tmp/out" 2>&1 &&
+    grep -q "status 403" "$tmp/out" && grep -q "<Code>SignatureDoesNotMatch</Code>" "$tmp/out" &&
+    grep -q "Signature not yet current: .* + 5 min.)" "$tmp/out"
+ok $? "signed 400 s ahead, Query protocol: 403 Signature not yet current"
+client --skew -200 '{"Namespace": "Test", "MetricData": [{"MetricName": "J", "Value": 1}]}' >"$tmp/out" 2>&1 &&
+    grep -q "status 200" "$tmp/out"
+ok $? "signed 200 s ago: accepted"
+ctl faults '{"clock_offset_s": 3600, "skew_error": "RequestExpired"}' >/dev/null
+client '{"Namespace": "Test", "MetricData": [{"MetricName": "J", "Value": 1}]}' >"$tmp/out" 2>&1 &&
+    grep -q "status 400" "$tmp/out" && grep -q "RequestExpired" "$tmp/out"
+ok $? "the fake's clock an hour ahead, skew_error RequestExpired: a request signed now gets 400 RequestExpired"
+client --skew 3600 '{"Namespace": "Test", "MetricData": [{"MetricName": "J", "Value": 1}]}' >"$tmp/out" 2>&1 &&
+    grep -q "status 200" "$tmp/out"
+ok $? "... and one signed at the fake's time is accepted"
+"$py" - "$port" <<'EOF2'
+import email.utils, sys, time, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:%s/_fake/health" % sys.argv[1], timeout=10) as r:
+    date = email.utils.parsedate_to_datetime(r.headers["Date"]).timestamp()
+sys.exit(0 if abs(date - time.time() - 3600) < 5 else 1)
+EOF2
+ok $? "its Date header is from its own clock"
+ctl faults '{"clock_offset_s": 0, "skew_error": "SignatureDoesNotMatch"}' >/dev/null
 
 client --no-sign '{"Namespace": "Test", "MetricData": [{"MetricName": "J", "Value": 1}]}' >"$tmp/out" 2>&1 &&
     grep -q "status 403" "$tmp/out" && grep -q "MissingAuthenticationToken" "$tmp/out"

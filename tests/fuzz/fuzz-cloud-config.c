@@ -20,6 +20,8 @@ static void map_and_plan(const json_t *doc, const json_t *positions) {
 
         if (cloudconfig_map(doc, positions, &cfg, &cfg_pos, &skipped) < 0)
                 return;
+        for (char **s = skipped; s && *s; s++)
+                free(cloudconfig_skip_message(*s));
         plan = system_plan(cfg, NULL, 0, "admin");
         (void) config_validate_at(cfg, cfg_pos, &warnings, &errors);
         json_decref(plan);
@@ -37,12 +39,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *err = NULL;
 
         (void) root_set("/nonexistent-fuzz-root");
-        if (yaml_parse_positions((const char *) data, size, "fuzz", 0, &doc, &positions, &err) >= 0) {
+        char **dups = NULL;
+
+        /* As cloud-config is read: repeated keys, !!binary. */
+        if (yaml_parse_cloud((const char *) data, size, "fuzz", 0, &doc, &positions, &dups, &err) >= 0) {
                 if (json_is_object(doc))
                         map_and_plan(doc, positions);
                 json_decref(doc);
                 json_decref(positions);
         }
+        strv_free(dups);
         free(err);
         if (userdata_parse((const char *) data, size, &o, &u) >= 0) {
                 plan = system_plan(u.config, u.parts, u.n_parts, "admin");

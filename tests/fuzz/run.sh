@@ -13,6 +13,8 @@ SECONDS_EACH=${1:-20}
 CC=${FUZZ_CC:-clang}
 OUT=$top_builddir/tests/fuzz-build
 TARGETS="fuzz-mime fuzz-yaml-config fuzz-cloud-config fuzz-metrics"
+TARGETS="$TARGETS fuzz-http-plain fuzz-retry-after"
+TARGETS="$TARGETS fuzz-spool-queue fuzz-credentials fuzz-times fuzz-collect"
 n=0
 
 tap() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
@@ -56,6 +58,7 @@ tap $build_ok "kiln's sources build with clang and the fuzzing sanitizers"
 cp "$top_srcdir"/tests/data/userdata/golden/*.in "$OUT/corpus/" 2>/dev/null
 cp "$top_srcdir"/tests/data/userdata/*.mime "$OUT/corpus/" 2>/dev/null
 cp "$top_srcdir"/tests/data/metrics/*.json "$OUT/corpus/" 2>/dev/null
+cp "$top_srcdir"/tests/data/fuzz/http/* "$OUT/corpus/" 2>/dev/null
 for t in $TARGETS; do
 	# shellcheck disable=SC2086
 	if ! $CC $FLAGS -fsanitize=fuzzer $INC $CFLAGS_PKG "$top_srcdir/tests/fuzz/$t.c" "${objs[@]}" $LIBS_PKG \
@@ -64,6 +67,7 @@ for t in $TARGETS; do
 		continue
 	fi
 	mkdir -p "$OUT/corpus-$t"
+	cp "$top_srcdir/tests/data/fuzz/$t/"* "$OUT/corpus-$t/" 2>/dev/null
 	# -rss_limit_mb and -max_len keep memory bounded; a crash or leak fails.
 	ASAN_OPTIONS=detect_leaks=1 timeout $((SECONDS_EACH + 60)) "$OUT/$t" -max_total_time="$SECONDS_EACH" \
 		-rss_limit_mb=2048 -max_len=65536 -timeout=10 -print_final_stats=1 \

@@ -9,8 +9,11 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "acme/acme-internal.h"
+#include "clock.h"
+#include "fake.h"
 #include "fileio.h"
 #include "path.h"
 #include "strbuf.h"
@@ -352,6 +355,198 @@ static void test_split(void) {
         is_str(rest, b, "the rest");
 }
 
+/* --- against a faulty CA (tests/fakes/acme-faults.py) --- */
+
+static struct fake ca;
+
+static long next_check_in(const char *site) {
+        _cleanup_json_ json_t *state = NULL;
+
+        if (store_state_load(site, &state) < 0)
+                return -1;
+        return (long) json_integer_value(json_object_get(state, "next_check")) - (long) time(NULL);
+}
+
+static void client_for(struct acme_config *cfg, struct acme_client **ret) {
+        *ret = NULL;
+        if (acme_client_new(cfg, ret) < 0 || acme_load_account_key(*ret) < 0)
+                return;
+        (*ret)->thumbprint_new = false; /* no nginx here to give it to */
+}
+
+/* Site A's Retry-After (a 503 on newAccount) is A's: site B, failing
+ * after it in the same run for a reason of its own, backs off by its own
+ * schedule (1 min), not by A's two hours. */
+static void test_retry_after_per_site(struct acme_config *cfg) {
+        char *da[] = {(char *) "a.test", NULL}, *db[] = {(char *) "b.test", NULL};
+        struct acme_site a = {(char *) "site-a", da}, b = {(char *) "site-b", db};
+        struct acme_run run = {.cfg = cfg, .now = time(NULL)};
+        _cleanup_free_ char *err_a = NULL, *err_b = NULL;
+        long wait;
+
+        fake_post(&ca, "/_fake/script",
+                  "[{\"status\": 503, \"retry_after\": \"7200\", \"type\": \"rateLimited\"}, {\"status\": 201}]");
+        client_for(cfg, &run.client);
+        if (!ok(run.client != NULL, "ACME client with an account key"))
+                return;
+        ok(acme_site_run(&run, &a, &err_a) < 0, "site A: newAccount answers 503, Retry-After: 7200");
+        wait = next_check_in("site-a");
+        ok(wait >= 7190 && wait <= 7210, "site A waits what the CA said (%ld s)", wait);
+        run.now = time(NULL);
+        ok(acme_site_run(&run, &b, &err_b) < 0, "site B: newAccount answers without a Location");
+        printf("# site B: %s\n", err_b ? err_b : "");
+        wait = next_check_in("site-b");
+        ok(wait >= 50 && wait <= 80, "site B backs off by its own schedule, not A's Retry-After (%ld s)", wait);
+        acme_client_free(run.client);
+}
+
+/* A 500 (not 503) on a signed POST: retried after a delay, a few times. */
+static void test_5xx_backoff(struct acme_config *cfg) {
+        _cleanup_(acme_client_freep) struct acme_client *c = NULL;
+        _cleanup_json_ json_t *stats = NULL;
+        json_t *times;
+        long t0;
+        double first, last;
+        int r;
+
+        fake_post(&ca, "/_fake/script", "[{\"status\": 500, \"type\": \"serverInternal\"}]");
+        client_for(cfg, &c);
+        if (!ok(c != NULL, "ACME client"))
+                return;
+        t0 = now_ms();
+        r = acme_account(c);
+        ok(r < 0, "newAccount answering 500 fails (%s)", c->error);
+        stats = fake_get(&ca, "/_fake/stats");
+        times = json_object_get(stats, "acct");
+        ok(json_array_size(times) >= 2 && json_array_size(times) <= 4, "retried, at most 3 times (%zu attempts)",
+           json_array_size(times));
+        first = json_real_value(json_array_get(times, 0));
+        last = json_real_value(json_array_get(times, json_array_size(times) - 1));
+        ok(json_array_size(times) >= 2 && last - first >= 0.3, "with backoff between attempts (%.2f s in all)",
+           last - first);
+        ok(now_ms() - t0 < 10000, "bounded in time (%ld ms)", now_ms() - t0);
+}
+
+/* The CA unreachable: the first look at the directory pays its retries,
+ * every later one in the run fails at once with the same error. */
+static void test_ca_down_fails_fast(struct acme_config *cfg) {
+        _cleanup_(acme_client_freep) struct acme_client *c = NULL;
+        _cleanup_free_ char *first = NULL;
+        long t0, t1;
+        int r;
+
+        if (acme_client_new(cfg, &c) < 0)
+                return;
+        t0 = now_ms();
+        r = acme_directory(c);
+        t1 = now_ms();
+        ok(r < 0 && strstr(c->error, "unreachable"), "CA down: %s (%ld ms)", c->error, t1 - t0);
+        first = strdup(c->error);
+        for (int i = 0; i < 3; i++)
+                r = acme_directory(c);
+        ok(r < 0 && now_ms() - t1 < 50, "later looks fail at once (%ld ms for 3)", now_ms() - t1);
+        ok(first && strstr(c->error, first), "with the first error (%s)", c->error);
+        r = acme_account(c);
+        ok(r < 0 && now_ms() - t1 < 100, "and so does an account request");
+}
+
+static void test_faulty_ca(void) {
+        char root[] = "/tmp/kiln-test-acme-XXXXXX";
+        _cleanup_free_ char *dir = NULL, *down = NULL;
+        struct acme_config cfg = {
+                .key_type = KEY_EC_P256, .order_timeout_ms = 10000, .http_port = 80, .https_port = 443};
+        int r;
+
+        r = fake_start(&ca, "acme-faults.py", NULL);
+        if (!ok(r == 0 && mkdtemp(root), "faulty CA started"))
+                return;
+        root_set(root);
+        (void) store_prepare();
+        dir = strdup_printf("%s/dir", ca.url);
+        cfg.directory = dir;
+        test_retry_after_per_site(&cfg);
+        test_5xx_backoff(&cfg);
+        fake_stop(&ca);
+        /* The fake's port, closed now. */
+        down = strdup_printf("%s/dir", ca.url);
+        cfg.directory = down;
+        test_ca_down_fails_fast(&cfg);
+        rm_rf(root);
+        root_set("/");
+}
+
+static char *site_file(const char *root, const char *name) {
+        _cleanup_free_ char *path = strdup_printf("%s" ACME_SITES_DIR "/demo/%s", root, name);
+        char *buf = NULL;
+
+        return path && read_file(path, 1 << 20, &buf, NULL) >= 0 ? buf : NULL;
+}
+
+static void put_site_file(const char *root, const char *name, const char *content) {
+        _cleanup_free_ char *path = strdup_printf("%s" ACME_SITES_DIR "/demo/%s", root, name);
+
+        ok(path && write_file_atomic(path, content, strlen(content), 0644) >= 0, "wrote %s", name);
+}
+
+static bool site_has(const char *root, const char *name) {
+        _cleanup_free_ char *path = strdup_printf("%s" ACME_SITES_DIR "/demo/%s", root, name);
+
+        return path && access(path, F_OK) == 0;
+}
+
+/* An install is committed by new/complete: killed before, the next run
+ * throws new/ away; after, it moves the rest into place. */
+static void test_store_install(void) {
+        _cleanup_free_ char *a = slurp("leaf-high-serial.pem"), *b = slurp("ca.pem"),
+                            *old = slurp("leaf-low-serial.pem"), *full = NULL, *old_full = NULL, *got = NULL;
+        char root[] = "/tmp/kiln-test-acme-XXXXXX";
+
+        if (!ok(a && b && old && mkdtemp(root), "store: a root to work in"))
+                return;
+        root_set(root);
+        full = strdup_printf("%s%s", a, b);
+        old_full = strdup_printf("%s%s", old, b);
+        put_site_file(root, "fullchain.pem", old_full);
+        put_site_file(root, "cert.pem", old);
+        put_site_file(root, "chain.pem", b);
+        put_site_file(root, "privkey.pem.bak", "a key of long ago");
+
+        /* Killed before the commit: the files before stay. */
+        put_site_file(root, "new/fullchain.pem", full);
+        is_int(store_recover("demo"), 0, "store_recover: an uncommitted install is thrown away");
+        ok(!site_has(root, "new"), "... new/ is gone");
+        got = site_file(root, "fullchain.pem");
+        is_str(got, old_full, "... fullchain.pem is the one before");
+
+        /* Killed after the commit and cert.pem's move: the rest is moved. */
+        put_site_file(root, "new/chain.pem", b);
+        put_site_file(root, "new/fullchain.pem", full);
+        put_site_file(root, "new/complete", "");
+        put_site_file(root, "cert.pem", a);
+        is_int(store_recover("demo"), 1, "store_recover: a committed install is finished");
+        ok(!site_has(root, "new"), "... new/ is gone");
+        free(got);
+        got = site_file(root, "fullchain.pem");
+        is_str(got, full, "... fullchain.pem is the new one");
+        free(got);
+        got = site_file(root, "fullchain.pem.bak");
+        is_str(got, old_full, "... the one before kept as fullchain.pem.bak");
+        ok(!site_has(root, "privkey.pem.bak"), "... a privkey.pem.bak of an older install is not kept");
+        is_int(store_recover("demo"), 0, "store_recover: then nothing to do");
+
+        /* A whole install, the key kept. */
+        is_int(store_install("demo", NULL, old_full), 0, "store_install: installs");
+        free(got);
+        got = site_file(root, "cert.pem");
+        is_str(got, old, "... cert.pem is the first certificate");
+        free(got);
+        got = site_file(root, "chain.pem.bak");
+        is_str(got, b, "... chain.pem.bak the chain before");
+        ok(!site_has(root, "new"), "... and new/ is gone");
+        (void) rm_rf(root);
+        root_set("/");
+}
+
 int main(void) {
         _cleanup_free_ char *buf = slurp("expected.json");
 
@@ -371,6 +566,8 @@ int main(void) {
         test_profile();
         test_config();
         test_split();
+        test_faulty_ca();
+        test_store_install();
         json_decref(expected);
         return tap_done();
 }

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -138,6 +142,8 @@ static void test_parse(void) {
         }
 }
 
+static void test_split_size(time_t now);
+
 static void test_pack_split(void) {
         time_t now = time(NULL) - time(NULL) % 60;
         _cleanup_metric_batch_ struct metric_batch in = {0}, packed = {0}, many = {0};
@@ -176,21 +182,45 @@ static void test_pack_split(void) {
 
         for (int i = 0; i < 2500; i++)
                 add_json(&many, json_pack("[o]", metric_datum_new("M", i, NULL, now - i, 1)), NULL);
-        first = metric_split(many.items, many.n_items, "NS");
+        first = metric_split(METRIC_JSON, many.items, many.n_items, "NS");
         is_int(first, 1000, "2500 datums: the first request takes 1000");
-        is_int(metric_split(many.items + 2000, 500, "NS"), 500, "the last the remaining 500");
-        {
-                _cleanup_metric_batch_ struct metric_batch big = {0};
-                _cleanup_free_ char *v = calloc(1, 1025);
-                memset(v, 'x', 1024);
-                for (int i = 0; i < 300; i++) {
-                        json_t *d = metric_datum_new("Big", i, NULL, now, 60);
-                        metric_datum_add_dimension(d, "D", v);
-                        add_json(&big, json_pack("[o]", d), NULL);
-                }
-                first = metric_split(big.items, big.n_items, "NS");
-                ok(first > 100 && first < 300, "big datums split by size before 1000 (%zu)", first);
+        is_int(metric_split(METRIC_QUERY, many.items + 2000, 500, "NS"), 500, "the last the remaining 500");
+        test_split_size(now);
+}
+
+/* A body as split: within CloudWatch's 1 MB, and full: the next item would
+ * not have fit. */
+static void split_fills(enum metric_protocol proto, const struct metric_batch *b, const char *ns, const char *what) {
+        _cleanup_strbuf_ struct strbuf body = STRBUF_INIT, more = STRBUF_INIT;
+        size_t k = metric_split(proto, b->items, b->n_items, ns);
+
+        metric_encode(proto, ns, b->items, k, &body);
+        metric_encode(proto, ns, b->items, k + 1, &more);
+        ok(k > 1 && k < b->n_items && body.len <= METRIC_MAX_BODY && more.len > METRIC_MAX_BODY,
+           "%s: %zu items, %zu bytes; one more would be %zu", what, k, body.len, more.len);
+}
+
+/* Requests are cut by their real size, not a worst case: a JSON body of
+ * big datums reaches the megabyte (kiln stopped at ~300 KB). */
+static void test_split_size(time_t now) {
+        _cleanup_metric_batch_ struct metric_batch big = {0}, odd = {0};
+        _cleanup_free_ char *v = calloc(1, 1025), *w = calloc(1, 1025);
+
+        memset(v, 'x', 1024);
+        /* Characters each encoding escapes: 3 bytes in a Query body, 2 or 6 in JSON. */
+        for (size_t i = 0; i < 1024; i++)
+                w[i] = "\\\"&= /\001a"[i % 8];
+        for (int i = 0; i < 1000; i++) {
+                json_t *d = metric_datum_new("Big", i, NULL, now, 60), *e = metric_datum_new("Odd", i, NULL, now, 60);
+                metric_datum_add_dimension(d, "D", v);
+                metric_datum_add_dimension(e, "D", w);
+                add_json(&big, json_pack("[o]", d), NULL);
+                add_json(&odd, json_pack("[o]", e), NULL);
         }
+        split_fills(METRIC_JSON, &big, "NS", "JSON, 1 KiB dimension values");
+        split_fills(METRIC_QUERY, &big, "NS", "Query, 1 KiB dimension values");
+        split_fills(METRIC_JSON, &odd, "N S", "JSON, values full of escapes");
+        split_fills(METRIC_QUERY, &odd, "N S", "Query, values full of escapes");
 }
 
 static void test_encode(void) {
@@ -359,30 +389,55 @@ static void test_spool(void) {
         rm_rf(dir);
 }
 
-/* The daemon lists incoming/ while put-metric may be writing there: a
- * writer's temporary file is left to it, and only a dead writer's (old)
- * one is removed. */
+/* The daemon lists incoming/ while put-metric may be writing there. A
+ * writer's temporary file lives while the writer holds its shared lock on
+ * the directory, however old its mtime (a clock step at boot); without a
+ * writer, leftovers go however new. put-metric itself leaves no named
+ * temporary: its file is an O_TMPFILE until complete. */
 static void test_spool_temp_files(void) {
         char dir[] = "/tmp/kiln-spool-XXXXXX";
         struct spool_limits lim = {.max_datums = 4, .max_bytes = 1 << 20};
         _cleanup_metric_batch_ struct metric_batch groups = {0};
         _cleanup_strv_free_ char **sources = NULL;
-        _cleanup_free_ char *fresh = NULL, *old = NULL;
-        struct timespec then[2] = {{.tv_sec = time(NULL) - 3600}, {.tv_sec = time(NULL) - 3600}};
+        _cleanup_free_ char *live = NULL, *fresh = NULL, *incoming = NULL;
+        _cleanup_(json_decrefp) json_t *one = json_array();
+        struct timespec then[2] = {{.tv_sec = time(NULL) - 365 * 86400}, {.tv_sec = time(NULL) - 365 * 86400}};
         struct spool *s = NULL;
+        struct dirent **names = NULL;
         size_t bad = 0;
+        int dfd, n, json = 0, temps = 0;
 
         ok(mkdtemp(dir) != NULL, "scratch dir");
-        fresh = strdup_printf("%s/incoming/0000000001000000000-1-0.json.kiln-AbCdEf", dir);
-        old = strdup_printf("%s/incoming/0000000000000000000-1-0.json.kiln-GhIjKl", dir);
-        is_int(write_file_atomic(fresh, "{", 1, 0600), 0, "a put-metric's file being written");
-        is_int(write_file_atomic(old, "{", 1, 0600), 0, "a dead writer's leftover");
-        is_int(utimensat(AT_FDCWD, old, then, 0), 0, "an hour old");
+        incoming = strdup_printf("%s/incoming", dir);
+        live = strdup_printf("%s/0000000001000000000-1-0.json.kiln-AbCdEf", incoming);
+        fresh = strdup_printf("%s/0000000002000000000-1-0.json.kiln-GhIjKl", incoming);
         is_int(spool_open(dir, &lim, &s), 0, "the daemon opens the spool");
-        is_int(spool_take_incoming(s, 100, &groups, &sources, &bad), 0, "and lists incoming/");
-        is_int(groups.n_items + bad, 0, "neither is taken as a datum");
-        is_int(file_exists(fresh), 1, "the file being written is left to its writer");
-        is_int(file_exists(old), 0, "the leftover is removed");
+        dfd = open(incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        is_int(flock(dfd, LOCK_SH), 0, "a writer takes its lock on incoming/");
+        is_int(write_file_atomic(live, "{", 1, 0600), 0, "and writes its temporary file");
+        is_int(utimensat(AT_FDCWD, live, then, 0), 0, "its mtime a year ago (the clock stepped)");
+        is_int(spool_take_incoming(s, 100, &groups, &sources, &bad), 0, "the daemon lists incoming/");
+        is_int(groups.n_items + bad, 0, "the temporary is not taken as a datum");
+        is_int(file_exists(live), 1, "a live writer's file stays, however old");
+        is_int(flock(dfd, LOCK_UN), 0, "the writer dies (its lock goes with it)");
+        close(dfd);
+        is_int(write_file_atomic(fresh, "{", 1, 0600), 0, "another dead writer's leftover, just written");
+        strv_free(sources);
+        sources = NULL;
+        is_int(spool_take_incoming(s, 100, &groups, &sources, &bad), 0, "the daemon lists incoming/ again");
+        is_int(file_exists(live), 0, "the dead writer's old leftover is removed");
+        is_int(file_exists(fresh), 0, "so is a new one: no writer holds the lock");
+
+        json_array_append_new(one, metric_datum_new("A", 1, NULL, time(NULL), 60));
+        is_int(spool_submit(dir, NULL, one, 100), 0, "put-metric hands a datum over");
+        n = scandir(incoming, &names, NULL, alphasort);
+        for (int i = 0; i < n; i++) {
+                json += strstr(names[i]->d_name, ".json") && !strstr(names[i]->d_name, ".kiln-");
+                temps += strstr(names[i]->d_name, ".kiln-") != NULL;
+                free(names[i]);
+        }
+        free(names);
+        ok(json == 1 && temps == 0, "one complete file and no temporary left (%d, %d)", json, temps);
         spool_free(s);
         rm_rf(dir);
 }
@@ -403,6 +458,123 @@ static void test_creds_parse(void) {
                -EACCES, "Code other than Success is refused");
         is_int(aws_parse_iso8601("2030-01-02T04:04:05.123+01:00", &t), 0, "offsets and fractions parse");
         is_int(t, 1893553445, "to the same instant");
+}
+
+static char *put(char *p, const char *s) {
+        size_t n = strlen(s);
+
+        memcpy(p, s, n + 1);
+        return p + n;
+}
+
+/* A random secret of len hex characters, made in place on the heap (a copy
+ * on the stack would be found by the scan), and the reverse of what to look
+ * for: all but its first 24 characters, as malloc writes its free-list
+ * pointers over the start of a freed block. */
+#define SCAN_SKIP 24
+static char *random_secret(size_t len, char **ret_reverse) {
+        char *s = malloc(len + 1), *rev = malloc(len + 1);
+        size_t k = len - SCAN_SKIP;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = 0;
+                (void) getrandom(&c, 1, 0);
+                s[i] = "0123456789abcdef"[c & 15];
+        }
+        s[len] = 0;
+        for (size_t i = 0; i < k; i++)
+                rev[i] = s[len - 1 - i];
+        rev[k] = 0;
+        *ret_reverse = rev;
+        return s;
+}
+
+static bool chunk_holds(const char *buf, size_t n, const char *rev, size_t len) {
+        for (size_t i = 0; i + len <= n; i++) {
+                size_t k = 0;
+                while (k < len && buf[i + k] == rev[len - 1 - k])
+                        k++;
+                if (k == len)
+                        return true;
+        }
+        return false;
+}
+
+/* Whether any writable memory of this process (heap, stack, freed blocks
+ * included) holds the secret whose reverse is rev. */
+static bool memory_holds(const char *rev) {
+        static char buf[1 << 20];
+        size_t len = strlen(rev);
+        FILE *maps = fopen("/proc/self/maps", "re");
+        int mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+        char line[512];
+        bool found = false;
+
+        while (maps && mem >= 0 && !found && fgets(line, sizeof(line), maps)) {
+                unsigned long lo, hi;
+                char perms[8];
+                if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || perms[0] != 'r' || perms[1] != 'w' ||
+                    strstr(line, "[vvar") || hi - lo > (256ul << 20))
+                        continue;
+                /* Chunks overlap by len - 1 bytes, so no match is cut in two. */
+                for (unsigned long at = lo; at < hi && !found; at += sizeof(buf) - len) {
+                        size_t want = hi - at < sizeof(buf) ? hi - at : sizeof(buf);
+                        ssize_t n = pread(mem, buf, want, (off_t) at);
+                        if (n <= 0)
+                                break;
+                        found = chunk_holds(buf, (size_t) n, rev, len);
+                        if ((size_t) n < sizeof(buf))
+                                break;
+                }
+        }
+        memset(buf, 0, sizeof(buf));
+        if (maps)
+                fclose(maps);
+        if (mem >= 0)
+                close(mem);
+        return found;
+}
+
+/* Secrets are wiped when freed: after signing with a session token and
+ * after parsing IMDS's credentials document, nothing of the secret key or
+ * the token is left in the process's memory. */
+static void test_creds_wiped(void) {
+        _cleanup_free_ char *rev_key = NULL, *rev_token = NULL, *rev_key2 = NULL, *rev_token2 = NULL;
+        char *headers[] = {(char *) "Host: monitoring.us-east-1.amazonaws.com",
+                           (char *) "Content-Type: application/x-amz-json-1.0", NULL};
+        struct aws_credentials c = {.access_key_id = strdup("ASIAWIPETEST")}, d = {0};
+        struct sigv4_request req = {.method = "POST", .target = "/", .headers = headers, .body = "{}", .body_len = 2};
+        struct sigv4_result res = {0};
+        char *doc, *p;
+
+        c.secret_access_key = random_secret(40, &rev_key);
+        c.session_token = random_secret(900, &rev_token);
+        ok(memory_holds(rev_token) && memory_holds(rev_key), "the scan finds a live token and key");
+        is_int(sigv4_sign(&req, &c, "us-east-1", "monitoring", 1700000000, &res), 0, "sign with a session token");
+        ok(res.canonical_request && strstr(res.canonical_request, "x-amz-security-token:"),
+           "the token is in the canonical request");
+        sigv4_result_done(&res);
+        aws_credentials_done(&c);
+        ok(!memory_holds(rev_token), "once freed, the session token is nowhere in memory");
+        ok(!memory_holds(rev_key), "nor the secret key");
+
+        c.secret_access_key = random_secret(40, &rev_key2);
+        c.session_token = random_secret(900, &rev_token2);
+        /* Built in one allocation: vasprintf() would leave pieces in the blocks it grows through. */
+        doc = calloc(1, 2048);
+        p = put(doc, "{\"Code\": \"Success\", \"AccessKeyId\": \"ASIAWIPETEST\", \"SecretAccessKey\": \"");
+        p = put(p, c.secret_access_key);
+        p = put(p, "\", \"Token\": \"");
+        p = put(p, c.session_token);
+        put(p, "\", \"Expiration\": \"2030-01-02T03:04:05Z\"}");
+        aws_credentials_done(&c);
+        is_int(aws_creds_parse_imds(doc, &d), 0, "parse a credentials document");
+        explicit_bzero(doc, strlen(doc)); /* as the provider does with what IMDS sent */
+        free(doc);
+        ok(d.session_token && strlen(d.session_token) == 900, "with its token");
+        aws_credentials_done(&d);
+        ok(!memory_holds(rev_token2), "once parsed and freed, the token is nowhere in memory");
+        ok(!memory_holds(rev_key2), "nor the secret key");
 }
 
 static void test_creds_imds(void) {
@@ -486,6 +658,27 @@ static void test_error_codes(void) {
         is_str(msg, "bad", "JSON error message");
 }
 
+static void test_skew(void) {
+        time_t t = 0;
+
+        is_int(cw_parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", &t), 0, "an HTTP-date parses");
+        is_int(t, 784111777, "to its instant");
+        is_int(cw_parse_http_date("Sun, 06 Nov 1994 08:49:37", &t), -EINVAL, "without GMT it is refused");
+        is_int(cw_parse_http_date("784111777", &t), -EINVAL, "so are seconds");
+        is_int(cw_parse_http_date(NULL, &t), -EINVAL, "and no header");
+        ok(cw_is_skew_error("RequestExpired", "Request has expired."), "RequestExpired is clock skew");
+        ok(cw_is_skew_error("RequestTimeTooSkewed", ""), "RequestTimeTooSkewed too");
+        ok(cw_is_skew_error("InvalidSignatureException",
+                            "Signature expired: 20240101T000000Z is now earlier than 20240101T000500Z "
+                            "(20240101T001000Z - 5 min.)"),
+           "InvalidSignatureException saying 'Signature expired'");
+        ok(cw_is_skew_error("SignatureDoesNotMatch", "Signature not yet current: 20240101T002000Z is still later"),
+           "SignatureDoesNotMatch saying 'Signature not yet current'");
+        ok(!cw_is_skew_error("SignatureDoesNotMatch", "The request signature we calculated does not match"),
+           "a wrong key is not clock skew");
+        ok(!cw_is_skew_error("InvalidParameterValue", "Signature expired"), "nor is bad data");
+}
+
 int main(void) {
         test_sigv4_vector();
         test_check();
@@ -495,8 +688,10 @@ int main(void) {
         test_spool();
         test_spool_temp_files();
         test_creds_parse();
+        test_creds_wiped();
         test_parsers();
         test_error_codes();
+        test_skew();
         test_creds_imds();
         return tap_done();
 }

@@ -24,6 +24,141 @@ static void test_base64(void) {
         ok(base64_decode("a", 1, &out, &len) < 0, "a lone character is refused");
 }
 
+/* base64_decode_python() against Python 3.11 itself: each expected value
+ * was printed by base64.b64decode(s) (write_files' b64, cloud-init) and by
+ * email's decode_b() (a base64 MIME part); NULL where Python raises. */
+static void test_base64_python(void) {
+        static const struct {
+                const char *in;
+                size_t len;
+                const char *b64decode;
+                size_t b64decode_len;
+                const char *mime;
+                size_t mime_len;
+        } cases[] = {
+                {"aGVsbG8=", 8, "hello", 5, "hello", 5},
+                {"aGVsbG8", 7, NULL, 0, "hello", 5},
+                {"aGVsbG8==", 9, "hello", 5, "hello", 5},
+                {"aGVsbG8===", 10, "hello", 5, "hello", 5},
+                {"aGVsbG8=x", 9, "hello", 5, "hello", 5},
+                {"aGVs bG8=", 9, "hello", 5, "hello", 5},
+                {"a!GVsbG8=", 9, "hello", 5, "hello", 5},
+                {"aGVsbA==aGVsbG8=", 16, "hell", 4, "hell", 4},
+                {"aGVsbA=", 7, NULL, 0, "hell", 4},
+                {"aGVsbA", 6, NULL, 0, "hell", 4},
+                {"a", 1, NULL, 0, NULL, 0},
+                {"ab", 2, NULL, 0, "i", 1},
+                {"abc", 3, NULL, 0, "i\267", 2},
+                {"abcd", 4, "i\267\035", 3, "i\267\035", 3},
+                {"ab==cd", 6, "i", 1, "i", 1},
+                {"ab=cd", 5, "i\267\035", 3, "i\267\035", 3},
+                {"=abcd", 5, "i\267\035", 3, "i\267\035", 3},
+                {"ab=c=", 5, "i\267", 2, "i\267", 2},
+                {"a===", 4, NULL, 0, NULL, 0},
+                {"ab=", 3, NULL, 0, "i", 1},
+                {"abc=", 4, "i\267", 2, "i\267", 2},
+                {"abc==", 5, "i\267", 2, "i\267", 2},
+                {"abcde", 5, NULL, 0, NULL, 0},
+                {"abcdef", 6, NULL, 0, "i\267\035y", 4},
+                {"abcdefg", 7, NULL, 0, "i\267\035y\370", 5},
+                {"-_aa", 4, NULL, 0, "i", 1},
+                {"aGVs\012bG8=\012", 10, "hello", 5, "hello", 5},
+                {"ab==\012\012", 6, "i", 1, "i", 1},
+                {"aGVsbG8=aGVs", 12, "hello", 5, "hello", 5},
+                {"ab=!=", 5, "i", 1, "i", 1},
+                {"ab=\012=", 5, "i", 1, "i", 1},
+                {"YQ==YQ==", 8, "a", 1, "a", 1},
+                {"", 0, "", 0, "", 0},
+                {"====", 4, "", 0, "", 0},
+                {"a=b=c=d", 7, "i\267", 2, "i\267", 2},
+                {"abc=d", 5, "i\267", 2, "i\267", 2},
+                {"a=b", 3, NULL, 0, "i", 1},
+                {"a\303\251bcd", 6, NULL, 0, "i\267\035", 3},
+                {"ab\000cd", 5, "i\267\035", 3, "i\267\035", 3},
+                {"\0121", 2, NULL, 0, NULL, 0},
+                {"9+C +", 5, "\367\340\276", 3, "\367\340\276", 3},
+                {"--a91/=9", 8, NULL, 0, NULL, 0},
+                {"\012bc9cA", 6, NULL, 0, NULL, 0},
+                {"Ca/AC90-- a", 11, "\011\257\300\013\335\032", 6, "\011\257\300\013\335\032", 6},
+                {"a=ca!\01209 0!", 11, NULL, 0, "i\306\264\367", 4},
+                {"\0129aaC", 5, "\365\246\202", 3, "\365\246\202", 3},
+                {"9aAc_", 5, "\365\240\034", 3, "\365\240\034", 3},
+                {"\012C", 2, NULL, 0, NULL, 0},
+                {"!c- +! ", 7, NULL, 0, "s", 1},
+                {"_a9!-1 ", 7, NULL, 0, "k\335", 2},
+                {"!Cb!9 A-_A", 10, NULL, 0, NULL, 0},
+                {"=!9=+\012", 6, NULL, 0, "\367", 1},
+                {"B!9a", 4, NULL, 0, "\007\326", 2},
+                {"aB0+AA\012", 7, NULL, 0, "h\035>\000", 4},
+                {"\012=9aB", 5, NULL, 0, "\365\240", 2},
+                {"0A1", 3, NULL, 0, "\320\015", 2},
+                {"\0129c10", 5, "\365\315t", 3, "\365\315t", 3},
+                {"/+=Bc\0120=!-", 10, NULL, 0, NULL, 0},
+                {"-/!B", 4, NULL, 0, "\374", 1},
+                {"_!/C", 4, NULL, 0, "\374", 1},
+                {"ab0Bb", 5, NULL, 0, NULL, 0},
+                {"9! b", 4, NULL, 0, "\365", 1},
+                {"-Ba9=__b ", 9, "\005\257", 2, "\005\257", 2},
+                {"Cbcb", 4, "\011\267\033", 3, "\011\267\033", 3},
+                {"1", 1, NULL, 0, NULL, 0},
+                {"=B_ 9!/C=Ba", 11, NULL, 0, "\007\337\302\005", 4},
+                {"_a", 2, NULL, 0, NULL, 0},
+                {"c", 1, NULL, 0, NULL, 0},
+                {"A+", 2, NULL, 0, "\003", 1},
+                {"b", 1, NULL, 0, NULL, 0},
+                {"bA  !\012A", 7, NULL, 0, "l\000", 2},
+                {"C91+\012", 5, "\013\335~", 3, "\013\335~", 3},
+                {"1", 1, NULL, 0, NULL, 0},
+                {"A=aa-- +=/A9", 12, NULL, 0, "\001\246\276\374\017", 5},
+                {"++0", 3, NULL, 0, "\373\355", 2},
+                {" AC /-_9_", 9, "\000/\375", 3, "\000/\375", 3},
+                {"A-!1", 4, NULL, 0, "\003", 1},
+                {"\012a1109C", 7, NULL, 0, "k]t\364", 4},
+                {"C BA", 4, NULL, 0, "\010\020", 2},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                for (int mime = 0; mime <= 1; mime++) {
+                        const char *want = mime ? cases[i].mime : cases[i].b64decode;
+                        size_t want_len = mime ? cases[i].mime_len : cases[i].b64decode_len;
+                        char *out = NULL;
+                        size_t len = 0;
+                        int r = base64_decode_python(cases[i].in, cases[i].len, mime, &out, &len);
+                        ok(want ? r == 0 && len == want_len && memcmp(out, want, len) == 0 : r < 0,
+                           "%s of case %zu as Python decodes it (r=%d, %zu bytes)", mime ? "MIME" : "b64decode", i, r,
+                           len);
+                        free(out);
+                }
+        }
+}
+
+/* write_files b64 content and base64 MIME parts decode as cloud-init's
+ * Python does. */
+static void test_base64_users(void) {
+        static const char msg[] = "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\n"
+                                  "Content-Type: text/x-shellscript\nContent-Transfer-Encoding: base64\n\n"
+                                  "IyEvYmluL3NoCmVjaG8gaGk\n--b--\n";
+        const char *err = NULL;
+        struct mime_message m = {0};
+        char *out = NULL, *e = NULL;
+        size_t len = 0;
+
+        ok(system_decode_content("aGVs bG8h\n-_!", 13, "b64", &out, &len, &err) == 0 && len == 6 &&
+                   memcmp(out, "hello!", 6) == 0,
+           "write_files b64: characters outside the alphabet are skipped, as by b64decode()");
+        free(out);
+        out = NULL;
+        ok(system_decode_content("aGVsbG8", 7, "b64", &out, &len, &err) < 0,
+           "write_files b64: missing padding is refused, as by b64decode()");
+        ok(system_decode_content("aGVsbG8=\ntrailing", 17, "base64", &out, &len, &err) == 0 && len == 5,
+           "write_files b64: what follows the padding is ignored, as by b64decode()");
+        free(out);
+        ok(mime_split(msg, strlen(msg), &m, &e) == 0 && m.n_parts == 1 && !m.parts[0].error &&
+                   streq(m.parts[0].body, "#!/bin/sh\necho hi"),
+           "a base64 MIME part without its padding decodes, as Python's email parser decodes it");
+        mime_message_done(&m);
+}
+
 static void test_mime(void) {
         static const char msg[] =
                 "Content-Type: multipart/mixed; boundary=\"b\"\r\n"
@@ -59,6 +194,46 @@ static void test_mime(void) {
         mime_message_done(&m);
 }
 
+/* Headers not followed by an empty line, read as Python's email parser
+ * (cloud-init) reads them: the body starts at the first line that cannot
+ * be a header. Each expectation was checked with python3's
+ * email.message_from_string(). */
+static void test_mime_no_separator(void) {
+        static const char msg[] =
+                "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n"
+                "--b\nContent-Type: text/x-shellscript\n#!/bin/bash\nset -e\n\necho hi\n"
+                "--b\nContent-Type: text/cloud-config\nhostname: foo\nruncmd: [x]\n"
+                "--b\nContent-Type: text/x-shellscript\nContent-Type: text/cloud-config\n\n#!/bin/sh\n"
+                "--b\nContent-Type: shellscript\n\n#!/bin/sh\n"
+                "--b--\n";
+        struct mime_message m = {0};
+        struct userdata_options o = {.origin = "ud"};
+        struct userdata u = {0};
+        char *err = NULL;
+
+        ok(mime_split(msg, strlen(msg), &m, &err) == 0 && m.n_parts == 4, "the message splits into 4 parts");
+        is_str(m.n_parts > 0 ? m.parts[0].body : NULL, "#!/bin/bash\nset -e\n\necho hi",
+               "the body starts at the #! line, whole");
+        ok(m.n_parts > 0 && m.parts[0].warning && !m.parts[0].error, "... with a warning: %s",
+           m.n_parts > 0 && m.parts[0].warning ? m.parts[0].warning : "");
+        ok(m.n_parts > 0 && m.parts[0].line == 5, "... on line 6 (got %zu)", m.n_parts > 0 ? m.parts[0].line : 0);
+        ok(m.n_parts > 1 && m.parts[1].error && m.parts[1].len == 0,
+           "a part read as headers to its end is an error, not an empty config: %s",
+           m.n_parts > 1 && m.parts[1].error ? m.parts[1].error : "");
+        is_str(m.n_parts > 2 ? m.parts[2].type : NULL, "text/x-shellscript", "the first of two Content-Types counts");
+        is_str(m.n_parts > 3 ? m.parts[3].type : NULL, "text/plain", "a type without a '/' is text/plain");
+        mime_message_done(&m);
+
+        ok(userdata_parse(msg, strlen(msg), &o, &u) == 0, "user-data with such parts parses");
+        ok(u.n_parts >= 1 && u.parts[0].len > 11 && memcmp(u.parts[0].content, "#!/bin/bash\n", 12) == 0,
+           "the script runs with its #! line");
+        ok(u.errors && strstr(u.errors[0], "part 2") && strstr(u.errors[0], "ud:11:"), "the empty part is an error: %s",
+           u.errors ? u.errors[0] : "");
+        ok(u.warnings && strstr(u.warnings[0], "part 1"), "the script part has a warning: %s",
+           u.warnings ? u.warnings[0] : "");
+        userdata_done(&u);
+}
+
 static void test_yaml_positions(void) {
         json_t *doc = NULL, *pos = NULL;
         char *err = NULL;
@@ -77,11 +252,178 @@ static void test_yaml_positions(void) {
         free(err);
 }
 
+/* Plain scalars in a cloud-config typed as cloud-init's PyYAML types them
+ * (YAML 1.1: 0644 is octal, 1:30 is 90, 1e5 is a string, yEs too). Each
+ * expected value is json.dumps() of python3's yaml.safe_load() ("inf" and
+ * "nan" as their str()). */
+static void test_yaml_pyyaml(void) {
+        static const struct {
+                const char *scalar, *want;
+        } cases[] = {
+                {"", "null"},
+                {"~", "null"},
+                {"null", "null"},
+                {"Null", "null"},
+                {"NULL", "null"},
+                {"nUll", "\"nUll\""},
+                {"true", "true"},
+                {"True", "true"},
+                {"TRUE", "true"},
+                {"tRue", "\"tRue\""},
+                {"yes", "true"},
+                {"Yes", "true"},
+                {"YES", "true"},
+                {"yEs", "\"yEs\""},
+                {"y", "\"y\""},
+                {"n", "\"n\""},
+                {"no", "false"},
+                {"No", "false"},
+                {"off", "false"},
+                {"Off", "false"},
+                {"OFF", "false"},
+                {"on", "true"},
+                {"ON", "true"},
+                {"oN", "\"oN\""},
+                {"0", "0"},
+                {"00", "0"},
+                {"007", "7"},
+                {"08", "\"08\""},
+                {"0644", "420"},
+                {"0_644", "420"},
+                {"0o600", "\"0o600\""},
+                {"0b101", "5"},
+                {"0b1_0", "2"},
+                {"0x1a4", "420"},
+                {"0x1A_4", "420"},
+                {"0X1a", "\"0X1a\""},
+                {"-0x10", "-16"},
+                {"+0b11", "3"},
+                {"123", "123"},
+                {"1_000", "1000"},
+                {"-42", "-42"},
+                {"+7", "7"},
+                {"1:30", "90"},
+                {"1:30:05", "5405"},
+                {"1:60", "\"1:60\""},
+                {"1:5", "65"},
+                {"-1:30", "-90"},
+                {"190:20:30", "685230"},
+                {"1.5", "1.5"},
+                {"1.", "1.0"},
+                {"-1.5", "-1.5"},
+                {".5", "0.5"},
+                {"-.5", "\"-.5\""},
+                {"+.5", "\"+.5\""},
+                {"1.5e+3", "1500.0"},
+                {"1.5e3", "\"1.5e3\""},
+                {"1e5", "\"1e5\""},
+                {"1e+5", "\"1e+5\""},
+                {"1.0e-5", "1e-05"},
+                {"1_0.5_", "10.5"},
+                {"1:30.5", "90.5"},
+                {".inf", "\"inf\""},
+                {"-.inf", "\"-inf\""},
+                {"+.Inf", "\"inf\""},
+                {".INF", "\"inf\""},
+                {".nan", "\"nan\""},
+                {".NaN", "\"nan\""},
+                {"-.nan", "\"-.nan\""},
+                {"1.7976931348623157e+309", "\"inf\""},
+                {"1e20", "\"1e20\""},
+                {"3.14159", "3.14159"},
+                {"100000.0", "100000.0"},
+                {"ip-10-0-0-1", "\"ip-10-0-0-1\""},
+                {"web1", "\"web1\""},
+                {"1.2.3", "\"1.2.3\""},
+                {"0.0", "0.0"},
+                {"-0", "0"},
+                {"0x", "\"0x\""},
+                {"12e", "\"12e\""},
+                {"1_", "1"},
+                {"_1", "\"_1\""},
+                {"0b2", "\"0b2\""},
+                {"9223372036854775807", "9223372036854775807"},
+                {"-9223372036854775808", "-9223372036854775808"},
+                {"o", "\"o\""},
+                {"E78892", "\"E78892\""},
+                {"+9+::3", "\"+9+::3\""},
+                {"7._", "7.0"},
+                {"8_E45b8", "\"8_E45b8\""},
+                {"02", "2"},
+                {"028", "\"028\""},
+                {"+o33x", "\"+o33x\""},
+                {"_53eE", "\"_53eE\""},
+                {"68+o6e", "\"68+o6e\""},
+                {"9E83328", "\"9E83328\""},
+                {"305", "305"},
+                {"-3Ex2-", "\"-3Ex2-\""},
+                {"5b:+", "\"5b:+\""},
+                {"e+-", "\"e+-\""},
+                {"o38e", "\"o38e\""},
+                {"7+oe", "\"7+oe\""},
+                {"x", "\"x\""},
+                {"e8", "\"e8\""},
+                {"+0:-0", "\"+0:-0\""},
+                {"x_e", "\"x_e\""},
+                {"_9E", "\"_9E\""},
+                {"1b", "\"1b\""},
+                {"83:3", "4983"},
+                {"6", "6"},
+                {"00x", "\"00x\""},
+                {"9E_83", "\"9E_83\""},
+                {"4", "4"},
+                {"6078E85", "\"6078E85\""},
+                {"6o", "\"6o\""},
+                {".9_1bo", "\".9_1bo\""},
+                {":b", "\":b\""},
+                {".eo17", "\".eo17\""},
+                {"-e.283", "\"-e.283\""},
+                {"61", "61"},
+                {"468e+4", "\"468e+4\""},
+                {":138_", "\":138_\""},
+                {"--4+7", "\"--4+7\""},
+                {"5407_ob", "\"5407_ob\""},
+                {"1x-+8e", "\"1x-+8e\""},
+                {"2_1", "21"},
+                {"b32-31", "\"b32-31\""},
+                {"40++e", "\"40++e\""},
+                {"E09287", "\"E09287\""},
+                {"xE0", "\"xE0\""},
+                {"70_33", "7033"},
+                {":+9_", "\":+9_\""},
+                {".0849x", "\".0849x\""},
+                {"96Ex+02", "\"96Ex+02\""},
+                {".x:o", "\".x:o\""},
+                {"8-60", "\"8-60\""},
+                {"e7:E", "\"e7:E\""},
+                {"7", "7"},
+                {"768272+", "\"768272+\""},
+                {"b106o9-", "\"b106o9-\""},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *y = strdup_printf("v: %s\n", cases[i].scalar);
+                json_t *doc = NULL, *want = json_loads(cases[i].want, JSON_DECODE_ANY, NULL);
+                char *err = NULL, **dups = NULL;
+                int r = yaml_parse_cloud(y, strlen(y), "t", 0, &doc, NULL, &dups, &err);
+                _cleanup_free_ char *got = r >= 0 ? json_dumps(json_object_get(doc, "v"), JSON_ENCODE_ANY) : NULL;
+                ok(r >= 0 && json_equal(json_object_get(doc, "v"), want), "'%s' is %s as PyYAML reads it (got %s)",
+                   cases[i].scalar, cases[i].want,
+                   got   ? got
+                   : err ? err
+                         : "?");
+                json_decref(doc);
+                json_decref(want);
+                free(err);
+                strv_free(dups);
+        }
+}
+
 static void test_cloud_config(void) {
         const char *y = "#cloud-config\nusers: default, bob\napt_update: true\nsnap: {}\n"
                         "system_info: {default_user: {name: ubuntu, sudo: false}}\n"
                         "write_files:\n  - path: /x\n    source: {uri: http://x}\n";
-        json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cpos = NULL;
+        json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cpos = NULL, *user;
         char **skipped = NULL, *err = NULL;
 
         ok(yaml_parse_positions(y, strlen(y), "cc", 0, &doc, &pos, &err) == 0, "cloud-config parses");
@@ -98,6 +440,54 @@ static void test_cloud_config(void) {
         json_decref(cfg);
         json_decref(cpos);
         strv_free(skipped);
+
+        /* cloud-init reads every user key with '-' as '_' (ug_util.py). */
+        y = "#cloud-config\nusers:\n  - name: hy\n    lock-passwd: false\n    ssh-authorized-keys:\n"
+            "      - ssh-ed25519 AAAA k@h\n    primary-group: wheel\n    ssh-import-id: [gh:x]\n";
+        doc = pos = cfg = cpos = NULL;
+        skipped = NULL;
+        ok(yaml_parse_positions(y, strlen(y), "cc", 0, &doc, &pos, &err) == 0 &&
+                   cloudconfig_map(doc, pos, &cfg, &cpos, &skipped) == 0,
+           "cloud-config with hyphenated user keys maps");
+        user = json_array_get(json_object_get(cfg, "users"), 0);
+        is_str(json_string_value(json_array_get(json_object_get(user, "ssh_authorized_keys"), 0)),
+               "ssh-ed25519 AAAA k@h", "ssh-authorized-keys is read as ssh_authorized_keys");
+        ok(json_is_false(json_object_get(user, "lock_passwd")), "lock-passwd is read as lock_passwd");
+        is_str(json_string_value(json_object_get(user, "primary_group")), "wheel",
+               "primary-group is read as primary_group");
+        is_str(json_string_value(json_object_get(cpos, "users[0].ssh_authorized_keys")), "cc:5:5",
+               "the position is the hyphenated key's line");
+        is_str(skipped ? skipped[0] : NULL, "users[0].ssh-import-id", "an unsupported key is named as written");
+        json_decref(doc);
+        json_decref(pos);
+        json_decref(cfg);
+        json_decref(cpos);
+        strv_free(skipped);
+}
+
+static void test_skip_messages(void) {
+        static const struct {
+                const char *path, *want;
+        } cases[] = {
+                {"apt", "cloud-config key 'apt' is not supported by kiln, skipped"},
+                {"user", "cloud-config key 'user' is not supported by kiln, skipped"},
+                {"hostnme", "'hostnme' is not a cloud-config key (did you mean 'hostname'?), skipped"},
+                {"run_cmd", "'run_cmd' is not a cloud-config key (did you mean 'runcmd'?), skipped"},
+                {"frobnicate", "'frobnicate' is not a cloud-config key, skipped"},
+                {"users[2].ssh-import-id",
+                 "cloud-config key 'users[2].ssh-import-id' is not supported by kiln, skipped"},
+                {"users[0].ssh_authorised_keys", "'users[0].ssh_authorised_keys' is not a cloud-config key (did you "
+                                                 "mean 'ssh_authorized_keys'?), skipped"},
+                {"write_files[1].permission",
+                 "'write_files[1].permission' is not a cloud-config key (did you mean 'permissions'?), skipped"},
+                {"write_files[1].source", "cloud-config key 'write_files[1].source' is not supported by kiln, skipped"},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *m = cloudconfig_skip_message(cases[i].path);
+                is_str(m, cases[i].want, "skipped '%s'", cases[i].path);
+                free(m);
+        }
 }
 
 static void test_decode(void) {
@@ -112,6 +502,81 @@ static void test_decode(void) {
            "truncated gzip is an error naming gzip");
         userdata_done(&u);
         ok(userdata_parse("   \n", 4, &o, &u) == 0 && !u.errors && u.n_parts == 0, "blank user-data is nothing");
+        userdata_done(&u);
+
+        /* Types as cloud-init's user_data.py handles them. */
+        in = "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\n"
+             "Content-Type: application/octet-stream\n\n#!/bin/sh\necho x\n--b\n"
+             "Content-Type: application/x-gzip-compressed\nContent-Transfer-Encoding: base64\n\n"
+             "H4sIAAAAAAAAA1NOzskvTdFNzs9Ly0znSsrPL0nOTbFSiK6I5QIAPBJFDhsAAAA=\n--b--\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 0 && u.warnings &&
+                   strstr(u.warnings[0], "'application/octet-stream' is not supported") &&
+                   json_is_string(json_object_get(u.config, "bootcmd")) == false &&
+                   json_object_get(u.config, "bootcmd"),
+           "an application/octet-stream part is skipped (no handler in cloud-init); "
+           "application/x-gzip-compressed is gunzipped: %s",
+           u.warnings ? u.warnings[0] : "");
+        userdata_done(&u);
+
+        /* MIME user-data as cloud-init recognises it: by "mime-version:". */
+        in = "From nobody Mon Dec  7 00:00:00 2026\nContent-Transfer-Encoding: 7bit\n"
+             "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\n"
+             "Content-Type: text/x-shellscript\n\n#!/bin/sh\necho x\n--b--\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 1 && !u.errors,
+           "MIME user-data with other headers first is read as MIME, as cloud-init reads it");
+        userdata_done(&u);
+        in = "Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/x-shellscript\n\n#!/bin/sh\n--b--\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 1 && u.warnings &&
+                   strstr(u.warnings[0], "without a MIME-Version header"),
+           "MIME without MIME-Version is read, with a warning that cloud-init would not: %s",
+           u.warnings ? u.warnings[0] : "");
+        userdata_done(&u);
+
+        /* Scripts as cloud-init writes them: dos2unix(). */
+        in = "#!/bin/sh\r\necho hi\r\nx=\"a\rb\"\r\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.n_parts == 1 &&
+                   streq(u.parts[0].content, "#!/bin/sh\necho hi\nx=\"a\rb\"\n") &&
+                   u.parts[0].len == strlen(u.parts[0].content),
+           "a script's CR LF line ends become LF, a lone CR stays");
+        userdata_done(&u);
+
+        /* cloud-init's type_from_starts_with(): any case, after white space. */
+        in = "#Cloud-Config\nhostname: a\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors &&
+                   json_is_string(json_object_get(u.config, "hostname")),
+           "#Cloud-Config is cloud-config");
+        userdata_done(&u);
+        in = "\n  #CLOUD-CONFIG\nhostname: a\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors &&
+                   json_is_string(json_object_get(u.config, "hostname")),
+           "#CLOUD-CONFIG after blank lines is cloud-config");
+        userdata_done(&u);
+        in = "#Cloud-Config-Archive\n- type: x\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors && u.warnings &&
+                   strstr(u.warnings[0], "'#Cloud-Config-Archive' content is not supported"),
+           "#Cloud-Config-Archive is not cloud-config: %s", u.warnings ? u.warnings[0] : "");
+        userdata_done(&u);
+        in = "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\n"
+             "Content-Type: text/x-shellscript\n\n#cloud-config\nhostname: a\n--b--\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors && u.n_parts == 0 &&
+                   json_is_string(json_object_get(u.config, "hostname")),
+           "a text/x-shellscript part that starts #cloud-config is cloud-config, as cloud-init reads it");
+        userdata_done(&u);
+
+        /* PyYAML keeps the last of a repeated key; kiln's own config refuses it. */
+        in = "#cloud-config\nhostname: a\nruncmd: [x, y, z]\nhostname: b\nruncmd: [w]\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && !u.errors &&
+                   streq(json_string_value(json_object_get(u.config, "hostname")) ?: "", "b") &&
+                   json_array_size(json_object_get(u.config, "runcmd")) == 1,
+           "a repeated cloud-config key: the last wins");
+        ok(strv_length(u.warnings) == 2 && strstr(u.warnings[0], "ud:4:1: duplicate key 'hostname'"),
+           "... with a warning at the later key: %s", u.warnings ? u.warnings[0] : "");
+        is_str(json_string_value(json_object_get(u.positions, "runcmd")), "ud:5:1", "its position is the later one");
+        ok(!json_object_get(u.positions, "runcmd[2]"), "positions of the replaced value are gone");
+        userdata_done(&u);
+        in = "#kiln-config\nhostname: a\nhostname: b\n";
+        ok(userdata_parse(in, strlen(in), &o, &u) == 0 && u.errors && strstr(u.errors[0], "duplicate key"),
+           "a repeated kiln-config key is an error");
         userdata_done(&u);
 }
 
@@ -132,9 +597,14 @@ static void test_validate(void) {
 int main(void) {
         (void) root_set("/nonexistent-test-root");
         test_base64();
+        test_base64_python();
+        test_base64_users();
         test_mime();
+        test_mime_no_separator();
         test_yaml_positions();
+        test_yaml_pyyaml();
         test_cloud_config();
+        test_skip_messages();
         test_decode();
         test_validate();
         return tap_done();

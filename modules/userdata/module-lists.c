@@ -34,7 +34,7 @@ struct ci_module {
         const char *name;
         enum stage stage;
         const char *freq;
-        const char *keys[5];
+        const char *keys[8];
 };
 
 static const struct ci_module modules[] = {
@@ -44,7 +44,13 @@ static const struct ci_module modules[] = {
         {"update_hostname", INIT, "always", {}},
         {"update_etc_hosts", INIT, "always", {"manage_etc_hosts"}},
         {"users_groups", INIT, "once-per-instance", {"users", "default_user", "groups"}},
-        {"ssh", INIT, "once-per-instance", {"ssh_authorized_keys", "disable_root", "disable_root_opts"}},
+        {"growpart", INIT, "always", {"growpart"}},
+        {"resizefs", INIT, "always", {"resize_rootfs"}},
+        {"mounts", INIT, "once-per-instance", {"mounts", "swap", "mount_default_fields", "device_aliases"}},
+        {"ssh",
+         INIT,
+         "once-per-instance",
+         {"ssh_authorized_keys", "disable_root", "disable_root_opts", "ssh_keys", "ssh_deletekeys", "ssh_genkeytypes"}},
         {"set_passwords", CONFIG, "once-per-instance", {"chpasswd", "password", "ssh_pwauth"}},
         {"timezone", CONFIG, "once-per-instance", {"timezone"}},
         {"runcmd", CONFIG, "once-per-instance", {"runcmd"}},
@@ -57,6 +63,11 @@ static const struct ci_module modules[] = {
         {"scripts_per_boot", FINAL, "always", {}},
         {"scripts_per_instance", FINAL, "once-per-instance", {}},
         {"scripts_user", FINAL, "once-per-instance", {"runcmd"}},
+        {"keys_to_console",
+         FINAL,
+         "once-per-instance",
+         {"ssh", "ssh_fp_console_blacklist", "ssh_key_console_blacklist"}},
+        {"final_message", FINAL, "always", {"final_message"}},
         {"power_state_change", FINAL, "once-per-instance", {"power_state"}},
 };
 
@@ -113,6 +124,13 @@ static const char *listed_freq(const json_t *config, const char *name, char **re
                 }
         }
         return NULL;
+}
+
+static const struct ci_module *module_named(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(modules); i++)
+                if (streq(modules[i].name, name))
+                        return &modules[i];
+        abort(); /* a name from the table above */
 }
 
 static bool runs(const json_t *config, const struct ci_module *m) {
@@ -294,7 +312,7 @@ int userdata_apply_module_lists(struct userdata *u) {
                 return r;
         /* Without set_hostname and update_hostname, the hostname is left as
          * it is (not even taken from IMDS). */
-        if (!runs(u->config, &modules[2]) && !runs(u->config, &modules[3])) {
+        if (!runs(u->config, module_named("set_hostname")) && !runs(u->config, module_named("update_hostname"))) {
                 if (json_object_get(u->config, "hostname") || json_object_get(u->config, "fqdn"))
                         r = note(u,
                                  "'hostname' (%s leaves out set_hostname and update_hostname, so cloud-init "
@@ -308,5 +326,13 @@ int userdata_apply_module_lists(struct userdata *u) {
         for (size_t m = 0; r >= 0 && m < ELEMENTSOF(modules); m++)
                 if (!runs(u->config, &modules[m]))
                         r = drop_module(u, &modules[m]);
+        /* kiln grows the root by default, as cloud-init's growpart and
+         * resizefs do: left out of the list, they do nothing. */
+        if (r >= 0 && !runs(u->config, module_named("growpart")) &&
+            json_object_set_new(u->config, "growpart", json_pack("{s:s}", "mode", "off")) < 0)
+                r = -ENOMEM;
+        if (r >= 0 && !runs(u->config, module_named("resizefs")) &&
+            json_object_set_new(u->config, "resize_rootfs", json_false()) < 0)
+                r = -ENOMEM;
         return r;
 }

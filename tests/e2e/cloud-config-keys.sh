@@ -444,4 +444,15 @@ for entry in '{name: bob, password: "$6$x$y\nroot:$6$abc$smuggled", type: hash}'
 	check "... root's password untouched" sh -c "! grep -q smuggled '$ROOT/etc/shadow'"
 done
 
+
+# growpart and resizefs left out of cloud_init_modules: the root is not grown.
+imds_data '{"instance_id": "i-keys30"}'
+printf '#cloud-config\nruncmd: [true]\n' | user_data
+kiln boot >"$T/boot30.log" 2>&1
+printf '#cloud-config\ncloud_init_modules: [bootcmd, users-groups]\n' | user_data
+imds_data '{"instance_id": "i-keys31"}'
+kiln boot >"$T/boot31.log" 2>&1
+check "by default the boot looks at growing the root" grep -qiE "growpart|resize_rootfs" "$T/boot30.log"
+check "without growpart and resizefs in the list, it does not" sh -c "! grep -qiE 'growpart|resize_rootfs' '$T/boot31.log'"
+
 done_testing

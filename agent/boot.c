@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "boot.h"
 #include "config.h"
@@ -8,6 +10,9 @@
 #include "libsystemd.h"
 #include "log.h"
 #include "module.h"
+#include "path.h"
+#include "pkg.h"
+#include "proc.h"
 #include "status.h"
 #include "strbuf.h"
 #include "yaml-json.h"
@@ -86,11 +91,48 @@ static int run_stage(struct kiln_context *ctx, enum kiln_stage s) {
         for (const struct kiln_module *const *m = kiln_modules; *m; m++) {
                 if ((*m)->stage != s || !(*m)->boot)
                         continue;
+                /* A reboot is due now (packages needed one): the rest runs after it. */
+                if (ctx->power_now)
+                        break;
                 kiln_keepalive();
                 result = combine(result, (*m)->boot(ctx));
         }
         status_stage_end(ctx, result);
         return result;
+}
+
+/* The power change asked for, once the boot is recorded. Under --root the
+ * machine is not kiln's: the command line is appended to the file
+ * $KILN_POWER_LOG (a test hook) instead, or only logged. */
+static void run_power(char **argv) {
+        _cleanup_free_ char *line = NULL;
+        struct strbuf b = STRBUF_INIT;
+        const char *hook;
+        int r;
+
+        for (char **a = argv; *a; a++)
+                (void) strbuf_printf(&b, "%s%s", a == argv ? "" : " ", *a);
+        line = strbuf_steal(&b);
+        if (streq(root_get(), "/")) {
+                _cleanup_free_ char *path = NULL;
+                /* "shutdown" as cloud-init runs it: found on the PATH. */
+                if (!strchr(argv[0], '/') && pkg_have_program(argv[0], &path)) {
+                        free(argv[0]);
+                        argv[0] = TAKE_PTR(path);
+                }
+                log_info("Running %s.", line ? line : argv[0]);
+                r = proc_run_simple(argv, 60 * 1000L);
+                if (r < 0)
+                        log_error_errno(r, "Failed to run %s: %m", line ? line : argv[0]);
+                return;
+        }
+        hook = root_test_hook("KILN_POWER_LOG");
+        log_info("Not running %s under --root%s.", line ? line : argv[0], hook ? " (recorded in $KILN_POWER_LOG)" : "");
+        if (hook && line) {
+                _cleanup_close_ int fd = open(hook, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+                if (fd < 0 || dprintf(fd, "%s\n", line) < 0)
+                        log_warning("Failed to record the power change in %s.", hook);
+        }
 }
 
 int boot_run(struct kiln_context *ctx) {
@@ -114,5 +156,7 @@ int boot_run(struct kiln_context *ctx) {
         result = json_string_value(json_object_get(ctx->status, "result"));
         log_info("Boot %s in %lld ms.", result,
                  (long long) json_integer_value(json_object_get(ctx->status, "duration_ms")));
+        if (ctx->power_argv)
+                run_power(ctx->power_argv);
         return status_exit_code(result);
 }

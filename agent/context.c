@@ -51,6 +51,7 @@ void context_free(struct kiln_context *ctx) {
         instance_facts_done(&ctx->facts);
         free(ctx->previous_instance_id);
         free(ctx->config_error);
+        strv_free(ctx->power_argv);
         json_decref(ctx->config);
         json_decref(ctx->userdata_config);
         json_decref(ctx->status);

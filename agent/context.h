@@ -63,6 +63,12 @@ struct kiln_context {
         json_t *status; /* what /run/kiln/status.json holds */
         json_t *stage; /* the stage running now, inside status */
         sd_event *event; /* daemon only */
+
+        /* A power change a module asked for (power_state,
+         * package_reboot_if_required): run by boot_run() once the boot's
+         * status is written. power_now: the modules left are not run. */
+        char **power_argv;
+        bool power_now;
 };
 
 int context_new(struct kiln_context **ret);

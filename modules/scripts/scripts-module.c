@@ -360,7 +360,10 @@ static int run_module(struct kiln_context *ctx, const char *type, const json_t *
         qsort(steps, n, sizeof(*steps), step_cmp);
         for (i = 0; i < n; i++) {
                 if (steps[i].part) {
-                        result = fold(result, scripts_run_part(ctx, steps[i].part, "user-data"));
+                        /* At scripts-user's frequency ([scripts-user, always]). */
+                        struct userdata_part p = *steps[i].part;
+                        p.freq = userdata_script_frequency(ctx->config, &p);
+                        result = fold(result, scripts_run_part(ctx, &p, "user-data"));
                         continue;
                 }
                 json_array_foreach(runcmd, k, item)
@@ -377,7 +380,8 @@ static int run_module(struct kiln_context *ctx, const char *type, const json_t *
 static int scripts_boot(struct kiln_context *ctx) {
         static const char *const typed[] = {"text/x-shellscript-per-once", "text/x-shellscript-per-boot",
                                             "text/x-shellscript-per-instance"};
-        _cleanup_json_ json_t *runcmd = system_plan_commands(ctx->config, "runcmd", FREQ_INSTANCE);
+        _cleanup_json_ json_t *runcmd = system_plan_commands(
+                ctx->config, "runcmd", userdata_scripts_user_frequency(ctx->config, FREQ_INSTANCE));
         int result = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(typed); i++)

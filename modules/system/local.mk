@@ -14,7 +14,12 @@ libkiln_a_SOURCES += \
 	modules/system/phone-home.c \
 	modules/system/ssh-import-id.c \
 	modules/system/output.c \
+	modules/system/passwords.c \
+	modules/system/root-keys.c \
+	modules/system/groups.c \
+	modules/system/power.c \
+	modules/system/validate-keys.c \
 	modules/system/system-module.c
 
-TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/phone-home.sh tests/e2e/ssh-import-id.sh tests/e2e/output.sh
-EXTRA_DIST += tests/e2e/output.sh tests/e2e/ssh-import-id.sh tests/e2e/phone-home.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c
+TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/phone-home.sh tests/e2e/ssh-import-id.sh tests/e2e/output.sh tests/e2e/cloud-config-keys.sh
+EXTRA_DIST += tests/e2e/output.sh tests/e2e/ssh-import-id.sh tests/e2e/phone-home.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c tests/e2e/cloud-config-keys.sh

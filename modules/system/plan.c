@@ -287,6 +287,70 @@ static bool is_uid(const json_t *v) {
         return json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) < 4294967295LL;
 }
 
+/* cloud-init refuses to create a user with no home (no_create_home,
+ * system) and keys to put in it (its NO_HOME and NEED_HOME). */
+static void no_home_conflict(json_t *p, const json_t *u) {
+        const char *no = json_is_true(json_object_get(u, "no_create_home")) ? "no_create_home"
+                         : json_is_true(json_object_get(u, "system"))       ? "system"
+                                                                            : NULL;
+        const json_t *keys = json_object_get(u, "ssh_authorized_keys");
+
+        if (no && json_is_true(json_object_get(u, "ssh_redirect_user")))
+                keys = json_object_get(u, "ssh_redirect_user");
+        if (no && keys && !(json_is_array(keys) && json_array_size(keys) == 0) &&
+            !(json_is_string(keys) && !*json_string_value(keys)))
+                json_object_set_new(
+                        p, "error",
+                        json_sprintf("ssh_authorized_keys cannot be given with %s (there is no home for them), "
+                                     "as cloud-init refuses it",
+                                     no));
+}
+
+/* ssh_redirect_user: true (or "default"), as cloud-init's users-groups: the
+ * launch key in the user's authorized_keys, with options that tell whoever
+ * logs in with it to use the default user instead. Without a default user
+ * it is ignored (cloud-init says so in its log). */
+static void redirect_user(json_t *p, const json_t *u, const json_t *def) {
+        const json_t *v = json_object_get(u, "ssh_redirect_user");
+        _cleanup_free_ char *opts = NULL;
+
+        if (!p || !v || json_is_false(v) || json_is_null(v) || json_object_get(p, "error"))
+                return;
+        if (!json_is_true(v) && !(json_is_string(v) && streq(json_string_value(v), "default"))) {
+                json_object_set_new(p, "error",
+                                    json_string("ssh_redirect_user must be true or default, as cloud-init "
+                                                "requires"));
+                return;
+        }
+        if (json_object_get(u, "ssh_authorized_keys")) {
+                json_object_set_new(p, "error",
+                                    json_string("ssh_redirect_user cannot be given with "
+                                                "ssh_authorized_keys, as cloud-init refuses it"));
+                return;
+        }
+        if (!def)
+                return;
+        opts = system_disable_user_options(NULL, json_string_value(json_object_get(def, "name")),
+                                           json_string_value(json_object_get(p, "name")));
+        json_object_set_new(p, "launch_key", json_true());
+        json_object_set_new(p, "launch_key_options", json_string(opts ? opts : ""));
+}
+
+/* `user` (cloud-config's legacy key): a name or a mapping, over the default
+ * user's config; it also makes the default user wanted. */
+static json_t *legacy_user(const json_t *config) {
+        const json_t *v = json_object_get(config, "user"), *def = json_object_get(config, "default_user");
+        json_t *out = json_is_object(def) ? json_deep_copy(def) : json_object();
+
+        if (!out)
+                return NULL;
+        if (json_is_string(v) && *json_string_value(v))
+                json_object_set(out, "name", (json_t *) v);
+        else if (json_is_object(v))
+                json_object_update(out, (json_t *) v);
+        return out;
+}
+
 static json_t *user_plan(const json_t *u, const char *name, bool is_default, const json_t *extra_keys) {
         json_t *keys = name_list(json_object_get(u, "ssh_authorized_keys")), *k;
         json_t *lock = json_object_get(u, "lock_passwd");
@@ -311,16 +375,26 @@ static json_t *user_plan(const json_t *u, const char *name, bool is_default, con
         set_if(p, "uid", u, is_uid);
         set_if(p, "hashed_passwd", u, is_string);
         set_if(p, "plain_text_passwd", u, is_string);
+        set_if(p, "no_create_home", u, is_bool);
+        /* useradd options cloud-init passes only when given as strings. */
+        set_if(p, "expiredate", u, is_string);
+        set_if(p, "inactive", u, is_string);
+        set_if(p, "selinux_user", u, is_string);
+        set_if(p, "no_user_group", u, is_bool);
+        set_if(p, "no_log_init", u, is_bool);
+        no_home_conflict(p, u);
         return p;
 }
 
 /* cloud-init's rule: without `users`, the default user; with it, the users
  * listed, "default" standing for the default user. */
 static json_t *users_plan(const json_t *config, const char *default_name) {
-        const json_t *users = json_object_get(config, "users"), *def = json_object_get(config, "default_user");
+        const json_t *users = json_object_get(config, "users"), *legacy = json_object_get(config, "user");
         const json_t *top_keys = json_object_get(config, "ssh_authorized_keys");
+        _cleanup_json_ json_t *def = legacy_user(config);
         json_t *out = json_array(), *u;
-        bool want_default = !json_is_array(users);
+        bool want_default = !json_is_array(users) || (json_is_string(legacy) && *json_string_value(legacy)) ||
+                            (json_is_object(legacy) && json_object_size(legacy) > 0);
         size_t i;
 
         json_array_foreach(users, i, u)
@@ -328,8 +402,12 @@ static json_t *users_plan(const json_t *config, const char *default_name) {
                         want_default = true;
         if (want_default) {
                 const char *name = json_string_value(json_object_get(def, "name"));
-                json_array_append_new(out, user_plan(def, name && *name ? name : default_name, true,
-                                                     json_is_array(top_keys) ? top_keys : NULL));
+                json_t *d = user_plan(def, name && *name ? name : default_name, true,
+                                      json_is_array(top_keys) ? top_keys : NULL);
+                /* allow_public_ssh_keys: false, as cloud-init's ssh module: no launch key. */
+                if (d && json_is_false(json_object_get(config, "allow_public_ssh_keys")))
+                        json_object_set_new(d, "launch_key", json_false());
+                json_array_append_new(out, d);
         }
         json_array_foreach(users, i, u) {
                 const char *name =
@@ -337,6 +415,8 @@ static json_t *users_plan(const json_t *config, const char *default_name) {
                 if (!name || !*name || (json_is_string(u) && streq(name, "default")))
                         continue;
                 json_array_append_new(out, user_plan(json_is_object(u) ? u : NULL, name, false, NULL));
+                redirect_user(json_array_get(out, json_array_size(out) - 1), u,
+                              want_default ? json_array_get(out, 0) : NULL);
         }
         return out;
 }
@@ -554,15 +634,17 @@ static json_t *hostname_plan(const json_t *config) {
                          "manage_etc_hosts", hosts);
 }
 
-static json_t *parts_plan(const struct userdata_part *parts, size_t n_parts, bool boothooks) {
+static json_t *parts_plan(const json_t *config, const struct userdata_part *parts, size_t n_parts, bool boothooks) {
         json_t *out = json_array();
 
         for (size_t i = 0; i < n_parts; i++) {
                 const struct userdata_part *p = &parts[i];
                 if (boothooks ? !userdata_part_is_boothook(p) : !userdata_part_is_script(p))
                         continue;
-                json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "name", p->filename, "frequency",
-                                                     frequency_name(p->freq), "bytes", (json_int_t) p->len));
+                json_array_append_new(
+                        out, json_pack("{s:s, s:s, s:I}", "name", p->filename, "frequency",
+                                       frequency_name(boothooks ? p->freq : userdata_script_frequency(config, p)),
+                                       "bytes", (json_int_t) p->len));
         }
         return out;
 }
@@ -570,19 +652,37 @@ static json_t *parts_plan(const struct userdata_part *parts, size_t n_parts, boo
 json_t *system_plan(const json_t *config, const struct userdata_part *parts, size_t n_parts,
                     const char *default_user_name) {
         const char *tz = json_string_value(json_object_get(config, "timezone"));
+        json_t *plan, *pw;
 
-        return json_pack(
-                "{s:o, s:o, s:o*, s:s?, s:o, s:o, s:o, s:o, s:o}", "boothooks", parts_plan(parts, n_parts, true),
-                "bootcmd", system_plan_commands(config, "bootcmd", FREQ_BOOT), "hostname", hostname_plan(config),
-                "timezone", tz, "users", users_plan(config, default_user_name), "write_files", files_plan(config),
-                "packages", packages_plan(config), "scripts", parts_plan(parts, n_parts, false), "runcmd",
-                system_plan_commands(config, "runcmd", FREQ_INSTANCE));
+        plan = json_pack(
+                "{s:o, s:o, s:o*, s:s?, s:o, s:o, s:o, s:o, s:o}", "boothooks",
+                parts_plan(config, parts, n_parts, true), "bootcmd", system_plan_commands(config, "bootcmd", FREQ_BOOT),
+                "hostname", hostname_plan(config), "timezone", tz, "users", users_plan(config, default_user_name),
+                "write_files", files_plan(config), "packages", packages_plan(config), "scripts",
+                parts_plan(config, parts, n_parts, false), "runcmd",
+                system_plan_commands(config, "runcmd", userdata_scripts_user_frequency(config, FREQ_INSTANCE)));
+        if (plan && json_object_get(config, "power_state"))
+                json_object_set_new(plan, "power_state", system_power_plan(config));
+        if (plan && json_is_true(json_object_get(config, "package_reboot_if_required")))
+                json_object_set_new(plan, "package_reboot_if_required", json_true());
+        if (plan && json_object_get(config, "groups"))
+                json_object_set_new(plan, "groups", system_groups_plan(config));
+        if (plan)
+                json_object_set_new(plan, "root_keys", system_root_keys_plan(config, json_object_get(plan, "users")));
+        /* Only when there is something to do: plans without passwords stay as they were. */
+        pw = plan ? system_passwords_plan(config, json_object_get(plan, "users")) : NULL;
+        if (pw && (json_array_size(json_object_get(pw, "set")) > 0 ||
+                   json_array_size(json_object_get(pw, "errors")) > 0 || json_object_get(pw, "ssh_pwauth")))
+                json_object_set_new(plan, "passwords", TAKE_PTR(pw));
+        json_decref(pw);
+        return plan;
 }
 
 void system_plan_redact(json_t *plan) {
         size_t i;
         json_t *u;
 
+        system_passwords_redact(json_object_get(plan, "passwords"));
         json_array_foreach(json_object_get(plan, "users"), i, u) {
                 if (json_object_get(u, "hashed_passwd"))
                         json_object_set_new(u, "hashed_passwd", json_string("(secret)"));

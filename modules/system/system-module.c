@@ -125,6 +125,7 @@ static int apply_packages(struct kiln_context *ctx, const json_t *pk) {
 static int system_boot(struct kiln_context *ctx) {
         _cleanup_json_ json_t *plan = system_plan(ctx->config, ctx->parts, ctx->n_parts, system_default_user_name());
         _cleanup_json_ json_t *cfg = NULL, *users_plan = NULL;
+        bool packages_due;
         int result;
 
         if (!plan)
@@ -140,15 +141,26 @@ static int system_boot(struct kiln_context *ctx) {
         users_plan = system_plan(cfg, ctx->parts, ctx->n_parts, system_default_user_name());
         if (!users_plan)
                 return kiln_fail(ctx, -ENOMEM, "Out of memory planning the system setup.");
+        result = fold(result, system_apply_groups(ctx, json_object_get(plan, "groups")));
         result = fold(result, system_apply_users(ctx, json_object_get(users_plan, "users")));
+        result = fold(result, system_apply_root_keys(ctx, json_object_get(plan, "root_keys")));
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), false));
+        result = fold(result, system_apply_passwords(ctx, json_object_get(plan, "passwords")));
         result = fold(result, system_apply_locale(ctx, ctx->config));
         result = fold(result, system_apply_ca_certs(ctx, ctx->config));
         result = fold(result, system_apply_ntp(ctx, ctx->config));
+        /* Repositories before packages, as cloud-init's config stage orders them. */
         result = fold(result, system_apply_apt(ctx, ctx->config));
-        result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
-        result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
         result = fold(result, system_apply_yum_repos(ctx, ctx->config));
+        /* As cloud-init: only when packages were upgraded or installed in this boot. */
+        packages_due = (json_is_true(json_object_get(json_object_get(plan, "packages"), "upgrade")) ||
+                        json_array_size(json_object_get(json_object_get(plan, "packages"), "install")) > 0) &&
+                       state_should_run(ctx, FREQ_INSTANCE, "packages") > 0;
+        result = fold(result, apply_packages(ctx, json_object_get(plan, "packages")));
+        result = fold(result, system_reboot_if_required(ctx, ctx->config, packages_due));
+        if (ctx->power_now)
+                return result;
+        result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
         return result;
 }
 
@@ -223,6 +235,75 @@ static const struct config_key system_keys[] = {
         {"apt", CONFIG_ANY,
          "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
          "(Debian/Ubuntu)."},
+        {"cloud_init_modules", CONFIG_LIST, "cloud-init's module list for its init stage (see below)."},
+        {"cloud_init_modules[]", CONFIG_ANY, "A module: name, [name, frequency, args...] or {name, frequency}."},
+        {"cloud_config_modules", CONFIG_LIST, "cloud-init's module list for its config stage."},
+        {"cloud_config_modules[]", CONFIG_ANY, "A module: name, [name, frequency, args...] or {name, frequency}."},
+        {"cloud_final_modules", CONFIG_LIST,
+         "cloud-init's module list for its final stage: [scripts-user, always] runs scripts and runcmd every boot."},
+        {"cloud_final_modules[]", CONFIG_ANY, "A module: name, [name, frequency, args...] or {name, frequency}."},
+        {"chpasswd", CONFIG_MAP, "Passwords set once per instance, as cloud-init's set_passwords."},
+        {"chpasswd.users", CONFIG_LIST, "Users whose password is set."},
+        {"chpasswd.users[]", CONFIG_MAP, "One user."},
+        {"chpasswd.users[].name", CONFIG_STRING, "User name."},
+        {"chpasswd.users[].password", CONFIG_STRING, "The password: a crypt(3) hash, or text (default RANDOM)."},
+        {"chpasswd.users[].type", CONFIG_STRING, "hash (default), text or RANDOM (written to the console only)."},
+        {"chpasswd.list", CONFIG_STRING_OR_LIST,
+         "Deprecated: name:password lines; a $1/$2a/$2y/$5/$6 hash, R or RANDOM, else text."},
+        {"chpasswd.expire", CONFIG_ANY, "Make the users change the password at next login (default true)."},
+        {"password", CONFIG_STRING, "The default user's password, as a chpasswd.list line (when chpasswd names none)."},
+        {"disable_root", CONFIG_BOOL,
+         "Root logins with the launch key and ssh_authorized_keys print 'Please login as...' (default true)."},
+        {"disable_root_opts", CONFIG_STRING,
+         "authorized_keys options for root's keys when disable_root ($USER: the default user, $DISABLE_USER: root)."},
+        {"allow_public_ssh_keys", CONFIG_BOOL, "Install the launch key pair (default true)."},
+        {"ssh_pwauth", CONFIG_ANY,
+         "true/false: PasswordAuthentication yes/no in sshd's config (a drop-in when sshd_config includes them)."},
+        {"default_user.homedir", CONFIG_STRING, "Home directory (default /home/NAME)."},
+        {"default_user.primary_group", CONFIG_STRING, "Primary group (default: a group named after the user)."},
+        {"default_user.system", CONFIG_BOOL, "A system account (useradd -r, no home)."},
+        {"default_user.uid", CONFIG_INT, "User id."},
+        {"default_user.hashed_passwd", CONFIG_STRING, "Password hash (crypt(3)), set when the user is created."},
+        {"default_user.plain_text_passwd", CONFIG_STRING, "Password, set when the user is created (not under --root)."},
+        {"default_user.no_create_home", CONFIG_BOOL, "Make no home directory (useradd -M)."},
+        {"users[].no_create_home", CONFIG_BOOL, "Make no home directory (useradd -M); not with ssh_authorized_keys."},
+        {"users[].expiredate", CONFIG_ANY, "Date the account is disabled (useradd --expiredate), as a string."},
+        {"users[].inactive", CONFIG_ANY, "Days after the password expires until the account is disabled, as a string."},
+        {"users[].selinux_user", CONFIG_STRING, "SELinux user for logins (useradd --selinux-user)."},
+        {"users[].no_user_group", CONFIG_BOOL, "No group named after the user (useradd --no-user-group)."},
+        {"users[].no_log_init", CONFIG_BOOL, "Not in the lastlog and faillog databases (useradd --no-log-init)."},
+        {"default_user.expiredate", CONFIG_ANY, "Date the account is disabled (useradd --expiredate), as a string."},
+        {"default_user.inactive", CONFIG_ANY,
+         "Days after the password expires until the account is disabled, as a string."},
+        {"default_user.selinux_user", CONFIG_STRING, "SELinux user for logins (useradd --selinux-user)."},
+        {"default_user.no_user_group", CONFIG_BOOL, "No group named after the user (useradd --no-user-group)."},
+        {"default_user.no_log_init", CONFIG_BOOL, "Not in the lastlog and faillog databases (useradd --no-log-init)."},
+        {"users[].ssh_redirect_user", CONFIG_ANY,
+         "true: the launch key logs in only to say 'Please login as the user \"DEFAULT\"...' (cloud-init's)."},
+        {"user", CONFIG_STRING_OR_MAP,
+         "cloud-config's legacy default user: its name, or its keys over default_user's; makes it wanted."},
+        {"user.name", CONFIG_STRING, "As default_user.name."},
+        {"user.groups", CONFIG_STRING_OR_LIST, "As default_user.groups."},
+        {"user.sudo", CONFIG_ANY, "As default_user.sudo."},
+        {"user.shell", CONFIG_STRING, "As default_user.shell."},
+        {"user.lock_passwd", CONFIG_BOOL, "As default_user.lock_passwd."},
+        {"user.gecos", CONFIG_STRING, "As default_user.gecos."},
+        {"user.homedir", CONFIG_STRING, "As default_user.homedir."},
+        {"user.primary_group", CONFIG_STRING, "As default_user.primary_group."},
+        {"user.system", CONFIG_BOOL, "As default_user.system."},
+        {"user.uid", CONFIG_INT, "As default_user.uid."},
+        {"user.ssh_authorized_keys", CONFIG_LIST, "As default_user.ssh_authorized_keys."},
+        {"user.hashed_passwd", CONFIG_STRING, "As default_user.hashed_passwd."},
+        {"user.plain_text_passwd", CONFIG_STRING, "As default_user.plain_text_passwd."},
+        {"user.no_create_home", CONFIG_BOOL, "As default_user.no_create_home."},
+        {"user.expiredate", CONFIG_ANY, "As default_user.expiredate."},
+        {"user.inactive", CONFIG_ANY, "As default_user.inactive."},
+        {"user.selinux_user", CONFIG_STRING, "As default_user.selinux_user."},
+        {"user.no_user_group", CONFIG_BOOL, "As default_user.no_user_group."},
+        {"user.no_log_init", CONFIG_BOOL, "As default_user.no_log_init."},
+        {"groups", CONFIG_ANY,
+         "Groups made before the users, once per instance: 'a, b', a list, or group: [members] (members that exist "
+         "are added)."},
         {},
 };
 

@@ -88,3 +88,40 @@ int system_ntp_render(const char *client, const json_t *servers, const json_t *p
 int system_colon_field(const char *file, const char *name, unsigned n, char **ret);
 int system_apply_users(struct kiln_context *ctx, const json_t *users);
 int system_apply_files(struct kiln_context *ctx, const json_t *files, bool deferred);
+
+/* Runs a shadow tool (useradd, chpasswd, passwd...) with --root when kiln
+ * has one; stdin_data may be NULL. -EIO with its output when it fails. */
+int system_run_shadow_tool(const char *tool, char *const *args, const char *stdin_data, char **ret_output);
+
+/* chpasswd, password, ssh_pwauth (passwords.c): the plan, given the users'
+ * plan (for the default user); its secrets replaced; applied. */
+json_t *system_passwords_plan(const json_t *config, const json_t *users_plan);
+void system_passwords_redact(json_t *plan);
+int system_apply_passwords(struct kiln_context *ctx, const json_t *plan);
+
+/* The launch key pair's public key from IMDS (a JSON string), NULL if none. */
+json_t *system_launch_key(struct kiln_context *ctx);
+
+/* root's authorized_keys (root-keys.c): disable_root, disable_root_opts,
+ * the launch key and the top-level ssh_authorized_keys, as cloud-init's ssh
+ * module writes them; the plan given the users' plan (the default user). */
+json_t *system_root_keys_plan(const json_t *config, const json_t *users_plan);
+int system_apply_root_keys(struct kiln_context *ctx, const json_t *plan);
+
+/* Top-level groups (groups.c): the plan [{name, members}], applied once per
+ * instance before the users. */
+json_t *system_groups_plan(const json_t *config);
+int system_apply_groups(struct kiln_context *ctx, const json_t *groups);
+
+/* power_state's plan (power.c), NULL without one; the reboot that
+ * package_reboot_if_required asks for when packages ran in this boot. */
+json_t *system_power_plan(const json_t *config);
+int system_reboot_if_required(struct kiln_context *ctx, const json_t *config, bool packages_ran);
+
+/* cloud-init's DISABLE_USER_OPTS (template NULL) or template, with $USER
+ * and $DISABLE_USER replaced. */
+char *system_disable_user_options(const char *template, const char *user, const char *disabled);
+
+/* Checks of the keys in passwords.c, power.c, users' cloud-init rules
+ * (validate-keys.c), called by system_validate(). */
+void system_validate_keys(const json_t *config, struct config_report *rep);

@@ -14,6 +14,7 @@
 #include "path.h"
 #include "pkg.h"
 #include "proc.h"
+#include "state.h"
 #include "strbuf.h"
 #include "system/system.h"
 
@@ -159,9 +160,14 @@ static char *join(const json_t *list, const char *sep) {
 static int create_user(struct kiln_context *ctx, const json_t *u, const char *name) {
         _cleanup_strv_free_ char **args = NULL;
         _cleanup_free_ char *groups = join(json_object_get(u, "groups"), ","), *out = NULL, *uid = NULL;
-        static const char *const opts[][2] = {
-                {"shell", "-s"}, {"gecos", "-c"}, {"homedir", "-d"}, {"primary_group", "-g"}};
-        int r = strv_push(&args, "-m");
+        static const char *const opts[][2] = {{"shell", "-s"},         {"gecos", "-c"},      {"homedir", "-d"},
+                                              {"primary_group", "-g"}, {"expiredate", "-e"}, {"inactive", "-f"},
+                                              {"selinux_user", "-Z"}};
+        /* As cloud-init: no home for no_create_home and for system users. */
+        int r = strv_push(&args, json_is_true(json_object_get(u, "no_create_home")) ||
+                                                 json_is_true(json_object_get(u, "system"))
+                                         ? "-M"
+                                         : "-m");
 
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(opts); i++) {
                 const char *v = json_string_value(json_object_get(u, opts[i][0]));
@@ -172,6 +178,10 @@ static int create_user(struct kiln_context *ctx, const json_t *u, const char *na
                 r = strv_push(&args, groups);
         if (r >= 0 && json_is_true(json_object_get(u, "system")))
                 r = strv_push(&args, "-r");
+        if (r >= 0 && json_is_true(json_object_get(u, "no_user_group")))
+                r = strv_push(&args, "-N");
+        if (r >= 0 && json_is_true(json_object_get(u, "no_log_init")))
+                r = strv_push(&args, "-l");
         if (r >= 0 && json_is_integer(json_object_get(u, "uid"))) {
                 uid = strdup_printf("%lld", (long long) json_integer_value(json_object_get(u, "uid")));
                 r = uid ? strv_push(&args, "-u") : -ENOMEM;
@@ -232,6 +242,18 @@ static int lock_password(struct kiln_context *ctx, const char *name) {
                 return 0;
         r = run_tool("passwd", (char *[]){(char *) "-l", (char *) name, NULL}, NULL, &out);
         return r < 0 ? tool_fail(ctx, "lock the password of", name, r, out) : 0;
+}
+
+/* Locking is done once per instance, as cloud-init's users-groups does
+ * it: a password set afterwards (chpasswd, by hand) stays at reboots. When
+ * the instance is unknown, it is locked. */
+static bool lock_due(struct kiln_context *ctx, const char *name) {
+        _cleanup_free_ char *marker = strdup_printf("lock_passwd-%s", name);
+        int r = marker ? state_should_run(ctx, FREQ_INSTANCE, marker) : -ENOMEM;
+
+        if (r > 0)
+                (void) state_mark_done(ctx, FREQ_INSTANCE, marker);
+        return r != 0;
 }
 
 /* ~/.ssh, made or fixed through fds: never a link (-ELOOP), and a
@@ -363,6 +385,9 @@ static int apply_user(struct kiln_context *ctx, const json_t *u, json_t *sudoers
 
         if (!name || !keys)
                 return -ENOMEM;
+        if (json_is_string(json_object_get(u, "error")))
+                return kiln_degrade(ctx, "Not creating user '%s': %s", name,
+                                    json_string_value(json_object_get(u, "error")));
         result = ensure_groups(ctx, json_object_get(u, "groups"));
         if (json_is_string(json_object_get(u, "primary_group")))
                 result = ensure_groups(ctx, json_pack("[O]", json_object_get(u, "primary_group"))) ?: result;
@@ -374,12 +399,21 @@ static int apply_user(struct kiln_context *ctx, const json_t *u, json_t *sudoers
                 result = set_password(ctx, u, name) ?: result;
         } else
                 result = add_missing_groups(ctx, u, name) ?: result;
-        if (json_is_true(json_object_get(u, "lock_passwd")))
+        if (json_is_true(json_object_get(u, "lock_passwd")) && lock_due(ctx, name))
                 result = lock_password(ctx, name) ?: result;
         json_array_foreach(json_object_get(u, "sudo"), i, rule)
                 json_array_append_new(sudoers, json_pack("s++", name, " ", json_string_value(rule)));
         if (json_is_true(json_object_get(u, "launch_key"))) {
+                const char *opts = json_string_value(json_object_get(u, "launch_key_options"));
                 json_t *k = launch_key(ctx);
+                /* ssh_redirect_user: the key with options that point to the default user. */
+                if (k && opts && *opts) {
+                        _cleanup_free_ char *line = strdup_printf("%s %s", opts, json_string_value(k));
+                        if (!line || json_string_set(k, line) < 0) {
+                                json_decref(k);
+                                k = NULL;
+                        }
+                }
                 if (k)
                         json_array_append_new(keys, k);
         }
@@ -506,4 +540,12 @@ int system_apply_users(struct kiln_context *ctx, const json_t *users) {
                                        : r;
         }
         return write_sudoers(ctx, sudoers) ?: result;
+}
+
+int system_run_shadow_tool(const char *tool, char *const *args, const char *stdin_data, char **ret_output) {
+        return run_tool(tool, args, stdin_data, ret_output);
+}
+
+json_t *system_launch_key(struct kiln_context *ctx) {
+        return launch_key(ctx);
 }

@@ -172,4 +172,5 @@ void system_validate(const json_t *config, struct config_report *rep) {
         check_files(rep, config);
         check_packages(rep, config);
         system_validate_commands(config, rep, "bootcmd");
+        system_validate_keys(config, rep);
 }

@@ -59,6 +59,20 @@ static const struct rename top_keys[] = {
         {"phone_home", "phone_home"},
         {"ssh_import_id", "ssh_import_id"},
         {"output", "output"},
+        {"cloud_init_modules", "cloud_init_modules"},
+        {"cloud_config_modules", "cloud_config_modules"},
+        {"cloud_final_modules", "cloud_final_modules"},
+        {"chpasswd", "chpasswd"},
+        {"password", "password"},
+        {"ssh_pwauth", "ssh_pwauth"},
+        {"disable_root", "disable_root"},
+        {"disable_root_opts", "disable_root_opts"},
+        {"allow_public_ssh_keys", "allow_public_ssh_keys"},
+        {"user", "user"},
+        {"groups", "groups"},
+        {"power_state", "power_state"},
+        {"package_reboot_if_required", "package_reboot_if_required"},
+        {"apt_reboot_if_required", "package_reboot_if_required"},
 };
 
 static const char *const user_keys[] = {"name",
@@ -76,8 +90,16 @@ static const char *const user_keys[] = {"name",
                                         "plain_text_passwd",
                                         "passwd",
                                         "ssh_import_id",
+                                        "no_create_home",
+                                        "expiredate",
+                                        "inactive",
+                                        "selinux_user",
+                                        "no_user_group",
+                                        "no_log_init",
+                                        "ssh_redirect_user",
                                         NULL};
-static const char *const default_user_keys[] = {"name", "groups", "sudo", "shell", "lock_passwd", "gecos", NULL};
+/* system_info.default_user and `user` take every user key, as in cloud-init. */
+static const char *const *const default_user_keys = user_keys;
 static const char *const file_keys[] = {"path", "content", "encoding", "owner", "permissions", "append", "defer", NULL};
 
 /* cloud-init's own keys (22.4: its JSON schema and its base config), to
@@ -433,6 +455,10 @@ static int map_key(struct mapper *m, json_t *out, const char *key, const json_t 
         if (streq(key, "users") && json_is_string(v)) {
                 mapped = split_names(json_string_value(v));
                 r = mapped ? copy_positions(m, key, key) : -ENOMEM;
+        } else if (streq(key, "user") && json_is_object(v)) {
+                r = filter_keys(m, v, user_keys, key, key, &mapped);
+                if (r >= 0)
+                        r = copy_exact(m, key, key);
         } else if ((streq(key, "users") || streq(key, "write_files")) && json_is_array(v))
                 r = map_items(m, v, streq(key, "users") ? user_keys : file_keys, key, &mapped);
         else

@@ -217,6 +217,33 @@ static int merge_config(struct decoder *d, json_t *cfg, const json_t *positions)
         return r;
 }
 
+/* Moves the keys that mean nothing on EC2 out of skipped into u->ignored,
+ * each named once however many parts have it. */
+static int take_ignored(struct decoder *d, char **skipped) {
+        char **keep = skipped;
+
+        for (char **s = skipped; s && *s; s++) {
+                const char *why = cloudconfig_ignored_why(*s);
+                _cleanup_free_ char *line = NULL;
+                bool seen = false;
+                if (!why) {
+                        *keep++ = *s;
+                        continue;
+                }
+                line = strdup_printf("'%.*s' (%s)", (int) strcspn(*s, ".["), *s, why);
+                if (!line)
+                        return -ENOMEM;
+                for (char **i = d->u->ignored; i && *i && !seen; i++)
+                        seen = streq(*i, line);
+                free(*s);
+                if (!seen && strv_push(&d->u->ignored, line) < 0)
+                        return -ENOMEM;
+        }
+        if (keep)
+                *keep = NULL;
+        return 0;
+}
+
 static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
         _cleanup_json_ json_t *doc = NULL, *pos = NULL, *cfg = NULL, *cfg_pos = NULL;
         _cleanup_strv_free_ char **skipped = NULL, **dups = NULL;
@@ -267,6 +294,9 @@ static int finish_cloud(struct decoder *d) {
         if (!d->cloud_origin)
                 return 0;
         r = cloudconfig_map(d->cloud, d->cloud_pos, &cfg, &cfg_pos, &skipped);
+        if (r < 0)
+                return r;
+        r = take_ignored(d, skipped);
         if (r < 0)
                 return r;
         /* Each skipped key at its own line. */
@@ -666,6 +696,8 @@ int userdata_parse(const char *data, size_t len, const struct userdata_options *
         json_decref(d.cloud);
         json_decref(d.cloud_pos);
         free(d.cloud_origin);
+        if (r >= 0)
+                r = userdata_apply_module_lists(&u);
         if (r < 0) {
                 userdata_done(&u);
                 return r;
@@ -684,6 +716,7 @@ void userdata_done(struct userdata *u) {
         json_decref(u->config);
         json_decref(u->positions);
         strv_free(u->warnings);
+        strv_free(u->ignored);
         strv_free(u->errors);
         strv_free(u->includes);
         *u = (struct userdata){};

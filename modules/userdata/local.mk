@@ -5,6 +5,8 @@ libkiln_a_SOURCES += \
 	modules/userdata/decode.c \
 	modules/userdata/cloud-config.c \
 	modules/userdata/merge.c \
+	modules/userdata/ignored.c \
+	modules/userdata/module-lists.c \
 	modules/userdata/validate.c \
 	modules/userdata/userdata-module.c
 

@@ -43,6 +43,8 @@ static int take(struct kiln_context *ctx, struct userdata *u) {
         if (config_merge(ctx->userdata_config, u->config) < 0)
                 return kiln_fail(ctx, -ENOMEM, "Out of memory merging the user-data config.");
         config_set_userdata_positions(u->positions);
+        for (char **i = u->ignored; i && *i; i++)
+                log_info("cloud-config: %s accepted and ignored, as cloud-init on EC2 would.", *i);
         for (char **w = u->warnings; w && *w; w++)
                 result = kiln_degrade(ctx, "%s", *w);
         for (char **e = u->errors; e && *e; e++)

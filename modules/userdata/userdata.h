@@ -31,6 +31,7 @@ struct userdata {
         char **warnings; /* each names its part and, when known, its position */
         char **errors;
         char **includes; /* URLs seen (fetched or not) */
+        char **ignored; /* cloud-config keys accepted and ignored: "'key' (why)", each once */
 };
 
 int userdata_parse(const char *data, size_t len, const struct userdata_options *o, struct userdata *ret);
@@ -54,6 +55,23 @@ int cloudconfig_merge_part(json_t **acc, json_t **acc_pos, json_t *doc, const js
  * a cloud-config key at all (with the supported key it is likely a typo
  * of). */
 char *cloudconfig_skip_message(const char *path);
+
+/* Why a cloud-config key (a path as in *ret_skipped above) means nothing
+ * on EC2 and is accepted and ignored; NULL when it is not such a key. */
+const char *cloudconfig_ignored_why(const char *path);
+
+/* cloud_init_modules, cloud_config_modules, cloud_final_modules in u's
+ * config, as cloud-init reads them: the keys (and script parts) of the
+ * modules a given list leaves out are dropped and named in u->ignored; a
+ * frequency kiln does not honour is a warning. See module-lists.c. */
+int userdata_apply_module_lists(struct userdata *u);
+
+/* How often scripts-user runs in config's module lists (AWS's
+ * [scripts-user, always]), def when no list says. */
+enum frequency userdata_scripts_user_frequency(const json_t *config, enum frequency def);
+/* A script part's frequency: a per-instance one (scripts-user's) as the
+ * module lists say. */
+enum frequency userdata_script_frequency(const json_t *config, const struct userdata_part *p);
 
 /* Inflates gzip data, at most USERDATA_MAX_SIZE bytes (-EFBIG beyond);
  * -EBADMSG when corrupt or truncated (see gzip.h). */

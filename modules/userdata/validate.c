@@ -52,6 +52,16 @@ static void print_messages(FILE *f, const char *origin, char **msgs, const char 
         }
 }
 
+/* The cloud-config keys accepted and ignored, on one line: not problems. */
+static void print_ignored(FILE *f, const char *origin, char **ignored) {
+        if (!ignored)
+                return;
+        fprintf(f, "%s: note: cloud-config keys accepted and ignored, as cloud-init on EC2 would:", origin);
+        for (char **i = ignored; *i; i++)
+                fprintf(f, "%s %s", i == ignored ? "" : ";", *i);
+        fputc('\n', f);
+}
+
 static int read_input(const char *file, char **ret, size_t *ret_len) {
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
         char buf[65536];
@@ -141,6 +151,7 @@ static int validate_file(const struct options *o) {
         print_messages(out, origin, errors, "error");
         print_messages(out, origin, u.warnings, "warning");
         print_messages(out, origin, warnings, "warning");
+        print_ignored(out, origin, u.ignored);
         n_errors = strv_length(u.errors) + strv_length(errors);
         if (n_errors && yaml_name(o->file) && !uo.yaml_is_config && json_object_size(u.config) == 0)
                 fprintf(out,

@@ -48,8 +48,11 @@ ln -s "$T/outside" "$ROOT/home/erin/app"
 ln -s "$T/secret" "$ROOT/home/erin/notes.txt"
 chown -h 2005:2005 "$ROOT/home/erin/app" "$ROOT/home/erin/notes.txt"
 
+# allow_public_ssh_keys: false: no launch key for root either (cloud-init's
+# disable_root writes it there), so root's file must stay byte for byte.
 user_data <<'EOF'
 #cloud-config
+allow_public_ssh_keys: false
 users:
   - name: alice
     ssh_authorized_keys: [ssh-ed25519 AAAAalicekey alice@laptop]

@@ -34,7 +34,7 @@ fi
 mkdir -p "$OUT/obj" "$OUT/corpus"
 FLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 INC="-include $top_builddir/autoconfig.h -I$top_srcdir/agent -I$top_srcdir/modules -DKILN_SYSCONFDIR=\"/etc\""
-PKGS="libcurl openssl jansson libsystemd yaml-0.1 zlib"
+PKGS="libcurl openssl jansson libsystemd yaml-0.1 zlib libcrypt"
 # shellcheck disable=SC2086
 CFLAGS_PKG=$(pkg-config --cflags $PKGS)
 # shellcheck disable=SC2086

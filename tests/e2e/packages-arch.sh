@@ -1,0 +1,43 @@
+#!/bin/bash
+# `make deb` and `make rpm` build a package for this machine's architecture
+# and one for arm64 (Graviton), cross-built, each named by its format's
+# convention, each saying its architecture and holding a kiln binary for it.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
+
+is() { # is VALUE EXPECTED DESCRIPTION
+	[ "$1" = "$2" ]
+	ok $? "$3"
+	[ "$1" = "$2" ] || echo "#   got '$1', expected '$2'"
+}
+
+version=$(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")
+native=$(dpkg --print-architecture)
+(unset MAKEFLAGS MFLAGS MAKELEVEL; mkdir -p "$top_builddir/pkg" && flock -w 900 "$top_builddir/pkg/.lock" make -C "$top_builddir" deb rpm) >"$T/make.log" 2>&1
+ok $? "make deb rpm"
+[ $? = 0 ] || diag <(tail -30 "$T/make.log")
+
+# elf_machine FILE: the e_machine of an ELF file, as file(1) names it.
+elf_machine() { file -b "$1" | sed -n 's/^ELF 64-bit LSB [a-z ]*executable, \([^,]*\),.*/\1/p'; }
+
+for arch in $native arm64; do
+	case $arch in
+	amd64) rpmarch=x86_64 machine=x86-64 ;;
+	arm64) rpmarch=aarch64 machine="ARM aarch64" ;;
+	*) rpmarch=$arch machine=? ;;
+	esac
+	deb=$top_builddir/pkg/kiln_${version}_$arch.deb
+	check "kiln_${version}_$arch.deb exists" test -s "$deb"
+	is "$(dpkg-deb -f "$deb" Architecture 2>/dev/null)" "$arch" "its control file says Architecture: $arch"
+	rm -rf "$T/x" && mkdir -p "$T/x" && dpkg-deb -x "$deb" "$T/x" 2>/dev/null
+	is "$(elf_machine "$T/x/usr/bin/kiln")" "$machine" "its /usr/bin/kiln is an $machine program"
+	dpkg-deb -f "$deb" Depends | grep -q 'libcurl4, libssl3, libsystemd0, zlib1g'
+	ok $? "it depends on the libraries kiln dlopen()s ($arch)"
+
+	rpm=$top_builddir/pkg/RPMS/$rpmarch/kiln-$version-1.$rpmarch.rpm
+	check "RPMS/$rpmarch/kiln-$version-1.$rpmarch.rpm exists" test -s "$rpm"
+	is "$(rpm -qp --qf '%{ARCH}' "$rpm" 2>/dev/null)" "$rpmarch" "its header says arch $rpmarch"
+	rm -rf "$T/x" && mkdir -p "$T/x" && (cd "$T/x" && rpm2cpio "$rpm" | cpio -id --quiet ./usr/bin/kiln) 2>/dev/null
+	is "$(elf_machine "$T/x/usr/bin/kiln")" "$machine" "its /usr/bin/kiln is an $machine program"
+done
+
+done_testing

@@ -8,6 +8,26 @@
 kilnconfdir = $(sysconfdir)/kiln
 dist_kilnconf_DATA = packaging/kiln.yaml
 
+# Man pages, written at build time from the built kiln's own output
+# (packaging/man/gen-man): they cannot drift from --help and the config
+# schema. tests/e2e/man.sh checks them.
+man_MANS = packaging/man/kiln.8 packaging/man/kiln.yaml.5
+CLEANFILES += $(man_MANS)
+EXTRA_DIST += packaging/man/gen-man packaging/man/kiln.8.sections tests/e2e/man.sh
+TESTS += tests/e2e/man.sh
+packaging/man/kiln.8: kiln$(EXEEXT) $(srcdir)/packaging/man/gen-man $(srcdir)/packaging/man/kiln.8.sections
+	$(AM_V_GEN)$(MKDIR_P) packaging/man && \
+	$(SHELL) $(srcdir)/packaging/man/gen-man kiln.8 "$(KILN_HOST_RUN) ./kiln$(EXEEXT)" \
+		$(srcdir)/packaging/man/kiln.8.sections >$@.tmp && mv $@.tmp $@
+packaging/man/kiln.yaml.5: kiln$(EXEEXT) $(srcdir)/packaging/man/gen-man
+	$(AM_V_GEN)$(MKDIR_P) packaging/man && \
+	$(SHELL) $(srcdir)/packaging/man/gen-man kiln.yaml.5 "$(KILN_HOST_RUN) ./kiln$(EXEEXT)" >$@.tmp && mv $@.tmp $@
+
+# Bash completion: commands and options asked of kiln itself at completion
+# time, site names from `kiln certs --json`.
+bashcompletiondir = $(datadir)/bash-completion/completions
+dist_bashcompletion_DATA = packaging/completion/kiln
+
 EXTRA_DIST += packaging/debian packaging/rpm packaging/image packaging/packer packaging/README.md
 
 PKG_DIR = $(abs_top_builddir)/pkg

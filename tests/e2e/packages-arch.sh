@@ -30,12 +30,20 @@ for arch in $native arm64; do
 	is "$(dpkg-deb -f "$deb" Architecture 2>/dev/null)" "$arch" "its control file says Architecture: $arch"
 	rm -rf "$T/x" && mkdir -p "$T/x" && dpkg-deb -x "$deb" "$T/x" 2>/dev/null
 	is "$(elf_machine "$T/x/usr/bin/kiln")" "$machine" "its /usr/bin/kiln is an $machine program"
+	dpkg-deb -c "$deb" 2>/dev/null | awk '{print $6}' >"$T/deb.files"
+	grep -q '^\./usr/share/man/man8/kiln\.8\.gz$' "$T/deb.files" && grep -q '^\./usr/share/man/man5/kiln\.yaml\.5\.gz$' "$T/deb.files" &&
+		grep -q '^\./usr/share/bash-completion/completions/kiln$' "$T/deb.files"
+	ok $? "it holds kiln(8), kiln.yaml(5) and the bash completion ($arch)"
 	dpkg-deb -f "$deb" Depends | grep -q 'libcurl4, libssl3, libsystemd0, zlib1g'
 	ok $? "it depends on the libraries kiln dlopen()s ($arch)"
 
 	rpm=$top_builddir/pkg/RPMS/$rpmarch/kiln-$version-1.$rpmarch.rpm
 	check "RPMS/$rpmarch/kiln-$version-1.$rpmarch.rpm exists" test -s "$rpm"
 	is "$(rpm -qp --qf '%{ARCH}' "$rpm" 2>/dev/null)" "$rpmarch" "its header says arch $rpmarch"
+	rpm -qlp "$rpm" >"$T/rpm.files" 2>/dev/null
+	grep -q '^/usr/share/man/man8/kiln\.8' "$T/rpm.files" && grep -q '^/usr/share/man/man5/kiln\.yaml\.5' "$T/rpm.files" &&
+		grep -qx /usr/share/bash-completion/completions/kiln "$T/rpm.files"
+	ok $? "it holds kiln(8), kiln.yaml(5) and the bash completion ($rpmarch)"
 	rm -rf "$T/x" && mkdir -p "$T/x" && (cd "$T/x" && rpm2cpio "$rpm" | cpio -id --quiet ./usr/bin/kiln) 2>/dev/null
 	is "$(elf_machine "$T/x/usr/bin/kiln")" "$machine" "its /usr/bin/kiln is an $machine program"
 done

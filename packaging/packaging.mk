@@ -40,7 +40,8 @@ PKG_CROSS_ARCHES = arm64
 # The native architecture first, then each other one of PKG_CROSS_ARCHES.
 pkg_arches = $$(echo $(DEB_ARCH) $(PKG_CROSS_ARCHES) | tr ' ' '\n' | awk 'NF && !seen[$$0]++')
 PKG_RPMBUILD = rpmbuild -bb $$(test -e /etc/debian_version && echo --nodeps) \
-	--define "_topdir $(PKG_DIR)/rpmbuild" --define "_sourcedir $(abs_top_builddir)"
+	--define "_topdir $(PKG_DIR)/rpmbuild" --define "_sourcedir $(abs_top_builddir)" \
+	--define "packager kiln maintainers <kiln-project@users.noreply.github.com>"
 
 #   pkg/kiln_VERSION_ARCH.deb for the native architecture and each of
 #   PKG_CROSS_ARCHES (Debian's naming: kiln_0.1.0_arm64.deb).

@@ -1,7 +1,8 @@
 #!/bin/bash
 # `make deb` and `make rpm` build a package for this machine's architecture
 # and one for arm64 (Graviton), cross-built, each named by its format's
-# convention, each saying its architecture and holding a kiln binary for it.
+# convention, each saying its architecture and holding a kiln binary for it;
+# lintian and rpmlint find no errors in them.
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
 
 is() { # is VALUE EXPECTED DESCRIPTION
@@ -47,5 +48,18 @@ for arch in $native arm64; do
 	rm -rf "$T/x" && mkdir -p "$T/x" && (cd "$T/x" && rpm2cpio "$rpm" | cpio -id --quiet ./usr/bin/kiln) 2>/dev/null
 	is "$(elf_machine "$T/x/usr/bin/kiln")" "$machine" "its /usr/bin/kiln is an $machine program"
 done
+
+# lintian and rpmlint: no errors; the warnings left are listed in
+# packaging/README.md with why.
+for deb in "$top_builddir"/pkg/kiln_"$version"_*.deb; do
+	lintian --tag-display-limit 0 "$deb" >"$T/lintian" 2>&1
+	! grep -q '^E:' "$T/lintian"
+	ok $? "lintian $(basename "$deb"): no errors"
+	diag <(grep -E '^[EW]:' "$T/lintian")
+done
+rpmlint -c "$top_srcdir/packaging/rpm/rpmlint.toml" "$top_builddir"/pkg/RPMS/*/kiln-"$version"-*.rpm >"$T/rpmlint" 2>&1
+grep -q ' 0 errors' "$T/rpmlint" && ! grep -q ': E: ' "$T/rpmlint"
+ok $? "rpmlint: no errors"
+diag <(grep -E ': [EW]: ' "$T/rpmlint")
 
 done_testing

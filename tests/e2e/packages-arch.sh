@@ -49,6 +49,23 @@ for arch in $native arm64; do
 	is "$(elf_machine "$T/x/usr/bin/kiln")" "$machine" "its /usr/bin/kiln is an $machine program"
 done
 
+# The Packer template bakes Graviton AMIs too: an arm64 source per
+# distribution, on a Graviton instance type, built by the build block.
+hcl=$top_srcdir/packaging/packer/kiln.pkr.hcl
+for src in debian12 ubuntu2404 al2023; do
+	sed -n "/^source \"amazon-ebs\" \"$src-arm64\" {/,/^}/p" "$hcl" >"$T/src"
+	grep -q 'architecture *= "arm64"' "$T/src" && grep -q 'instance_type = var.instance_type_arm64' "$T/src" &&
+		grep -qE 'name *= ".*arm64' "$T/src" && grep -q "\"source.amazon-ebs.$src-arm64\"" "$hcl"
+	ok $? "packer: $src-arm64 source (arm64 AMI filter, Graviton type, built)"
+done
+grep -A3 'variable "instance_type_arm64"' "$hcl" | grep -qE 'default *= "(t4g|m[678]g|c[678]g|r[678]g)\.'
+ok $? "packer: the arm64 default instance type is a Graviton one"
+if command -v packer >/dev/null; then
+	packer validate -var package=/dev/null "$hcl" >"$T/packer.log" 2>&1
+	ok $? "packer validate"
+	diag "$T/packer.log"
+fi
+
 # lintian and rpmlint: no errors; the warnings left are listed in
 # packaging/README.md with why.
 for deb in "$top_builddir"/pkg/kiln_"$version"_*.deb; do

@@ -79,7 +79,12 @@ rpm: dist-gzip
 image: deb
 	$(srcdir)/packaging/image/bake --deb $(PKG_DIR)/kiln_$(VERSION)_$(DEB_ARCH).deb $(abs_top_builddir)/image
 
-.PHONY: deb rpm image
+# The same image for Graviton: needs binfmt_misc with qemu-aarch64 (bake
+# says so when the machine has none).
+image-arm64: deb
+	$(srcdir)/packaging/image/bake --arch arm64 --deb $(PKG_DIR)/kiln_$(VERSION)_arm64.deb $(abs_top_builddir)/image-arm64
+
+.PHONY: deb rpm image image-arm64
 
 clean-local: clean-packaging
 clean-packaging:

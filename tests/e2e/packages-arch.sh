@@ -13,7 +13,10 @@ is() { # is VALUE EXPECTED DESCRIPTION
 
 version=$(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")
 native=$(dpkg --print-architecture)
-(unset MAKEFLAGS MFLAGS MAKELEVEL; mkdir -p "$top_builddir/pkg" && flock -w 900 "$top_builddir/pkg/.lock" make -C "$top_builddir" deb rpm) >"$T/make.log" 2>&1
+# Into this test's own directory (PKG_DIR): boot-nspawn.sh bakes the .deb
+# in pkg/ meanwhile. The lock keeps the `make dist` of both apart.
+pkg=$T/pkg
+(unset MAKEFLAGS MFLAGS MAKELEVEL; mkdir -p "$top_builddir/pkg" && flock -w 900 "$top_builddir/pkg/.lock" make -C "$top_builddir" deb rpm PKG_DIR="$pkg") >"$T/make.log" 2>&1
 ok $? "make deb rpm"
 [ $? = 0 ] || diag <(tail -30 "$T/make.log")
 
@@ -26,7 +29,7 @@ for arch in $native arm64; do
 	arm64) rpmarch=aarch64 machine="ARM aarch64" ;;
 	*) rpmarch=$arch machine=? ;;
 	esac
-	deb=$top_builddir/pkg/kiln_${version}_$arch.deb
+	deb=$pkg/kiln_${version}_$arch.deb
 	check "kiln_${version}_$arch.deb exists" test -s "$deb"
 	is "$(dpkg-deb -f "$deb" Architecture 2>/dev/null)" "$arch" "its control file says Architecture: $arch"
 	rm -rf "$T/x" && mkdir -p "$T/x" && dpkg-deb -x "$deb" "$T/x" 2>/dev/null
@@ -38,7 +41,7 @@ for arch in $native arm64; do
 	dpkg-deb -f "$deb" Depends | grep -q 'libcurl4, libssl3, libsystemd0, zlib1g'
 	ok $? "it depends on the libraries kiln dlopen()s ($arch)"
 
-	rpm=$top_builddir/pkg/RPMS/$rpmarch/kiln-$version-1.$rpmarch.rpm
+	rpm=$pkg/RPMS/$rpmarch/kiln-$version-1.$rpmarch.rpm
 	check "RPMS/$rpmarch/kiln-$version-1.$rpmarch.rpm exists" test -s "$rpm"
 	is "$(rpm -qp --qf '%{ARCH}' "$rpm" 2>/dev/null)" "$rpmarch" "its header says arch $rpmarch"
 	rpm -qlp "$rpm" >"$T/rpm.files" 2>/dev/null
@@ -68,13 +71,13 @@ fi
 
 # lintian and rpmlint: no errors; the warnings left are listed in
 # packaging/README.md with why.
-for deb in "$top_builddir"/pkg/kiln_"$version"_*.deb; do
+for deb in "$pkg"/kiln_"$version"_*.deb; do
 	lintian --tag-display-limit 0 "$deb" >"$T/lintian" 2>&1
 	! grep -q '^E:' "$T/lintian"
 	ok $? "lintian $(basename "$deb"): no errors"
 	diag <(grep -E '^[EW]:' "$T/lintian")
 done
-rpmlint -c "$top_srcdir/packaging/rpm/rpmlint.toml" "$top_builddir"/pkg/RPMS/*/kiln-"$version"-*.rpm >"$T/rpmlint" 2>&1
+rpmlint -c "$top_srcdir/packaging/rpm/rpmlint.toml" "$pkg"/RPMS/*/kiln-"$version"-*.rpm >"$T/rpmlint" 2>&1
 grep -q ' 0 errors' "$T/rpmlint" && ! grep -q ': E: ' "$T/rpmlint"
 ok $? "rpmlint: no errors"
 diag <(grep -E ': [EW]: ' "$T/rpmlint")

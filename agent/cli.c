@@ -25,16 +25,21 @@
 /* Exit codes beyond status's 0/1/2. */
 #define EXIT_USAGE 64
 
-bool cli_wants_help(int argc, char **argv, const char *name, const char *usage, const char *text) {
+static bool args_want_help(int argc, char **argv) {
         for (int i = 1; i < argc; i++) {
                 if (streq(argv[i], "--"))
                         break;
-                if (streq(argv[i], "-h") || streq(argv[i], "--help")) {
-                        printf("Usage: kiln [OPTIONS] %s %s\n\n%s\n", name, usage, text);
+                if (streq(argv[i], "-h") || streq(argv[i], "--help"))
                         return true;
-                }
         }
         return false;
+}
+
+bool cli_wants_help(int argc, char **argv, const char *name, const char *usage, const char *text) {
+        if (!args_want_help(argc, argv))
+                return false;
+        printf("Usage: kiln [OPTIONS] %s %s\n\n%s\n", name, usage, text);
+        return true;
 }
 
 static int cmd_boot(struct kiln_context *ctx, int argc, char **argv) {
@@ -201,6 +206,8 @@ static int cmd_clean(struct kiln_context *ctx, int argc, char **argv) {
 }
 
 static int cmd_version(struct kiln_context *ctx, int argc, char **argv) {
+        if (cli_wants_help(argc, argv, "version", "", "Prints kiln's version."))
+                return 0;
         printf("kiln %s\n", PACKAGE_VERSION);
         return 0;
 }
@@ -326,7 +333,14 @@ int cli_main(int argc, char **argv) {
          * afresh, so the "+" (stop at the command) of the global options does
          * not stick and options may follow a command's arguments. */
         optind = 0;
-        r = cmd->run(ctx, argc - i, argv + i);
+        /* COMMAND [SUBCOMMAND] ... --help: the command's help whatever else
+         * is on the line, from every command and subcommand alike (a
+         * subcommand's own parser would refuse the option). */
+        if (args_want_help(argc - i, argv + i)) {
+                char *help_argv[] = {argv[i], (char *) "--help", NULL};
+                r = cmd->run(ctx, 2, help_argv);
+        } else
+                r = cmd->run(ctx, argc - i, argv + i);
         context_free(TAKE_PTR(ctx));
         http_global_cleanup();
         return r;

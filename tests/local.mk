@@ -58,6 +58,7 @@ TESTS += $(check_PROGRAMS)
 TESTS += \
 	tests/fakes/test-fake-imds.sh \
 	tests/e2e/boot.sh \
+	tests/e2e/boot-stack.sh \
 	tests/e2e/status-wait.sh \
 	tests/e2e/status-secrets.sh \
 	tests/e2e/status-owner.sh \
@@ -74,7 +75,7 @@ EXTRA_DIST += \
 	tests/local-ec2.d/imds.sh tests/local-ec2.d/cloudwatch.sh \
 	tests/fakes/imds.py tests/fakes/cloudwatch.py \
 	tests/fakes/test-fake-imds.sh tests/fakes/test-fake-cloudwatch.sh \
-	tests/e2e/boot.sh tests/e2e/status-wait.sh tests/e2e/status-secrets.sh tests/e2e/status-owner.sh \
+	tests/e2e/boot.sh tests/e2e/boot-stack.sh tests/e2e/status-wait.sh tests/e2e/status-secrets.sh tests/e2e/status-owner.sh \
 	tests/e2e/cli.sh tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh tests/e2e/libsystemd-lazy.sh \
 	tests/data/fuzz/http/chunked.http tests/data/fuzz/http/continue.http tests/data/fuzz/http/close.http \

@@ -8,6 +8,12 @@
 #   packer build -only='amazon-ebs.debian12' -var package=build/pkg/kiln_0.1.0_amd64.deb packaging/packer
 #   packer build -only='amazon-ebs.al2023' -var package=build/pkg/RPMS/x86_64/kiln-0.1.0-1.x86_64.rpm packaging/packer
 #
+# Graviton (arm64) AMIs: the *-arm64 sources, on a Graviton instance type
+# (instance_type_arm64, t4g.micro by default), with the arm64 package that
+# `make deb` / `make rpm` cross-build next to the native one:
+#   packer build -only='amazon-ebs.debian12-arm64' -var package=build/pkg/kiln_0.1.0_arm64.deb packaging/packer
+#   packer build -only='amazon-ebs.al2023-arm64' -var package=build/pkg/RPMS/aarch64/kiln-0.1.0-1.aarch64.rpm packaging/packer
+#
 # The package must be built on the release the AMI runs (its libraries).
 # AWS credentials and region come from the usual AWS variables or profile.
 
@@ -24,6 +30,12 @@ variable "region" {
 variable "instance_type" {
   type    = string
   default = "t3.micro"
+}
+
+variable "instance_type_arm64" {
+  type        = string
+  default     = "t4g.micro"
+  description = "A Graviton instance type for the arm64 builds (t4g, m7g, c7g, ...)."
 }
 
 variable "ami_prefix" {
@@ -84,6 +96,25 @@ source "amazon-ebs" "debian12" {
   tags = local.tags
 }
 
+source "amazon-ebs" "debian12-arm64" {
+  region        = var.region
+  instance_type = var.instance_type_arm64
+  subnet_id     = var.subnet_id
+  ssh_username  = "admin"
+  ami_name      = "${var.ami_prefix}-debian12-arm64-${local.stamp}"
+  source_ami_filter {
+    owners      = ["136693071363"] # Debian
+    most_recent = true
+    filters = {
+      name                = "debian-12-arm64-*"
+      architecture        = "arm64"
+      virtualization-type = "hvm"
+      root-device-type    = "ebs"
+    }
+  }
+  tags = local.tags
+}
+
 source "amazon-ebs" "ubuntu2404" {
   region        = var.region
   instance_type = var.instance_type
@@ -96,6 +127,25 @@ source "amazon-ebs" "ubuntu2404" {
     filters = {
       name                = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
       architecture        = "x86_64"
+      virtualization-type = "hvm"
+      root-device-type    = "ebs"
+    }
+  }
+  tags = local.tags
+}
+
+source "amazon-ebs" "ubuntu2404-arm64" {
+  region        = var.region
+  instance_type = var.instance_type_arm64
+  subnet_id     = var.subnet_id
+  ssh_username  = "ubuntu"
+  ami_name      = "${var.ami_prefix}-ubuntu2404-arm64-${local.stamp}"
+  source_ami_filter {
+    owners      = ["099720109477"] # Canonical
+    most_recent = true
+    filters = {
+      name                = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-arm64-server-*"
+      architecture        = "arm64"
       virtualization-type = "hvm"
       root-device-type    = "ebs"
     }
@@ -122,8 +172,30 @@ source "amazon-ebs" "al2023" {
   tags = local.tags
 }
 
+source "amazon-ebs" "al2023-arm64" {
+  region        = var.region
+  instance_type = var.instance_type_arm64
+  subnet_id     = var.subnet_id
+  ssh_username  = "ec2-user"
+  ami_name      = "${var.ami_prefix}-al2023-arm64-${local.stamp}"
+  source_ami_filter {
+    owners      = ["amazon"]
+    most_recent = true
+    filters = {
+      name                = "al2023-ami-2023.*-arm64"
+      architecture        = "arm64"
+      virtualization-type = "hvm"
+      root-device-type    = "ebs"
+    }
+  }
+  tags = local.tags
+}
+
 build {
-  sources = ["source.amazon-ebs.debian12", "source.amazon-ebs.ubuntu2404", "source.amazon-ebs.al2023"]
+  sources = [
+    "source.amazon-ebs.debian12", "source.amazon-ebs.ubuntu2404", "source.amazon-ebs.al2023",
+    "source.amazon-ebs.debian12-arm64", "source.amazon-ebs.ubuntu2404-arm64", "source.amazon-ebs.al2023-arm64",
+  ]
 
   provisioner "file" {
     source      = var.package
@@ -138,7 +210,7 @@ build {
 
   # Debian and Ubuntu: the .deb and nginx from the archive.
   provisioner "shell" {
-    only = ["amazon-ebs.debian12", "amazon-ebs.ubuntu2404"]
+    only = ["amazon-ebs.debian12", "amazon-ebs.ubuntu2404", "amazon-ebs.debian12-arm64", "amazon-ebs.ubuntu2404-arm64"]
     environment_vars = ["DEBIAN_FRONTEND=noninteractive"]
     inline = [
       "cloud-init status --wait >/dev/null 2>&1 || true",
@@ -155,7 +227,7 @@ build {
   # Amazon Linux 2023: the .rpm and nginx with dnf (networking is
   # amazon-ec2-net-utils', independent of cloud-init).
   provisioner "shell" {
-    only = ["amazon-ebs.al2023"]
+    only = ["amazon-ebs.al2023", "amazon-ebs.al2023-arm64"]
     inline = [
       "cloud-init status --wait >/dev/null 2>&1 || true",
       "sudo mv /tmp/kiln-package /tmp/kiln.rpm",

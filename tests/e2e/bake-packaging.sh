@@ -18,9 +18,9 @@ ok $? "make install into a DESTDIR"
 (cd "$T/inst" && find . -type f | sort) >"$T/install.files"
 
 if command -v rpmbuild >/dev/null; then
-	(unset MAKEFLAGS MFLAGS MAKELEVEL; mkdir -p "$top_builddir/pkg" && flock -w 600 "$top_builddir/pkg/.lock" make -C "$top_builddir" rpm) >"$T/rpm.log" 2>&1
+	(unset MAKEFLAGS MFLAGS MAKELEVEL; mkdir -p "$top_builddir/pkg" && flock -w 600 "$top_builddir/pkg/.lock" make -C "$top_builddir" rpm PKG_CROSS_ARCHES=) >"$T/rpm.log" 2>&1
 	ok $? "rpmbuild -bb on the make dist tarball (make rpm)"
-	rpm=$(ls "$top_builddir"/pkg/RPMS/*/kiln-"$version"-*.rpm 2>/dev/null | head -1)
+	rpm=$(ls "$top_builddir"/pkg/RPMS/"$(rpm --eval %_arch)"/kiln-"$version"-*.rpm 2>/dev/null | head -1)
 	rpm -qlp "$rpm" 2>/dev/null | sort >"$T/rpm.files"
 	missing=$(sed 's|^\.||' "$T/install.files" | comm -23 - "$T/rpm.files")
 	[ -n "$rpm" ] && [ -z "$missing" ]

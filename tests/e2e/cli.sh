@@ -7,10 +7,32 @@ start_ec2 imds
 check "--help" kiln --help
 kiln --help | grep -q '^  metadata'
 ok $? "--help lists module commands"
-for cmd in boot daemon status metadata clean; do
-	kiln "$cmd" --help | grep -q "^Usage: kiln \[OPTIONS\] $cmd"
-	ok $? "$cmd --help"
+# Every command the binary lists, and every subcommand its usage line names
+# (lowercase words: "nginx apply", "debug sigv4"), answers --help and -h with
+# its usage on stdout and exit 0, whatever else is on the line.
+cmds=$(kiln --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z0-9-]*\) .*/\1/p')
+[ "$(echo "$cmds" | wc -w)" -ge 12 ]
+ok $? "--help lists the commands ($(echo $cmds))"
+for cmd in $cmds; do
+	kiln "$cmd" --help >"$T/help" 2>"$T/help.err"
+	rc=$?
+	[ $rc -eq 0 ] && grep -q "^Usage: kiln .*\b$cmd\b" "$T/help" && [ ! -s "$T/help.err" ]
+	ok $? "$cmd --help (exit $rc)"
+	kiln "$cmd" -h 2>/dev/null | grep -q "^Usage: kiln .*\b$cmd\b"
+	ok $? "$cmd -h"
+	subs=$(sed -n "1s/^Usage: kiln \(\[OPTIONS\] \)\?$cmd //p" "$T/help" | sed 's/<.*//' | tr ' ' '\n' | grep -E '^[a-z][a-z0-9-]*$')
+	for sub in $subs; do
+		kiln "$cmd" "$sub" --help >"$T/help" 2>"$T/help.err"
+		rc=$?
+		[ $rc -eq 0 ] && grep -q "^Usage: kiln .*\b$cmd\b" "$T/help" && [ ! -s "$T/help.err" ]
+		ok $? "$cmd $sub --help (exit $rc)"
+		kiln "$cmd" "$sub" --region x -h >/dev/null 2>&1
+		ok $? "$cmd $sub ... -h"
+	done
 done
+kiln debug sigv4 -- --help </dev/null >/dev/null 2>&1
+[ $? -eq 64 ]
+ok $? "an argument after -- is not a help request"
 kiln version | grep -qE '^kiln [0-9]+\.[0-9]+\.[0-9]+$'
 ok $? "version"
 kiln frobnicate >/dev/null 2>&1

@@ -622,3 +622,83 @@ int system_apply_apt(struct kiln_context *ctx, const json_t *config) {
         r = state_mark_done(ctx, FREQ_INSTANCE, "apt");
         return r < 0 ? kiln_fail(ctx, r, "Failed to record that apt ran: %s", strerror(-r)) : 0;
 }
+
+/* apt_pipelining: as cloud-init 22.4's cc_apt_pipelining, once per instance
+ * on Debian and Ubuntu. The value is read as Python's str(value).lower():
+ * false writes depth 0, 0 to 5 that depth; os, none and unchanged leave
+ * apt's default (and any earlier file) alone; anything else (true, 6) is an
+ * error, where cloud-init only logs a warning. */
+#define APT_PIPELINING_FILE "/etc/apt/apt.conf.d/90cloud-init-pipelining"
+
+int system_apply_apt_pipelining(struct kiln_context *ctx, const json_t *config) {
+        const json_t *v = json_object_get(config, "apt_pipelining");
+        _cleanup_free_ char *id = NULL, *s = NULL, *text = NULL;
+        const char *depth = NULL;
+        int r;
+
+        if (!v || json_is_null(v))
+                return 0; /* cloud-init's default is "os": nothing */
+        id = os_release_field("ID");
+        if (!id || (!streq(id, "debian") && !streq(id, "ubuntu"))) {
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "apt_pipelining", "result", "skipped", "reason",
+                                           "not Debian or Ubuntu (cloud-init skips it too)"));
+                log_info("apt_pipelining: not Debian or Ubuntu, skipped as cloud-init skips it.");
+                return 0;
+        }
+        if (json_is_false(v))
+                depth = "0";
+        else if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 5) {
+                s = strdup_printf("%d", (int) json_integer_value(v));
+                if (!s)
+                        return -ENOMEM;
+        } else if (json_is_string(v)) {
+                s = strdup(json_string_value(v));
+                if (!s)
+                        return -ENOMEM;
+                /* str(value).lower().strip() */
+                for (char *p = s; *p; p++)
+                        *p = (char) tolower((unsigned char) *p);
+                size_t n = strlen(s), b = strspn(s, " \t\n\r\f\v");
+                while (n > b && isspace((unsigned char) s[n - 1]))
+                        n--;
+                memmove(s, s + b, n - b);
+                s[n - b] = '\0';
+                if (streq(s, "none") || streq(s, "unchanged") || streq(s, "os"))
+                        return 0;
+                if (streq(s, "false"))
+                        depth = "0";
+                else if (!(strlen(s) == 1 && s[0] >= '0' && s[0] <= '5')) {
+                        free(s);
+                        s = NULL;
+                }
+        }
+        if (!depth)
+                depth = s;
+        if (!depth) {
+                _cleanup_free_ char *shown = json_dumps(v, JSON_ENCODE_ANY);
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "apt_pipelining", "result", "failed", "error",
+                                           "not false, 0-5, os, none or unchanged"));
+                return kiln_degrade(ctx, "apt_pipelining: %s is not false, 0-5, os, none or unchanged; not done",
+                                    shown ? shown : "the value");
+        }
+
+        r = state_should_run(ctx, FREQ_INSTANCE, "apt_pipelining");
+        if (r < 0)
+                return kiln_fail(ctx, r, "Not doing apt_pipelining: %s", strerror(-r));
+        if (r == 0)
+                return 0;
+        text = strdup_printf("//Written by cloud-init per 'apt_pipelining'\nAcquire::http::Pipeline-Depth \"%s\";\n",
+                             depth);
+        if (!text)
+                return -ENOMEM;
+        r = write_root(APT_PIPELINING_FILE, text, strlen(text), 0644, false);
+        if (r < 0) {
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "apt_pipelining", "result", "failed", "error",
+                                           strerror(-r)));
+                return kiln_degrade(ctx, "apt_pipelining: %s: %s", APT_PIPELINING_FILE, strerror(-r));
+        }
+        log_info("apt_pipelining: pipeline depth %s written to %s.", depth, APT_PIPELINING_FILE);
+        kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "apt_pipelining", "result", "ok", "depth", depth));
+        r = state_mark_done(ctx, FREQ_INSTANCE, "apt_pipelining");
+        return r < 0 ? kiln_fail(ctx, r, "Failed to record that apt_pipelining ran: %s", strerror(-r)) : 0;
+}

@@ -151,6 +151,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_ntp(ctx, ctx->config));
         /* Repositories before packages, as cloud-init's config stage orders them. */
         result = fold(result, system_apply_apt(ctx, ctx->config));
+        result = fold(result, system_apply_apt_pipelining(ctx, ctx->config));
         result = fold(result, system_apply_yum_repos(ctx, ctx->config));
         /* As cloud-init: only when packages were upgraded or installed in this boot. */
         packages_due = (json_is_true(json_object_get(json_object_get(plan, "packages"), "upgrade")) ||
@@ -235,6 +236,8 @@ static const struct config_key system_keys[] = {
         {"apt", CONFIG_ANY,
          "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
          "(Debian/Ubuntu)."},
+        {"apt_pipelining", CONFIG_ANY,
+         "Acquire::http::Pipeline-Depth: false (0) or 0-5; os, none, unchanged: apt's default (Debian/Ubuntu)."},
         {"cloud_init_modules", CONFIG_LIST, "cloud-init's module list for its init stage (see below)."},
         {"cloud_init_modules[]", CONFIG_ANY, "A module: name, [name, frequency, args...] or {name, frequency}."},
         {"cloud_config_modules", CONFIG_LIST, "cloud-init's module list for its config stage."},

@@ -61,6 +61,9 @@ int system_apply_yum_repos(struct kiln_context *ctx, const json_t *config);
 /* apt (apt.c): proxies, conf, sources and their keys, as cloud-init's
  * cc_apt_configure (Debian/Ubuntu, per instance). */
 int system_apply_apt(struct kiln_context *ctx, const json_t *config);
+/* apt_pipelining (apt.c): Acquire::http::Pipeline-Depth, as cloud-init's
+ * cc_apt_pipelining (Debian/Ubuntu, per instance). */
+int system_apply_apt_pipelining(struct kiln_context *ctx, const json_t *config);
 int system_apt_dearmor(const char *armored, char **ret, size_t *ret_len);
 int system_apt_fetch_key(const char *keyid, const char *keyserver, char **ret, size_t *ret_len);
 int system_apt_render(const char *in, const json_t *params, char **ret, char **ret_error);

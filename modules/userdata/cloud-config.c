@@ -51,6 +51,7 @@ static const struct rename top_keys[] = {
         {"yum_repos", "yum_repos"},
         {"yum_repo_dir", "yum_repo_dir"},
         {"apt", "apt"},
+        {"apt_pipelining", "apt_pipelining"},
         {"ca_certs", "ca_certs"},
         {"ca-certs", "ca-certs"},
         {"locale", "locale"},

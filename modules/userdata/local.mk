@@ -23,6 +23,9 @@ TESTS += \
 TESTS += tests/fuzz/check.sh
 EXTRA_DIST += tests/fuzz
 
+# kiln validate on cloud-init's documentation examples (not run by make check)
+EXTRA_DIST += bench/cloudinit-examples
+
 check_PROGRAMS += tests/unit/test-userdata
 tests_unit_test_userdata_SOURCES = tests/unit/test-userdata.c tests/unit/tap.h
 tests_unit_test_userdata_LDADD = $(TEST_UNIT_LDADD)

@@ -126,28 +126,6 @@ int system_apt_render(const char *in, const json_t *params, char **ret, char **r
         return *ret ? 0 : -ENOMEM;
 }
 
-static char *os_release_field(const char *field) {
-        _cleanup_free_ char *buf = NULL, *path = NULL;
-        size_t len, fl = strlen(field);
-
-        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, &len) < 0)
-                return NULL;
-        for (char *line = buf; line && *line;) {
-                char *nl = strchr(line, '\n'), *v;
-                if (nl)
-                        *nl = 0;
-                if (strneq(line, field, fl) && line[fl] == '=') {
-                        v = line + fl + 1;
-                        if (*v == '"' || *v == '\'')
-                                v++;
-                        v[strcspn(v, "\"'")] = 0;
-                        return strdup(v);
-                }
-                line = nl ? nl + 1 : NULL;
-        }
-        return NULL;
-}
-
 static int write_root(const char *path, const void *data, size_t len, mode_t mode, bool append) {
         _cleanup_free_ char *rooted = NULL, *old = NULL, *both = NULL;
         size_t old_len = 0;
@@ -491,7 +469,7 @@ int system_apply_apt(struct kiln_context *ctx, const json_t *config) {
 
         if (!json_is_object(apt))
                 return 0;
-        id = os_release_field("ID");
+        id = system_os_release("ID");
         if (!id || (!streq(id, "debian") && !streq(id, "ubuntu"))) {
                 kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "apt", "result", "skipped", "reason",
                                            "not Debian or Ubuntu (cloud-init skips it too)"));
@@ -536,7 +514,7 @@ int system_apply_apt(struct kiln_context *ctx, const json_t *config) {
         if (r < 0)
                 result = fail(ctx, APT_CONFIG_FILE, strerror(-r));
 
-        release = os_release_field("VERSION_CODENAME");
+        release = system_os_release("VERSION_CODENAME");
         arch = NULL; /* dpkg's architecture: only "default" mirrors are matched without it */
         primary = mirror_uri(apt, "primary", arch);
         security = mirror_uri(apt, "security", arch);
@@ -638,7 +616,7 @@ int system_apply_apt_pipelining(struct kiln_context *ctx, const json_t *config) 
 
         if (!v || json_is_null(v))
                 return 0; /* cloud-init's default is "os": nothing */
-        id = os_release_field("ID");
+        id = system_os_release("ID");
         if (!id || (!streq(id, "debian") && !streq(id, "ubuntu"))) {
                 kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "apt_pipelining", "result", "skipped", "reason",
                                            "not Debian or Ubuntu (cloud-init skips it too)"));

@@ -94,36 +94,6 @@ static int empty_dir(const char *dir) {
         return r;
 }
 
-static char *os_id(void) {
-        _cleanup_free_ char *buf = NULL, *path = NULL;
-        size_t len;
-
-        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, &len) < 0)
-                return NULL;
-        for (char *line = buf; line && *line;) {
-                char *nl = strchr(line, '\n'), *v;
-                if (nl)
-                        *nl = 0;
-                if (strneq(line, "ID=", 3)) {
-                        v = line + 3 + (line[3] == '"' || line[3] == '\'');
-                        v[strcspn(v, "\"'")] = 0;
-                        return strdup(v);
-                }
-                line = nl ? nl + 1 : NULL;
-        }
-        return NULL;
-}
-
-static int tool(struct kiln_context *ctx, const char *const *argv, const char *data) {
-        int r = system_run_tool(argv, data);
-        kiln_record(ctx, json_pack("{s:s, s:s, s:s?}", "name", argv[0], "result", r < 0 ? "failed" : "ok", "error",
-                                   r < 0 ? strerror(-r) : NULL));
-        if (r == -EROFS)
-                return kiln_degrade(ctx, "ca_certs: not running %s under --root (KILN_SYSTEM_COMMAND is for tests)",
-                                    argv[0]);
-        return r < 0 ? kiln_degrade(ctx, "ca_certs: %s failed: %s", argv[0], strerror(-r)) : 0;
-}
-
 int system_apply_ca_certs(struct kiln_context *ctx, const json_t *config) {
         const json_t *ca = json_object_get(config, "ca_certs"), *trusted, *remove, *c;
         static const char *const rhel[] = {"almalinux", "amzn", "centos", "cloudlinux", "fedora", "rocky", "rhel"};
@@ -139,7 +109,7 @@ int system_apply_ca_certs(struct kiln_context *ctx, const json_t *config) {
                 return 0;
         if (!json_is_object(ca))
                 return kiln_degrade(ctx, "ca_certs: not a mapping (cloud-init fails on it too)");
-        id = os_id();
+        id = system_os_release("ID");
         for (i = 0; id && i < ELEMENTSOF(rhel); i++)
                 is_rhel = is_rhel || streq(id, rhel[i]);
         is_debian = id && (streq(id, "debian") || streq(id, "ubuntu") || streq(id, "raspbian"));
@@ -164,8 +134,9 @@ int system_apply_ca_certs(struct kiln_context *ctx, const json_t *config) {
                         r = disable_system_certs();
                         if (r < 0)
                                 return kiln_degrade(ctx, "ca_certs: /etc/ca-certificates.conf: %s", strerror(-r));
-                        result = tool(ctx, (const char *const[]){"debconf-set-selections", "-", NULL},
-                                      "ca-certificates ca-certificates/trust_new_crts select no");
+                        result = system_run_recorded(ctx, "ca_certs",
+                                                     (const char *const[]){"debconf-set-selections", "-", NULL},
+                                                     "ca-certificates ca-certificates/trust_new_crts select no");
                 } else if (streq(id, "rhel") || streq(id, "amzn")) {
                         r = empty_dir("/etc/pki/ca-trust");
                         if (r >= 0)
@@ -200,7 +171,9 @@ int system_apply_ca_certs(struct kiln_context *ctx, const json_t *config) {
                         return kiln_degrade(ctx, "ca_certs: writing %s: %s", path, strerror(-r));
                 log_info("ca_certs: wrote %s.", path);
         }
-        r = tool(ctx, (const char *const[]){is_rhel ? "update-ca-trust" : "update-ca-certificates", NULL}, NULL);
+        r = system_run_recorded(ctx, "ca_certs",
+                                (const char *const[]){is_rhel ? "update-ca-trust" : "update-ca-certificates", NULL},
+                                NULL);
         if (r != 0 || result != 0)
                 return r != 0 ? r : result;
         kiln_record(ctx, json_pack("{s:s, s:s}", "name", "ca_certs", "result", "ok"));

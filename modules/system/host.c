@@ -35,17 +35,13 @@ static char *hosts_with(const char *old, const char *line) {
  * osfamily "debian"), whose /etc/hosts names the host as 127.0.1.1; the
  * others kiln runs on (Amazon Linux, RHEL, Fedora) are of Red Hat's. */
 static bool debian_family(void) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
+        _cleanup_free_ char *id = system_os_release("ID"), *like = system_os_release("ID_LIKE");
 
-        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, NULL) < 0)
-                return false;
-        for (char *l = buf, *next; l && *l; l = next) {
-                next = strchr(l, '\n');
-                if (next)
-                        *next++ = 0;
-                if ((strneq(l, "ID=", 3) || strneq(l, "ID_LIKE=", 8)) && (strstr(l, "debian") || strstr(l, "ubuntu")))
+        const char *both[] = {id, like};
+
+        for (size_t i = 0; i < ELEMENTSOF(both); i++)
+                if (both[i] && (strstr(both[i], "debian") || strstr(both[i], "ubuntu")))
                         return true;
-        }
         return false;
 }
 

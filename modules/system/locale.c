@@ -177,16 +177,6 @@ static int enable_in_locale_gen(const char *line) {
         return write_file_atomic(path, out.data, out.len, 0644);
 }
 
-static int tool(struct kiln_context *ctx, const char *const *argv) {
-        int r = system_run_tool(argv, NULL);
-        kiln_record(ctx, json_pack("{s:s, s:s, s:s?}", "name", argv[0], "result", r < 0 ? "failed" : "ok", "error",
-                                   r < 0 ? strerror(-r) : NULL));
-        if (r == -EROFS)
-                return kiln_degrade(ctx, "locale: not running %s under --root (KILN_SYSTEM_COMMAND is for tests)",
-                                    argv[0]);
-        return r < 0 ? kiln_degrade(ctx, "locale: %s failed: %s", argv[0], strerror(-r)) : 0;
-}
-
 int system_apply_locale(struct kiln_context *ctx, const json_t *config) {
         const json_t *lv = json_object_get(config, "locale");
         const char *conf = json_string_value(json_object_get(config, "locale_configfile"));
@@ -217,10 +207,7 @@ int system_apply_locale(struct kiln_context *ctx, const json_t *config) {
         }
         if (!*locale)
                 return kiln_degrade(ctx, "locale: empty (cloud-init fails on it)");
-        {
-                _cleanup_free_ char *osr = read_root("/etc/os-release");
-                id = osr ? shell_value(osr, "ID") : NULL;
-        }
+        id = system_os_release("ID");
         if (!id || (!streq(id, "debian") && !streq(id, "ubuntu"))) {
                 kiln_record(ctx, json_pack("{s:s, s:s}", "name", "locale", "result", "skipped"));
                 return kiln_degrade(ctx, "locale: not done by kiln on this distribution (%s)", id ? id : "unknown");
@@ -249,13 +236,14 @@ int system_apply_locale(struct kiln_context *ctx, const json_t *config) {
                 r = enable_in_locale_gen(line);
                 if (r < 0)
                         return kiln_degrade(ctx, "locale: /etc/locale.gen: %s", strerror(-r));
-                result = tool(ctx, (const char *const[]){"locale-gen", "--keep-existing", NULL});
+                result = system_run_recorded(ctx, "locale",
+                                             (const char *const[]){"locale-gen", "--keep-existing", NULL}, NULL);
         }
         arg1 = strdup_printf("--locale-file=%s", conf);
         arg2 = strdup_printf("LANG=%s", locale);
         if (!arg1 || !arg2)
                 return -ENOMEM;
-        r = tool(ctx, (const char *const[]){"update-locale", arg1, arg2, NULL});
+        r = system_run_recorded(ctx, "locale", (const char *const[]){"update-locale", arg1, arg2, NULL}, NULL);
         if (r == 0 && result == 0) {
                 kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "locale", "result", "ok", "locale", locale));
                 log_info("locale: LANG=%s.", locale);

@@ -112,26 +112,6 @@ int system_ntp_render(const char *client, const json_t *servers, const json_t *p
         return 0;
 }
 
-static char *os_id(void) {
-        _cleanup_free_ char *buf = NULL, *path = NULL;
-        size_t len;
-
-        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, &len) < 0)
-                return NULL;
-        for (char *line = buf; line && *line;) {
-                char *nl = strchr(line, '\n'), *v;
-                if (nl)
-                        *nl = 0;
-                if (strneq(line, "ID=", 3)) {
-                        v = line + 3 + (line[3] == '"' || line[3] == '\'');
-                        v[strcspn(v, "\"'")] = 0;
-                        return strdup(v);
-                }
-                line = nl ? nl + 1 : NULL;
-        }
-        return NULL;
-}
-
 static bool python_false(const json_t *v) {
         const char *s = json_string_value(v);
         if (json_is_boolean(v))
@@ -160,7 +140,7 @@ int system_apply_ntp(struct kiln_context *ctx, const json_t *config) {
                 return kiln_degrade(ctx, "ntp: not a mapping (cloud-init fails on it too)");
         if (json_object_get(ntp, "enabled") && python_false(json_object_get(ntp, "enabled")))
                 return 0;
-        id = os_id();
+        id = system_os_release("ID");
         if (!id || (!streq(id, "debian") && !streq(id, "ubuntu")))
                 return kiln_degrade(ctx, "ntp: not done by kiln on this distribution (%s)", id ? id : "unknown");
         if (json_object_get(ntp, "config"))

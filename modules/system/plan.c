@@ -692,20 +692,11 @@ void system_plan_redact(json_t *plan) {
 }
 
 const char *system_default_user_name(void) {
-        _cleanup_free_ char *path = NULL, *buf = NULL;
-        const char *id;
+        _cleanup_free_ char *id = system_os_release("ID");
 
-        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, NULL) < 0)
-                return "ec2-user";
-        id = strstr(buf, "\nID=");
-        id = id ? id + 4 : strneq(buf, "ID=", 3) ? buf + 3 : NULL;
-        if (!id)
-                return "ec2-user";
-        if (*id == '"')
-                id++;
-        if (strneq(id, "debian", 6))
+        if (id && strneq(id, "debian", 6))
                 return "admin";
-        if (strneq(id, "ubuntu", 6))
+        if (id && strneq(id, "ubuntu", 6))
                 return "ubuntu";
         return "ec2-user";
 }

@@ -127,26 +127,11 @@ static bool rhel_family(void) {
                                           "cloudlinux", "eurolinux",   "fedora",       "mariner",
                                           "openeuler",  "opencloudos", "openmandriva", "photon",
                                           "rhel",       "rocky",       "tencentos",    "virtuozzo"};
-        _cleanup_free_ char *buf = NULL, *path = NULL;
-        size_t len;
+        _cleanup_free_ char *id = system_os_release("ID");
 
-        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, &len) < 0)
-                return false;
-        for (char *line = buf; line && *line;) {
-                char *nl = strchr(line, '\n'), *v;
-                if (nl)
-                        *nl = 0;
-                if (strneq(line, "ID=", 3)) {
-                        v = line + 3;
-                        if (*v == '"' || *v == '\'')
-                                v++;
-                        v[strcspn(v, "\"'")] = 0;
-                        for (size_t i = 0; i < ELEMENTSOF(ids); i++)
-                                if (streq(v, ids[i]))
-                                        return true;
-                }
-                line = nl ? nl + 1 : NULL;
-        }
+        for (size_t i = 0; id && i < ELEMENTSOF(ids); i++)
+                if (streq(id, ids[i]))
+                        return true;
         return false;
 }
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "path.h"
 #include "pkg.h"
 #include "proc.h"
@@ -49,4 +50,37 @@ int system_run_tool(const char *const *argv, const char *stdin_data) {
         r = res.exit_code == 0 ? 0 : -EIO;
         proc_result_done(&res);
         return r;
+}
+
+char *system_os_release(const char *field) {
+        _cleanup_free_ char *buf = NULL, *path = NULL;
+        size_t fl = strlen(field);
+
+        if (root_path(&path, "/etc/os-release") < 0 || read_file(path, 65536, &buf, NULL) < 0)
+                return NULL;
+        for (char *line = buf; line && *line;) {
+                char *nl = strchr(line, '\n'), *v;
+                if (nl)
+                        *nl = 0;
+                if (strneq(line, field, fl) && line[fl] == '=') {
+                        v = line + fl + 1;
+                        if (*v == '"' || *v == '\'')
+                                v++;
+                        v[strcspn(v, "\"'")] = 0;
+                        return strdup(v);
+                }
+                line = nl ? nl + 1 : NULL;
+        }
+        return NULL;
+}
+
+int system_run_recorded(struct kiln_context *ctx, const char *key, const char *const *argv, const char *stdin_data) {
+        int r = system_run_tool(argv, stdin_data);
+
+        kiln_record(ctx, json_pack("{s:s, s:s, s:s?}", "name", argv[0], "result", r < 0 ? "failed" : "ok", "error",
+                                   r < 0 ? strerror(-r) : NULL));
+        if (r == -EROFS)
+                return kiln_degrade(ctx, "%s: not running %s under --root (KILN_SYSTEM_COMMAND is for tests)", key,
+                                    argv[0]);
+        return r < 0 ? kiln_degrade(ctx, "%s: %s failed: %s", key, argv[0], strerror(-r)) : 0;
 }

@@ -71,6 +71,12 @@ int system_apt_render(const char *in, const json_t *params, char **ret, char **r
 /* A system tool run as cloud-init runs it (run.c); under --root only the
  * KILN_SYSTEM_COMMAND test hook is run, with argv after it (-EROFS without). */
 int system_run_tool(const char *const *argv, const char *stdin_data);
+/* system_run_tool(), recorded in status; a failure degrades the boot with
+ * key (the config key it does) in the message. */
+int system_run_recorded(struct kiln_context *ctx, const char *key, const char *const *argv, const char *stdin_data);
+/* A field of the root's /etc/os-release (ID, VERSION_CODENAME...), unquoted;
+ * NULL when absent. */
+char *system_os_release(const char *field);
 /* ca_certs (ca.c) and locale (locale.c), as cloud-init does them. */
 int system_apply_ca_certs(struct kiln_context *ctx, const json_t *config);
 int system_apply_locale(struct kiln_context *ctx, const json_t *config);

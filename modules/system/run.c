@@ -15,12 +15,16 @@
  * with the tool's argv after it (tests record the call; the hook is
  * ignored on the real root, see root_test_hook()). */
 int system_run_tool(const char *const *argv, const char *stdin_data) {
+        return system_run_tool_env(argv, stdin_data, NULL);
+}
+
+int system_run_tool_env(const char *const *argv, const char *stdin_data, const char *extra_env) {
         const char *override = root_test_hook("KILN_SYSTEM_COMMAND");
         /* cloud-init runs update-locale and locale-gen with LANG, LANGUAGE
          * and LC_ALL at the default locale: all tools get that here. */
         static char path_var[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                     lang[] = "LANG=C.UTF-8", language[] = "LANGUAGE=C.UTF-8", lc_all[] = "LC_ALL=C.UTF-8";
-        char *const env[] = {path_var, lang, language, lc_all, NULL};
+        char *const env[] = {path_var, lang, language, lc_all, (char *) extra_env, NULL};
         _cleanup_strv_free_ char **args = NULL;
         _cleanup_free_ char *tool = NULL;
         struct proc_result res;

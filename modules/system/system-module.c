@@ -149,6 +149,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_locale(ctx, ctx->config));
         result = fold(result, system_apply_ca_certs(ctx, ctx->config));
         result = fold(result, system_apply_ntp(ctx, ctx->config));
+        result = fold(result, system_apply_rsyslog(ctx, ctx->config));
         /* Repositories before packages, as cloud-init's config stage orders them. */
         result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, system_apply_apt_pipelining(ctx, ctx->config));
@@ -307,6 +308,11 @@ static const struct config_key system_keys[] = {
         {"groups", CONFIG_ANY,
          "Groups made before the users, once per instance: 'a, b', a list, or group: [members] (members that exist "
          "are added)."},
+        {"rsyslog", CONFIG_ANY,
+         "cloud-init's rsyslog: configs (strings or {content, filename}), remotes, config_dir, config_filename, "
+         "service_reload_command; or the old list form."},
+        {"rsyslog_filename", CONFIG_STRING, "The old list form's config_filename."},
+        {"rsyslog_dir", CONFIG_STRING, "The old list form's config_dir."},
         {},
 };
 

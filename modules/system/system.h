@@ -71,6 +71,8 @@ int system_apt_render(const char *in, const json_t *params, char **ret, char **r
 /* A system tool run as cloud-init runs it (run.c); under --root only the
  * KILN_SYSTEM_COMMAND test hook is run, with argv after it (-EROFS without). */
 int system_run_tool(const char *const *argv, const char *stdin_data);
+/* system_run_tool() with one more NAME=VALUE in its environment (or NULL). */
+int system_run_tool_env(const char *const *argv, const char *stdin_data, const char *extra_env);
 /* system_run_tool(), recorded in status; a failure degrades the boot with
  * key (the config key it does) in the message. */
 int system_run_recorded(struct kiln_context *ctx, const char *key, const char *const *argv, const char *stdin_data);
@@ -134,3 +136,11 @@ char *system_disable_user_options(const char *template, const char *user, const 
 /* Checks of the keys in passwords.c, power.c, users' cloud-init rules
  * (validate-keys.c), called by system_validate(). */
 void system_validate_keys(const json_t *config, struct config_report *rep);
+
+/* rsyslog, random_seed, resolv_conf, keyboard (misc.c), as cloud-init's
+ * cc_rsyslog, cc_seed_random, cc_resolv_conf, cc_keyboard (per instance). */
+int system_apply_rsyslog(struct kiln_context *ctx, const json_t *config);
+int system_apply_random_seed(struct kiln_context *ctx, const json_t *config);
+int system_apply_resolv_conf(struct kiln_context *ctx, const json_t *config);
+int system_apply_keyboard(struct kiln_context *ctx, const json_t *config);
+int system_rsyslog_remote(const char *name, const char *line, char **ret);

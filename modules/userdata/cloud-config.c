@@ -74,6 +74,9 @@ static const struct rename top_keys[] = {
         {"power_state", "power_state"},
         {"package_reboot_if_required", "package_reboot_if_required"},
         {"apt_reboot_if_required", "package_reboot_if_required"},
+        {"rsyslog", "rsyslog"},
+        {"rsyslog_filename", "rsyslog_filename"},
+        {"rsyslog_dir", "rsyslog_dir"},
 };
 
 static const char *const user_keys[] = {"name",

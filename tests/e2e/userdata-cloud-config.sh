@@ -80,8 +80,8 @@ runcmd:
   - no-such-command-kiln
   - exit 3
   - echo after-exit >> $OUT/after.log
-rsyslog:
-  remotes: {logs: "10.0.0.1"}
+ubuntu_advantage:
+  token: x
 ssh_pwauth: false
 EOF2
 printf 'line\n' >"$T/log-before"
@@ -150,7 +150,7 @@ check "the failure names the item the shell complained about" \
 	grep -q "runcmd exited with status 3; the shell's last error is in runcmd\[10\]" "$T/boot1.log"
 check "the hyphenated user's ssh-authorized-keys installed" grep -q 'hy@laptop$' "$ROOT/home/hy/.ssh/authorized_keys"
 check "the hyphenated user's hashed-passwd set, not locked" grep -q '^hy:\$6\$hy\$hyphenhash:' "$ROOT/etc/shadow"
-check "unsupported keys named, each at its line" grep -q "user-data:[0-9]*:1: cloud-config key 'rsyslog' is not supported by kiln, skipped" "$T/boot1.log"
+check "unsupported keys named, each at its line" grep -q "user-data:[0-9]*:1: cloud-config key 'ubuntu_advantage' is not supported by kiln, skipped" "$T/boot1.log"
 check "ssh_pwauth is supported now, not named" sh -c "! grep -q \"key 'ssh_pwauth' is not supported\" '$T/boot1.log'"
 
 # A key added by hand is kept; a reboot changes nothing and runs no per-instance work again.

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "module.h"
+#include "path.h"
+#include "state.h"
+#include "strbuf.h"
+#include "system/system.h"
+
+/* 1 when the per-instance work `marker` is due, 0 when done, <0 failed. */
+static int misc_due(struct kiln_context *ctx, const char *marker) {
+        int r = state_should_run(ctx, FREQ_INSTANCE, marker);
+
+        if (r < 0)
+                return kiln_fail(ctx, r, "Not doing %s: %s", marker, strerror(-r));
+        if (r == 0)
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", marker, "result", "skipped", "frequency",
+                                           "per-instance"));
+        return r;
+}
+
+static int misc_done(struct kiln_context *ctx, const char *marker) {
+        int r = state_mark_done(ctx, FREQ_INSTANCE, marker);
+        return r < 0 ? kiln_fail(ctx, r, "Failed to record that %s ran: %s", marker, strerror(-r)) : 0;
+}
+
+/* An argv from a list of strings (NULL-terminated, borrowed); -EINVAL when
+ * it is not one. */
+static int misc_argv(const json_t *list, const char ***ret) {
+        size_t n = json_array_size(list), i;
+        const char **argv;
+        json_t *v;
+
+        if (!json_is_array(list) || n == 0)
+                return -EINVAL;
+        argv = calloc(n + 1, sizeof(*argv));
+        if (!argv)
+                return -ENOMEM;
+        json_array_foreach((json_t *) list, i, v) {
+                if (!json_is_string(v)) {
+                        free(argv);
+                        return -EINVAL;
+                }
+                argv[i] = json_string_value(v);
+        }
+        *ret = argv;
+        return 0;
+}
+
+/* Writes (truncating) or appends data to path under the root, making its
+ * directories, mode 0644 when made, as cloud-init's util.write_file(). */
+static int misc_write(const char *path, const void *data, size_t len, bool append) {
+        _cleanup_free_ char *p = NULL;
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        if (root_path(&p, "%s", path) < 0)
+                return -ENOMEM;
+        r = mkdir_parents(p, 0755);
+        if (r < 0)
+                return r;
+        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (append ? O_APPEND : O_TRUNC), 0644);
+        if (fd < 0)
+                return -errno;
+        return write_full(fd, data, len);
+}
+
+/* ---- rsyslog (cc_rsyslog) ---- */
+
+/* One `remotes` value as cloud-init's parse_remotes_line() and
+ * SyslogRemotesLine.__str__() make it: "[match ]proto-addr[:port]
+ * [# comment]" -> "MATCH @ADDR[:PORT] # NAME" (@@ for tcp, [ADDR] when it
+ * has a colon). -EINVAL when cloud-init refuses it (it then warns and
+ * leaves the line out). */
+int system_rsyslog_remote(const char *name, const char *line, char **ret) {
+        _cleanup_free_ char *copy = strdup(line), *hp_copy = NULL;
+        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+        char *data, *comment = NULL, *hash, *toks[2] = {}, *hp, *addr, *port = NULL, *p;
+        const char *match = "*.*", *ws = " \t\n\r\f\v";
+        size_t ntok = 0, nproto = 0;
+        unsigned long long portnum = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        data = copy;
+        /* COMMENT_RE.split(): exactly one " *#+ *" parts data and comment */
+        hash = strchr(data, '#');
+        if (hash) {
+                char *start = hash, *end = hash;
+                while (*end == '#')
+                        end++;
+                if (!strchr(end, '#')) {
+                        while (start > data && start[-1] == ' ')
+                                start--;
+                        while (*end == ' ')
+                                end++;
+                        *start = 0;
+                        comment = strstrip(end);
+                }
+        }
+        hp_copy = strdup(data);
+        if (!hp_copy)
+                return -ENOMEM;
+        for (p = data + strspn(data, ws); *p; p += strspn(p, ws)) {
+                if (ntok == 2)
+                        return -EINVAL; /* "line had multiple spaces" */
+                toks[ntok++] = p;
+                p += strcspn(p, ws);
+                if (*p)
+                        *p++ = 0;
+        }
+        if (ntok == 0)
+                return -EINVAL;
+        if (ntok == 2) {
+                match = toks[0];
+                hp = toks[1];
+        } else
+                hp = hp_copy; /* cloud-init takes data as it is, not stripped */
+        /* HOST_PORT_RE: @{0,2} ([ADDR] | ADDR-without-colons) (:DIGITS)? */
+        while (hp[nproto] == '@' && nproto < 2)
+                nproto++;
+        addr = hp + nproto;
+        if (*addr == '[') {
+                p = strchr(addr, ']');
+                if (!p)
+                        return -EINVAL;
+                *p++ = 0;
+                addr++;
+        } else
+                p = addr + strcspn(addr, ":");
+        if (*p == ':') {
+                *p++ = 0;
+                port = p;
+                p += strspn(p, "0123456789");
+                if (p == port)
+                        return -EINVAL;
+        }
+        if (*p)
+                return -EINVAL;
+        if (!*addr)
+                return -EINVAL; /* "address is required" */
+        if (port) {
+                errno = 0;
+                portnum = strtoull(port, NULL, 10);
+                if (errno)
+                        return -EINVAL;
+        }
+        if (!name || !*name)
+                name = comment && *comment ? comment : NULL;
+        if (strbuf_printf(&out, "%s %s", match, nproto == 2 ? "@@" : "@") < 0 ||
+            strbuf_printf(&out, strchr(addr, ':') ? "[%s]" : "%s", addr) < 0 ||
+            (portnum > 0 && strbuf_printf(&out, ":%llu", portnum) < 0) ||
+            (name && strbuf_printf(&out, " # %s", name) < 0))
+                return -ENOMEM;
+        *ret = strbuf_steal(&out);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int system_apply_rsyslog(struct kiln_context *ctx, const json_t *config) {
+        const json_t *rs = json_object_get(config, "rsyslog"), *configs, *remotes, *reload, *v;
+        const char *dir = "/etc/rsyslog.d", *deffile = "20-cloud-config.conf", *key;
+        _cleanup_strv_free_ char **written = NULL;
+        _cleanup_strbuf_ struct strbuf rem = STRBUF_INIT;
+        _cleanup_json_ json_t *all = NULL;
+        bool failed = false;
+        size_t i;
+        int r;
+
+        if (!rs)
+                return 0;
+        if (json_is_array(rs)) {
+                /* the deprecated list form, with rsyslog_filename and rsyslog_dir at the top */
+                configs = rs;
+                if (json_object_get(config, "rsyslog_filename"))
+                        deffile = json_string_value(json_object_get(config, "rsyslog_filename"));
+                if (json_object_get(config, "rsyslog_dir"))
+                        dir = json_string_value(json_object_get(config, "rsyslog_dir"));
+                remotes = NULL;
+                reload = NULL;
+        } else if (json_is_object(rs)) {
+                configs = json_object_get(rs, "configs");
+                remotes = json_object_get(rs, "remotes");
+                reload = json_object_get(rs, "service_reload_command");
+                if (json_object_get(rs, "config_dir"))
+                        dir = json_string_value(json_object_get(rs, "config_dir"));
+                if (json_object_get(rs, "config_filename"))
+                        deffile = json_string_value(json_object_get(rs, "config_filename"));
+        } else
+                return kiln_degrade(ctx, "rsyslog: not a mapping (cloud-init fails on it too)");
+        if (!dir || !deffile || (configs && !json_is_array(configs)) || (remotes && !json_is_object(remotes)) ||
+            (reload && !json_is_string(reload) && !json_is_array(reload)))
+                return kiln_degrade(ctx, "rsyslog: a key of the wrong type (cloud-init fails on it too): configs is "
+                                         "a list, remotes a mapping, config_dir and config_filename strings, "
+                                         "service_reload_command a string or a list");
+        all = configs ? json_copy((json_t *) configs) : json_array();
+        if (!all)
+                return -ENOMEM;
+        if (json_object_size(remotes) > 0) {
+                if (strbuf_printf(&rem, "# begin remotes\n") < 0)
+                        return -ENOMEM;
+                json_object_foreach((json_t *) remotes, key, v) {
+                        _cleanup_free_ char *line = NULL;
+                        if (json_is_null(v) || (json_is_string(v) && !*json_string_value(v)))
+                                continue;
+                        r = json_is_string(v) ? system_rsyslog_remote(key, json_string_value(v), &line) : -EINVAL;
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r < 0) {
+                                log_warning("rsyslog: remote %s is not a syslog host specification, left out.", key);
+                                failed = true;
+                                continue;
+                        }
+                        if (strbuf_printf(&rem, "%s\n", line) < 0)
+                                return -ENOMEM;
+                }
+                if (strbuf_printf(&rem, "# end remotes\n") < 0 || json_array_append_new(all, json_string(rem.data)) < 0)
+                        return -ENOMEM;
+        }
+        if (json_array_size(all) == 0)
+                return 0;
+        r = misc_due(ctx, "rsyslog");
+        if (r <= 0)
+                return r;
+
+        json_array_foreach(all, i, v) {
+                const char *content = json_string_value(v), *fname = deffile;
+                _cleanup_free_ char *name = NULL, *path = NULL;
+                bool seen = false;
+                size_t len;
+
+                if (json_is_object(v)) {
+                        content = json_string_value(json_object_get(v, "content"));
+                        if (json_object_get(v, "filename"))
+                                fname = json_string_value(json_object_get(v, "filename"));
+                        if (!json_object_get(v, "content")) {
+                                log_warning("rsyslog: configs[%zu] has no content, skipped.", i);
+                                continue;
+                        }
+                }
+                if (!content || !fname) {
+                        failed = true;
+                        log_warning("rsyslog: configs[%zu]: content and filename must be strings, skipped.", i);
+                        continue;
+                }
+                name = strdup(fname);
+                if (!name)
+                        return -ENOMEM;
+                strstrip(name);
+                if (!*name) {
+                        log_warning("rsyslog: configs[%zu] has an empty filename, skipped.", i);
+                        continue;
+                }
+                /* os.path.join(): an absolute filename stands alone */
+                path = name[0] == '/'
+                               ? strdup(name)
+                               : strdup_printf("%s%s%s", dir, (*dir && dir[strlen(dir) - 1] != '/') ? "/" : "", name);
+                if (!path)
+                        return -ENOMEM;
+                for (size_t k = 0; written && written[k]; k++)
+                        seen = seen || streq(written[k], path);
+                if (!seen && strv_push(&written, path) < 0)
+                        return -ENOMEM;
+                len = strlen(content);
+                r = misc_write(path, content, len, seen);
+                if (r >= 0 && (len == 0 || content[len - 1] != '\n'))
+                        r = misc_write(path, "\n", 1, true);
+                if (r < 0) {
+                        failed = true;
+                        log_warning("rsyslog: writing %s: %s", path, strerror(-r));
+                }
+        }
+        if (!written)
+                return failed ? KILN_DEGRADED : 0;
+        log_info("rsyslog: wrote %zu file(s).", strv_length(written));
+        if (!reload || (json_is_string(reload) && streq(json_string_value(reload), "auto")))
+                r = system_run_recorded(ctx, "rsyslog",
+                                        (const char *const[]){"systemctl", "reload-or-try-restart", "rsyslog", NULL},
+                                        NULL);
+        else {
+                _cleanup_free_ const char **argv = NULL;
+                /* subp() with a string: one program named by the whole string */
+                const char *one[] = {json_string_value(reload), NULL};
+                if (json_is_string(reload))
+                        r = system_run_recorded(ctx, "rsyslog", one, NULL);
+                else if (misc_argv(reload, &argv) < 0)
+                        r = kiln_degrade(ctx, "rsyslog: service_reload_command is not a list of strings");
+                else
+                        r = system_run_recorded(ctx, "rsyslog", argv, NULL);
+        }
+        if (r < 0 || r == KILN_DEGRADED || failed)
+                return KILN_DEGRADED;
+        return misc_done(ctx, "rsyslog");
+}

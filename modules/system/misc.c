@@ -3,10 +3,13 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "fileio.h"
+#include "gzip.h"
 #include "log.h"
 #include "module.h"
 #include "path.h"
@@ -297,4 +300,104 @@ int system_apply_rsyslog(struct kiln_context *ctx, const json_t *config) {
         if (r < 0 || r == KILN_DEGRADED || failed)
                 return KILN_DEGRADED;
         return misc_done(ctx, "rsyslog");
+}
+
+/* ---- random_seed (cc_seed_random) ---- */
+
+/* subp.which() in the root: an absolute path, or a name on PATH. */
+static bool misc_which(const char *exe) {
+        static const char *const dirs[] = {"/usr/local/sbin", "/usr/local/bin", "/usr/sbin",
+                                           "/usr/bin",        "/sbin",          "/bin"};
+        for (size_t i = 0; i < (strchr(exe, '/') ? 1 : ELEMENTSOF(dirs)); i++) {
+                _cleanup_free_ char *p = NULL;
+                struct stat st;
+                if ((strchr(exe, '/') ? root_path(&p, "%s", exe) : root_path(&p, "%s/%s", dirs[i], exe)) < 0)
+                        return false;
+                if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+                        return true;
+        }
+        return false;
+}
+
+int system_apply_random_seed(struct kiln_context *ctx, const json_t *config) {
+        const json_t *rs = json_object_get(config, "random_seed"), *data, *command;
+        const char *file = "/dev/urandom", *enc;
+        _cleanup_free_ char *decoded = NULL, *env = NULL;
+        _cleanup_free_ const char **argv = NULL;
+        _cleanup_strbuf_ struct strbuf gz = STRBUF_INIT;
+        const char *bytes = NULL;
+        size_t len = 0;
+        bool required;
+        int r;
+
+        if (!rs)
+                return 0;
+        if (!json_is_object(rs))
+                return kiln_degrade(ctx, "random_seed: not a mapping (cloud-init fails on it too)");
+        if (json_object_get(rs, "file") && !(file = json_string_value(json_object_get(rs, "file"))))
+                return kiln_degrade(ctx, "random_seed: file is not a string");
+        data = json_object_get(rs, "data");
+        enc = json_string_value(json_object_get(rs, "encoding"));
+        command = json_object_get(rs, "command");
+        required = json_is_true(json_object_get(rs, "command_required"));
+        r = misc_due(ctx, "seed_random");
+        if (r <= 0)
+                return r;
+
+        if (data && !json_is_null(data) && !(json_is_string(data) && !*json_string_value(data))) {
+                const char *s = json_string_value(data);
+                if (!s)
+                        return kiln_degrade(ctx, "random_seed: data is not a string");
+                if (!enc || (strcasecmp(enc, "raw") == 0)) {
+                        bytes = s;
+                        len = strlen(s);
+                } else if ((strcasecmp(enc, "base64") == 0) || (strcasecmp(enc, "b64") == 0)) {
+                        r = base64_decode_python(s, strlen(s), false, &decoded, &len);
+                        if (r < 0)
+                                return kiln_degrade(ctx, "random_seed: data is not base64");
+                        bytes = decoded;
+                } else if ((strcasecmp(enc, "gzip") == 0) || (strcasecmp(enc, "gz") == 0)) {
+                        r = gzip_decompress(s, strlen(s), 64 * 1024 * 1024, &gz);
+                        if (r < 0)
+                                return kiln_degrade(ctx, "random_seed: data is not gzip: %s",
+                                                    r == -ENOPKG ? gzip_error() : strerror(-r));
+                        bytes = gz.data;
+                        len = gz.len;
+                } else
+                        return kiln_degrade(ctx, "random_seed: unknown encoding %s (cloud-init fails on it too)", enc);
+        }
+        if (len > 0) {
+                r = misc_write(file, bytes, len, true);
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s, s:I}", "name", "random_seed", "result",
+                                           r < 0 ? "failed" : "ok", "file", file, "bytes", (json_int_t) len));
+                if (r < 0)
+                        return kiln_degrade(ctx, "random_seed: adding to %s: %s", file, strerror(-r));
+                log_info("random_seed: added %zu bytes to %s.", len, file);
+        }
+        if (!command || json_is_null(command) || (json_is_array(command) && json_array_size(command) == 0)) {
+                if (required)
+                        return kiln_degrade(ctx, "random_seed: no command but command_required is true");
+                return misc_done(ctx, "seed_random");
+        }
+        if (misc_argv(command, &argv) < 0)
+                return kiln_degrade(ctx, "random_seed: command is not a list of strings");
+        if (!misc_which(argv[0])) {
+                if (required)
+                        return kiln_degrade(ctx, "random_seed: command '%s' not found but command_required is true",
+                                            argv[0]);
+                log_info("random_seed: command %s not found, not run.", argv[0]);
+                return misc_done(ctx, "seed_random");
+        }
+        env = strdup_printf("RANDOM_SEED_FILE=%s", file);
+        if (!env)
+                return -ENOMEM;
+        r = system_run_tool_env(argv, NULL, env);
+        kiln_record(ctx, json_pack("{s:s, s:s, s:s?}", "name", argv[0], "result", r < 0 ? "failed" : "ok", "error",
+                                   r < 0 ? strerror(-r) : NULL));
+        if (r == -EROFS)
+                return kiln_degrade(ctx, "random_seed: not running %s under --root (KILN_SYSTEM_COMMAND is for tests)",
+                                    argv[0]);
+        if (r < 0)
+                return kiln_degrade(ctx, "random_seed: %s failed: %s", argv[0], strerror(-r));
+        return misc_done(ctx, "seed_random");
 }

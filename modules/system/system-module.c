@@ -150,6 +150,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_ca_certs(ctx, ctx->config));
         result = fold(result, system_apply_ntp(ctx, ctx->config));
         result = fold(result, system_apply_rsyslog(ctx, ctx->config));
+        result = fold(result, system_apply_random_seed(ctx, ctx->config));
         /* Repositories before packages, as cloud-init's config stage orders them. */
         result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, system_apply_apt_pipelining(ctx, ctx->config));
@@ -313,6 +314,9 @@ static const struct config_key system_keys[] = {
          "service_reload_command; or the old list form."},
         {"rsyslog_filename", CONFIG_STRING, "The old list form's config_filename."},
         {"rsyslog_dir", CONFIG_STRING, "The old list form's config_dir."},
+        {"random_seed", CONFIG_ANY,
+         "cloud-init's random_seed: data (encoding raw, base64/b64, gzip/gz) appended to file (default /dev/urandom), "
+         "then command (RANDOM_SEED_FILE set), command_required."},
         {},
 };
 

@@ -77,6 +77,7 @@ static const struct rename top_keys[] = {
         {"rsyslog", "rsyslog"},
         {"rsyslog_filename", "rsyslog_filename"},
         {"rsyslog_dir", "rsyslog_dir"},
+        {"random_seed", "random_seed"},
 };
 
 static const char *const user_keys[] = {"name",

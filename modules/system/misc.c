@@ -401,3 +401,173 @@ int system_apply_random_seed(struct kiln_context *ctx, const json_t *config) {
                 return kiln_degrade(ctx, "random_seed: %s failed: %s", argv[0], strerror(-r));
         return misc_done(ctx, "seed_random");
 }
+
+/* ---- resolv_conf (cc_resolv_conf) ---- */
+
+/* str() of a YAML scalar as Python prints it; -EINVAL for a list or map. */
+static int misc_pystr(struct strbuf *out, const json_t *v) {
+        switch (json_typeof(v)) {
+        case JSON_STRING: return strbuf_printf(out, "%s", json_string_value(v));
+        case JSON_INTEGER: return strbuf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        case JSON_REAL: return strbuf_printf(out, "%.17g", json_real_value(v));
+        case JSON_TRUE: return strbuf_printf(out, "True");
+        case JSON_FALSE: return strbuf_printf(out, "False");
+        case JSON_NULL: return strbuf_printf(out, "None");
+        default: return -EINVAL;
+        }
+}
+
+static int misc_pylist(struct strbuf *out, const json_t *list, const char *prefix, const char *suffix) {
+        size_t i;
+        json_t *v;
+
+        if (!json_is_array(list))
+                return -EINVAL;
+        json_array_foreach((json_t *) list, i, v) {
+                int r = strbuf_printf(out, "%s", prefix);
+                if (r >= 0)
+                        r = misc_pystr(out, v);
+                if (r >= 0)
+                        r = strbuf_printf(out, "%s", suffix);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+/* cloud-init 22.4's resolv.conf.tmpl rendered by jinja2 (trim_blocks) for
+ * params, with cc_resolv_conf's options/flags split, and the newline
+ * cloud-init's renderer adds at the end. */
+int system_resolv_conf_render(const json_t *params, char **ret) {
+        _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+        const json_t *options = json_object_get(params, "options"), *v;
+        _cleanup_free_ const char **keys = NULL;
+        size_t n = 0, nflags = 0;
+        const char *key;
+        int r;
+
+        if (options && !json_is_object(options) && !json_is_null(options))
+                return -EINVAL;
+        r = strbuf_printf(&out, "# Your system has been configured with 'manage-resolv-conf' set to true.\n"
+                                "# As a result, cloud-init has written this file with configuration data\n"
+                                "# that it has been provided. Cloud-init, by default, will write this file\n"
+                                "# a single time (PER_ONCE).\n"
+                                "#\n");
+        if (r >= 0 && json_object_get(params, "nameservers")) {
+                r = misc_pylist(&out, json_object_get(params, "nameservers"), "nameserver ", "\n");
+                if (r >= 0)
+                        r = strbuf_printf(&out, "\n");
+        }
+        if (r >= 0 && json_object_get(params, "searchdomains")) {
+                r = strbuf_printf(&out, "search ");
+                if (r >= 0)
+                        r = misc_pylist(&out, json_object_get(params, "searchdomains"), "", " ");
+                if (r >= 0)
+                        r = strbuf_printf(&out, "\n");
+        }
+        if (r >= 0 && json_object_get(params, "domain")) {
+                r = strbuf_printf(&out, "domain ");
+                if (r >= 0)
+                        r = misc_pystr(&out, json_object_get(params, "domain"));
+                if (r >= 0)
+                        r = strbuf_printf(&out, "\n");
+        }
+        if (r >= 0 && json_object_get(params, "sortlist")) {
+                r = strbuf_printf(&out, "\nsortlist ");
+                if (r >= 0)
+                        r = misc_pylist(&out, json_object_get(params, "sortlist"), "", " ");
+        }
+        if (r < 0)
+                return r;
+        /* flags: the true booleans, in order; options: the other values, sorted */
+        keys = calloc(json_object_size(options) + 1, sizeof(*keys));
+        if (!keys)
+                return -ENOMEM;
+        json_object_foreach((json_t *) options, key, v) {
+                if (json_is_true(v))
+                        nflags++;
+                else if (!json_is_boolean(v))
+                        keys[n++] = key;
+        }
+        qsort(keys, n, sizeof(*keys), cmp_str);
+        if (n + nflags > 0) {
+                r = strbuf_printf(&out, "\noptions");
+                json_object_foreach((json_t *) options, key, v)
+                        if (r >= 0 && json_is_true(v))
+                                r = strbuf_printf(&out, " %s", key);
+                for (size_t i = 0; r >= 0 && i < n; i++) {
+                        r = strbuf_printf(&out, " %s:", keys[i]);
+                        if (r >= 0)
+                                r = misc_pystr(&out, json_object_get(options, keys[i]));
+                }
+        }
+        if (r >= 0)
+                r = strbuf_printf(&out, "\n");
+        if (r < 0)
+                return r;
+        *ret = strbuf_steal(&out);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int system_apply_resolv_conf(struct kiln_context *ctx, const json_t *config) {
+        const json_t *manage = json_object_get(config, "manage_resolv_conf"), *params;
+        /* the distributions cc_resolv_conf's meta names, by os-release ID */
+        static const char *const ids[] = {
+                "alpine", "fedora", "rhel", "sles", "opensuse", "opensuse-leap", "opensuse-tumbleweed"};
+        _cleanup_free_ char *id = NULL, *text = NULL, *path = NULL;
+        _cleanup_strbuf_ struct strbuf m = STRBUF_INIT;
+        bool known = false;
+        int r;
+
+        if (!manage)
+                return 0;
+        /* util.get_cfg_option_bool(): str(value).lower() in true, 1, on, yes */
+        if (!json_is_true(manage)) {
+                if (json_is_boolean(manage) || misc_pystr(&m, manage) < 0)
+                        return 0;
+                strstrip(m.data);
+                for (char *c = m.data; *c; c++)
+                        *c = (char) (*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+                if (!streq(m.data, "true") && !streq(m.data, "1") && !streq(m.data, "on") && !streq(m.data, "yes"))
+                        return 0;
+        }
+        id = system_os_release("ID");
+        for (size_t i = 0; id && i < ELEMENTSOF(ids); i++)
+                known = known || streq(id, ids[i]);
+        if (id && (streq(id, "mariner") || streq(id, "photon")))
+                return kiln_degrade(ctx, "resolv_conf: /etc/systemd/resolved.conf (%s) is not done by kiln", id);
+        if (!known) {
+                log_info("resolv_conf: not done on %s, as cloud-init skips it there.", id ? id : "this distribution");
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "resolv_conf", "result", "skipped", "reason",
+                                           "not this distribution's (as cloud-init)"));
+                return 0;
+        }
+        params = json_object_get(config, "resolv_conf");
+        if (!params)
+                return kiln_degrade(ctx, "resolv_conf: manage_resolv_conf is true but resolv_conf is not given");
+        if (!json_is_object(params))
+                return kiln_degrade(ctx, "resolv_conf: not a mapping");
+        r = misc_due(ctx, "resolv_conf");
+        if (r <= 0)
+                return r;
+        r = system_resolv_conf_render(params, &text);
+        if (r == -EINVAL)
+                return kiln_degrade(ctx, "resolv_conf: nameservers, searchdomains and sortlist are lists, options a "
+                                         "mapping, of plain values (cloud-init fails on others too)");
+        if (r < 0)
+                return r;
+        if (root_path(&path, "/etc/resolv.conf") < 0)
+                return -ENOMEM;
+        r = mkdir_parents(path, 0755);
+        if (r >= 0)
+                r = write_file_atomic(path, text, strlen(text), 0644);
+        kiln_record(ctx, json_pack("{s:s, s:s}", "name", "resolv_conf", "result", r < 0 ? "failed" : "ok"));
+        if (r < 0)
+                return kiln_degrade(ctx, "resolv_conf: writing /etc/resolv.conf: %s", strerror(-r));
+        log_info("resolv_conf: /etc/resolv.conf written.");
+        return misc_done(ctx, "resolv_conf");
+}

@@ -151,6 +151,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_ntp(ctx, ctx->config));
         result = fold(result, system_apply_rsyslog(ctx, ctx->config));
         result = fold(result, system_apply_random_seed(ctx, ctx->config));
+        result = fold(result, system_apply_resolv_conf(ctx, ctx->config));
         /* Repositories before packages, as cloud-init's config stage orders them. */
         result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, system_apply_apt_pipelining(ctx, ctx->config));
@@ -317,6 +318,8 @@ static const struct config_key system_keys[] = {
         {"random_seed", CONFIG_ANY,
          "cloud-init's random_seed: data (encoding raw, base64/b64, gzip/gz) appended to file (default /dev/urandom), "
          "then command (RANDOM_SEED_FILE set), command_required."},
+        {"manage_resolv_conf", CONFIG_ANY, "true: /etc/resolv.conf written from resolv_conf (where cloud-init does)."},
+        {"resolv_conf", CONFIG_ANY, "cloud-init's resolv_conf: nameservers, searchdomains, domain, sortlist, options."},
         {},
 };
 

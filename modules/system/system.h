@@ -144,3 +144,4 @@ int system_apply_random_seed(struct kiln_context *ctx, const json_t *config);
 int system_apply_resolv_conf(struct kiln_context *ctx, const json_t *config);
 int system_apply_keyboard(struct kiln_context *ctx, const json_t *config);
 int system_rsyslog_remote(const char *name, const char *line, char **ret);
+int system_resolv_conf_render(const json_t *params, char **ret);

@@ -78,6 +78,8 @@ static const struct rename top_keys[] = {
         {"rsyslog_filename", "rsyslog_filename"},
         {"rsyslog_dir", "rsyslog_dir"},
         {"random_seed", "random_seed"},
+        {"manage_resolv_conf", "manage_resolv_conf"},
+        {"resolv_conf", "resolv_conf"},
 };
 
 static const char *const user_keys[] = {"name",

@@ -571,3 +571,64 @@ int system_apply_resolv_conf(struct kiln_context *ctx, const json_t *config) {
         log_info("resolv_conf: /etc/resolv.conf written.");
         return misc_done(ctx, "resolv_conf");
 }
+
+/* ---- keyboard (cc_keyboard) ---- */
+
+int system_apply_keyboard(struct kiln_context *ctx, const json_t *config) {
+        const json_t *kb = json_object_get(config, "keyboard");
+        /* the distributions of cc_keyboard's meta (the arch, debian, redhat
+         * and suse families), by os-release ID */
+        static const char *const ids[] = {"arch",         "debian",   "ubuntu",        "almalinux",
+                                          "amzn",         "centos",   "cloudlinux",    "eurolinux",
+                                          "fedora",       "mariner",  "miraclelinux",  "openEuler",
+                                          "openmandriva", "photon",   "rhel",          "rocky",
+                                          "virtuozzo",    "opensuse", "opensuse-leap", "opensuse-tumbleweed",
+                                          "sles"};
+        const char *layout, *model = "pc105", *variant = "", *options = "";
+        _cleanup_free_ char *id = NULL;
+        bool known = false, debian;
+        struct stat st;
+        int r;
+
+        if (!kb)
+                return 0;
+        id = system_os_release("ID");
+        for (size_t i = 0; id && i < ELEMENTSOF(ids); i++)
+                known = known || streq(id, ids[i]);
+        if (!known) {
+                log_info("keyboard: not done on %s, as cloud-init skips it there.", id ? id : "this distribution");
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "keyboard", "result", "skipped", "reason",
+                                           "not this distribution's (as cloud-init)"));
+                return 0;
+        }
+        debian = streq(id, "debian") || streq(id, "ubuntu");
+        layout = json_string_value(json_object_get(kb, "layout"));
+        if (json_object_get(kb, "model"))
+                model = json_string_value(json_object_get(kb, "model"));
+        if (json_object_get(kb, "variant"))
+                variant = json_string_value(json_object_get(kb, "variant"));
+        if (json_object_get(kb, "options"))
+                options = json_string_value(json_object_get(kb, "options"));
+        if (!layout || !model || !variant || !options)
+                return kiln_degrade(ctx, "keyboard: layout (required), model, variant and options are strings");
+        r = misc_due(ctx, "keyboard");
+        if (r <= 0)
+                return r;
+        /* Distro.set_keymap(): localectl, on systemd only */
+        if (streq(root_get(), "/") && !(lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode)))
+                return kiln_degrade(ctx, "keyboard: only done with systemd (localectl), as cloud-init");
+        r = system_run_recorded(
+                ctx, "keyboard",
+                (const char *const[]){"localectl", "set-x11-keymap", layout, model, variant, options, NULL}, NULL);
+        if (r < 0 || r == KILN_DEGRADED)
+                return KILN_DEGRADED;
+        /* Debian's: console-setup restarted for the console to take it now */
+        if (debian) {
+                r = system_run_recorded(ctx, "keyboard",
+                                        (const char *const[]){"systemctl", "restart", "console-setup", NULL}, NULL);
+                if (r < 0 || r == KILN_DEGRADED)
+                        return KILN_DEGRADED;
+        }
+        log_info("keyboard: layout %s set.", layout);
+        return misc_done(ctx, "keyboard");
+}

@@ -152,6 +152,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_rsyslog(ctx, ctx->config));
         result = fold(result, system_apply_random_seed(ctx, ctx->config));
         result = fold(result, system_apply_resolv_conf(ctx, ctx->config));
+        result = fold(result, system_apply_keyboard(ctx, ctx->config));
         /* Repositories before packages, as cloud-init's config stage orders them. */
         result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, system_apply_apt_pipelining(ctx, ctx->config));
@@ -320,6 +321,12 @@ static const struct config_key system_keys[] = {
          "then command (RANDOM_SEED_FILE set), command_required."},
         {"manage_resolv_conf", CONFIG_ANY, "true: /etc/resolv.conf written from resolv_conf (where cloud-init does)."},
         {"resolv_conf", CONFIG_ANY, "cloud-init's resolv_conf: nameservers, searchdomains, domain, sortlist, options."},
+        {"keyboard", CONFIG_MAP,
+         "cloud-init's keyboard: localectl set-x11-keymap layout, model (pc105), variant, options."},
+        {"keyboard.layout", CONFIG_STRING, "Keyboard layout, such as us or de (required)."},
+        {"keyboard.model", CONFIG_STRING, "Keyboard model (default pc105)."},
+        {"keyboard.variant", CONFIG_STRING, "Layout variant, such as nodeadkeys (default none)."},
+        {"keyboard.options", CONFIG_STRING, "XKB options, such as compose:rwin (default none)."},
         {},
 };
 

@@ -80,6 +80,7 @@ static const struct rename top_keys[] = {
         {"random_seed", "random_seed"},
         {"manage_resolv_conf", "manage_resolv_conf"},
         {"resolv_conf", "resolv_conf"},
+        {"keyboard", "keyboard"},
 };
 
 static const char *const user_keys[] = {"name",

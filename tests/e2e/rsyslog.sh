@@ -71,13 +71,15 @@ rsyslog:
     v6: "kern.* [2001:db8::1]:514"
     "": "10.1.1.1 # from-comment"
     bad: "a b c"
+    p0: "h:0"
+    c2: "x # a # b"
 EOF2
 kiln boot >"$T/boot3.log" 2>&1
 rc=$?
 ok $([ $rc -eq 2 ]; echo $?) "a remote cloud-init refuses makes the boot degraded (exit $rc)"
-check "remote lines as SyslogRemotesLine.__str__()" \
+check "remote lines as SyslogRemotesLine.__str__() (checked against cloud-init 22.4's own remotes_to_rsyslog_cfg)" \
 	diff "$ROOT/etc/rsyslog.d/20-cloud-config.conf" \
-	<(printf '# begin remotes\n*.* @@10.0.0.5:514 # tcp\nkern.* @[2001:db8::1]:514 # v6\n*.* @10.1.1.1 # from-comment\n# end remotes\n')
+	<(printf '# begin remotes\n*.* @@10.0.0.5:514 # tcp\nkern.* @[2001:db8::1]:514 # v6\n*.* @10.1.1.1 # from-comment\n*.* @h # p0\n# end remotes\n')
 
 imds_data '{"instance-id": "i-00000000000rsys4"}'
 user_data <<'EOF2'

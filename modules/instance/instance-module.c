@@ -109,6 +109,7 @@ static int instance_boot(struct kiln_context *ctx) {
         /* cloud-init's order: growpart and resizefs, ssh, mounts; keys-to-console last. */
         result = worst(result, growpart_boot(ctx));
         result = worst(result, step_host_keys(ctx));
+        result = worst(result, disk_setup_boot(ctx));
         result = worst(result, mounts_boot(ctx));
         result = worst(result, step_keys_to_console(ctx));
         return result;
@@ -258,6 +259,21 @@ static const struct config_key instance_keys[] = {
         {"growpart.ignore_growroot_disabled", CONFIG_BOOL, "Grow even when /etc/growroot-disabled exists."},
         {"resize_rootfs", CONFIG_ANY,
          "Grow the root file system to its partition at every boot: true (default), noblock (the same), false."},
+        {"disk_setup", CONFIG_DICT,
+         "Partition tables made once per instance (cloud-init's disk_setup): device or alias -> {table_type, "
+         "layout, overwrite}."},
+        {"fs_setup", CONFIG_LIST, "File systems made once per instance (cloud-init's fs_setup)."},
+        {"fs_setup[]", CONFIG_MAP, "One file system."},
+        {"fs_setup[].label", CONFIG_STRING, "Its label (mkfs -L)."},
+        {"fs_setup[].filesystem", CONFIG_STRING, "Its type: mkfs.TYPE (or mkTYPE: swap) makes it."},
+        {"fs_setup[].device", CONFIG_STRING,
+         "A device, an alias (device_aliases, ephemeral0, swap); NAME.N: partition N."},
+        {"fs_setup[].partition", CONFIG_ANY, "A partition number, auto, any (default) or none (the whole device)."},
+        {"fs_setup[].overwrite", CONFIG_BOOL, "Make it even over an existing file system (default false)."},
+        {"fs_setup[].replace_fs", CONFIG_STRING, "A file system type that may be replaced."},
+        {"fs_setup[].extra_opts", CONFIG_ANY, "More mkfs arguments (a list)."},
+        {"fs_setup[].cmd", CONFIG_STRING,
+         "A shell command instead of mkfs: %(label)s, %(filesystem)s, %(device)s filled in."},
         {},
 };
 

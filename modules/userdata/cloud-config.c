@@ -74,6 +74,8 @@ static const struct rename top_keys[] = {
         {"power_state", "power_state"},
         {"package_reboot_if_required", "package_reboot_if_required"},
         {"apt_reboot_if_required", "package_reboot_if_required"},
+        {"disk_setup", "disk_setup"},
+        {"fs_setup", "fs_setup"},
 };
 
 static const char *const user_keys[] = {"name",

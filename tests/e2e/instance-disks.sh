@@ -15,6 +15,136 @@ LOOPS=()
 undo_disks() { for l in "${LOOPS[@]}"; do partx -d "$l" 2>/dev/null; losetup -d "$l" 2>/dev/null; done; }
 trap 'undo_disks; cleanup' EXIT
 
+# cloud-init 22.4's examples (cc_disk_setup's meta example, then each
+# document of doc/examples/cloud-config-disk-setup.txt) validate as written.
+i=0
+while IFS= read -r -d '' doc; do
+	i=$((i + 1))
+	printf '%s' "$doc" >"$T/example$i.yaml"
+	kiln validate "$T/example$i.yaml" >"$T/vout" 2>&1
+	ok $? "kiln validate accepts cloud-init's disk setup example $i" || diag "$T/vout"
+done < <(printf '%s\0' "$(cat <<'EOT'
+#cloud-config
+device_aliases:
+  my_alias: /dev/sdb
+  swap_disk: /dev/sdc
+disk_setup:
+  my_alias:
+    table_type: gpt
+    layout: [50, 50]
+    overwrite: true
+  swap_disk:
+    table_type: gpt
+    layout: [[100, 82]]
+    overwrite: true
+fs_setup:
+- label: fs1
+  filesystem: ext4
+  device: my_alias.1
+  cmd: mkfs -t %(filesystem)s -L %(label)s %(device)s
+- label: fs2
+  device: my_alias.2
+  filesystem: ext4
+- label: swap
+  device: swap_disk.1
+  filesystem: swap
+mounts:
+- ["my_alias.1", "/mnt1"]
+- ["my_alias.2", "/mnt2"]
+- ["swap_disk.1", "none", "swap", "sw", "0", "0"]
+
+EOT
+)" "$(cat <<'EOT'
+#cloud-config
+disk_setup:
+  ephemeral0:
+    table_type: 'mbr'
+    layout: True
+    overwrite: False
+fs_setup:
+  - label: None,
+    filesystem: ext3
+    device: ephemeral0
+    partition: auto
+
+EOT
+)" "$(cat <<'EOT'
+#cloud-config
+device_aliases: {'ephemeral0': '/dev/sdb'}
+disk_setup:
+  ephemeral0:
+    table_type: mbr
+    layout: True
+    overwrite: False
+fs_setup:
+  - label: ephemeral0
+    filesystem: ext4
+    device: ephemeral0.1
+    replace_fs: ntfs
+
+EOT
+)" "$(cat <<'EOT'
+#cloud-config
+disk_setup:
+  /dev/disk/azure/scsi1/lun0:
+    table_type: gpt
+    layout: True
+    overwrite: True
+fs_setup:
+  - device: /dev/disk/azure/scsi1/lun0
+    partition: 1
+    filesystem: ext4
+
+EOT
+)" "$(cat <<'EOT'
+#cloud-config
+device_aliases: {'ephemeral0': '/dev/vdb'}
+disk_setup:
+  ephemeral0:
+    table_type: mbr
+    layout: False
+    overwrite: False
+fs_setup:
+  - label: ephemeral0
+    filesystem: ext4
+    device: ephemeral0.0
+
+EOT
+)" "$(cat <<'EOT'
+#cloud-config
+disk_setup:
+  ephemeral0:
+    table_type: 'mbr'
+    layout: true
+  /dev/xvdh:
+    table_type: 'mbr'
+    layout:
+      - 33
+      - [33, 82]
+      - 33
+    overwrite: True
+fs_setup:
+  - label: ephemeral0
+    filesystem: 'ext3'
+    device: 'ephemeral0'
+    partition: 'auto'
+  - label: mylabl2
+    filesystem: 'ext4'
+    device: '/dev/xvda1'
+  - cmd: mkfs -t %(filesystem)s -L %(label)s %(device)s
+    label: mylabl3
+    filesystem: 'btrfs'
+    device: '/dev/xvdh'
+EOT
+)")
+check "six examples read" test "$i" = 6
+printf '#cloud-config\ndisk_setup:\n  /dev/sdb: {table_type: zfs, layout: [a]}\nfs_setup:\n  - {device: /dev/sdb, partition: first}\n' >"$T/bad.yaml"
+kiln validate "$T/bad.yaml" >"$T/vout" 2>&1
+ok $((!$?)) "kiln validate rejects a bad disk_setup and fs_setup"
+check "bad table_type named" grep -q "disk_setup./dev/sdb.table_type: mbr or gpt" "$T/vout"
+check "bad layout named" grep -q "disk_setup./dev/sdb.layout\[0\]: a percentage" "$T/vout"
+check "bad partition named" grep -q "fs_setup\[0\].partition: a number, auto, any or none" "$T/vout"
+
 start_ec2 imds
 no_user_data
 # new_disk NAME MB: an empty disk on a loop device (partitions scanned). Sets LOOP.

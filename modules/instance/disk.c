@@ -391,6 +391,47 @@ static char *split_dotted(const char *name, char **ret_part) {
         return strndup(name, (size_t) (dot - name));
 }
 
+/* cloud-init's purge_disk(): wipefs --all each partition, then the first
+ * and last MiB of the disk zeroed (both partition tables gone). */
+static int purge_disk(const char *device, char **ret_why) {
+        static const char zeros[64 * 1024];
+        struct blk *b = NULL;
+        size_t n = 0;
+        int r, fd;
+        off_t size;
+
+        r = enumerate(device, false, &b, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_free_ char *node = strdup_printf("/dev/%s", b[i].name);
+                if (!node)
+                        r = -ENOMEM;
+                else if (!streq(b[i].type, "disk") && !streq(b[i].type, "crypt"))
+                        r = tool((char *[]){(char *) "wipefs", (char *) "--all", node, NULL}, NULL, NULL, ret_why);
+        }
+        free(b);
+        if (r < 0)
+                return r;
+        fd = open(device, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        size = lseek(fd, 0, SEEK_END);
+        for (off_t off = 0; r >= 0 && size > 0 && off < 1024 * 1024 && off < size; off += sizeof(zeros))
+                if (pwrite(fd, zeros, sizeof(zeros), off) != (ssize_t) sizeof(zeros))
+                        r = -errno;
+        for (off_t off = size > 1024 * 1024 ? size - 1024 * 1024 : 0; r >= 0 && off + (off_t) sizeof(zeros) <= size;
+             off += sizeof(zeros))
+                if (pwrite(fd, zeros, sizeof(zeros), off) != (ssize_t) sizeof(zeros))
+                        r = -errno;
+        if (r >= 0 && fsync(fd) < 0)
+                r = -errno;
+        close(fd);
+        if (r >= 0)
+                reread(device);
+        return r;
+}
+
 static int mkpart(struct kiln_context *ctx, const char *name, const json_t *def) {
         _cleanup_free_ char *dev = alias_to_device(ctx, name), *script = NULL, *why = NULL, *type = NULL;
         const json_t *layout = json_object_get(def, "layout");
@@ -422,7 +463,15 @@ static int mkpart(struct kiln_context *ctx, const char *name, const json_t *def)
                 if (!streq(json_string_value(layout), "remove"))
                         return kiln_degrade(ctx, "disk_setup '%s': layout '%s' is not true, a list or remove", name,
                                             json_string_value(layout));
-                return kiln_degrade(ctx, "disk_setup '%s': layout 'remove' is not supported by kiln", name);
+                r = purge_disk(real, &why);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        return kiln_degrade(ctx, "disk_setup '%s': Failed to remove the partitions of %s: %s", name,
+                                            real, why ? why : strerror(-r));
+                log_info("disk_setup: removed the partition table of %s ('%s').", real, name);
+                record(ctx, "disk_setup", name, "changed", "removed");
+                return 0;
         }
         if (!json_is_true(layout) && !json_is_array(layout))
                 return kiln_degrade(ctx, "disk_setup '%s': layout is not true, a list or remove", name);

@@ -280,6 +280,14 @@ kboot
 ok $? "overwrite true: boot exits 0" || diag "$T/out"
 check "overwrite true: one partition over the whole disk" test "$(sfdisk --json "$C" | grep -c '"node"')" = 1
 
+# layout: remove: the partitions wiped, the table gone.
+new_instance
+printf '#cloud-config\ndisk_setup:\n  %s: {layout: remove}\n' "$C" | user_data
+kboot
+ok $? "layout remove: boot exits 0" || diag "$T/out"
+check "layout remove: no partition table left" test -z "$(fs "$C" PTTYPE)"
+check "layout remove: no partition left" test "$(lsblk -n -o TYPE "$C" | grep -c part)" = 0
+
 # --- bad entries degrade the boot, naming the entry ---
 new_instance
 cat <<EOT | user_data

@@ -234,6 +234,19 @@ kboot
 ok $? "overwrite true: boot exits 0" || diag "$T/out"
 check "overwrite true: partition 1 now xfs labelled new" test "$(fs "${A}p1" TYPE) $(fs "${A}p1" LABEL)" = "xfs new"
 
+# partition any: the first partition with replace_fs's file system is made anew.
+new_instance
+printf '#cloud-config\nfs_setup:\n  - {label: again, filesystem: ext4, device: %s, partition: any, replace_fs: xfs}\n' "$A" | user_data
+kboot
+ok $? "partition any, replace_fs xfs: boot exits 0" || diag "$T/out"
+check "partition any: the first xfs partition made ext4" test "$(fs "${A}p1" TYPE) $(fs "${A}p1" LABEL)" = "ext4 again"
+check "partition any: the second kept" test "$(fs "${A}p2" UUID)" = "$u2"
+# ... and with a file system of that type there, nothing is made.
+new_instance
+kboot
+ok $? "partition any, a match there: boot exits 0" || diag "$T/out"
+check "partition any: the match kept" test "$(item fs_setup)" = nochange
+
 # --- gpt through ephemeral0 (block-device-mapping), swap and a cmd ---
 new_disk gpt 1024 || { echo "Bail out! could not make a loop disk"; exit 1; }
 B=$LOOP

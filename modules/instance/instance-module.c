@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "boot.h"
@@ -109,6 +110,7 @@ static int instance_boot(struct kiln_context *ctx) {
         /* cloud-init's order: growpart and resizefs, ssh, mounts; keys-to-console last. */
         result = worst(result, growpart_boot(ctx));
         result = worst(result, step_host_keys(ctx));
+        result = worst(result, disk_setup_boot(ctx));
         result = worst(result, mounts_boot(ctx));
         result = worst(result, step_keys_to_console(ctx));
         return result;
@@ -199,6 +201,52 @@ static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
         return errors ? 2 : 0;
 }
 
+/* disk_setup: device -> {table_type: mbr|gpt, layout: bool|remove|list, overwrite}. */
+static void disk_setup_validate(const json_t *config, struct config_report *rep) {
+        const json_t *ds = config_get(config, "disk_setup"), *fss = config_get(config, "fs_setup"), *d, *l, *v;
+        const char *key, *s;
+        size_t i;
+
+        json_object_foreach((json_t *) ds, key, d) {
+                _cleanup_free_ char *path = strdup_printf("disk_setup.%s", key);
+                if (!path)
+                        return;
+                if (!json_is_object(d)) {
+                        config_report_error(rep, path, "%s: a map of table_type, layout, overwrite", path);
+                        continue;
+                }
+                s = json_string_value(json_object_get(d, "table_type"));
+                if (json_object_get(d, "table_type") && !(s && (streq(s, "mbr") || streq(s, "gpt"))))
+                        config_report_error(rep, path, "%s.table_type: mbr or gpt", path);
+                l = json_object_get(d, "layout");
+                if (l && !json_is_boolean(l) && !(json_is_string(l) && streq(json_string_value(l), "remove")) &&
+                    !json_is_array(l))
+                        config_report_error(rep, path, "%s.layout: true, false, remove or a list of sizes", path);
+                json_array_foreach(l, i, v) {
+                        const json_t *pct = json_is_array(v) ? json_array_get(v, 0) : v;
+                        if (!json_is_number(pct) || (json_is_array(v) && json_array_size(v) != 2))
+                                config_report_error(rep, path, "%s.layout[%zu]: a percentage or [percentage, type]",
+                                                    path, i);
+                }
+                v = json_object_get(d, "overwrite");
+                if (v && !json_is_boolean(v))
+                        config_report_error(rep, path, "%s.overwrite: true or false", path);
+        }
+        json_array_foreach(fss, i, d) {
+                _cleanup_free_ char *path = strdup_printf("fs_setup[%zu]", i);
+                if (!path || !json_is_object(d))
+                        continue;
+                if (!json_object_get(d, "filesystem") && !json_object_get(d, "cmd"))
+                        config_report_error(rep, path, "%s: neither filesystem nor cmd", path);
+                v = json_object_get(d, "partition");
+                s = json_string_value(v);
+                if (v && !json_is_integer(v) &&
+                    !(s && (strspn(s, "0123456789") == strlen(s) || strcasecmp(s, "auto") == 0 ||
+                            strcasecmp(s, "any") == 0 || strcasecmp(s, "none") == 0)))
+                        config_report_error(rep, path, "%s.partition: a number, auto, any or none", path);
+        }
+}
+
 static void instance_validate(const json_t *config, struct config_report *rep) {
         const struct final_message_values fv = {"1.00", "Mon, 07 Dec 2026 17:30:00 +0000", "1", "DataSourceEc2"};
         const char *fm = config_string(config, "final_message", NULL), *error = NULL;
@@ -214,6 +262,7 @@ static void instance_validate(const json_t *config, struct config_report *rep) {
             !((s = json_string_value(mode)) &&
               (streq(s, "auto") || streq(s, "growpart") || streq(s, "off") || streq(s, "false"))))
                 config_report_error(rep, "growpart.mode", "growpart.mode: auto, growpart or off");
+        disk_setup_validate(config, rep);
         if (stripped && console_render_final_message(strstrip(stripped), &fv, &rendered, &error) < 0 && error)
                 config_report_error(rep, "final_message", "%s", error);
 }
@@ -258,6 +307,21 @@ static const struct config_key instance_keys[] = {
         {"growpart.ignore_growroot_disabled", CONFIG_BOOL, "Grow even when /etc/growroot-disabled exists."},
         {"resize_rootfs", CONFIG_ANY,
          "Grow the root file system to its partition at every boot: true (default), noblock (the same), false."},
+        {"disk_setup", CONFIG_DICT,
+         "Partition tables made once per instance (cloud-init's disk_setup): device or alias -> {table_type, "
+         "layout, overwrite}."},
+        {"fs_setup", CONFIG_LIST, "File systems made once per instance (cloud-init's fs_setup)."},
+        {"fs_setup[]", CONFIG_MAP, "One file system."},
+        {"fs_setup[].label", CONFIG_STRING, "Its label (mkfs -L)."},
+        {"fs_setup[].filesystem", CONFIG_STRING, "Its type: mkfs.TYPE (or mkTYPE: swap) makes it."},
+        {"fs_setup[].device", CONFIG_STRING,
+         "A device, an alias (device_aliases, ephemeral0, swap); NAME.N: partition N."},
+        {"fs_setup[].partition", CONFIG_ANY, "A partition number, auto, any (default) or none (the whole device)."},
+        {"fs_setup[].overwrite", CONFIG_BOOL, "Make it even over an existing file system (default false)."},
+        {"fs_setup[].replace_fs", CONFIG_STRING, "A file system type that may be replaced."},
+        {"fs_setup[].extra_opts", CONFIG_ANY, "More mkfs arguments (a list)."},
+        {"fs_setup[].cmd", CONFIG_STRING,
+         "A shell command instead of mkfs: %(label)s, %(filesystem)s, %(device)s filled in."},
         {},
 };
 

@@ -67,3 +67,13 @@ int mounts_fstab_split(const char *old, char ***ret_kept, char ***ret_removed);
  * (maxsize < 0: none given). */
 int mounts_human2bytes(const char *s, double *ret);
 double mounts_suggested_swapsize(double memsize, double maxsize, double avail);
+
+/* DataSourceEc2.device_name_to_device(): ephemeral0, swap, ebsN... from
+ * IMDS's block-device-mapping to a /dev node; NULL when there is none. */
+char *mounts_bdm_device(struct kiln_context *ctx, const char *name);
+
+/* cloud-init's disk_setup and fs_setup (cc_disk_setup), once per instance,
+ * before the mounts: partition tables (mbr, gpt: sfdisk) and file systems
+ * (mkfs.TYPE or a cmd), a disk or file system already there left alone
+ * unless overwrite. Returns what a boot step returns. */
+int disk_setup_boot(struct kiln_context *ctx);

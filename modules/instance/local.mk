@@ -3,6 +3,7 @@ libkiln_a_SOURCES += \
 	modules/instance/hostkeys.c \
 	modules/instance/growpart.c \
 	modules/instance/mounts.c \
+	modules/instance/disk.c \
 	modules/instance/instance-module.c
 
 TESTS += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh tests/e2e/instance-mounts.sh
@@ -11,3 +12,6 @@ EXTRA_DIST += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh test
 check_PROGRAMS += tests/unit/test-instance
 tests_unit_test_instance_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_instance_SOURCES = tests/unit/test-instance.c tests/unit/tap.h
+
+TESTS += tests/e2e/instance-disks.sh
+EXTRA_DIST += tests/e2e/instance-disks.sh

@@ -758,3 +758,7 @@ int mounts_boot(struct kiln_context *ctx) {
         r = state_mark_done(ctx, FREQ_INSTANCE, MARK_MOUNTS);
         return r < 0 ? kiln_fail(ctx, r, "Failed to mark the mounts done: %s", strerror(-r)) : result;
 }
+
+char *mounts_bdm_device(struct kiln_context *ctx, const char *name) {
+        return bdm_device(ctx, name);
+}

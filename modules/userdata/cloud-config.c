@@ -81,6 +81,8 @@ static const struct rename top_keys[] = {
         {"manage_resolv_conf", "manage_resolv_conf"},
         {"resolv_conf", "resolv_conf"},
         {"keyboard", "keyboard"},
+        {"disk_setup", "disk_setup"},
+        {"fs_setup", "fs_setup"},
 };
 
 static const char *const user_keys[] = {"name",

@@ -46,6 +46,7 @@ static const struct ci_module modules[] = {
         {"users_groups", INIT, "once-per-instance", {"users", "default_user", "groups"}},
         {"growpart", INIT, "always", {"growpart"}},
         {"resizefs", INIT, "always", {"resize_rootfs"}},
+        {"disk_setup", INIT, "once-per-instance", {"disk_setup", "fs_setup"}},
         {"mounts", INIT, "once-per-instance", {"mounts", "swap", "mount_default_fields", "device_aliases"}},
         {"ssh",
          INIT,

@@ -162,6 +162,8 @@ static int system_boot(struct kiln_context *ctx) {
         if (ctx->power_now)
                 return result;
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
+        /* cloud-init's final stage prints these; the keys are all in place by now. */
+        result = fold(result, system_authkey_fingerprints(ctx, ctx->config, json_object_get(users_plan, "users")));
         return result;
 }
 
@@ -307,6 +309,9 @@ static const struct config_key system_keys[] = {
         {"groups", CONFIG_ANY,
          "Groups made before the users, once per instance: 'a, b', a list, or group: [members] (members that exist "
          "are added)."},
+        {"no_ssh_fingerprints", CONFIG_ANY,
+         "true (cloud-init's is_true: true, yes, on, 1): no authorized keys fingerprints on the console."},
+        {"authkey_hash", CONFIG_STRING, "Digest of the authorized keys fingerprints on the console (default sha256)."},
         {},
 };
 

@@ -134,3 +134,10 @@ char *system_disable_user_options(const char *template, const char *user, const 
 /* Checks of the keys in passwords.c, power.c, users' cloud-init rules
  * (validate-keys.c), called by system_validate(). */
 void system_validate_keys(const json_t *config, struct config_report *rep);
+
+/* ssh_authkey_fingerprints: each user's authorized keys' fingerprints on
+ * the console, once per instance, as cloud-init 22.4 (authkey-fp.c). */
+int system_authkey_fingerprints_text(const char *user, const char *key_fn, const char *text, const char *hash,
+                                     char **ret);
+int system_authkey_fingerprints(struct kiln_context *ctx, const json_t *config, const json_t *users);
+bool system_is_true(const json_t *v);

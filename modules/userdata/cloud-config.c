@@ -74,6 +74,8 @@ static const struct rename top_keys[] = {
         {"power_state", "power_state"},
         {"package_reboot_if_required", "package_reboot_if_required"},
         {"apt_reboot_if_required", "package_reboot_if_required"},
+        {"no_ssh_fingerprints", "no_ssh_fingerprints"},
+        {"authkey_hash", "authkey_hash"},
 };
 
 static const char *const user_keys[] = {"name",

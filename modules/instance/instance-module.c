@@ -55,6 +55,7 @@ static void reload_sshd(void) {
  * it before sshd started; this covers an image without that unit. */
 static int step_host_keys(struct kiln_context *ctx) {
         _cleanup_strv_free_ char **errors = NULL, **warnings = NULL;
+        _cleanup_free_ char *shown = NULL;
         int r, result = 0;
 
         if (!ctx->identified || !sshd_installed())
@@ -62,9 +63,11 @@ static int step_host_keys(struct kiln_context *ctx) {
         r = state_should_run(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);
         if (r <= 0)
                 return r < 0 ? kiln_fail(ctx, r, "ssh host keys: %s", strerror(-r)) : 0;
-        r = hostkeys_regenerate(ctx->config, &errors, &warnings);
+        r = hostkeys_regenerate(ctx->config, &errors, &warnings, &shown);
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to make new SSH host keys: %s", strerror(-r));
+        if (shown)
+                (void) console_write(shown);
         log_info("Made %d new SSH host key(s) for instance %s.", r, ctx->facts.instance_id);
         for (char **w = warnings; w && *w; w++)
                 log_warning("ssh host keys: %s", *w);
@@ -138,6 +141,7 @@ static int userdata_config(struct kiln_context *ctx, struct imds *c) {
 
 static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
         _cleanup_strv_free_ char **errors = NULL, **warnings = NULL;
+        _cleanup_free_ char *shown = NULL;
         struct imds *c = NULL;
         int r;
 
@@ -181,7 +185,9 @@ static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
                 log_error_errno(r, "Failed to read the user-data, leaving the host keys to the boot: %m");
                 return 1;
         }
-        r = hostkeys_regenerate(ctx->config, &errors, &warnings);
+        r = hostkeys_regenerate(ctx->config, &errors, &warnings, &shown);
+        if (r >= 0 && shown)
+                (void) console_write(shown);
         if (r < 0) {
                 log_error_errno(r, "Failed to make new SSH host keys: %m");
                 return 1;
@@ -258,6 +264,9 @@ static const struct config_key instance_keys[] = {
         {"growpart.ignore_growroot_disabled", CONFIG_BOOL, "Grow even when /etc/growroot-disabled exists."},
         {"resize_rootfs", CONFIG_ANY,
          "Grow the root file system to its partition at every boot: true (default), noblock (the same), false."},
+        {"ssh_quiet_keygen", CONFIG_BOOL,
+         "Keep ssh-keygen's report of the host keys it makes (fingerprint, randomart) off the console (default "
+         "false)."},
         {},
 };
 

@@ -76,6 +76,7 @@ static const struct rename top_keys[] = {
         {"apt_reboot_if_required", "package_reboot_if_required"},
         {"no_ssh_fingerprints", "no_ssh_fingerprints"},
         {"authkey_hash", "authkey_hash"},
+        {"ssh_quiet_keygen", "ssh_quiet_keygen"},
 };
 
 static const char *const user_keys[] = {"name",

@@ -11,6 +11,7 @@ libkiln_a_SOURCES += \
 	modules/system/locale.c \
 	modules/system/run.c \
 	modules/system/authkey-fp.c \
+	modules/system/ec2-metadata.c \
 	modules/system/ntp.c \
 	modules/system/phone-home.c \
 	modules/system/ssh-import-id.c \
@@ -26,3 +27,5 @@ TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.
 EXTRA_DIST += tests/e2e/output.sh tests/e2e/ssh-import-id.sh tests/e2e/phone-home.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c tests/e2e/cloud-config-keys.sh tests/e2e/apt-pipelining.sh
 TESTS += tests/e2e/ssh-authkey-fingerprints.sh
 EXTRA_DIST += tests/e2e/ssh-authkey-fingerprints.sh
+TESTS += tests/e2e/disable-ec2-metadata.sh
+EXTRA_DIST += tests/e2e/disable-ec2-metadata.sh

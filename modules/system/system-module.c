@@ -312,6 +312,9 @@ static const struct config_key system_keys[] = {
         {"no_ssh_fingerprints", CONFIG_ANY,
          "true (cloud-init's is_true: true, yes, on, 1): no authorized keys fingerprints on the console."},
         {"authkey_hash", CONFIG_STRING, "Digest of the authorized keys fingerprints on the console (default sha256)."},
+        {"disable_ec2_metadata", CONFIG_ANY,
+         "true: the route to 169.254.169.254 rejected at the end of every boot (kiln's metrics and role credentials "
+         "stop working)."},
         {},
 };
 

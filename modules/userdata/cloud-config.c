@@ -77,6 +77,7 @@ static const struct rename top_keys[] = {
         {"no_ssh_fingerprints", "no_ssh_fingerprints"},
         {"authkey_hash", "authkey_hash"},
         {"ssh_quiet_keygen", "ssh_quiet_keygen"},
+        {"disable_ec2_metadata", "disable_ec2_metadata"},
 };
 
 static const char *const user_keys[] = {"name",

@@ -12,6 +12,7 @@ libkiln_a_SOURCES += \
 	modules/system/run.c \
 	modules/system/authkey-fp.c \
 	modules/system/ec2-metadata.c \
+	modules/system/byobu.c \
 	modules/system/ntp.c \
 	modules/system/phone-home.c \
 	modules/system/ssh-import-id.c \
@@ -29,3 +30,5 @@ TESTS += tests/e2e/ssh-authkey-fingerprints.sh
 EXTRA_DIST += tests/e2e/ssh-authkey-fingerprints.sh
 TESTS += tests/e2e/disable-ec2-metadata.sh
 EXTRA_DIST += tests/e2e/disable-ec2-metadata.sh
+TESTS += tests/e2e/byobu.sh
+EXTRA_DIST += tests/e2e/byobu.sh

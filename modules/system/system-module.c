@@ -153,6 +153,8 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, system_apply_apt_pipelining(ctx, ctx->config));
         result = fold(result, system_apply_yum_repos(ctx, ctx->config));
+        /* cloud-init's config stage, before the final stage installs packages. */
+        result = fold(result, system_apply_byobu(ctx, ctx->config, json_object_get(users_plan, "users")));
         /* As cloud-init: only when packages were upgraded or installed in this boot. */
         packages_due = (json_is_true(json_object_get(json_object_get(plan, "packages"), "upgrade")) ||
                         json_array_size(json_object_get(json_object_get(plan, "packages"), "install")) > 0) &&
@@ -315,6 +317,9 @@ static const struct config_key system_keys[] = {
         {"disable_ec2_metadata", CONFIG_ANY,
          "true: the route to 169.254.169.254 rejected at the end of every boot (kiln's metrics and role credentials "
          "stop working)."},
+        {"byobu_by_default", CONFIG_ANY,
+         "user, system, enable-user, enable-system, enable, disable-user, disable-system, disable (cloud-init's "
+         "cc_byobu; byobu is not installed)."},
         {},
 };
 

@@ -141,3 +141,7 @@ int system_authkey_fingerprints_text(const char *user, const char *key_fn, const
                                      char **ret);
 int system_authkey_fingerprints(struct kiln_context *ctx, const json_t *config, const json_t *users);
 bool system_is_true(const json_t *v);
+
+/* byobu_by_default as cloud-init 22.4's cc_byobu (byobu.c). */
+int system_byobu_command(const char *value, const char *default_user, char **ret, const char **ret_warning);
+int system_apply_byobu(struct kiln_context *ctx, const json_t *config, const json_t *users);

@@ -78,6 +78,7 @@ static const struct rename top_keys[] = {
         {"authkey_hash", "authkey_hash"},
         {"ssh_quiet_keygen", "ssh_quiet_keygen"},
         {"disable_ec2_metadata", "disable_ec2_metadata"},
+        {"byobu_by_default", "byobu_by_default"},
 };
 
 static const char *const user_keys[] = {"name",

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "base64.h"
+#include "chase.h"
 #include "console.h"
 #include "fileio.h"
 #include "module.h"
@@ -363,9 +364,12 @@ int system_authkey_fingerprints(struct kiln_context *ctx, const json_t *config, 
                 key_fn = strdup_printf("%s/.ssh/authorized_keys", streq(home, "/") ? "" : home);
                 if (!key_fn || root_path(&path, "%s", key_fn) < 0)
                         return -ENOMEM;
-                r = read_file(path, AUTHORIZED_KEYS_MAX, &text, NULL);
-                if (r < 0 && r != -ENOENT)
-                        text = NULL;
+                /* The user owns the home: a link or a FIFO planted there is not
+                 * followed or opened (agent/chase.h); then, as when cloud-init
+                 * cannot read the file, no keys. */
+                r = chase_read_file(path, AUTHORIZED_KEYS_MAX, &text, NULL);
+                if (r < 0)
+                        text = NULL; /* not set on failure */
                 if (system_authkey_fingerprints_text(name, key_fn, text, hash, &out) < 0)
                         return -ENOMEM;
                 (void) console_write(out);

@@ -93,4 +93,27 @@ kiln boot >"$T/boot.log" 2>&1
 ok $? "boot with no_ssh_fingerprints exits 0"
 ! grep -q 'ci-info' "$KILN_CONSOLE"
 ok $? "no_ssh_fingerprints: nothing printed"
+
+# The users own their homes: a link planted as authorized_keys is not
+# followed (its target's keys are not shown), a FIFO is not opened (the boot
+# does not hang); for both, no keys, as when cloud-init cannot read the file.
+printf 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGc1Pcf0H0xGvxjbmiyhsV+GQIaZDSqPG0BN9BQ5D0Qp secret-root-key\n' >"$ROOT/root-only"
+mkdir -p "$ROOT/home/carol/.ssh"
+chown -R --reference="$ROOT/home/carol" "$ROOT/home/carol/.ssh" 2>/dev/null
+ln -sf /root-only "$ROOT/home/carol/.ssh/authorized_keys"
+rm -f "$ROOT/home/bob/.ssh/authorized_keys"
+mkfifo "$ROOT/home/bob/.ssh/authorized_keys"
+imds_data '{"instance_id": "i-00000000000000f04"}'
+user_data <<'UD'
+#cloud-config
+users: [bob, carol]
+UD
+: >"$KILN_CONSOLE"
+timeout 60 "$KILN" --root "$ROOT" boot >"$T/boot.log" 2>&1
+rc=$?
+ok $([ $rc != 124 ]; echo $?) "a FIFO as authorized_keys does not hang the boot (exit $rc)"
+check "bob (FIFO): no keys" grep -qx 'ci-info: no authorized SSH keys fingerprints found for user bob.' "$KILN_CONSOLE"
+check "carol (link): no keys" grep -qx 'ci-info: no authorized SSH keys fingerprints found for user carol.' "$KILN_CONSOLE"
+! grep -q 'secret-root-key' "$KILN_CONSOLE"
+ok $? "the link's target is not shown"
 done_testing

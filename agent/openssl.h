@@ -111,6 +111,7 @@
         X(X509_set_pubkey)                \
         X(X509_set_version)               \
         X(X509_sign)                      \
+        X(EVP_get_digestbyname)           \
         X(d2i_ECDSA_SIG)                  \
         X(i2d_X509_REQ)
 
@@ -219,6 +220,7 @@ const struct libssl *libssl(void);
 #define X509_set_pubkey (libcrypto()->X509_set_pubkey)
 #define X509_set_version (libcrypto()->X509_set_version)
 #define X509_sign (libcrypto()->X509_sign)
+#define EVP_get_digestbyname (libcrypto()->EVP_get_digestbyname)
 #define d2i_ECDSA_SIG (libcrypto()->d2i_ECDSA_SIG)
 #define i2d_X509_REQ (libcrypto()->i2d_X509_REQ)
 #define SSL_CTX_free (libssl()->SSL_CTX_free)

@@ -113,13 +113,30 @@ static int install_key(int dirfd, const char *tmpdir, const char *name, mode_t m
         return r;
 }
 
+/* What ssh-keygen printed, as cloud-init shows it (its stdout on the
+ * console), with the private directory's paths as the keys' own. */
+static int show_output(struct strbuf *b, const char *output, const char *tmpdir) {
+        size_t n = strlen(tmpdir);
+
+        for (const char *p = output, *q; *p; p = q + n) {
+                q = strstr(p, tmpdir);
+                if (!q)
+                        return strbuf_puts(b, p);
+                if (strbuf_append(b, p, (size_t) (q - p)) < 0 || strbuf_puts(b, SSH_DIR) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 /* ssh-keygen into a private directory, then both files into /etc/ssh by fd. */
-static int generate_one(int dirfd, const char *keygen, const char *tmpdir, const char *type, char ***errors) {
+static int generate_one(int dirfd, const char *keygen, const char *tmpdir, const char *type, struct strbuf *shown,
+                        char ***errors) {
         _cleanup_free_ char *priv = strdup_printf("ssh_host_%s_key", type);
         _cleanup_free_ char *pub = strdup_printf("ssh_host_%s_key.pub", type);
         _cleanup_free_ char *out = strdup_printf("%s/%s", tmpdir, priv ? priv : "");
         char *argv[] = {(char *) keygen, (char *) "-q", (char *) "-t", (char *) type, (char *) "-N",
                         (char *) "",     (char *) "-f", out,           NULL};
+
         char *envp[] = {(char *) "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", (char *) "LANG=C",
                         NULL};
         struct proc_options o = {.argv = argv, .envp = envp, .log_name = "ssh-keygen", .timeout_ms = KEYGEN_TIMEOUT_MS};
@@ -130,6 +147,8 @@ static int generate_one(int dirfd, const char *keygen, const char *tmpdir, const
 
         if (!priv || !pub || !out)
                 return -ENOMEM;
+        if (shown) /* ssh_quiet_keygen false: without -q, ssh-keygen tells what it made */
+                memmove(argv + 1, argv + 2, (ELEMENTSOF(argv) - 2) * sizeof(char *));
         if (fstatat(dirfd, priv, &st, AT_SYMLINK_NOFOLLOW) == 0)
                 return 0; /* kept (ssh_deletekeys: false): cloud-init leaves it too */
         r = proc_run(&o, &res);
@@ -144,7 +163,11 @@ static int generate_one(int dirfd, const char *keygen, const char *tmpdir, const
                                ? -ENOMEM
                                : 0;
         }
+        if (r >= 0 && shown && res.output && show_output(shown, res.output, tmpdir) < 0)
+                r = -ENOMEM;
         proc_result_done(&res);
+        if (r == -ENOMEM)
+                return r;
         if (r < 0)
                 return push_error(errors, strdup_printf("Failed to run ssh-keygen -t %s: %s", type, strerror(-(r)))) < 0
                                ? -ENOMEM
@@ -347,12 +370,16 @@ static int write_given(int dirfd, const json_t *given, const char *keygen, char 
         return 0;
 }
 
-int hostkeys_regenerate(const json_t *config, char ***ret_errors, char ***ret_warnings) {
+int hostkeys_regenerate(const json_t *config, char ***ret_errors, char ***ret_warnings, char **ret_shown) {
         _cleanup_strv_free_ char **types = NULL, **errors = NULL;
+        _cleanup_strbuf_ struct strbuf shown = STRBUF_INIT;
+        bool quiet = config_bool(config, "ssh_quiet_keygen", false);
         _cleanup_free_ char *dir = NULL, *tmpdir = NULL, *keygen = NULL;
         _cleanup_close_ int dirfd = -1;
         int r, made = 0;
 
+        if (ret_shown)
+                *ret_shown = NULL;
         if (!pkg_have_program("ssh-keygen", &keygen))
                 return -ENOENT;
         r = genkeytypes(config, &types);
@@ -387,7 +414,7 @@ int hostkeys_regenerate(const json_t *config, char ***ret_errors, char ***ret_wa
                                           strdup_printf("ssh_genkeytypes: invalid key type '%s', ignoring", *t));
                         continue;
                 }
-                r = generate_one(dirfd, keygen, tmpdir, *t, &errors);
+                r = generate_one(dirfd, keygen, tmpdir, *t, quiet ? NULL : &shown, &errors);
                 if (r < 0)
                         break;
                 made += r;
@@ -396,6 +423,8 @@ int hostkeys_regenerate(const json_t *config, char ***ret_errors, char ***ret_wa
         if (r < 0)
                 return r;
         *ret_errors = TAKE_PTR(errors);
+        if (ret_shown)
+                *ret_shown = shown.len > 0 ? strbuf_steal(&shown) : NULL;
         return made;
 }
 

@@ -56,6 +56,7 @@ static void reload_sshd(void) {
  * it before sshd started; this covers an image without that unit. */
 static int step_host_keys(struct kiln_context *ctx) {
         _cleanup_strv_free_ char **errors = NULL, **warnings = NULL;
+        _cleanup_free_ char *shown = NULL;
         int r, result = 0;
 
         if (!ctx->identified || !sshd_installed())
@@ -63,9 +64,11 @@ static int step_host_keys(struct kiln_context *ctx) {
         r = state_should_run(ctx, FREQ_INSTANCE, MARK_HOST_KEYS);
         if (r <= 0)
                 return r < 0 ? kiln_fail(ctx, r, "ssh host keys: %s", strerror(-r)) : 0;
-        r = hostkeys_regenerate(ctx->config, &errors, &warnings);
+        r = hostkeys_regenerate(ctx->config, &errors, &warnings, &shown);
         if (r < 0)
                 return kiln_fail(ctx, r, "Failed to make new SSH host keys: %s", strerror(-r));
+        if (shown)
+                (void) console_write(shown);
         log_info("Made %d new SSH host key(s) for instance %s.", r, ctx->facts.instance_id);
         for (char **w = warnings; w && *w; w++)
                 log_warning("ssh host keys: %s", *w);
@@ -140,6 +143,7 @@ static int userdata_config(struct kiln_context *ctx, struct imds *c) {
 
 static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
         _cleanup_strv_free_ char **errors = NULL, **warnings = NULL;
+        _cleanup_free_ char *shown = NULL;
         struct imds *c = NULL;
         int r;
 
@@ -183,7 +187,9 @@ static int cmd_host_keys(struct kiln_context *ctx, int argc, char **argv) {
                 log_error_errno(r, "Failed to read the user-data, leaving the host keys to the boot: %m");
                 return 1;
         }
-        r = hostkeys_regenerate(ctx->config, &errors, &warnings);
+        r = hostkeys_regenerate(ctx->config, &errors, &warnings, &shown);
+        if (r >= 0 && shown)
+                (void) console_write(shown);
         if (r < 0) {
                 log_error_errno(r, "Failed to make new SSH host keys: %m");
                 return 1;
@@ -322,6 +328,9 @@ static const struct config_key instance_keys[] = {
         {"fs_setup[].extra_opts", CONFIG_ANY, "More mkfs arguments (a list)."},
         {"fs_setup[].cmd", CONFIG_STRING,
          "A shell command instead of mkfs: %(label)s, %(filesystem)s, %(device)s filled in."},
+        {"ssh_quiet_keygen", CONFIG_BOOL,
+         "Keep ssh-keygen's report of the host keys it makes (fingerprint, randomart) off the console (default "
+         "false)."},
         {},
 };
 

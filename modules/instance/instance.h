@@ -20,8 +20,10 @@
  * (default rsa, ecdsa, ed25519) whose key is missing one is made with
  * `ssh-keygen -t TYPE -N '' -f /etc/ssh/ssh_host_TYPE_key`. Errors (one
  * message per failed step) go to *ret_errors. Returns the number of keys
- * made, or a negative errno when nothing could be done. */
-int hostkeys_regenerate(const json_t *config, char ***ret_errors, char ***ret_warnings);
+ * made, or a negative errno when nothing could be done. Unless
+ * ssh_quiet_keygen, *ret_shown (when not NULL) gets what ssh-keygen
+ * printed (NULL when nothing), for the console as cloud-init shows it. */
+int hostkeys_regenerate(const json_t *config, char ***ret_errors, char ***ret_warnings, char **ret_shown);
 
 /* The block cloud-init's write-ssh-key-fingerprints writes to the console:
  * the fingerprints (`ssh-keygen -l`) of /etc/ssh/ssh_host_*key.pub between

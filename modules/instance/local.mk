@@ -6,6 +6,8 @@ libkiln_a_SOURCES += \
 	modules/instance/disk.c \
 	modules/instance/instance-module.c
 
+TESTS += tests/e2e/ssh-quiet-keygen.sh
+EXTRA_DIST += tests/e2e/ssh-quiet-keygen.sh
 TESTS += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh tests/e2e/instance-mounts.sh
 EXTRA_DIST += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh tests/e2e/instance-mounts.sh
 

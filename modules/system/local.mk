@@ -10,6 +10,9 @@ libkiln_a_SOURCES += \
 	modules/system/ca.c \
 	modules/system/locale.c \
 	modules/system/run.c \
+	modules/system/authkey-fp.c \
+	modules/system/ec2-metadata.c \
+	modules/system/byobu.c \
 	modules/system/ntp.c \
 	modules/system/misc.c \
 	modules/system/phone-home.c \
@@ -24,3 +27,9 @@ libkiln_a_SOURCES += \
 
 TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/phone-home.sh tests/e2e/ssh-import-id.sh tests/e2e/output.sh tests/e2e/cloud-config-keys.sh tests/e2e/apt-pipelining.sh tests/e2e/rsyslog.sh tests/e2e/random-seed.sh tests/e2e/resolv-conf.sh tests/e2e/keyboard.sh
 EXTRA_DIST += tests/e2e/output.sh tests/e2e/ssh-import-id.sh tests/e2e/phone-home.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c tests/e2e/cloud-config-keys.sh tests/e2e/apt-pipelining.sh tests/e2e/rsyslog.sh tests/e2e/random-seed.sh tests/e2e/resolv-conf.sh tests/e2e/keyboard.sh
+TESTS += tests/e2e/ssh-authkey-fingerprints.sh
+EXTRA_DIST += tests/e2e/ssh-authkey-fingerprints.sh
+TESTS += tests/e2e/disable-ec2-metadata.sh
+EXTRA_DIST += tests/e2e/disable-ec2-metadata.sh
+TESTS += tests/e2e/byobu.sh
+EXTRA_DIST += tests/e2e/byobu.sh

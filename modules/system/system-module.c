@@ -157,6 +157,8 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, system_apply_apt_pipelining(ctx, ctx->config));
         result = fold(result, system_apply_yum_repos(ctx, ctx->config));
+        /* cloud-init's config stage, before the final stage installs packages. */
+        result = fold(result, system_apply_byobu(ctx, ctx->config, json_object_get(users_plan, "users")));
         /* As cloud-init: only when packages were upgraded or installed in this boot. */
         packages_due = (json_is_true(json_object_get(json_object_get(plan, "packages"), "upgrade")) ||
                         json_array_size(json_object_get(json_object_get(plan, "packages"), "install")) > 0) &&
@@ -166,6 +168,8 @@ static int system_boot(struct kiln_context *ctx) {
         if (ctx->power_now)
                 return result;
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
+        /* cloud-init's final stage prints these; the keys are all in place by now. */
+        result = fold(result, system_authkey_fingerprints(ctx, ctx->config, json_object_get(users_plan, "users")));
         return result;
 }
 
@@ -327,6 +331,15 @@ static const struct config_key system_keys[] = {
         {"keyboard.model", CONFIG_STRING, "Keyboard model (default pc105)."},
         {"keyboard.variant", CONFIG_STRING, "Layout variant, such as nodeadkeys (default none)."},
         {"keyboard.options", CONFIG_STRING, "XKB options, such as compose:rwin (default none)."},
+        {"no_ssh_fingerprints", CONFIG_ANY,
+         "true (cloud-init's is_true: true, yes, on, 1): no authorized keys fingerprints on the console."},
+        {"authkey_hash", CONFIG_STRING, "Digest of the authorized keys fingerprints on the console (default sha256)."},
+        {"disable_ec2_metadata", CONFIG_ANY,
+         "true: the route to 169.254.169.254 rejected at the end of every boot (kiln's metrics and role credentials "
+         "stop working: degraded when metrics are configured)."},
+        {"byobu_by_default", CONFIG_ANY,
+         "user, system, enable-user, enable-system, enable, disable-user, disable-system, disable (cloud-init's "
+         "cc_byobu; byobu is not installed)."},
         {},
 };
 

@@ -145,3 +145,14 @@ int system_apply_resolv_conf(struct kiln_context *ctx, const json_t *config);
 int system_apply_keyboard(struct kiln_context *ctx, const json_t *config);
 int system_rsyslog_remote(const char *name, const char *line, char **ret);
 int system_resolv_conf_render(const json_t *params, char **ret);
+
+/* ssh_authkey_fingerprints: each user's authorized keys' fingerprints on
+ * the console, once per instance, as cloud-init 22.4 (authkey-fp.c). */
+int system_authkey_fingerprints_text(const char *user, const char *key_fn, const char *text, const char *hash,
+                                     char **ret);
+int system_authkey_fingerprints(struct kiln_context *ctx, const json_t *config, const json_t *users);
+bool system_is_true(const json_t *v);
+
+/* byobu_by_default as cloud-init 22.4's cc_byobu (byobu.c). */
+int system_byobu_command(const char *value, const char *default_user, char **ret, const char **ret_warning);
+int system_apply_byobu(struct kiln_context *ctx, const json_t *config, const json_t *users);

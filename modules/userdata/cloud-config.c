@@ -83,6 +83,11 @@ static const struct rename top_keys[] = {
         {"keyboard", "keyboard"},
         {"disk_setup", "disk_setup"},
         {"fs_setup", "fs_setup"},
+        {"no_ssh_fingerprints", "no_ssh_fingerprints"},
+        {"authkey_hash", "authkey_hash"},
+        {"ssh_quiet_keygen", "ssh_quiet_keygen"},
+        {"disable_ec2_metadata", "disable_ec2_metadata"},
+        {"byobu_by_default", "byobu_by_default"},
 };
 
 static const char *const user_keys[] = {"name",

@@ -21,7 +21,8 @@ if command -v rpmbuild >/dev/null; then
 	(unset MAKEFLAGS MFLAGS MAKELEVEL; mkdir -p "$top_builddir/pkg" && flock -w 600 "$top_builddir/pkg/.lock" make -C "$top_builddir" rpm PKG_CROSS_ARCHES=) >"$T/rpm.log" 2>&1
 	ok $? "rpmbuild -bb on the make dist tarball (make rpm)"
 	rpm=$(ls "$top_builddir"/pkg/RPMS/"$(rpm --eval %_arch)"/kiln-"$version"-*.rpm 2>/dev/null | head -1)
-	rpm -qlp "$rpm" 2>/dev/null | sort >"$T/rpm.files"
+	# Man pages are compressed in the package, as rpm's brp-compress does.
+	rpm -qlp "$rpm" 2>/dev/null | sed -E 's|^(/usr/share/man/.*)\.gz$|\1|' | sort >"$T/rpm.files"
 	missing=$(sed 's|^\.||' "$T/install.files" | comm -23 - "$T/rpm.files")
 	[ -n "$rpm" ] && [ -z "$missing" ]
 	ok $? "the RPM holds every file make install installs"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base64.h"
+#include "chase.h"
 #include "fileio.h"
 #include "gzip.h"
 #include "log.h"
@@ -57,21 +58,30 @@ static int misc_argv(const json_t *list, const char ***ret) {
         return 0;
 }
 
-/* Writes (truncating) or appends data to path under the root, making its
- * directories, mode 0644 when made, as cloud-init's util.write_file(). */
+/* Writes (replacing) or appends data to path under the root, making its
+ * directories, mode 0644 when made, as cloud-init's util.write_file():
+ * through the fd-walking writer (agent/chase.h), so no link a user planted
+ * is followed. A character device (random_seed's /dev/urandom) is opened in
+ * its directory without following links and written as it is. */
 static int misc_write(const char *path, const void *data, size_t len, bool append) {
-        _cleanup_free_ char *p = NULL;
-        _cleanup_close_ int fd = -1;
+        struct write_options o = {.mode = 0644, .uid = (uid_t) -1, .gid = (gid_t) -1, .append = append};
+        _cleanup_free_ char *p = NULL, *name = NULL;
+        _cleanup_close_ int dirfd = -1, fd = -1;
+        struct stat st;
         int r;
 
         if (root_path(&p, "%s", path) < 0)
                 return -ENOMEM;
-        r = mkdir_parents(p, 0755);
+        r = chase_parent(p, CHASE_MKDIR, &dirfd, &name);
         if (r < 0)
                 return r;
-        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (append ? O_APPEND : O_TRUNC), 0644);
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISCHR(st.st_mode))
+                return write_file_at(dirfd, name, data, len, &o);
+        fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
+        if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode))
+                return -EBADFD;
         return write_full(fd, data, len);
 }
 

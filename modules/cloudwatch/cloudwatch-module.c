@@ -7,7 +7,7 @@
 
 #include "cloudwatch/cloudwatch.h"
 #include "cloudwatch/collect.h"
-#include "cloudwatch/credentials.h"
+#include "aws/credentials.h"
 #include "cloudwatch/metric.h"
 #include "cloudwatch/putmetric.h"
 #include "cloudwatch/spool.h"

@@ -1,6 +1,4 @@
 libkiln_a_SOURCES += \
-	modules/cloudwatch/sigv4.c modules/cloudwatch/sigv4.h \
-	modules/cloudwatch/credentials.c modules/cloudwatch/credentials.h \
 	modules/cloudwatch/metric.c modules/cloudwatch/metric-parse.c modules/cloudwatch/metric.h \
 	modules/cloudwatch/spool.c modules/cloudwatch/spool.h \
 	modules/cloudwatch/putmetric.c modules/cloudwatch/putmetric.h \

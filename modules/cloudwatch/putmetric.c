@@ -5,8 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/aws.h"
+#include "aws/sigv4.h"
 #include "cloudwatch/putmetric.h"
-#include "cloudwatch/sigv4.h"
 #include "http.h"
 #include "strbuf.h"
 
@@ -14,24 +15,19 @@
 #define JSON_TARGET "GraniteServiceVersion20100801.PutMetricData"
 
 int cw_client_init(struct cw_client *c, const char *region, const char *override, bool fips) {
-        const char *scheme_end;
-        size_t n;
+        struct http_url u;
+        int r;
 
         c->region = strdup(region);
-        if (override && *override)
-                c->endpoint = strdup(override);
-        else
-                c->endpoint = strdup_printf("https://monitoring%s.%s.amazonaws.com%s", fips ? "-fips" : "", region,
-                                            strneq(region, "cn-", 3) ? ".cn" : "");
-        if (!c->region || !c->endpoint)
+        if (!c->region)
                 return -ENOMEM;
-        n = strlen(c->endpoint);
-        while (n > 0 && c->endpoint[n - 1] == '/')
-                c->endpoint[--n] = 0;
-        scheme_end = strstr(c->endpoint, "://");
-        if (!scheme_end || strchr(scheme_end + 3, '/') || strchr(scheme_end + 3, '?'))
-                return -EINVAL;
-        c->host = strdup(scheme_end + 3);
+        r = aws_endpoint(&aws_cloudwatch, region, override, fips, &c->endpoint, NULL);
+        if (r < 0)
+                return r;
+        r = http_url_parse(c->endpoint, &u);
+        if (r < 0)
+                return r;
+        c->host = strdup(u.authority);
         return c->host ? 0 : -ENOMEM;
 }
 
@@ -40,52 +36,6 @@ void cw_client_done(struct cw_client *c) {
         free(c->host);
         free(c->region);
         c->endpoint = c->host = c->region = NULL;
-}
-
-static void copy_until(char *dst, size_t size, const char *src, const char *stop) {
-        size_t n = stop ? (size_t) (stop - src) : strlen(src);
-
-        if (n >= size)
-                n = size - 1;
-        memcpy(dst, src, n);
-        dst[n] = 0;
-}
-
-static void xml_field(const char *body, const char *tag, char *out, size_t size) {
-        _cleanup_free_ char *open = strdup_printf("<%s>", tag), *close = strdup_printf("</%s>", tag);
-        const char *a, *b;
-
-        if (!open || !close || !(a = strstr(body, open)))
-                return;
-        a += strlen(open);
-        b = strstr(a, close);
-        copy_until(out, size, a, b);
-}
-
-int cw_error_code(const char *query_error, const char *body, char *code, size_t code_size, char *msg, size_t msg_size) {
-        _cleanup_(json_decrefp) json_t *j = NULL;
-        const char *t;
-
-        code[0] = msg[0] = 0;
-        body = body ? body : "";
-        j = json_loads(body, 0, NULL);
-        if (json_is_object(j)) {
-                t = json_string_value(json_object_get(j, "__type"));
-                if (t)
-                        copy_until(code, code_size, strchr(t, '#') ? strchr(t, '#') + 1 : t, NULL);
-                t = json_string_value(json_object_get(j, "message"));
-                if (!t)
-                        t = json_string_value(json_object_get(j, "Message"));
-                if (t)
-                        copy_until(msg, msg_size, t, NULL);
-        } else {
-                xml_field(body, "Code", code, code_size);
-                xml_field(body, "Message", msg, msg_size);
-        }
-        /* The query-compatible code is the one both protocols share. */
-        if (query_error && *query_error)
-                copy_until(code, code_size, query_error, strchr(query_error, ';'));
-        return code[0] ? 0 : -ENOENT;
 }
 
 static bool code_in(const char *code, const char *const *list) {
@@ -109,38 +59,6 @@ static void name_bad_datum(const struct cw_body *body, const char *msg, char *ou
                 snprintf(out, size, "; the bad datum is #%ld, '%s'", n, name);
 }
 
-int cw_parse_http_date(const char *s, time_t *ret) {
-        struct tm tm = {0};
-        const char *end;
-
-        if (!s)
-                return -EINVAL;
-        while (*s == ' ' || *s == '\t')
-                s++;
-        end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        if (!end)
-                return -EINVAL;
-        while (*end == ' ' || *end == '\t')
-                end++;
-        if (*end)
-                return -EINVAL;
-        *ret = timegm(&tm);
-        return *ret == (time_t) -1 ? -EINVAL : 0;
-}
-
-/* The codes AWS answers a request signed too far from its clock with: the
- * Query and JSON protocols' signature errors say so only in the message
- * ("Signature expired: ... is now earlier than ...", "Signature not yet
- * current: ..."). */
-bool cw_is_skew_error(const char *code, const char *msg) {
-        static const char *const skew_codes[] = {"RequestExpired", "RequestTimeTooSkewed", "RequestInTheFuture", NULL};
-
-        if (code_in(code, skew_codes))
-                return true;
-        return (streq(code, "InvalidSignatureException") || streq(code, "SignatureDoesNotMatch")) &&
-               (strstr(msg, "Signature expired") || strstr(msg, "Signature not yet current"));
-}
-
 static void judge(struct cw_answer *a, const struct cw_body *body, const struct http_response *resp) {
         static const char *const auth_codes[] = {"ExpiredToken",          "ExpiredTokenException",
                                                  "InvalidClientTokenId",  "UnrecognizedClientException",
@@ -158,9 +76,9 @@ static void judge(struct cw_answer *a, const struct cw_body *body, const struct 
                 a->outcome = CW_SENT;
                 return;
         }
-        (void) cw_error_code(http_response_header(resp, "x-amzn-query-error"), resp->body, code, sizeof(code), msg,
-                             sizeof(msg));
-        a->skewed = cw_is_skew_error(code, msg);
+        (void) aws_error_code(http_response_header(resp, "x-amzn-query-error"), resp->body, code, sizeof(code), msg,
+                              sizeof(msg));
+        a->skewed = aws_is_skew_error(code, msg);
         a->auth_failed = !a->skewed && (code_in(code, auth_codes) || resp->status == 401 || resp->status == 403);
         if (a->skewed || a->auth_failed || resp->status >= 500 || resp->status == 429 || code_in(code, retry_codes) ||
             (resp->status != 400 && resp->status != 413)) {
@@ -232,7 +150,7 @@ static bool learn_offset(struct cw_client *c, const struct http_response *resp, 
         time_t server;
         long offset;
 
-        if (cw_parse_http_date(http_response_header(resp, "Date"), &server) < 0)
+        if (aws_parse_http_date(http_response_header(resp, "Date"), &server) < 0)
                 return false;
         offset = (long) (server - sent_at);
         if (offset == c->clock_offset_s)

@@ -4,7 +4,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "cloudwatch/credentials.h"
+#include "aws/credentials.h"
 #include "cloudwatch/metric.h"
 
 /* One PutMetricData call: sign a body encoded beforehand (metric_encode(),
@@ -36,8 +36,9 @@ struct cw_answer {
         char message[768]; /* what went wrong, for the log; names the bad datum */
 };
 
-/* "https://monitoring.<region>.amazonaws.com", "monitoring-fips." with fips,
- * ".amazonaws.com.cn" in China; override (tests) wins. */
+/* The endpoint as aws_endpoint() finds it: AWS_ENDPOINT_URL_CLOUDWATCH,
+ * AWS_ENDPOINT_URL, override (metrics.endpoint), else
+ * "https://monitoring[-fips].<region>.amazonaws.com[.cn]". */
 int cw_client_init(struct cw_client *c, const char *region, const char *override, bool fips);
 void cw_client_done(struct cw_client *c);
 
@@ -54,13 +55,3 @@ struct cw_body {
  * header, as the AWS SDKs do, and the request is signed again and sent
  * once more; credentials are not refreshed for it. */
 int cw_put_metric_data(struct cw_client *c, const struct cw_body *body, struct cw_answer *ret);
-
-/* An HTTP-date ("Sun, 06 Nov 1994 08:49:37 GMT") -> epoch seconds. */
-int cw_parse_http_date(const char *s, time_t *ret);
-/* Whether an error code and message say the request's time was off. */
-bool cw_is_skew_error(const char *code, const char *msg);
-
-/* The error code of a CloudWatch answer in either protocol: the
- * x-amzn-query-error header, JSON "__type", or the XML <Code>. */
-int cw_error_code(const char *query_error_header, const char *body, char *code, size_t code_size, char *msg,
-                  size_t msg_size);

@@ -10,9 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "cloudwatch/credentials.h"
+#include "aws/aws.h"
+#include "aws/credentials.h"
+#include "aws/sigv4.h"
 #include "cloudwatch/putmetric.h"
-#include "cloudwatch/sigv4.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (aws_parse_iso8601(text, &t) == 0)
                 round_trip_iso(t);
         (void) sigv4_parse_date(text, &t);
-        (void) cw_parse_http_date(text, &t);
+        (void) aws_parse_http_date(text, &t);
         free(text);
         return 0;
 }

@@ -11,11 +11,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "aws/aws.h"
+#include "aws/credentials.h"
+#include "aws/sigv4.h"
 #include "cloudwatch/collect.h"
-#include "cloudwatch/credentials.h"
 #include "cloudwatch/metric.h"
 #include "cloudwatch/putmetric.h"
-#include "cloudwatch/sigv4.h"
 #include "cloudwatch/spool.h"
 #include "fake.h"
 #include "fileio.h"
@@ -644,16 +645,16 @@ static void test_parsers(void) {
 static void test_error_codes(void) {
         char code[64], msg[256];
 
-        cw_error_code(NULL,
-                      "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded"
-                      "</Message></Error></ErrorResponse>",
-                      code, sizeof(code), msg, sizeof(msg));
+        aws_error_code(NULL,
+                       "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded"
+                       "</Message></Error></ErrorResponse>",
+                       code, sizeof(code), msg, sizeof(msg));
         is_str(code, "Throttling", "Query error code");
         is_str(msg, "Rate exceeded", "Query error message");
-        cw_error_code("InvalidParameterValue;Sender",
-                      "{\"__type\": \"com.amazonaws#InvalidParameterValueException\", "
-                      "\"message\": \"bad\"}",
-                      code, sizeof(code), msg, sizeof(msg));
+        aws_error_code("InvalidParameterValue;Sender",
+                       "{\"__type\": \"com.amazonaws#InvalidParameterValueException\", "
+                       "\"message\": \"bad\"}",
+                       code, sizeof(code), msg, sizeof(msg));
         is_str(code, "InvalidParameterValue", "JSON error: the query-compatible code wins");
         is_str(msg, "bad", "JSON error message");
 }
@@ -661,22 +662,22 @@ static void test_error_codes(void) {
 static void test_skew(void) {
         time_t t = 0;
 
-        is_int(cw_parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", &t), 0, "an HTTP-date parses");
+        is_int(aws_parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT", &t), 0, "an HTTP-date parses");
         is_int(t, 784111777, "to its instant");
-        is_int(cw_parse_http_date("Sun, 06 Nov 1994 08:49:37", &t), -EINVAL, "without GMT it is refused");
-        is_int(cw_parse_http_date("784111777", &t), -EINVAL, "so are seconds");
-        is_int(cw_parse_http_date(NULL, &t), -EINVAL, "and no header");
-        ok(cw_is_skew_error("RequestExpired", "Request has expired."), "RequestExpired is clock skew");
-        ok(cw_is_skew_error("RequestTimeTooSkewed", ""), "RequestTimeTooSkewed too");
-        ok(cw_is_skew_error("InvalidSignatureException",
-                            "Signature expired: 20240101T000000Z is now earlier than 20240101T000500Z "
-                            "(20240101T001000Z - 5 min.)"),
+        is_int(aws_parse_http_date("Sun, 06 Nov 1994 08:49:37", &t), -EINVAL, "without GMT it is refused");
+        is_int(aws_parse_http_date("784111777", &t), -EINVAL, "so are seconds");
+        is_int(aws_parse_http_date(NULL, &t), -EINVAL, "and no header");
+        ok(aws_is_skew_error("RequestExpired", "Request has expired."), "RequestExpired is clock skew");
+        ok(aws_is_skew_error("RequestTimeTooSkewed", ""), "RequestTimeTooSkewed too");
+        ok(aws_is_skew_error("InvalidSignatureException",
+                             "Signature expired: 20240101T000000Z is now earlier than 20240101T000500Z "
+                             "(20240101T001000Z - 5 min.)"),
            "InvalidSignatureException saying 'Signature expired'");
-        ok(cw_is_skew_error("SignatureDoesNotMatch", "Signature not yet current: 20240101T002000Z is still later"),
+        ok(aws_is_skew_error("SignatureDoesNotMatch", "Signature not yet current: 20240101T002000Z is still later"),
            "SignatureDoesNotMatch saying 'Signature not yet current'");
-        ok(!cw_is_skew_error("SignatureDoesNotMatch", "The request signature we calculated does not match"),
+        ok(!aws_is_skew_error("SignatureDoesNotMatch", "The request signature we calculated does not match"),
            "a wrong key is not clock skew");
-        ok(!cw_is_skew_error("InvalidParameterValue", "Signature expired"), "nor is bad data");
+        ok(!aws_is_skew_error("InvalidParameterValue", "Signature expired"), "nor is bad data");
 }
 
 int main(void) {

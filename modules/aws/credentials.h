@@ -3,7 +3,7 @@
 
 #include <time.h>
 
-#include "cloudwatch/sigv4.h"
+#include "aws/sigv4.h"
 #include "imds/imds.h"
 
 /* AWS credentials, in the SDKs' order: the environment (AWS_ACCESS_KEY_ID,

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "cloudwatch/credentials.h"
+#include "aws/credentials.h"
 #include "http.h"
 #include "strbuf.h"
 

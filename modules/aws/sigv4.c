@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cloudwatch/sigv4.h"
+#include "aws/sigv4.h"
 #include "sha256.h"
 #include "strbuf.h"
 

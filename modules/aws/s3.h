@@ -27,8 +27,8 @@ struct s3 {
  * trailing '/'). -EINVAL with a reason for anything else. */
 int s3_url_parse(const char *url, char **ret_bucket, char **ret_prefix, char **ret_error);
 
-int s3_init(struct s3 *s, const char *bucket, const char *region, const char *endpoint_override,
-            const char *kms_key_id, struct aws_creds_provider *creds);
+int s3_init(struct s3 *s, const char *bucket, const char *region, const char *endpoint_override, const char *kms_key_id,
+            struct aws_creds_provider *creds);
 void s3_done(struct s3 *s);
 
 struct s3_object {
@@ -58,8 +58,8 @@ enum s3_put_condition {
         S3_PUT_IF_MATCH, /* If-Match: etag */
 };
 /* PUT with server-side encryption; *ret_etag (optional, 130 bytes) gets the new ETag. */
-int s3_put(struct s3 *s, const char *key, const void *data, size_t len, enum s3_put_condition cond,
-           const char *etag, char *ret_etag, struct aws_result *res);
+int s3_put(struct s3 *s, const char *key, const void *data, size_t len, enum s3_put_condition cond, const char *etag,
+           char *ret_etag, struct aws_result *res);
 /* DELETE, with If-Match when etag is not NULL. A missing key is 0. */
 int s3_delete(struct s3 *s, const char *key, const char *etag, struct aws_result *res);
 /* ListObjectsV2 under prefix (all pages, at most max_keys): keys, NULL-terminated. */

@@ -5,9 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/credentials.h"
 #include "cloudwatch/cloudwatch.h"
 #include "cloudwatch/collect.h"
-#include "aws/credentials.h"
 #include "cloudwatch/metric.h"
 #include "cloudwatch/putmetric.h"
 #include "cloudwatch/spool.h"
@@ -32,7 +32,7 @@ struct cw_state {
         struct spool *spool;
         struct imds *imds;
         struct aws_creds_provider *creds;
-        struct cw_client client;
+        struct aws_client client;
         bool client_ready;
         struct collect_state cst;
         sd_event_source *tick, *retry;
@@ -54,7 +54,7 @@ static void cw_state_free(struct cw_state *s) {
         sd_event_source_disable_unref(s->retry);
         cw_settings_done(&s->set);
         spool_free(s->spool);
-        cw_client_done(&s->client);
+        aws_client_done(&s->client);
         aws_creds_provider_free(s->creds);
         imds_free(s->imds);
         free(s);
@@ -411,14 +411,13 @@ static int client_ready(struct kiln_context *ctx, struct cw_state *s) {
                 snprintf(s->last_error, sizeof(s->last_error), "no region: set metrics.region or AWS_REGION");
                 return -ENXIO;
         }
-        r = cw_client_init(&s->client, s->set.region, s->set.endpoint, s->set.fips);
+        r = aws_client_init(&s->client, &aws_cloudwatch, s->set.region, s->set.endpoint, s->set.fips, s->creds);
         if (r < 0) {
-                cw_client_done(&s->client);
+                aws_client_done(&s->client);
                 snprintf(s->last_error, sizeof(s->last_error), "invalid metrics.endpoint '%s'", s->set.endpoint);
                 return r;
         }
         s->client.timeout_ms = s->set.timeout_ms;
-        s->client.creds = s->creds;
         s->client_ready = true;
         return 0;
 }
@@ -639,7 +638,7 @@ static int cloudwatch_reload(struct kiln_context *ctx) {
                 return r;
         cw_settings_done(&state->set);
         state->set = set;
-        cw_client_done(&state->client);
+        aws_client_done(&state->client);
         state->client_ready = false;
         return kiln_timer_schedule(ctx, &state->tick, USEC_PER_SEC, on_tick, state);
 }

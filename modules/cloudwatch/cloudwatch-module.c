@@ -358,7 +358,7 @@ static void gather(struct kiln_context *ctx, struct cw_state *s, time_t now) {
         _cleanup_(json_decrefp) json_t *collected = collect_all(ctx, s, now);
         _cleanup_metric_batch_ struct metric_batch in = {0};
         _cleanup_strv_free_ char **sources = NULL;
-        size_t bad = 0;
+        size_t bad = 0, cut = 0;
         int r;
 
         r = spool_take_incoming(s->spool, INCOMING_PER_TICK, &in, &sources, &bad);
@@ -370,6 +370,12 @@ static void gather(struct kiln_context *ctx, struct cw_state *s, time_t now) {
                 return (void) log_oom();
         if (json_array_size(collected) > 0 && metric_batch_add_json(&in, collected, NULL) < 0)
                 return (void) log_oom();
+        if (metric_decorate(&in, s->set.append, s->set.n_append, s->set.rollups, s->set.n_rollups, now, &cut) < 0)
+                return (void) log_oom();
+        if (cut > 0)
+                log_warning("%zu datum(s) had more than %d dimensions with metrics.append_dimensions: kept the first "
+                            "%d by name, as the CloudWatch agent does.",
+                            cut, METRIC_MAX_DIMENSIONS, METRIC_MAX_DIMENSIONS);
         persist(s);
         (void) commit(s, &in, now, sources, NULL, json_array_size(collected));
 }
@@ -674,4 +680,5 @@ const struct kiln_module cloudwatch_module = {
         .done = cloudwatch_done,
         .config_keys = cw_config_keys,
         .commands = cw_commands,
+        .validate = cw_validate,
 };

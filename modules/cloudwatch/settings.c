@@ -251,10 +251,6 @@ static int load_append(struct kiln_context *ctx, struct cw_settings *s) {
         return 0;
 }
 
-static int strcmp_ptr(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 static bool same_names(const struct metric_rollup *a, const struct metric_rollup *b) {
         if (a->n != b->n)
                 return false;
@@ -268,25 +264,14 @@ static bool same_names(const struct metric_rollup *a, const struct metric_rollup
  * each once. */
 static int load_rollup(const json_t *names, struct metric_rollup *ret) {
         _cleanup_strv_free_ char **v = NULL;
-        size_t i, n = 0;
+        size_t i;
         json_t *name;
 
         json_array_foreach(names, i, name)
                 if (json_is_string(name) && strv_push(&v, json_string_value(name)) < 0)
                         return -ENOMEM;
-        if (v) {
-                for (n = 0; v[n]; n++)
-                        ;
-                qsort(v, n, sizeof(*v), strcmp_ptr);
-                for (i = 1; i < n;)
-                        if (streq(v[i], v[i - 1])) {
-                                free(v[i]);
-                                memmove(v + i, v + i + 1, (n - i) * sizeof(*v));
-                                n--;
-                        } else
-                                i++;
-        }
-        *ret = (struct metric_rollup){.names = TAKE_PTR(v), .n = n};
+        *ret = (struct metric_rollup){.n = strv_sort_uniq(v)};
+        ret->names = TAKE_PTR(v);
         return 0;
 }
 

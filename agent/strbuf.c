@@ -225,6 +225,25 @@ size_t strv_length(char *const *l) {
         return n;
 }
 
+int strv_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+size_t strv_sort_uniq(char **l) {
+        size_t n = strv_length(l), k = 0;
+
+        if (n == 0)
+                return 0;
+        qsort(l, n, sizeof(char *), strv_cmp);
+        for (size_t i = 1; i < n; i++)
+                if (streq(l[i], l[k]))
+                        free(l[i]);
+                else
+                        l[++k] = l[i];
+        l[++k] = NULL;
+        return k;
+}
+
 int strv_push(char ***l, const char *s) {
         size_t n = strv_length(*l);
         char **nl;

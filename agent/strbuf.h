@@ -42,3 +42,7 @@ int safe_atou64(const char *s, unsigned long long *ret);
 char *strstrip(char *s);
 int strv_push(char ***l, const char *s);
 size_t strv_length(char *const *l);
+/* qsort() and bsearch() order of two char *: strcmp(). */
+int strv_cmp(const void *a, const void *b);
+/* Sorts l and frees repeated strings; its new length. */
+size_t strv_sort_uniq(char **l);

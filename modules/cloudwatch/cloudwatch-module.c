@@ -5,9 +5,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/credentials.h"
 #include "cloudwatch/cloudwatch.h"
 #include "cloudwatch/collect.h"
-#include "aws/credentials.h"
 #include "cloudwatch/metric.h"
 #include "cloudwatch/putmetric.h"
 #include "cloudwatch/spool.h"
@@ -32,7 +32,7 @@ struct cw_state {
         struct spool *spool;
         struct imds *imds;
         struct aws_creds_provider *creds;
-        struct cw_client client;
+        struct aws_client client;
         bool client_ready;
         struct collect_state cst;
         sd_event_source *tick, *retry;
@@ -54,7 +54,7 @@ static void cw_state_free(struct cw_state *s) {
         sd_event_source_disable_unref(s->retry);
         cw_settings_done(&s->set);
         spool_free(s->spool);
-        cw_client_done(&s->client);
+        aws_client_done(&s->client);
         aws_creds_provider_free(s->creds);
         imds_free(s->imds);
         free(s);
@@ -358,7 +358,7 @@ static void gather(struct kiln_context *ctx, struct cw_state *s, time_t now) {
         _cleanup_(json_decrefp) json_t *collected = collect_all(ctx, s, now);
         _cleanup_metric_batch_ struct metric_batch in = {0};
         _cleanup_strv_free_ char **sources = NULL;
-        size_t bad = 0;
+        size_t bad = 0, cut = 0;
         int r;
 
         r = spool_take_incoming(s->spool, INCOMING_PER_TICK, &in, &sources, &bad);
@@ -370,6 +370,12 @@ static void gather(struct kiln_context *ctx, struct cw_state *s, time_t now) {
                 return (void) log_oom();
         if (json_array_size(collected) > 0 && metric_batch_add_json(&in, collected, NULL) < 0)
                 return (void) log_oom();
+        if (metric_decorate(&in, s->set.append, s->set.n_append, s->set.rollups, s->set.n_rollups, now, &cut) < 0)
+                return (void) log_oom();
+        if (cut > 0)
+                log_warning("%zu datum(s) had more than %d dimensions with metrics.append_dimensions: kept the first "
+                            "%d by name, as the CloudWatch agent does.",
+                            cut, METRIC_MAX_DIMENSIONS, METRIC_MAX_DIMENSIONS);
         persist(s);
         (void) commit(s, &in, now, sources, NULL, json_array_size(collected));
 }
@@ -411,14 +417,13 @@ static int client_ready(struct kiln_context *ctx, struct cw_state *s) {
                 snprintf(s->last_error, sizeof(s->last_error), "no region: set metrics.region or AWS_REGION");
                 return -ENXIO;
         }
-        r = cw_client_init(&s->client, s->set.region, s->set.endpoint, s->set.fips);
+        r = aws_client_init(&s->client, &aws_cloudwatch, s->set.region, s->set.endpoint, s->set.fips, s->creds);
         if (r < 0) {
-                cw_client_done(&s->client);
+                aws_client_done(&s->client);
                 snprintf(s->last_error, sizeof(s->last_error), "invalid metrics.endpoint '%s'", s->set.endpoint);
                 return r;
         }
         s->client.timeout_ms = s->set.timeout_ms;
-        s->client.creds = s->creds;
         s->client_ready = true;
         return 0;
 }
@@ -639,7 +644,7 @@ static int cloudwatch_reload(struct kiln_context *ctx) {
                 return r;
         cw_settings_done(&state->set);
         state->set = set;
-        cw_client_done(&state->client);
+        aws_client_done(&state->client);
         state->client_ready = false;
         return kiln_timer_schedule(ctx, &state->tick, USEC_PER_SEC, on_tick, state);
 }
@@ -675,4 +680,5 @@ const struct kiln_module cloudwatch_module = {
         .done = cloudwatch_done,
         .config_keys = cw_config_keys,
         .commands = cw_commands,
+        .validate = cw_validate,
 };

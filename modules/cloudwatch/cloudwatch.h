@@ -19,6 +19,13 @@ struct cw_settings {
         char **collect;
         json_t *custom; /* metrics.custom, a reference */
         json_t *dimensions; /* [{"Name", "Value"}] added to collected datums */
+        /* append_dimensions and aggregation_dimensions, for metric_decorate():
+         * append[] points into append_json ([{"Name", "Value"}]). */
+        json_t *append_json;
+        struct metric_dim *append;
+        size_t n_append;
+        struct metric_rollup *rollups;
+        size_t n_rollups;
         char *region;
         char *endpoint; /* metrics.endpoint, NULL for AWS's */
         bool fips;
@@ -37,6 +44,8 @@ int cw_settings_load(struct kiln_context *ctx, struct cw_settings *ret);
 void cw_settings_done(struct cw_settings *s);
 /* What is wrong with the metrics: section beyond types; empty when fine. */
 void cw_config_check(const json_t *config, char ***ret_errors);
+/* Warnings for kiln validate: append_dimensions values the agent ignores. */
+void cw_validate(const json_t *config, struct config_report *report);
 
 extern const struct config_key cw_config_keys[];
 extern const struct kiln_command cw_commands[];

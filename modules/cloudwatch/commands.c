@@ -7,11 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/credentials.h"
+#include "aws/sigv4.h"
 #include "boot.h"
 #include "cli.h"
 #include "cloudwatch/cloudwatch.h"
-#include "aws/credentials.h"
-#include "aws/sigv4.h"
 #include "log.h"
 #include "path.h"
 #include "strbuf.h"

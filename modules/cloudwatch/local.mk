@@ -15,7 +15,8 @@ TESTS += \
 	tests/e2e/cloudwatch-outage.sh \
 	tests/e2e/cloudwatch-creds.sh \
 	tests/e2e/cloudwatch-skew.sh \
-	tests/e2e/cloudwatch-enospc.sh
+	tests/e2e/cloudwatch-enospc.sh \
+	tests/e2e/cloudwatch-dims.sh
 
 check_PROGRAMS += tests/unit/test-cloudwatch
 tests_unit_test_cloudwatch_SOURCES = tests/unit/test-cloudwatch.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c

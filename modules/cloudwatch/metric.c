@@ -163,6 +163,12 @@ static int check_dimensions(const struct metric_datum *d, char **ret_error) {
         return 0;
 }
 
+int metric_check_dimension(const char *name, const char *value, char **ret_error) {
+        struct metric_dim dim = {.name = name, .value = value};
+
+        return check_dimensions(&(struct metric_datum){.dims = &dim, .n_dims = 1}, ret_error);
+}
+
 static int check_value(double x, const char *what, char **ret_error) {
         if (isnan(x) || isinf(x))
                 return fail(ret_error, "%s must be a finite number", what);
@@ -380,6 +386,94 @@ int metric_pack(struct metric_datum *const *in, size_t n, struct metric_batch *o
                         return r;
                 slots[k] = (struct slot){.hash = h, .index_plus_1 = at + 1};
         }
+        return 0;
+}
+
+/* --- append_dimensions, aggregation_dimensions --- */
+
+static int dim_cmp(const void *x, const void *y) {
+        return strcmp(((const struct metric_dim *) x)->name, ((const struct metric_dim *) y)->name);
+}
+
+static const struct metric_dim *find_dim(const struct metric_datum *d, const char *name) {
+        for (size_t i = 0; i < d->n_dims; i++)
+                if (streq(d->dims[i].name, name))
+                        return &d->dims[i];
+        return NULL;
+}
+
+/* Sets append[] on d; true in *ret_cut when more than 30 were left. */
+static int append_dims(struct metric_batch *b, struct metric_datum *d, const struct metric_dim *append, size_t n_append,
+                       bool *ret_cut) {
+        struct metric_dim *dims;
+        size_t n = d->n_dims;
+
+        if (n_append == 0)
+                return 0;
+        dims = metric_batch_alloc(b, (n + n_append) * sizeof(*dims));
+        if (!dims)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                dims[i] = d->dims[i];
+        for (size_t i = 0; i < n_append; i++) {
+                size_t k = 0;
+                while (k < n && !streq(dims[k].name, append[i].name))
+                        k++;
+                dims[k] = append[i];
+                if (k == n)
+                        n++;
+        }
+        if (n > METRIC_MAX_DIMENSIONS) {
+                qsort(dims, n, sizeof(*dims), dim_cmp);
+                n = METRIC_MAX_DIMENSIONS;
+                *ret_cut = true;
+        }
+        d->dims = dims;
+        d->n_dims = n;
+        return 0;
+}
+
+/* Adds the copy of b->items[i] rolled up to r, when there is one. */
+static int add_rollup(struct metric_batch *b, size_t i, const struct metric_rollup *r) {
+        struct metric_datum copy = b->items[i];
+        struct metric_dim *dims = NULL;
+
+        if (r->n >= copy.n_dims)
+                return 0;
+        for (size_t j = 0; j < r->n; j++)
+                if (!find_dim(&copy, r->names[j]))
+                        return 0;
+        if (r->n > 0) {
+                dims = metric_batch_alloc(b, r->n * sizeof(*dims));
+                if (!dims)
+                        return -ENOMEM;
+        }
+        for (size_t j = 0; j < r->n; j++)
+                dims[j] = *find_dim(&copy, r->names[j]);
+        copy.dims = dims;
+        copy.n_dims = r->n;
+        return metric_batch_add(b, &copy) ? 0 : -ENOMEM;
+}
+
+int metric_decorate(struct metric_batch *b, const struct metric_dim *append, size_t n_append,
+                    const struct metric_rollup *rollups, size_t n_rollups, time_t now, size_t *ret_cut) {
+        size_t n = b->n_items, cut = 0;
+        int r;
+
+        for (size_t i = 0; i < n; i++) {
+                bool c = false;
+                if (metric_check(&b->items[i], now, NULL) < 0)
+                        continue;
+                r = append_dims(b, &b->items[i], append, n_append, &c);
+                cut += c;
+                /* add_rollup() may move b->items: i, not a pointer. */
+                for (size_t j = 0; r >= 0 && j < n_rollups; j++)
+                        r = add_rollup(b, i, &rollups[j]);
+                if (r < 0)
+                        return r;
+        }
+        if (ret_cut)
+                *ret_cut = cut;
         return 0;
 }
 

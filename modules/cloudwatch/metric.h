@@ -101,6 +101,26 @@ int metric_check(const struct metric_datum *d, time_t now, char **ret_error);
 /* How many samples a datum carries: 1, or the sum of its Counts. */
 double metric_samples(const struct metric_datum *d);
 
+/* Checks one dimension as metric_check() does. */
+int metric_check_dimension(const char *name, const char *value, char **ret_error);
+
+/* The dimensions to roll a datum up to: one of the CloudWatch agent's
+ * aggregation_dimensions, its names distinct. n == 0 rolls up to none. */
+struct metric_rollup {
+        char **names;
+        size_t n;
+};
+
+/* The CloudWatch agent's append_dimensions and aggregation_dimensions, on
+ * each datum of b that metric_check() takes at now. append[] is set on it,
+ * a value replacing one of the same name; beyond 30 dimensions the first 30
+ * by name are kept, as the agent keeps them, and *ret_cut (may be NULL)
+ * counts such datums. Then, per rollup, a copy of it with only the rollup's
+ * dimensions is added to b, when it has all of them and more besides (a
+ * rollup to all of its dimensions would be the datum again). */
+int metric_decorate(struct metric_batch *b, const struct metric_dim *append, size_t n_append,
+                    const struct metric_rollup *rollups, size_t n_rollups, time_t now, size_t *ret_cut);
+
 /* Packs samples of one metric (same name, dimensions, unit, resolution and
  * period: the minute, or the second for high resolution) into one datum
  * with Values and Counts, up to 150 distinct values each. in[] are checked

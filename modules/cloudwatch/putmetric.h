@@ -1,23 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-#include <jansson.h>
 #include <stdbool.h>
 
-#include "aws/credentials.h"
+#include "aws/aws.h"
 #include "cloudwatch/metric.h"
 
-/* One PutMetricData call: sign a body encoded beforehand (metric_encode(),
- * gzipped when it paid), send it, and judge CloudWatch's answer. */
-
-struct cw_client {
-        char *endpoint; /* "https://monitoring.us-east-1.amazonaws.com" */
-        char *host; /* the Host header: "host[:port]" */
-        char *region;
-        long timeout_ms;
-        struct aws_creds_provider *creds; /* not owned */
-        long clock_offset_s; /* CloudWatch's clock minus ours, learnt from a skew error's Date */
-};
+/* One PutMetricData call: a body encoded beforehand (metric_encode(),
+ * gzipped when it paid) signed and sent by aws_call() with a client made by
+ * aws_client_init(&aws_cloudwatch, ...), and CloudWatch's answer judged. */
 
 enum cw_outcome {
         CW_SENT, /* 2xx: CloudWatch has the data */
@@ -36,12 +27,6 @@ struct cw_answer {
         char message[768]; /* what went wrong, for the log; names the bad datum */
 };
 
-/* The endpoint as aws_endpoint() finds it: AWS_ENDPOINT_URL_CLOUDWATCH,
- * AWS_ENDPOINT_URL, override (metrics.endpoint), else
- * "https://monitoring[-fips].<region>.amazonaws.com[.cn]". */
-int cw_client_init(struct cw_client *c, const char *region, const char *override, bool fips);
-void cw_client_done(struct cw_client *c);
-
 /* A request body as metric_encode() made it. */
 struct cw_body {
         enum metric_protocol protocol;
@@ -50,8 +35,9 @@ struct cw_body {
         size_t len;
 };
 
-/* Signs (at our clock plus c->clock_offset_s), sends, judges. An answer
- * that says our clock is off corrects c->clock_offset_s from its Date
- * header, as the AWS SDKs do, and the request is signed again and sent
- * once more; credentials are not refreshed for it. */
-int cw_put_metric_data(struct cw_client *c, const struct cw_body *body, struct cw_answer *ret);
+/* Sends one request and judges the answer. As aws_call(): signed at our
+ * clock plus c->clock_offset_s, and an answer that says our clock is off
+ * corrects that offset from its Date header and the request goes once
+ * more; credentials are not refreshed for it. 0 whatever CloudWatch said
+ * (ret says it), a negative errno only for -ENOMEM and -EINVAL. */
+int cw_put_metric_data(struct aws_client *c, const struct cw_body *body, struct cw_answer *ret);

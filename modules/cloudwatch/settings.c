@@ -27,6 +27,19 @@ const struct config_key cw_config_keys[] = {
         {"metrics.dimensions", CONFIG_LIST,
          "Dimensions added to collected metrics: InstanceId, ImageId, InstanceType, AutoScalingGroupName, or "
          "Name=Value (default [InstanceId])."},
+        {"metrics.append_dimensions", CONFIG_MAP,
+         "EC2 dimensions added to every metric (collected and put-metric), as the CloudWatch agent's; also drops "
+         "the default of metrics.dimensions."},
+        {"metrics.append_dimensions.InstanceId", CONFIG_STRING, "\"${aws:InstanceId}\": the instance's ID."},
+        {"metrics.append_dimensions.InstanceType", CONFIG_STRING, "\"${aws:InstanceType}\": the instance type."},
+        {"metrics.append_dimensions.ImageId", CONFIG_STRING, "\"${aws:ImageId}\": the AMI's ID."},
+        {"metrics.append_dimensions.AutoScalingGroupName", CONFIG_STRING,
+         "\"${aws:AutoScalingGroupName}\": the instance's aws:autoscaling:groupName tag in IMDS."},
+        {"metrics.aggregation_dimensions", CONFIG_LIST,
+         "Dimension sets every metric is also pushed with, as the CloudWatch agent's roll-ups: "
+         "[[AutoScalingGroupName], [InstanceId, InstanceType], []]."},
+        {"metrics.aggregation_dimensions[]", CONFIG_LIST, "The dimension names one roll-up keeps ([]: none)."},
+        {"metrics.aggregation_dimensions[][]", CONFIG_STRING, "A dimension name."},
         {"metrics.high_resolution", CONFIG_BOOL, "Store at 1-second resolution (StorageResolution 1; default false)."},
         {"metrics.region", CONFIG_STRING, "AWS region (default AWS_REGION, then the instance's region)."},
         {"metrics.endpoint", CONFIG_STRING,
@@ -44,9 +57,20 @@ const struct config_key cw_config_keys[] = {
         {},
 };
 
+static const char *const ec2_dimensions[] = {"InstanceId", "InstanceType", "ImageId", "AutoScalingGroupName"};
+
 static bool known_dimension(const char *d) {
-        return streq(d, "InstanceId") || streq(d, "ImageId") || streq(d, "InstanceType") ||
-               streq(d, "AutoScalingGroupName");
+        for (size_t i = 0; i < ELEMENTSOF(ec2_dimensions); i++)
+                if (streq(d, ec2_dimensions[i]))
+                        return true;
+        return false;
+}
+
+/* What the agent takes for append_dimensions' key: "${aws:KEY}", only. */
+static bool append_value_ok(const char *key, const char *value) {
+        _cleanup_free_ char *want = strdup_printf("${aws:%s}", key);
+
+        return want && value && streq(value, want);
 }
 
 static void push_error(char ***errors, char *msg) {
@@ -96,8 +120,29 @@ void cw_config_check(const json_t *config, char ***ret_errors) {
                                                           "InstanceType, AutoScalingGroupName or Name=Value",
                                                           d ?: "?"));
         }
+        if (json_array_size(config_get(config, "metrics.dimensions")) > METRIC_MAX_DIMENSIONS)
+                push_error(&errors, strdup_printf("dimensions has more than %d entries", METRIC_MAX_DIMENSIONS));
+        json_array_foreach(config_get(config, "metrics.aggregation_dimensions"), i, v)
+                if (json_array_size(v) > METRIC_MAX_DIMENSIONS)
+                        push_error(&errors, strdup_printf("aggregation_dimensions[%zu] names more than %d dimensions",
+                                                          i, METRIC_MAX_DIMENSIONS));
         check_custom(config_get(config, "metrics.custom"), &errors);
         *ret_errors = errors;
+}
+
+void cw_validate(const json_t *config, struct config_report *report) {
+        const json_t *append = config_get(config, "metrics.append_dimensions");
+
+        for (size_t i = 0; json_is_object(append) && i < ELEMENTSOF(ec2_dimensions); i++) {
+                const char *k = ec2_dimensions[i];
+                json_t *v = json_object_get(append, k);
+                _cleanup_free_ char *path = strdup_printf("metrics.append_dimensions.%s", k);
+                if (json_is_string(v) && !append_value_ok(k, json_string_value(v)) && path)
+                        config_report_warning(report, path,
+                                              "'%s' is not \"${aws:%s}\", the only value the CloudWatch agent takes "
+                                              "for %s: ignoring it",
+                                              path, k, k);
+        }
 }
 
 static int dimension_value(struct kiln_context *ctx, const char *name, char **ret) {
@@ -120,7 +165,10 @@ static int dimension_value(struct kiln_context *ctx, const char *name, char **re
         return r;
 }
 
-static int add_dimension(struct kiln_context *ctx, json_t *dims, const char *spec) {
+/* Adds a dimension (NAME or NAME=VALUE) to dims; an EC2 one unknown here is
+ * left out, said at info level when optional (the agent's
+ * append_dimensions leaves AutoScalingGroupName out quietly). */
+static int add_dimension(struct kiln_context *ctx, json_t *dims, const char *spec, bool optional) {
         const char *eq = strchr(spec, '=');
         _cleanup_free_ char *name = eq ? strndup(spec, (size_t) (eq - spec)) : strdup(spec), *value = NULL;
         int r;
@@ -130,11 +178,20 @@ static int add_dimension(struct kiln_context *ctx, json_t *dims, const char *spe
         if (eq)
                 value = strdup(eq + 1);
         else {
+                _cleanup_free_ char *why = NULL;
                 r = dimension_value(ctx, name, &value);
+                if (r == -ENOMEM)
+                        return r;
+                if (r >= 0 && metric_check_dimension(name, value, &why) < 0) {
+                        log_warning("Metrics dimension %s: CloudWatch would refuse %s, leaving it out.", name,
+                                    why ? why : "its value");
+                        return 0;
+                }
                 if (r < 0) {
-                        log_warning("Metrics dimension %s is unknown on this instance (%s), leaving it out.", name,
-                                    streq(name, "AutoScalingGroupName") ? "no aws:autoscaling:groupName tag in IMDS"
-                                                                        : "the instance was not identified");
+                        log_full(optional ? LOG_INFO : LOG_WARNING,
+                                 "Metrics dimension %s is unknown on this instance (%s), leaving it out.", name,
+                                 streq(name, "AutoScalingGroupName") ? "no aws:autoscaling:groupName tag in IMDS"
+                                                                     : "the instance was not identified");
                         return 0;
                 }
         }
@@ -151,12 +208,100 @@ static int load_dimensions(struct kiln_context *ctx, json_t **ret) {
 
         if (!dims)
                 return -ENOMEM;
-        if (!list)
-                return (r = add_dimension(ctx, dims, "InstanceId")) < 0 ? r : (*ret = TAKE_PTR(dims), 0);
+        /* The agent's append_dimensions replace its default dimension
+         * (host); here they replace the default InstanceId. */
+        if (!list && !config_get(ctx->config, "metrics.append_dimensions"))
+                return (r = add_dimension(ctx, dims, "InstanceId", false)) < 0 ? r : (*ret = TAKE_PTR(dims), 0);
         json_array_foreach(list, i, v)
-                if (json_is_string(v) && (r = add_dimension(ctx, dims, json_string_value(v))) < 0)
+                if (json_is_string(v) && (r = add_dimension(ctx, dims, json_string_value(v), false)) < 0)
                         return r;
         *ret = TAKE_PTR(dims);
+        return 0;
+}
+
+/* append_dimensions as the agent reads them: the four keys with their
+ * "${aws:KEY}" value, anything else ignored (kiln validate says so). */
+static int load_append(struct kiln_context *ctx, struct cw_settings *s) {
+        const json_t *append = config_get(ctx->config, "metrics.append_dimensions");
+        size_t i;
+        json_t *v;
+        int r;
+
+        s->append_json = json_array();
+        if (!s->append_json)
+                return -ENOMEM;
+        for (i = 0; json_is_object(append) && i < ELEMENTSOF(ec2_dimensions); i++) {
+                const char *k = ec2_dimensions[i];
+                if (!json_object_get(append, k))
+                        continue;
+                if (!append_value_ok(k, json_string_value(json_object_get(append, k)))) {
+                        log_warning("metrics.append_dimensions.%s is not \"${aws:%s}\", ignoring it.", k, k);
+                        continue;
+                }
+                r = add_dimension(ctx, s->append_json, k, true);
+                if (r < 0)
+                        return r;
+        }
+        s->append = calloc(json_array_size(s->append_json) + 1, sizeof(*s->append));
+        if (!s->append)
+                return -ENOMEM;
+        json_array_foreach(s->append_json, i, v)
+                s->append[s->n_append++] = (struct metric_dim){.name = json_string_value(json_object_get(v, "Name")),
+                                                               .value = json_string_value(json_object_get(v, "Value"))};
+        return 0;
+}
+
+static bool same_names(const struct metric_rollup *a, const struct metric_rollup *b) {
+        if (a->n != b->n)
+                return false;
+        for (size_t i = 0; i < a->n; i++)
+                if (!streq(a->names[i], b->names[i]))
+                        return false;
+        return true;
+}
+
+/* One aggregation_dimensions entry as the agent reads it: names sorted,
+ * each once. */
+static int load_rollup(const json_t *names, struct metric_rollup *ret) {
+        _cleanup_strv_free_ char **v = NULL;
+        size_t i;
+        json_t *name;
+
+        json_array_foreach(names, i, name)
+                if (json_is_string(name) && strv_push(&v, json_string_value(name)) < 0)
+                        return -ENOMEM;
+        *ret = (struct metric_rollup){.n = strv_sort_uniq(v)};
+        ret->names = TAKE_PTR(v);
+        return 0;
+}
+
+/* aggregation_dimensions: each distinct set once. */
+static int load_rollups(const json_t *config, struct cw_settings *s) {
+        const json_t *list = config_get(config, "metrics.aggregation_dimensions");
+        size_t i;
+        json_t *names;
+        int r;
+
+        if (json_array_size(list) == 0)
+                return 0;
+        s->rollups = calloc(json_array_size(list), sizeof(*s->rollups));
+        if (!s->rollups)
+                return -ENOMEM;
+        json_array_foreach(list, i, names) {
+                struct metric_rollup *ro = &s->rollups[s->n_rollups];
+                bool seen = false;
+                if (!json_is_array(names) || json_array_size(names) > METRIC_MAX_DIMENSIONS)
+                        continue;
+                r = load_rollup(names, ro);
+                if (r < 0)
+                        return r;
+                for (size_t j = 0; j < s->n_rollups && !seen; j++)
+                        seen = same_names(&s->rollups[j], ro);
+                if (seen)
+                        strv_free(TAKE_PTR(ro->names));
+                else
+                        s->n_rollups++;
+        }
         return 0;
 }
 
@@ -225,6 +370,8 @@ int cw_settings_load(struct kiln_context *ctx, struct cw_settings *ret) {
         s.nginx_url = nginx_url(cfg);
         r = s.namespace ? load_collect(cfg, &s.collect) : -ENOMEM;
         r = r < 0 || !s.enabled ? r : load_dimensions(ctx, &s.dimensions);
+        r = r < 0 ? r : load_append(ctx, &s);
+        r = r < 0 ? r : load_rollups(cfg, &s);
         if (r < 0) {
                 cw_settings_done(&s);
                 return r;
@@ -238,6 +385,11 @@ void cw_settings_done(struct cw_settings *s) {
         strv_free(s->collect);
         json_decref(s->custom);
         json_decref(s->dimensions);
+        json_decref(s->append_json);
+        free(s->append);
+        for (size_t i = 0; i < s->n_rollups; i++)
+                strv_free(s->rollups[i].names);
+        free(s->rollups);
         free(s->region);
         free(s->endpoint);
         free(s->nginx_url);

@@ -398,10 +398,6 @@ static void entry_set(struct entry *e, struct spool_request *reqs, size_t n, siz
         e->bytes = bytes;
 }
 
-static int strcmp_ptr(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* Removes the incoming files a commit in memory took: it was sent or dropped. */
 static void entry_drop_sources(struct spool *s, struct entry *e) {
         for (char **p = e->sources; p && *p; p++)
@@ -599,7 +595,7 @@ static int parse_incoming(struct spool *s, const char *name, struct metric_batch
 static bool held(const struct spool *s, const char *name) {
         for (size_t i = 0; i < s->n_entries; i++) {
                 const struct entry *e = &s->entries[i];
-                if (e->sources && bsearch(&name, e->sources, strv_length(e->sources), sizeof(char *), strcmp_ptr))
+                if (e->sources && bsearch(&name, e->sources, strv_length(e->sources), sizeof(char *), strv_cmp))
                         return true;
         }
         return false;
@@ -682,7 +678,7 @@ static int keep_in_memory(struct spool *s, const char *name, struct spool_reques
                 return r;
         }
         if (copy)
-                qsort(copy, strv_length(copy), sizeof(char *), strcmp_ptr);
+                qsort(copy, strv_length(copy), sizeof(char *), strv_cmp);
         e = &s->entries[s->n_entries - 1];
         e->in_memory = true;
         e->reqs = own;

@@ -680,6 +680,85 @@ static void test_skew(void) {
         ok(!aws_is_skew_error("InvalidParameterValue", "Signature expired"), "nor is bad data");
 }
 
+static const char *dim_value(const struct metric_datum *d, const char *name) {
+        for (size_t i = 0; i < d->n_dims; i++)
+                if (streq(d->dims[i].name, name))
+                        return d->dims[i].value;
+        return NULL;
+}
+
+/* The copies of datum named name with exactly n dimensions. */
+static size_t count_with(const struct metric_batch *b, const char *name, size_t n) {
+        size_t c = 0;
+
+        for (size_t i = 0; i < b->n_items; i++)
+                c += b->items[i].name && streq(b->items[i].name, name) && b->items[i].n_dims == n;
+        return c;
+}
+
+static void test_decorate(void) {
+        _cleanup_metric_batch_ struct metric_batch b = {0}, q = {0};
+        _cleanup_strbuf_ struct strbuf doc = STRBUF_INIT;
+        const struct metric_dim append[] = {
+                {"InstanceId", "i-1"}, {"InstanceType", "t3.micro"}, {"AutoScalingGroupName", "web"}};
+        char *asg[] = {(char *) "AutoScalingGroupName", NULL},
+             *it[] = {(char *) "InstanceId", (char *) "InstanceType", NULL},
+             *missing[] = {(char *) "Mount", (char *) "Nope", NULL};
+        const struct metric_rollup rollups[] = {{asg, 1}, {it, 2}, {NULL, 0}, {missing, 2}};
+        time_t now = time(NULL);
+        size_t cut = 99;
+
+        ok(strbuf_printf(&doc, "[{\"MetricName\": \"A\", \"Value\": 1, \"Dimensions\": [{\"Name\": \"Mount\", "
+                               "\"Value\": \"/\"}, {\"Name\": \"InstanceId\", \"Value\": \"i-old\"}]}, "
+                               "{\"MetricName\": \"B\", \"Value\": 2}, {\"MetricName\": \"C\", \"Value\": 3, "
+                               "\"Dimensions\": [") >= 0,
+           "test datums");
+        for (int i = 0; i < 29; i++)
+                (void) strbuf_printf(&doc, "%s{\"Name\": \"D%02d\", \"Value\": \"v\"}", i ? ", " : "", i);
+        (void) strbuf_printf(&doc, "]}, {\"MetricName\": \"D\", \"Value\": 4, \"Unit\": \"Parsecs\"}]");
+        is_int(metric_parse_datums(&b, doc.data, doc.len, NULL), 0, "datums to decorate parse");
+        is_int(metric_decorate(&b, append, ELEMENTSOF(append), rollups, ELEMENTSOF(rollups), now, &cut), 0,
+               "append_dimensions and aggregation_dimensions applied");
+        is_int(b.n_items, 4 + 3 + 3 + 2, "3 roll-ups of A and B, 2 of C (it lost InstanceId), none of the bad D");
+        is_int(b.items[0].n_dims, 4, "A keeps its own dimension and gains the EC2 ones");
+        is_str(dim_value(&b.items[0], "Mount"), "/", "... its Mount kept");
+        is_str(dim_value(&b.items[0], "InstanceId"), "i-1", "... an appended dimension replaces one of its name");
+        is_str(dim_value(&b.items[0], "AutoScalingGroupName"), "web", "... and the group is there");
+        is_int(b.items[1].n_dims, 3, "B, without dimensions, gets the three EC2 ones");
+        is_int(b.items[2].n_dims, 30, "C is cut to CloudWatch's 30 dimensions");
+        ok(dim_value(&b.items[2], "AutoScalingGroupName") && dim_value(&b.items[2], "D28") &&
+                   !dim_value(&b.items[2], "InstanceId") && !dim_value(&b.items[2], "InstanceType"),
+           "... keeping the first 30 by name, as the agent");
+        is_int(cut, 1, "one datum was cut");
+        is_int(b.items[3].n_dims, 0, "a datum CloudWatch would refuse is left alone");
+        is_int(count_with(&b, "A", 1), 1, "A rolled up to AutoScalingGroupName alone");
+        is_int(count_with(&b, "A", 2), 1, "A rolled up to InstanceId and InstanceType");
+        is_int(count_with(&b, "A", 0), 1, "A rolled up to no dimension ([])");
+        is_int(count_with(&b, "C", 0) + count_with(&b, "C", 1), 2, "C rolled up to [] and the group");
+        for (size_t i = 4; i < b.n_items; i++)
+                if (b.items[i].n_dims == 2) {
+                        is_str(b.items[i].dims[0].name, "InstanceId", "a roll-up keeps the names given");
+                        is_str(dim_value(&b.items[i], "InstanceType"), "t3.micro", "... with the datum's values");
+                        ok(b.items[i].has_value && (b.items[i].value == 1 || b.items[i].value == 2),
+                           "... and its value");
+                        break;
+                }
+        for (size_t i = 0; i < b.n_items; i++)
+                if (metric_check(&b.items[i], now, NULL) < 0 && !streq(b.items[i].name, "D"))
+                        ok(0, "decorated datum %zu (%s) is valid", i, b.items[i].name);
+
+        /* A roll-up to every dimension of a datum would be the datum again. */
+        const char *one = "[{\"MetricName\": \"E\", \"Value\": 5, \"Dimensions\": [{\"Name\": "
+                          "\"AutoScalingGroupName\", \"Value\": \"g\"}]}, {\"MetricName\": \"F\", \"Value\": 6}]";
+        is_int(metric_parse_datums(&q, one, strlen(one), NULL), 0, "more datums parse");
+        is_int(metric_decorate(&q, NULL, 0, rollups, ELEMENTSOF(rollups), now, NULL), 0, "roll-ups alone");
+        is_int(q.n_items, 3, "only [] rolls up a datum of one dimension; none rolls up one without");
+        is_int(count_with(&q, "E", 0), 1, "... E without its dimension");
+        is_int(count_with(&q, "E", 1), 1, "... and E as it was");
+        is_int(metric_check_dimension("AutoScalingGroupName", "caf\xc3\xa9", NULL), -EINVAL,
+               "a value CloudWatch refuses is found before it is appended");
+}
+
 int main(void) {
         test_sigv4_vector();
         test_check();
@@ -693,6 +772,7 @@ int main(void) {
         test_parsers();
         test_error_codes();
         test_skew();
+        test_decorate();
         test_creds_imds();
         return tap_done();
 }

@@ -73,6 +73,13 @@ static void test_strv(void) {
         is_int(strv_length(l), 2, "strv has two entries");
         is_str(l[1], "b", "second entry is b");
         is_str(strstrip(s), "padded", "strstrip trims both ends");
+
+        _cleanup_strv_free_ char **u = NULL;
+        for (const char *const *p = (const char *const[]){"b", "a", "b", "c", "a", NULL}; *p; p++)
+                strv_push(&u, *p);
+        is_int(strv_sort_uniq(u), 3, "strv_sort_uniq keeps each string once");
+        ok(streq(u[0], "a") && streq(u[1], "b") && streq(u[2], "c") && !u[3], "... sorted, NULL-terminated");
+        is_int(strv_sort_uniq(NULL), 0, "... and takes an empty list");
 }
 
 int main(void) {

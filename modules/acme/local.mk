@@ -4,6 +4,7 @@ libkiln_a_SOURCES += \
 	modules/acme/acme-module.c \
 	modules/acme/client.c \
 	modules/acme/order.c \
+	modules/acme/dns01.c \
 	modules/acme/cert.c \
 	modules/acme/ari.c \
 	modules/acme/store.c \

@@ -225,7 +225,9 @@ static int issue(struct acme_run *run, const struct acme_site *site, json_t *sta
         if (r < 0)
                 return record_failure(run, site->name, state, r, "Failed to prepare the certificate key", ret_error);
         challenge_ready(run);
-        log_info("Requesting a certificate for site '%s' from %s.", site->name, run->cfg->directory);
+        run->client->challenge = site->challenge;
+        log_info("Requesting a certificate for site '%s' from %s%s.", site->name, run->cfg->directory,
+                 site->challenge == ACME_CHALLENGE_DNS01 ? " (dns-01)" : "");
         r = acme_issue(run->client, site->domains, key, replaces, &pem);
         if (r >= 0 && (r = cert_info_from_pem(pem, &ci)) < 0)
                 acme_errorf(run->client, r, "The CA sent a certificate kiln cannot read");

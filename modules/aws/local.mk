@@ -2,7 +2,8 @@ libkiln_a_SOURCES += \
 	modules/aws/aws.c modules/aws/aws.h \
 	modules/aws/xml.c \
 	modules/aws/sigv4.c modules/aws/sigv4.h \
-	modules/aws/credentials.c modules/aws/credentials.h
+	modules/aws/credentials.c modules/aws/credentials.h \
+	modules/aws/route53.c modules/aws/route53.h
 
 check_PROGRAMS += tests/unit/test-aws
 tests_unit_test_aws_SOURCES = tests/unit/test-aws.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c

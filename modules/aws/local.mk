@@ -8,3 +8,7 @@ libkiln_a_SOURCES += \
 check_PROGRAMS += tests/unit/test-aws
 tests_unit_test_aws_SOURCES = tests/unit/test-aws.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
 tests_unit_test_aws_LDADD = $(TEST_UNIT_LDADD)
+
+check_PROGRAMS += tests/unit/test-route53
+tests_unit_test_route53_SOURCES = tests/unit/test-route53.c tests/unit/tap.h
+tests_unit_test_route53_LDADD = $(TEST_UNIT_LDADD)

@@ -12,3 +12,6 @@ tests_unit_test_aws_LDADD = $(TEST_UNIT_LDADD)
 check_PROGRAMS += tests/unit/test-route53
 tests_unit_test_route53_SOURCES = tests/unit/test-route53.c tests/unit/tap.h
 tests_unit_test_route53_LDADD = $(TEST_UNIT_LDADD)
+
+EXTRA_DIST += \
+	tests/data/fuzz/fuzz-route53/zones.xml tests/data/fuzz/fuzz-route53/error.xml

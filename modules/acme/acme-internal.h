@@ -9,11 +9,13 @@
 #include "acme/acme.h"
 #include "config.h"
 #include "http.h"
+#include "imds/imds.h"
 #include "keys.h"
 
 /* The ACME module's own pieces, shared between its files:
  *   client.c    directory, nonce pool, JWS requests, problems, account
  *   order.c     newOrder, authorizations, http-01, finalize, download
+ *   dns01.c     dns-01 through Route 53
  *   cert.c      certificate facts (expiry, issuer, ARI cert ID), TLS probe
  *   ari.c       renewal information and when to renew
  *   store.c     per-site files and state.json
@@ -38,11 +40,20 @@ struct acme_config {
         long order_timeout_ms;
         int http_port; /* where the http-01 location answers locally */
         int https_port; /* where nginx serves the sites */
+        char *route53_zone_id; /* acme.route53.hosted_zone_id; NULL: found by name */
+        char *route53_endpoint; /* acme.route53.endpoint; may be NULL */
+        struct imds_options imds; /* for the instance role's credentials (strings point into the config) */
+};
+
+enum acme_challenge {
+        ACME_CHALLENGE_HTTP01,
+        ACME_CHALLENGE_DNS01,
 };
 
 struct acme_site {
         char *name;
         char **domains; /* NULL-terminated, at least one */
+        enum acme_challenge challenge;
 };
 
 int acme_config_parse(const json_t *config, struct acme_config *ret, char **ret_error);
@@ -78,6 +89,10 @@ struct acme_client {
         char down_error[512];
         unsigned requests;
         unsigned bad_nonces;
+        /* The challenge of the next order (the site's), and dns-01's Route
+         * 53 client, made on first need. */
+        enum acme_challenge challenge;
+        struct dns01 *dns01;
 };
 
 int acme_client_new(const struct acme_config *cfg, struct acme_client **ret);
@@ -111,6 +126,22 @@ void acme_http_defaults(const struct acme_client *c, struct http_request *req);
 const char *acme_jws_alg(enum key_type t);
 int acme_jws(const struct kiln_key *k, const char *protected_json, const char *payload, char **ret);
 int acme_eab_jws(const char *kid, const char *hmac_key_b64, const char *url, const json_t *jwk, json_t **ret);
+
+/* dns-01 (dns01.c): base64url(SHA-256(token "." thumbprint)), the TXT
+ * value; records collected per order (dns01_begin, dns01_add), published
+ * and followed to INSYNC within deadline_ms (CLOCK_MONOTONIC), deleted by
+ * dns01_cleanup() whatever happened. Failures are described in c->error. */
+struct dns01;
+int dns01_txt_value(const char *token, const char *thumbprint, char **ret);
+int dns01_new(const struct acme_config *cfg, struct dns01 **ret, char **ret_error);
+void dns01_free(struct dns01 *d);
+DEFINE_POINTER_CLEANUP(struct dns01, dns01_free)
+void dns01_begin(struct dns01 *d);
+int dns01_add(struct dns01 *d, const char *domain, const char *value);
+int dns01_publish(struct dns01 *d, struct acme_client *c, long deadline_ms);
+void dns01_cleanup(struct dns01 *d);
+/* The name a site's "challenge" value means; -EINVAL for others. */
+int acme_challenge_from_string(const char *s, enum acme_challenge *ret);
 
 /* Issues a certificate for domains with key; *ret is the PEM chain. */
 int acme_issue(struct acme_client *c, char *const *domains, const struct kiln_key *key, const char *replaces,

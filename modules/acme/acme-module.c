@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "acme/acme-internal.h"
+#include "aws/route53.h"
 #include "config.h"
 #include "fileio.h"
 #include "keys.h"
@@ -110,6 +111,13 @@ int acme_config_parse(const json_t *config, struct acme_config *ret, char **ret_
         c.order_timeout_ms = config_int(config, "acme.timeout", DEFAULT_ORDER_TIMEOUT_S) * 1000L;
         c.http_port = (int) config_int(config, "nginx.http_port", 80);
         c.https_port = (int) config_int(config, "nginx.https_port", 443);
+        c.route53_zone_id = config_string(config, "acme.route53.hosted_zone_id", NULL)
+                                    ? strdup(config_string(config, "acme.route53.hosted_zone_id", NULL))
+                                    : NULL;
+        c.route53_endpoint = config_string(config, "acme.route53.endpoint", NULL)
+                                     ? strdup(config_string(config, "acme.route53.endpoint", NULL))
+                                     : NULL;
+        imds_options_from_config(config, &c.imds);
         *ret = c;
         return 0;
 }
@@ -121,21 +129,43 @@ void acme_config_done(struct acme_config *c) {
         free(c->profile);
         free(c->eab_kid);
         free(c->eab_hmac_key);
+        free(c->route53_zone_id);
+        free(c->route53_endpoint);
         *c = (struct acme_config){0};
 }
 
-static int site_domains(const json_t *site, char ***ret) {
+int acme_challenge_from_string(const char *s, enum acme_challenge *ret) {
+        if (!s || streq(s, "http-01"))
+                *ret = ACME_CHALLENGE_HTTP01;
+        else if (streq(s, "dns-01"))
+                *ret = ACME_CHALLENGE_DNS01;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* A name ACME can order: "*." only as the whole first label, and only
+ * with dns-01 (http-01 cannot prove a wildcard, RFC 8555 7.1.3). */
+static bool acme_domain_valid(const char *s, enum acme_challenge ch) {
+        if (ch == ACME_CHALLENGE_DNS01 && strneq(s, "*.", 2))
+                s += 2;
+        return *s && !strchr(s, '*') && !strchr(s, '/');
+}
+
+static int site_domains(const json_t *site, enum acme_challenge ch, char ***ret) {
         json_t *d = json_object_get(site, "domains");
         char **l = NULL;
         size_t i;
         json_t *v;
 
-        if (json_is_string(d))
+        if (json_is_string(d)) {
+                if (!acme_domain_valid(json_string_value(d), ch))
+                        return -EINVAL;
                 return strv_push(ret, json_string_value(d));
+        }
         json_array_foreach(d, i, v) {
                 const char *s = json_string_value(v);
-                /* http-01 cannot prove a wildcard. */
-                if (!s || !*s || strchr(s, '*') || strchr(s, '/') || strv_push(&l, s) < 0) {
+                if (!s || !acme_domain_valid(s, ch) || strv_push(&l, s) < 0) {
                         strv_free(l);
                         return -EINVAL;
                 }
@@ -154,11 +184,19 @@ void acme_sites_free(struct acme_site *s, size_t n) {
 
 static int site_add(struct acme_site **sites, size_t *n, const json_t *site, char **ret_error) {
         const char *name = json_string_value(json_object_get(site, "name"));
+        const char *ch = json_string_value(json_object_get(site, "challenge"));
         struct acme_site s = {0}, *l;
 
-        if (site_domains(site, &s.domains) < 0 || !s.domains) {
+        if (acme_challenge_from_string(ch, &s.challenge) < 0)
+                return config_error(ret_error, "site '%s': challenge '%s' is not http-01 or dns-01", name ? name : "?",
+                                    ch);
+        if (site_domains(site, s.challenge, &s.domains) < 0 || !s.domains) {
                 strv_free(s.domains);
-                return config_error(ret_error, "site '%s' needs domains (no wildcards) for tls: acme",
+                return config_error(ret_error,
+                                    s.challenge == ACME_CHALLENGE_DNS01
+                                            ? "site '%s' needs domains for tls: acme"
+                                            : "site '%s' needs domains (no wildcards: they need challenge: dns-01) "
+                                              "for tls: acme",
                                     name ? name : "?");
         }
         s.name = strdup(name ? name : s.domains[0]);
@@ -439,6 +477,57 @@ static void acme_done(struct kiln_context *ctx) {
         renew_timer = sd_event_source_disable_unref(renew_timer);
 }
 
+/* --- kiln validate --- */
+
+static void validate_site(struct config_report *rep, size_t index, const json_t *site) {
+        const char *ch = json_string_value(json_object_get(site, "challenge"));
+        json_t *d = json_object_get(site, "domains"), *v;
+        enum acme_challenge c = ACME_CHALLENGE_HTTP01;
+        _cleanup_free_ char *key = strdup_printf("sites[%zu].challenge", index);
+        size_t i;
+
+        if (!key)
+                return;
+        if (json_object_get(site, "challenge") && acme_challenge_from_string(ch, &c) < 0) {
+                config_report_error(rep, key, "%s: must be http-01 or dns-01", key);
+                return;
+        }
+        if (!streq(json_string_value(json_object_get(site, "tls")) ?: "", "acme")) {
+                if (json_object_get(site, "challenge"))
+                        config_report_warning(rep, key, "%s: only used with tls: acme, ignoring", key);
+                return;
+        }
+        if (c == ACME_CHALLENGE_DNS01)
+                return;
+        /* The nginx module checks the names themselves. */
+        for (i = 0; i < (json_is_array(d) ? json_array_size(d) : 1); i++) {
+                _cleanup_free_ char *path = json_is_array(d) ? strdup_printf("sites[%zu].domains[%zu]", index, i)
+                                                             : strdup_printf("sites[%zu].domains", index);
+                v = json_is_array(d) ? json_array_get(d, i) : d;
+                if (path && json_is_string(v) && strchr(json_string_value(v), '*'))
+                        config_report_error(rep, path,
+                                            "%s: '%s' is a wildcard: tls: acme proves it only with "
+                                            "'challenge: dns-01' (Route 53), not http-01",
+                                            path, json_string_value(v));
+        }
+}
+
+static void acme_validate(const json_t *config, struct config_report *rep) {
+        const char *zone = config_string(config, "acme.route53.hosted_zone_id", NULL);
+        _cleanup_free_ char *id = NULL;
+        size_t i;
+        json_t *site;
+
+        if (zone && route53_zone_id_parse(zone, &id) < 0)
+                config_report_error(rep, "acme.route53.hosted_zone_id",
+                                    "acme.route53.hosted_zone_id: '%s' is not a hosted zone ID (Z... or "
+                                    "/hostedzone/Z...)",
+                                    zone);
+        json_array_foreach(config_get(config, "sites"), i, site)
+                if (json_is_object(site))
+                        validate_site(rep, i, site);
+}
+
 static const struct config_key acme_keys[] = {
         {"acme", CONFIG_MAP, "The ACME CA that issues certificates for sites with tls: acme."},
         {"acme.email", CONFIG_STRING, "Contact address of the ACME account (expiry notices)."},
@@ -454,6 +543,14 @@ static const struct config_key acme_keys[] = {
         {"acme.renew_before", CONFIG_ANY,
          "Renew this long before expiry: days, or 30d/12h/90m; default a third of the lifetime (ARI wins)."},
         {"acme.timeout", CONFIG_INT, "Seconds one order may take, polling included (default 120)."},
+        {"acme.route53", CONFIG_MAP, "Route 53, for sites with challenge: dns-01."},
+        {"acme.route53.hosted_zone_id", CONFIG_STRING,
+         "The hosted zone for every dns-01 record (Z... or /hostedzone/Z...); default: the most specific public "
+         "zone of each name."},
+        {"acme.route53.endpoint", CONFIG_STRING,
+         "Route 53's URL (AWS_ENDPOINT_URL_ROUTE_53 and AWS_ENDPOINT_URL win); default AWS's."},
+        {"sites[].challenge", CONFIG_STRING,
+         "tls: acme: http-01 (default) or dns-01 (a TXT record in Route 53; needed for wildcards)."},
         {},
 };
 
@@ -468,4 +565,5 @@ const struct kiln_module acme_module = {
         .done = acme_done,
         .config_keys = acme_keys,
         .commands = acme_commands,
+        .validate = acme_validate,
 };

@@ -75,6 +75,7 @@ void acme_client_free(struct acme_client *c) {
         free(c->account_path);
         free(c->kid);
         free(c->thumbprint);
+        dns01_free(c->dns01);
         free(c);
 }
 

@@ -4,6 +4,7 @@ libkiln_a_SOURCES += \
 	modules/acme/acme-module.c \
 	modules/acme/client.c \
 	modules/acme/order.c \
+	modules/acme/dns01.c \
 	modules/acme/cert.c \
 	modules/acme/ari.c \
 	modules/acme/store.c \
@@ -21,10 +22,11 @@ TESTS += \
 	tests/e2e/acme-ca-down.sh \
 	tests/e2e/acme-renew.sh \
 	tests/e2e/acme-eab.sh \
-	tests/e2e/acme-demo.sh
+	tests/e2e/acme-demo.sh \
+	tests/e2e/acme-dns01.sh
 
 EXTRA_DIST += \
-	tests/local-ec2.d/pebble.sh tests/fakes/acme-faults.py \
+	tests/local-ec2.d/pebble.sh tests/fakes/acme-faults.py tests/fakes/r53-front.py \
 	tests/data/acme/lib.sh \
 	tests/data/acme/account-p256.key tests/data/acme/rsa2048.key tests/data/acme/ca.pem \
 	tests/data/acme/leaf-high-serial.pem tests/data/acme/leaf-low-serial.pem \

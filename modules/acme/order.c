@@ -10,7 +10,8 @@
 #include "strbuf.h"
 
 /* One order, RFC 8555 section 7.4: newOrder, each authorization's http-01
- * challenge (checked locally first), finalize with a CSR, the chain. */
+ * challenge (checked locally first) or dns-01 challenge (every TXT record
+ * published first, see dns01.c), finalize with a CSR, the chain. */
 
 #define POLL_FIRST_MS 50L
 #define POLL_MAX_MS 3000L
@@ -133,8 +134,8 @@ static int self_check(struct acme_client *c, const char *domain, const char *tok
         return 0;
 }
 
-static int challenge_error(struct order *o, const char *domain, json_t *authz) {
-        json_t *ch = find_challenge(authz, "http-01");
+static int challenge_error(struct order *o, const char *domain, json_t *authz, const char *ch_type) {
+        json_t *ch = find_challenge(authz, ch_type);
         json_t *err = json_object_get(ch, "error");
         const char *detail = json_string_value(json_object_get(err, "detail"));
         const char *type = json_string_value(json_object_get(err, "type"));
@@ -174,7 +175,7 @@ static int authorize(struct order *o, const char *url) {
         if (r < 0)
                 return r;
         if (!streq(json_string_value(json_object_get(done, "status")), "valid"))
-                return challenge_error(o, domain, done);
+                return challenge_error(o, domain, done, "http-01");
         return 0;
 }
 
@@ -196,10 +197,110 @@ static int order_refresh(struct order *o, const char *want) {
         return 0;
 }
 
+/* dns-01: each pending authorization's TXT value collected, all published
+ * and INSYNC, then every challenge answered, then each polled; the records
+ * deleted whatever happened. */
+struct dns_authz {
+        const char *url;
+        char *domain;
+        char *ch_url;
+};
+
+static int dns_collect(struct order *o, struct dns_authz *pending, size_t *n) {
+        size_t i;
+        json_t *a;
+        int r;
+
+        json_array_foreach(json_object_get(o->body, "authorizations"), i, a) {
+                _cleanup_json_ json_t *authz = NULL;
+                _cleanup_free_ char *value = NULL;
+                json_t *id, *ch;
+                const char *domain, *token, *ch_url;
+
+                if (!json_is_string(a))
+                        return acme_errorf(o->c, -EBADMSG, "ACME order has an invalid authorization");
+                r = acme_post_json(o->c, json_string_value(a), "", &authz, NULL);
+                if (r < 0)
+                        return r;
+                if (streq(json_string_value(json_object_get(authz, "status")) ?: "", "valid"))
+                        continue;
+                id = json_object_get(authz, "identifier");
+                domain = json_string_value(json_object_get(id, "value"));
+                ch = find_challenge(authz, "dns-01");
+                token = json_string_value(json_object_get(ch, "token"));
+                ch_url = json_string_value(json_object_get(ch, "url"));
+                if (!domain)
+                        return acme_errorf(o->c, -EBADMSG, "ACME authorization without an identifier");
+                if (!token || !ch_url)
+                        return acme_errorf(o->c, -EOPNOTSUPP, "ACME offers no dns-01 challenge for '%s%s'",
+                                           json_is_true(json_object_get(authz, "wildcard")) ? "*." : "", domain);
+                r = dns01_txt_value(token, o->c->thumbprint, &value);
+                if (r < 0)
+                        return r;
+                r = dns01_add(o->c->dns01, domain, value);
+                if (r < 0)
+                        return r;
+                struct dns_authz *p = &pending[(*n)++];
+                *p = (struct dns_authz){
+                        .url = json_string_value(a),
+                        .domain = strdup_printf("%s%s", json_is_true(json_object_get(authz, "wildcard")) ? "*." : "",
+                                                domain),
+                        .ch_url = strdup(ch_url)};
+                if (!p->domain || !p->ch_url)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int dns_validate(struct order *o, struct dns_authz *pending, size_t n) {
+        int r;
+
+        r = dns01_publish(o->c->dns01, o->c, o->deadline_ms);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                _cleanup_json_ json_t *ignored = NULL;
+                r = acme_post_json(o->c, pending[i].ch_url, "{}", &ignored, NULL);
+        }
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                _cleanup_json_ json_t *done = NULL;
+                r = poll_status(o, pending[i].url, &done);
+                if (r >= 0 && !streq(json_string_value(json_object_get(done, "status")) ?: "", "valid"))
+                        r = challenge_error(o, pending[i].domain, done, "dns-01");
+        }
+        return r;
+}
+
+static int authorize_dns01(struct order *o) {
+        size_t total = json_array_size(json_object_get(o->body, "authorizations")), n = 0;
+        _cleanup_free_ struct dns_authz *pending = calloc(total + 1, sizeof(*pending));
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        if (!pending)
+                return -ENOMEM;
+        if (!o->c->dns01) {
+                r = dns01_new(o->c->cfg, &o->c->dns01, &error);
+                if (r < 0)
+                        return acme_errorf(o->c, r, "dns-01: %s", error ? error : strerror(-r));
+        }
+        dns01_begin(o->c->dns01);
+        r = dns_collect(o, pending, &n);
+        if (r >= 0 && n > 0)
+                r = dns_validate(o, pending, n);
+        dns01_cleanup(o->c->dns01);
+        for (size_t i = 0; i < n; i++) {
+                free(pending[i].domain);
+                free(pending[i].ch_url);
+        }
+        return r;
+}
+
 static int authorize_all(struct order *o) {
         size_t i;
         json_t *a;
         int r;
+
+        if (o->c->challenge == ACME_CHALLENGE_DNS01)
+                return authorize_dns01(o);
 
         json_array_foreach(json_object_get(o->body, "authorizations"), i, a) {
                 if (!json_is_string(a))

@@ -159,9 +159,19 @@ static int site_key(struct acme_run *run, const char *site, struct kiln_key **re
         return r;
 }
 
+/* A name to ask for in SNI: the first that is not a wildcard, else one
+ * under the wildcard ("*.example.com" -> "kiln-check.example.com"). */
+static char *sni_name(const struct acme_site *site) {
+        for (char **d = site->domains; *d; d++)
+                if (!strneq(*d, "*.", 2))
+                        return strdup(*d);
+        return strdup_printf("kiln-check%s", site->domains[0] + 1);
+}
+
 /* nginx reload, then a TLS look at what 127.0.0.1 serves for the site. */
 static int deploy_and_check(struct acme_run *run, const struct acme_site *site, const char *pem, json_t *state,
                             char **ret_error) {
+        _cleanup_free_ char *sni = NULL;
         int r;
 
         r = acme_deploy(run->ctx);
@@ -172,11 +182,13 @@ static int deploy_and_check(struct acme_run *run, const struct acme_site *site, 
                 (void) acme_deploy(run->ctx);
                 return record_failure(run, site->name, state, r, "nginx did not accept the new certificate", ret_error);
         }
-        r = cert_served(site->domains[0], run->cfg->https_port, pem, SERVED_CHECK_TIMEOUT_MS);
+        sni = sni_name(site);
+        if (!sni)
+                return -ENOMEM;
+        r = cert_served(sni, run->cfg->https_port, pem, SERVED_CHECK_TIMEOUT_MS);
         json_object_set_new(state, "served", r < 0 ? json_null() : json_boolean(r > 0));
         if (r == 0)
-                log_warning("127.0.0.1:%d does not serve the new certificate of '%s' yet.", run->cfg->https_port,
-                            site->domains[0]);
+                log_warning("127.0.0.1:%d does not serve the new certificate of '%s' yet.", run->cfg->https_port, sni);
         else if (r < 0)
                 log_debug_errno(r, "Could not check the certificate served on 127.0.0.1:%d: %m", run->cfg->https_port);
         return 0;
@@ -225,7 +237,9 @@ static int issue(struct acme_run *run, const struct acme_site *site, json_t *sta
         if (r < 0)
                 return record_failure(run, site->name, state, r, "Failed to prepare the certificate key", ret_error);
         challenge_ready(run);
-        log_info("Requesting a certificate for site '%s' from %s.", site->name, run->cfg->directory);
+        run->client->challenge = site->challenge;
+        log_info("Requesting a certificate for site '%s' from %s%s.", site->name, run->cfg->directory,
+                 site->challenge == ACME_CHALLENGE_DNS01 ? " (dns-01)" : "");
         r = acme_issue(run->client, site->domains, key, replaces, &pem);
         if (r >= 0 && (r = cert_info_from_pem(pem, &ci)) < 0)
                 acme_errorf(run->client, r, "The CA sent a certificate kiln cannot read");

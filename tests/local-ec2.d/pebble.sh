@@ -13,7 +13,9 @@
 # certificate for 127.0.0.1/localhost are made here for Pebble's HTTPS.
 #
 # Exports LOCAL_EC2_ACME_DIRECTORY, LOCAL_EC2_ACME_CA (for acme.ca_file),
-# LOCAL_EC2_PEBBLE_MGMT (roots at /roots/0), LOCAL_EC2_ACME_HTTP_PORT and,
+# LOCAL_EC2_PEBBLE_MGMT (roots at /roots/0), LOCAL_EC2_ACME_HTTP_PORT,
+# LOCAL_EC2_CHALLTESTSRV_MGMT (pebble-challtestsrv's management API: TXT
+# records for dns-01, /set-txt and /clear-txt) and,
 # with EAB, LOCAL_EC2_PEBBLE_EAB_KID / LOCAL_EC2_PEBBLE_EAB_HMAC.
 
 pebble_certs() {
@@ -81,6 +83,7 @@ start_pebble() {
 	add_env LOCAL_EC2_ACME_CA "$DIR/pebble/ca.pem"
 	add_env LOCAL_EC2_PEBBLE_MGMT "https://127.0.0.1:$mgmt"
 	add_env LOCAL_EC2_ACME_HTTP_PORT "$http"
+	add_env LOCAL_EC2_CHALLTESTSRV_MGMT "http://127.0.0.1:$cmgmt"
 	if [ "${LOCAL_EC2_PEBBLE_EAB:-}" = 1 ]; then
 		add_env LOCAL_EC2_PEBBLE_EAB_KID kiln-kid-1
 		add_env LOCAL_EC2_PEBBLE_EAB_HMAC zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W

@@ -28,6 +28,10 @@ boto() { "$MOTO_PYTHON" - "http://127.0.0.1:$MOTO_PORT" "$@"; }
 # --- the peers ---
 CLOSED=$(free_port) # nothing listens: the CA cannot reach port 80
 start_upstream app
+# Pebble reuses a valid authorization for half the orders by default
+# (PEBBLE_AUTHZREUSE=50): a renewal would then need no challenge and no
+# Route 53 call, and the error cases below could not happen.
+export PEBBLE_AUTHZREUSE=0
 LOCAL_EC2_PEBBLE_HTTP_PORT=$CLOSED start_ec2 imds nginx pebble
 nginx_settings
 [ -n "${LOCAL_EC2_CHALLTESTSRV_MGMT:-}" ] || { echo "Bail out! no pebble-challtestsrv management URL"; exit 1; }

@@ -34,7 +34,7 @@ def client(args, service):
     session = botocore.session.get_session()
     # Path-style S3, no retries: a test sees each answer as it is.
     cfg = Config(s3={"addressing_style": "path"},
-                 retries={"max_attempts": 1}, connect_timeout=5,
+                 retries={"total_max_attempts": 1}, connect_timeout=5,
                  read_timeout=30)
     return session.create_client(
         service, region_name=args.region, endpoint_url=args.endpoint,

@@ -28,8 +28,9 @@ Run it with the Python moto is installed for (not Debian's python3):
 
 Control (never logged, never failed, not signed):
   GET  /_harness/lifecycle  the lifecycle actions seen (see 4. below)
-  POST /_harness/fail   body "503" (answer 503 SlowDown/ServiceUnavailable),
-                        "reset" (close the connection, no answer) or "off"
+  POST /_harness/fail   body "503" (answer 503 ServiceUnavailable),
+                        "reset" (shut the connection down, no answer) or
+                        "off"
   GET  /_harness/fail   the mode now
 
 Workarounds (each verified against moto 5.2.1's server; --no-fixes turns
@@ -318,14 +319,18 @@ class Harness:
                                   "the test harness failed this service",
                                   environ)
             if self.fail == "reset":
-                # A RST, no answer: SO_LINGER 0, then close.
+                # No answer: the connection is shut down both ways (the
+                # client sees an empty reply; werkzeug's own attempt to
+                # answer afterwards fails, harmlessly).
                 status_box.append("reset")
                 sock = environ["werkzeug.socket"]
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                 struct.pack("ii", 1, 0))
-                sock.close()
-                return []
-            if self.fixes:
+                sock.shutdown(socket.SHUT_RDWR)
+                raise ConnectionAbortedError("harness outage")
+            # X-Kiln-Harness-Raw: 1 (test-moto-harness.sh only): this
+            # request goes to moto as sent, to check the bugs still exist.
+            if self.fixes and not environ.get("HTTP_X_KILN_HARNESS_RAW"):
                 refused = self.fix_body(environ)
                 if refused:
                     return self.error(sr, 403, "SignatureDoesNotMatch",
@@ -384,8 +389,8 @@ class Harness:
             body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}"
                     f"</Code><Message>{message}</Message></Error><RequestId>"
                     f"kiln-harness</RequestId></ErrorResponse>").encode()
-            if environ.get("PATH_INFO", "").count("/") >= 1 and \
-                    "s3" in environ.get("HTTP_AUTHORIZATION", ""):
+            auth = parse_auth(environ.get("HTTP_AUTHORIZATION", ""))
+            if auth and auth[1][2] == "s3":
                 body = (f"<Error><Code>{code}</Code><Message>{message}"
                         f"</Message></Error>").encode()
             headers = [("Content-Type", "text/xml")]

@@ -13,7 +13,8 @@
 # certificate for 127.0.0.1/localhost are made here for Pebble's HTTPS.
 #
 # Exports LOCAL_EC2_ACME_DIRECTORY, LOCAL_EC2_ACME_CA (for acme.ca_file),
-# LOCAL_EC2_PEBBLE_MGMT (roots at /roots/0), LOCAL_EC2_ACME_HTTP_PORT and,
+# LOCAL_EC2_PEBBLE_MGMT (roots at /roots/0), LOCAL_EC2_CHALLTESTSRV (its DNS's
+# management API), LOCAL_EC2_ACME_HTTP_PORT and,
 # with EAB, LOCAL_EC2_PEBBLE_EAB_KID / LOCAL_EC2_PEBBLE_EAB_HMAC.
 
 pebble_certs() {
@@ -80,6 +81,8 @@ start_pebble() {
 	add_env LOCAL_EC2_ACME_DIRECTORY "https://127.0.0.1:$listen/dir"
 	add_env LOCAL_EC2_ACME_CA "$DIR/pebble/ca.pem"
 	add_env LOCAL_EC2_PEBBLE_MGMT "https://127.0.0.1:$mgmt"
+	# challtestsrv's management API (POST /set-txt, /clear-txt): tests/fakes/r53-bridge.py
+	add_env LOCAL_EC2_CHALLTESTSRV "http://127.0.0.1:$cmgmt"
 	add_env LOCAL_EC2_ACME_HTTP_PORT "$http"
 	if [ "${LOCAL_EC2_PEBBLE_EAB:-}" = 1 ]; then
 		add_env LOCAL_EC2_PEBBLE_EAB_KID kiln-kid-1

@@ -32,7 +32,7 @@
 #                              NAME (see its header for the commands)
 #   aws_bucket BUCKET [REGION] create a bucket (on $MOTO_MAIN)
 #   aws_zone DOMAIN            create a hosted zone (on $MOTO_R53, else
-#                              $MOTO_MAIN); prints its id, Z...
+#                              $MOTO_MAIN); prints its id (moto: 21 capitals/digits)
 #   aws_records ZONE_ID        "NAME TYPE VALUE" lines
 #   aws_asg GROUP N [HOOK:launching|terminating[:HEARTBEAT]]...
 #       an Auto Scaling group of N instances (launch template, default

@@ -7,7 +7,7 @@
 Commands (output on stdout, one item a line; exit 1 with the AWS error on
 stderr when the call fails):
   bucket NAME [REGION]          create a bucket (in REGION: its location)
-  zone DOMAIN                   create a hosted zone; prints its id (Z...)
+  zone DOMAIN                   create a hosted zone; prints its id
   asg GROUP N [HOOK:TRANSITION[:HEARTBEAT]]...
                                 a launch template, an Auto Scaling group of
                                 N instances in the default VPC's subnets,

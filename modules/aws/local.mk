@@ -7,3 +7,9 @@ libkiln_a_SOURCES += \
 check_PROGRAMS += tests/unit/test-aws
 tests_unit_test_aws_SOURCES = tests/unit/test-aws.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
 tests_unit_test_aws_LDADD = $(TEST_UNIT_LDADD)
+
+# The AWS test harness: moto with IAM auth (tests/e2e/aws-lib.bash).
+TESTS += tests/fakes/test-moto-harness.sh
+EXTRA_DIST += \
+	tests/e2e/aws-lib.bash tests/fakes/moto-server.py tests/fakes/aws-admin.py \
+	tests/fakes/r53-bridge.py tests/fakes/test-moto-harness.sh

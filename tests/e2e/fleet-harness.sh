@@ -43,7 +43,10 @@ done
 # Each instance's nginx answers the challenge path statelessly with its own
 # account's thumbprint: the answers through the load balancer show where
 # each request went.
-want=$(cat "$T"/fleet/*/root/var/lib/kiln/acme/accounts/*/thumbprint 2>/dev/null | sort -u)
+want=$(for f in "$T"/fleet/*/root/var/lib/kiln/acme/accounts/*/thumbprint; do
+	cat "$f" 2>/dev/null
+	echo
+done | grep . | sort -u)
 is_n=$(echo "$want" | grep -c .)
 [ "$is_n" = $N ]
 ok $? "$N instances, $is_n distinct ACME accounts"
@@ -53,6 +56,7 @@ got=$(for _ in $(seq $((N * 3))); do
 done | sed -n 's/^probe\.//p' | sort -u)
 [ -n "$want" ] && [ "$got" = "$want" ]
 ok $? "the load balancer reaches every instance (round-robin)"
+fleet_lb_hits | diag
 hits=$(fleet_lb_hits | wc -l)
 [ "$hits" = $N ]
 ok $? "its access log shows $hits of $N upstreams"

@@ -53,6 +53,7 @@ FLEET_CA_DIR=
 fleet_free_port() { $PYTHON -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # fleet_env FILE VAR: a variable of a local-EC2 env file.
+# shellcheck source=/dev/null
 fleet_env() { (. "$1" && eval "echo \"\${$2}\""); }
 
 fleet_setup() {
@@ -123,7 +124,9 @@ fleet_lb_start() {
 		echo "    access_log $FLEET_LB_LOG lb;"
 		for t in client_body proxy fastcgi uwsgi scgi; do echo "    ${t}_temp_path $d/tmp/$t;"; done
 		echo "    upstream fleet {"
-		for i in $(seq 1 "$FLEET_N"); do echo "        server 127.0.0.1:${FLEET_HTTP[$i]};"; done
+		# max_fails=0: never taken out of the rotation (an instance not up yet
+		# would otherwise be skipped for 10 s).
+		for i in $(seq 1 "$FLEET_N"); do echo "        server 127.0.0.1:${FLEET_HTTP[$i]} max_fails=0;"; done
 		echo "    }"
 		echo "    server {"
 		echo "        listen 127.0.0.1:$FLEET_LB_PORT;"

@@ -28,6 +28,11 @@
 #   moto_creds NAME USER       "ACCESS_KEY_ID SECRET" of USER (admin, kiln,
 #                              kiln-1, ...)
 #   moto_key NAME USER         its access key id alone
+#   moto_role_imds NAME        JSON for the fake IMDS's /_fake/data (or
+#                              imds_data): the instance role kiln-role
+#                              (kiln's policy) with credentials moto's STS
+#                              issued, so kiln's IMDS credential path can
+#                              be tested against moto with auth on
 #   moto_admin NAME COMMAND... tests/fakes/aws-admin.py as kiln-admin on
 #                              NAME (see its header for the commands)
 #   aws_bucket BUCKET [REGION] create a bucket (on $MOTO_MAIN)
@@ -150,6 +155,10 @@ moto_creds() {
 		"$T/moto-$1/creds.json" "$2"
 }
 moto_key() { moto_creds "$1" "$2" | cut -d' ' -f1; }
+moto_role_imds() {
+	$PYTHON -c 'import json,sys; d=json.load(open(sys.argv[1]))["role"]; print(json.dumps({"role": "kiln-role", "cred_access_key": d["AccessKeyId"], "cred_secret_key": d["SecretAccessKey"], "cred_token": d["Token"]}))' \
+		"$T/moto-$1/creds.json"
+}
 
 moto_admin() {
 	local name=$1 key=AKIAKILNTESTNOAUTH00 secret=noauth

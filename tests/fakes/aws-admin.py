@@ -2,7 +2,8 @@
 """Set-up and inspection calls against the tests' moto, with botocore
 (Debian's python3-botocore), for tests/e2e/aws-lib.bash.
 
-  aws-admin.py --endpoint URL --key K --secret S [--region R] COMMAND ...
+  aws-admin.py --endpoint URL --key K --secret S [--token T] [--region R]
+               COMMAND ...
 
 Commands (output on stdout, one item a line; exit 1 with the AWS error on
 stderr when the call fails):
@@ -39,7 +40,7 @@ def client(args, service):
     return session.create_client(
         service, region_name=args.region, endpoint_url=args.endpoint,
         aws_access_key_id=args.key, aws_secret_access_key=args.secret,
-        config=cfg)
+        aws_session_token=args.token, config=cfg)
 
 
 def cmd_bucket(args, rest):
@@ -136,6 +137,7 @@ def main():
     p.add_argument("--endpoint", required=True)
     p.add_argument("--key", required=True)
     p.add_argument("--secret", required=True)
+    p.add_argument("--token", help="session token (temporary credentials)")
     p.add_argument("--region", default="us-east-1")
     p.add_argument("command", choices=sorted(COMMANDS))
     p.add_argument("rest", nargs="*")

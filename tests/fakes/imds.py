@@ -133,6 +133,7 @@ DATA_DEFAULTS = {
     "cred_ttl": 21600,
     "cred_access_key": "",
     "cred_secret_key": "",
+    "cred_token": "",           # "" = a random session token
     "tags": {},
     "reservation_id": "r-0123456789abcdef0",
     "security_groups": "default",
@@ -465,7 +466,8 @@ class CredentialStore:
                                 or "ASIA" + random_text(key_chars, 16)),
                 "SecretAccessKey": (data["cred_secret_key"]
                                     or random_text(secret_chars, 40)),
-                "Token": base64.b64encode(secrets.token_bytes(300)).decode(),
+                "Token": (data["cred_token"] or
+                          base64.b64encode(secrets.token_bytes(300)).decode()),
                 "Expiration": iso8601(now + data["cred_ttl"]),
             },
         }

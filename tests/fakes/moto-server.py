@@ -17,7 +17,12 @@ Run it with the Python moto is installed for (not Debian's python3):
                               to the --bucket buckets)
                 and their keys written to --creds-file as JSON:
                   {"admin": {"AccessKeyId", "SecretAccessKey"},
-                   "kiln": {...}, "kiln-1": {...}, ...}
+                   "kiln": {...}, "kiln-1": {...}, ...,
+                   "role": {"AccessKeyId", "SecretAccessKey", "Token"}}
+                "role": temporary credentials of the role kiln-role (same
+                policy as kiln) from moto's STS, 12 hours: give them to the
+                fake IMDS (cred_access_key, cred_secret_key, cred_token) to
+                test the instance-role path against moto
 --users N       N more users like kiln (kiln-1 .. kiln-N), one per fleet
                 instance, so the request log tells instances apart
 --log L         one JSON line per request (moto has no request log):
@@ -143,18 +148,36 @@ def make_users(buckets, extra):
         out["admin" if name == "kiln-admin" else name] = {
             "AccessKeyId": key.access_key_id,
             "SecretAccessKey": key.secret_access_key}
+    # An instance role's credentials (ASIA key, secret, session token),
+    # from moto's STS, with the kiln policy: for the fake IMDS to serve.
+    from moto.sts.models import sts_backends
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+         "Action": "sts:AssumeRole"}]})
+    role = iam.create_role("kiln-role", trust, "/", None, "kiln tests", [],
+                           None)
+    iam.put_role_policy("kiln-role", "kiln-policy", kiln_policy(buckets))
+    assumed = sts_backends[DEFAULT_ACCOUNT_ID]["aws"].assume_role(
+        "us-east-1", "i-kiln", role.arn, None, 43200, None)
+    out["role"] = {"AccessKeyId": assumed.access_key_id,
+                   "SecretAccessKey": assumed.secret_access_key,
+                   "Token": assumed.session_token}
     return out
 
 
 def secret_of(access_key_id):
-    """The secret of a moto IAM user's access key, or None."""
+    """The secret of a moto IAM user's or assumed role's key, or None."""
     from moto.core import DEFAULT_ACCOUNT_ID
     from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
     iam = iam_backends[DEFAULT_ACCOUNT_ID]["aws"]
     for user in iam.list_users("/", None, None):
         for key in user.access_keys:
             if key.access_key_id == access_key_id:
                 return key.secret_access_key
+    for role in sts_backends[DEFAULT_ACCOUNT_ID]["aws"].assumed_roles:
+        if role.access_key_id == access_key_id:
+            return role.secret_access_key
     return None
 
 

@@ -63,6 +63,17 @@ lsa() { $PYTHON "$top_srcdir/tests/fakes/aws-admin.py" --endpoint "${MOTO_URL[ma
 	call s3 list_objects_v2 "{\"Bucket\": \"$B\", \"Prefix\": \"a/\"}" 2>/dev/null | cut -c1-40; }
 is "$(lsa "$AWS_SECRET_ACCESS_KEY")" '{"IsTruncated": false, "Contents": [{"Ke' "ListObjectsV2 with prefix a/ (%2F in the query) as the limited user"
 is "$(lsa "x$AWS_SECRET_ACCESS_KEY")" "ERROR SignatureDoesNotMatch 403" "... and with a wrong secret: 403"
+# The instance-role path: STS credentials served by the fake IMDS.
+$PYTHON "$top_srcdir/tests/fakes/imds.py" --port 0 --port-file "$T/imds.port" --no-v2-required >"$T/imds.log" 2>&1 &
+track $!
+for _ in $(seq 100); do [ -s "$T/imds.port" ] && break; sleep 0.1; done
+IMDS=http://127.0.0.1:$(cat "$T/imds.port")
+curl -sf -m 5 -d "$(moto_role_imds main)" "$IMDS/_fake/data" >/dev/null
+curl -sf -m 5 "$IMDS/latest/meta-data/iam/security-credentials/kiln-role" >"$T/role.json"
+rc=$(jf() { $PYTHON -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$T/role.json" "$1"; }
+	$PYTHON "$top_srcdir/tests/fakes/aws-admin.py" --endpoint "${MOTO_URL[main]}" --key "$(jf AccessKeyId)" \
+		--secret "$(jf SecretAccessKey)" --token "$(jf Token)" objects "$B" a/ 2>&1)
+is "$rc" "a/obj 11" "the fake IMDS's role credentials (moto STS) list the bucket"
 K=$(moto_key main kiln)
 is "$(moto_count main service=s3 op=PUT key="$K")" 3 "request log: 3 PUTs signed with the kiln key"
 is "$(moto_count main service=s3 op=PUT key="$K" status=200)" 1 "request log: 1 of them succeeded"

@@ -30,7 +30,11 @@
 #                        "demo" (tls: acme, DOMAINS default "demo.test,
 #                        www.demo.test") for fleet_config
 #   fleet_imds I JSON    POST /_fake/data to instance I's fake IMDS
-#   fleet_kiln I ARGS... runs kiln for instance I (its root, its IMDS)
+#   fleet_kiln I ARGS... runs kiln for instance I (its root, its IMDS; with
+#                        aws-lib.bash's moto started with MOTO_USERS >= N,
+#                        instance I's AWS keys are user kiln-I's, so
+#                        moto_count ... key=$(moto_key main kiln-I) counts
+#                        its requests)
 #   fleet_boot I [ARGS]  `kiln boot` for instance I in the background; log
 #                        in $T/fleet/I/boot.log
 #   fleet_wait [SECONDS] waits (bounded, default 120 s) for every boot
@@ -180,9 +184,16 @@ fleet_acme_yaml() {
 fleet_imds() { curl -sf -m 10 -X POST -d "$2" "${FLEET_IMDS[$1]}/_fake/data" >/dev/null; }
 
 fleet_kiln() {
-	local i=$1
+	local i=$1 key="${AWS_ACCESS_KEY_ID:-}" secret="${AWS_SECRET_ACCESS_KEY:-}"
 	shift
-	AWS_EC2_METADATA_SERVICE_ENDPOINT=${FLEET_IMDS[$i]} "$KILN" --root "${FLEET_ROOT[$i]}" "$@"
+	# With aws-lib.bash's moto (MOTO_USERS >= N): instance I signs as
+	# kiln-I, so the request log tells the instances apart.
+	if [ -n "${MOTO_MAIN:-}" ] && [ -f "$T/moto-$MOTO_MAIN/creds.json" ]; then
+		read -r key secret < <(moto_creds "$MOTO_MAIN" "kiln-$i" 2>/dev/null ||
+			echo "${AWS_ACCESS_KEY_ID:-} ${AWS_SECRET_ACCESS_KEY:-}")
+	fi
+	AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret \
+		AWS_EC2_METADATA_SERVICE_ENDPOINT=${FLEET_IMDS[$i]} "$KILN" --root "${FLEET_ROOT[$i]}" "$@"
 }
 
 fleet_boot() {

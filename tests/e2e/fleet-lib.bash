@@ -238,9 +238,9 @@ fleet_teardown() {
 	local i pid
 	for i in $(seq 1 "$FLEET_N"); do
 		# An nginx master kiln started itself is not the local EC2's.
-		pid=$(cat "${FLEET_ROOT[$i]}/run/nginx.pid" 2>/dev/null) && [ -n "$pid" ] &&
+		pid=$(cat "${FLEET_ROOT[$i]:-/nonexistent}/run/nginx.pid" 2>/dev/null) && [ -n "$pid" ] &&
 			[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = nginx ] && kill -QUIT "$pid" 2>/dev/null
-		"$top_srcdir/tests/local-ec2" stop "${FLEET_EC2[$i]}" >/dev/null 2>&1
+		[ -z "${FLEET_EC2[$i]:-}" ] || "$top_srcdir/tests/local-ec2" stop "${FLEET_EC2[$i]}" >/dev/null 2>&1
 	done
 	[ -z "$FLEET_CA_DIR" ] || "$top_srcdir/tests/local-ec2" stop "$FLEET_CA_DIR" >/dev/null 2>&1
 	pid=$(cat "$T/fleet/lb/nginx.pid" 2>/dev/null) && [ -n "$pid" ] &&
@@ -249,7 +249,7 @@ fleet_teardown() {
 }
 
 fleet_cleanup() {
-	fleet_teardown
+	fleet_teardown || true
 	cleanup
 }
 trap fleet_cleanup EXIT

@@ -23,11 +23,12 @@ TESTS += \
 	tests/e2e/acme-renew.sh \
 	tests/e2e/acme-eab.sh \
 	tests/e2e/acme-demo.sh \
-	tests/e2e/acme-dns01.sh
+	tests/e2e/acme-dns01.sh \
+	tests/e2e/fleet-harness.sh
 
 EXTRA_DIST += \
 	tests/local-ec2.d/pebble.sh tests/fakes/acme-faults.py tests/fakes/r53-front.py \
-	tests/data/acme/lib.sh \
+	tests/data/acme/lib.sh tests/e2e/fleet-lib.bash tests/e2e/fleet-harness.sh \
 	tests/data/acme/account-p256.key tests/data/acme/rsa2048.key tests/data/acme/ca.pem \
 	tests/data/acme/leaf-high-serial.pem tests/data/acme/leaf-low-serial.pem \
 	tests/data/acme/expected.json tests/data/acme/gen-expected.py \

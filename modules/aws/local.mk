@@ -15,3 +15,9 @@ tests_unit_test_route53_LDADD = $(TEST_UNIT_LDADD)
 
 EXTRA_DIST += \
 	tests/data/fuzz/fuzz-route53/zones.xml tests/data/fuzz/fuzz-route53/error.xml
+
+# The AWS test harness: moto with IAM auth (tests/e2e/aws-lib.bash).
+TESTS += tests/fakes/test-moto-harness.sh
+EXTRA_DIST += \
+	tests/e2e/aws-lib.bash tests/fakes/moto-server.py tests/fakes/aws-admin.py \
+	tests/fakes/r53-bridge.py tests/fakes/test-moto-harness.sh

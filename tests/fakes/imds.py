@@ -39,6 +39,36 @@ Control API (JSON in and out; never faulted, never logged):
                          accepts an instance role's keys
   POST /_fake/reset      clear log, stats, faults and data overrides; modes
                          (disabled, v1_only, v2_required) back to the flags'
+
+Fleet events: instance data keys (flags, --state-file, POST /_fake/data),
+served in AWS's formats, changeable mid-run:
+  lifecycle_state     "InService", "Terminated", "Warmed:Stopped", ... ->
+                      meta-data/autoscaling/target-lifecycle-state (text);
+                      "" (default): not in an Auto Scaling group, no
+                      autoscaling/ (404)
+  spot_action         "terminate" | "stop" | "hibernate" ->
+                      meta-data/spot/instance-action
+                        {"action": "terminate", "time": "2017-09-18T08:22:00Z"}
+                      and, for terminate, meta-data/spot/termination-time
+                      (the time alone); instance-life-cycle says "spot".
+                      "" (default): no spot/ (404)
+  spot_time           the notice's time (default: 2 minutes after the fake
+                      first served the action)
+  rebalance_time      "2020-11-05T08:22:00Z" ->
+                      meta-data/events/recommendations/rebalance
+                        {"noticeTime": "2020-11-05T08:22:00Z"}
+                      "" (default): 404
+  scheduled_events    a list of {"Code", "Description", "EventId",
+                      "NotBefore", "NotAfter", "State"} (NotBefore/After as
+                      IMDS writes them: "21 Jan 2019 09:00:43 GMT") ->
+                      meta-data/events/maintenance/scheduled, a JSON list,
+                      "[]" when there are none
+  tags                {"aws:autoscaling:groupName": "grp", ...} ->
+                      meta-data/tags/instance/ (keys, one a line) and
+                      meta-data/tags/instance/KEY (the value)
+  instance_metadata_tags  false (--no-instance-metadata-tags): tags are
+                      not in the metadata (tags/ 404), as when the
+                      instance's metadata options leave them off
 """
 
 import argparse
@@ -103,12 +133,32 @@ DATA_DEFAULTS = {
     "cred_ttl": 21600,
     "cred_access_key": "",
     "cred_secret_key": "",
+    "cred_token": "",           # "" = a random session token
     "tags": {},
     "reservation_id": "r-0123456789abcdef0",
     "security_groups": "default",
     "pending_time": "",         # derived: when the fake started
     "ephemerals": "",           # instance store: "sdb,sdc" -> block-device-mapping/ephemeral0, 1
+    # Fleet events (see "Fleet events" in the module docstring).
+    "instance_metadata_tags": True,  # false: no tags/ even with tags set
+    "lifecycle_state": "",      # autoscaling/target-lifecycle-state; "" = not in an ASG
+    "instance_life_cycle": "",  # derived: "spot" with a spot_action, else "on-demand"
+    "spot_action": "",          # "" | terminate | stop | hibernate
+    "spot_time": "",            # its time (default: 2 minutes after it was set)
+    "rebalance_time": "",       # events/recommendations/rebalance noticeTime
+    "scheduled_events": [],     # events/maintenance/scheduled, as IMDS lists them
 }
+SPOT_ACTIONS = ("", "terminate", "stop", "hibernate")
+LIFECYCLE_STATES = (
+    "", "Pending", "Pending:Wait", "Pending:Proceed", "Quarantined",
+    "InService", "Terminating", "Terminating:Wait", "Terminating:Proceed",
+    "Terminated", "Detaching", "Detached", "EnteringStandby", "Standby",
+    "Warmed:Pending", "Warmed:Pending:Wait", "Warmed:Pending:Proceed",
+    "Warmed:Terminating", "Warmed:Terminating:Wait",
+    "Warmed:Terminating:Proceed", "Warmed:Terminated", "Warmed:Stopped",
+    "Warmed:Running", "Warmed:Hibernated")
+EVENT_KEYS = ("NotBefore", "Code", "Description", "EventId", "NotAfter",
+              "State")
 
 FAULT_DEFAULTS = {
     "delay_ms": 0, "fail_5xx": 0, "fail_status": 503, "reset": 0,
@@ -216,8 +266,30 @@ def check_data(values, strict):
             if not isinstance(value, dict):
                 raise ValueError("tags: expected an object")
             out[key] = {str(k): str(v) for k, v in value.items()}
+        elif key == "instance_metadata_tags":
+            out[key] = check_bool(key, value)
+        elif key == "scheduled_events":
+            out[key] = check_events(value)
+        elif key == "spot_action" and (value or "") not in SPOT_ACTIONS:
+            raise ValueError(f"spot_action: one of {SPOT_ACTIONS}")
+        elif key == "lifecycle_state" and (value or "") not in LIFECYCLE_STATES:
+            raise ValueError(f"lifecycle_state: not a lifecycle state: {value}")
         else:
             out[key] = "" if value is None else str(value)
+    return out
+
+
+def check_events(value):
+    """scheduled_events: a list of {Code, Description, EventId, NotBefore,
+    NotAfter, State} (strings; NotBefore/NotAfter as IMDS writes them,
+    "21 Jan 2019 09:00:43 GMT"). Missing keys are left out."""
+    if not isinstance(value, list):
+        raise ValueError("scheduled_events: expected a list")
+    out = []
+    for ev in value:
+        if not isinstance(ev, dict) or set(ev) - set(EVENT_KEYS):
+            raise ValueError(f"scheduled_events: objects with keys {EVENT_KEYS}")
+        out.append({k: str(ev[k]) for k in EVENT_KEYS if k in ev})
     return out
 
 
@@ -248,6 +320,8 @@ def derive(data, started):
         suffix = ("compute-1.amazonaws.com" if region == "us-east-1"
                   else f"{region}.compute.amazonaws.com")
         d["public_hostname"] = f"ec2-{pub}.{suffix}"
+    d["instance_life_cycle"] = d["instance_life_cycle"] or (
+        "spot" if d["spot_action"] else "on-demand")
     if d["public_key"] and not d["key_name"]:
         fields = d["public_key"].split()
         d["key_name"] = fields[2] if len(fields) > 2 else "kiln"
@@ -263,6 +337,7 @@ class InstanceData:
         self.started = time.time()
         self.overrides = {}
         self._last_good = {}
+        self._spot_seen = None
         self._lock = threading.Lock()
 
     def _read_state_file(self):
@@ -287,6 +362,14 @@ class InstanceData:
         with self._lock:
             merged.update(self._read_state_file())
             merged.update(self.overrides)
+            # A spot action without a time: two minutes after it was
+            # first seen, as AWS gives.
+            if not merged["spot_action"]:
+                self._spot_seen = None
+            elif not merged["spot_time"]:
+                if self._spot_seen is None:
+                    self._spot_seen = time.time()
+                merged["spot_time"] = iso8601(self._spot_seen + 120)
         return derive(merged, self.started)
 
     def override(self, values):
@@ -383,7 +466,8 @@ class CredentialStore:
                                 or "ASIA" + random_text(key_chars, 16)),
                 "SecretAccessKey": (data["cred_secret_key"]
                                     or random_text(secret_chars, 40)),
-                "Token": base64.b64encode(secrets.token_bytes(300)).decode(),
+                "Token": (data["cred_token"] or
+                          base64.b64encode(secrets.token_bytes(300)).decode()),
                 "Expiration": iso8601(now + data["cred_ttl"]),
             },
         }
@@ -496,7 +580,13 @@ def meta_data_tree(d, creds):
         "hostname": d["hostname"],
         "instance-action": "none",
         "instance-id": d["instance_id"],
-        "instance-life-cycle": "on-demand",
+        "instance-life-cycle": d["instance_life_cycle"],
+        "events": Dir({
+            "maintenance": Dir({
+                "scheduled": aws_json(d["scheduled_events"]),
+                "history": "[]",
+            }),
+        }),
         "instance-type": d["instance_type"],
         "local-hostname": d["hostname"],
         "local-ipv4": d["local_ipv4"],
@@ -520,8 +610,21 @@ def meta_data_tree(d, creds):
                                 labels={"0": f"0={d['key_name']}"})
     if d["role"]:
         md["iam"] = iam_tree(d, creds)
-    if d["tags"]:
+    if d["tags"] and d["instance_metadata_tags"]:
         md["tags"] = Dir({"instance": Dir(dict(d["tags"]))})
+    if d["lifecycle_state"]:
+        md["autoscaling"] = Dir(
+            {"target-lifecycle-state": d["lifecycle_state"]})
+    if d["spot_action"]:
+        # The interruption notice; termination-time only for terminate.
+        spot = {"instance-action": aws_json({"action": d["spot_action"],
+                                             "time": d["spot_time"]})}
+        if d["spot_action"] == "terminate":
+            spot["termination-time"] = d["spot_time"]
+        md["spot"] = Dir(spot)
+    if d["rebalance_time"]:
+        md["events"]["recommendations"] = Dir({"rebalance": aws_json(
+            {"noticeTime": d["rebalance_time"]})})
     return md
 
 
@@ -973,7 +1076,8 @@ def parse_args(argv):
     p.add_argument("-v", "--verbose", action="store_true")
     data = p.add_argument_group("instance data")
     for key in DATA_DEFAULTS:
-        if key in ("tags", "cred_ttl", "pending_time"):
+        if key in ("tags", "cred_ttl", "pending_time",
+                   "instance_metadata_tags", "scheduled_events"):
             continue
         data.add_argument("--" + key.replace("_", "-"), dest=key)
     data.add_argument("--pending-time", dest="pending_time",
@@ -981,6 +1085,11 @@ def parse_args(argv):
     data.add_argument("--cred-ttl", type=int, dest="cred_ttl",
                       help="credential lifetime in seconds (default 21600)")
     data.add_argument("--tag", action="append", default=[], metavar="K=V")
+    data.add_argument("--no-instance-metadata-tags", action="store_false",
+                      dest="instance_metadata_tags", default=None,
+                      help="tags are not in the metadata (tags/ absent)")
+    data.add_argument("--scheduled-events", metavar="JSON",
+                      help="events/maintenance/scheduled, a JSON list")
     data.add_argument("--state-file", help="JSON data, re-read per request")
     modes = p.add_argument_group("protocol modes")
     modes.add_argument("--v2-required", action=argparse.BooleanOptionalAction,
@@ -1000,9 +1109,11 @@ def parse_args(argv):
 
 def build_state(args):
     """FakeState from the command line; raises ValueError on bad values."""
-    base = dict(DATA_DEFAULTS, tags={})
+    base = dict(DATA_DEFAULTS, tags={}, scheduled_events=[])
     given = {k: getattr(args, k) for k in DATA_DEFAULTS
              if k != "tags" and getattr(args, k) is not None}
+    if "scheduled_events" in given:
+        given["scheduled_events"] = json.loads(given["scheduled_events"])
     base.update(check_data(given, strict=True))
     for tag in args.tag:
         key, sep, value = tag.partition("=")

@@ -291,6 +291,58 @@ ctl data '{"instance_id": "i-0override00000003"}' >/dev/null
 get /latest/meta-data/instance-id
 is "POST /_fake/data overrides instance data" "$(body)" "i-0override00000003"
 
+# ------------------------------------------------------------ fleet events
+get /latest/meta-data/autoscaling/target-lifecycle-state; C1=$CODE
+get /latest/meta-data/spot/instance-action; C2=$CODE
+get /latest/meta-data/events/recommendations/rebalance; C3=$CODE
+get /latest/meta-data/events/maintenance/scheduled
+is "no ASG, spot action or rebalance: 404s; scheduled events []" "$C1 $C2 $C3 $(body)" "404 404 404 []"
+
+ctl data '{"lifecycle_state": "Warmed:Stopped", "tags": {"aws:autoscaling:groupName": "grp", "Name": "web"}}' >/dev/null
+get /latest/meta-data/autoscaling/target-lifecycle-state
+C1="$CODE $(body)"
+ctl data '{"lifecycle_state": "InService"}' >/dev/null
+get /latest/meta-data/autoscaling/target-lifecycle-state
+is "target-lifecycle-state set and changed mid-run" "$C1 / $CODE $(body)" "200 Warmed:Stopped / 200 InService"
+is "bad lifecycle state: 400" "$(ctl data '{"lifecycle_state": "Sleeping"}')" 400
+
+get /latest/meta-data/tags/instance/
+C1=$(body | tr '\n' ' ')
+get /latest/meta-data/tags/instance/aws:autoscaling:groupName
+is "tags/instance/ lists keys, KEY is its value" "$C1/ $(body)" "Name aws:autoscaling:groupName/ grp"
+ctl data '{"instance_metadata_tags": false}' >/dev/null
+get /latest/meta-data/tags/instance/aws:autoscaling:groupName; C1=$CODE
+get /latest/meta-data/; C2=$(body | grep -c '^tags/$')
+is "instance metadata tags off: 404, not listed" "$C1 $C2" "404 0"
+
+ctl data '{"spot_action": "terminate", "spot_time": "2017-09-18T08:22:00Z"}' >/dev/null
+get /latest/meta-data/spot/instance-action
+C1=$(json 'd["action"], d["time"]' <"$T/body")
+get /latest/meta-data/spot/termination-time
+C2=$(body)
+get /latest/meta-data/instance-life-cycle
+is "spot instance-action JSON, termination-time, life cycle spot" "$C1 $C2 $(body)" \
+    "terminate 2017-09-18T08:22:00Z 2017-09-18T08:22:00Z spot"
+ctl data '{"spot_action": "stop", "spot_time": ""}' >/dev/null
+get /latest/meta-data/spot/instance-action
+C1=$(json 'd["action"], d["time"] > "2000"' <"$T/body")
+get /latest/meta-data/spot/termination-time
+is "stop: default time, no termination-time" "$C1 $CODE" "stop True 404"
+
+ctl data '{"rebalance_time": "2020-11-05T08:22:00Z"}' >/dev/null
+get /latest/meta-data/events/recommendations/rebalance
+is "rebalance recommendation noticeTime" "$(json 'd["noticeTime"]' <"$T/body")" "2020-11-05T08:22:00Z"
+
+ctl data '{"scheduled_events": [{"NotBefore": "21 Jan 2019 09:00:43 GMT", "Code": "system-reboot", "Description": "scheduled reboot", "EventId": "instance-event-0d59937288b749b32", "NotAfter": "21 Jan 2019 09:17:23 GMT", "State": "active"}]}' >/dev/null
+get /latest/meta-data/events/maintenance/scheduled
+is "scheduled events list" "$(json 'len(d), d[0]["Code"], d[0]["EventId"], d[0]["State"]' <"$T/body")" \
+    "1 system-reboot instance-event-0d59937288b749b32 active"
+is "bad scheduled event key: 400" "$(ctl data '{"scheduled_events": [{"When": "now"}]}')" 400
+ctl data '{"spot_action": "", "rebalance_time": "", "scheduled_events": [], "lifecycle_state": ""}' >/dev/null
+get /latest/meta-data/spot/instance-action; C1=$CODE
+get /latest/meta-data/autoscaling/target-lifecycle-state
+is "events cleared mid-run: 404 again" "$C1 $CODE" "404 404"
+
 # ------------------------------------------------------------ log, stats
 $CURL -s --max-time 5 "$BASE/_fake/requests" >"$T/log"
 is "requests log records requests, not control calls" \

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "acme/acme-internal.h"
+#include "aws/s3.h"
 #include "config.h"
 #include "fileio.h"
 #include "keys.h"
@@ -24,6 +25,9 @@
 #define DEFAULT_ORDER_TIMEOUT_S 120L
 #define TIMER_MIN_S 10L
 #define TIMER_MAX_S (12 * 3600L)
+#define DEFAULT_LOCK_LEASE_S 120L
+#define LOCK_LEASE_MIN_S 10L
+#define LOCK_LEASE_MAX_S 3600L
 
 static sd_event_source *renew_timer;
 
@@ -68,6 +72,10 @@ static char *directory_url(const char *d) {
         return NULL;
 }
 
+static char *dup_or_null(const char *s) {
+        return s ? strdup(s) : NULL;
+}
+
 _printf_(2, 3) static int config_error(char **ret_error, const char *fmt, ...) {
         va_list ap;
 
@@ -108,6 +116,19 @@ int acme_config_parse(const json_t *config, struct acme_config *ret, char **ret_
         c.eab_kid = kid ? strdup(kid) : NULL;
         c.eab_hmac_key = hmac ? strdup(hmac) : NULL;
         c.order_timeout_ms = config_int(config, "acme.timeout", DEFAULT_ORDER_TIMEOUT_S) * 1000L;
+        if (config_string(config, "acme.storage", NULL)) {
+                _cleanup_free_ char *bucket = NULL, *prefix = NULL, *why = NULL;
+                if (s3_url_parse(config_string(config, "acme.storage", NULL), &bucket, &prefix, &why) < 0)
+                        return config_error(ret_error, "acme.storage: %s", why ? why : "not s3://BUCKET/PREFIX");
+        }
+        c.lock_lease_s = config_int(config, "acme.lock_lease", DEFAULT_LOCK_LEASE_S);
+        if (c.lock_lease_s < LOCK_LEASE_MIN_S || c.lock_lease_s > LOCK_LEASE_MAX_S)
+                return config_error(ret_error, "acme.lock_lease must be %ld to %ld seconds", LOCK_LEASE_MIN_S,
+                                    LOCK_LEASE_MAX_S);
+        c.storage = dup_or_null(config_string(config, "acme.storage", NULL));
+        c.storage_region = dup_or_null(config_string(config, "acme.storage_region", NULL));
+        c.storage_endpoint = dup_or_null(config_string(config, "acme.storage_endpoint", NULL));
+        c.storage_kms_key_id = dup_or_null(config_string(config, "acme.storage_kms_key_id", NULL));
         c.http_port = (int) config_int(config, "nginx.http_port", 80);
         c.https_port = (int) config_int(config, "nginx.https_port", 443);
         *ret = c;
@@ -121,6 +142,10 @@ void acme_config_done(struct acme_config *c) {
         free(c->profile);
         free(c->eab_kid);
         free(c->eab_hmac_key);
+        free(c->storage);
+        free(c->storage_region);
+        free(c->storage_endpoint);
+        free(c->storage_kms_key_id);
         *c = (struct acme_config){0};
 }
 
@@ -382,10 +407,11 @@ static int acme_boot(struct kiln_context *ctx) {
         /* Certificates belong to an instance, like its SSH host keys: a disk
          * booted as a new instance-id orders its own. The old ones keep
          * serving until the new ones are in place. */
-        force = ctx->new_instance && ctx->previous_instance_id;
+        force = ctx->new_instance && ctx->previous_instance_id && !config_string(ctx->config, "acme.storage", NULL);
         if (force)
                 log_info("acme: new instance (was %s), ordering new certificates.", ctx->previous_instance_id);
-        r = acme_run_sites(ctx, ctx->config, force, NULL, force);
+        /* In fleet mode, a lock another instance holds is waited for. */
+        r = acme_run_sites(ctx, ctx->config, force, NULL, force, true);
         if (r < 0)
                 return r;
         return r > 0 ? KILN_DEGRADED : 0;
@@ -394,7 +420,7 @@ static int acme_boot(struct kiln_context *ctx) {
 static int schedule(struct kiln_context *ctx);
 
 static int on_renew_timer(struct kiln_context *ctx, void *userdata) {
-        (void) acme_run_sites(ctx, ctx->config, false, NULL, false);
+        (void) acme_run_sites(ctx, ctx->config, false, NULL, false, false);
         return schedule(ctx);
 }
 
@@ -454,6 +480,16 @@ static const struct config_key acme_keys[] = {
         {"acme.renew_before", CONFIG_ANY,
          "Renew this long before expiry: days, or 30d/12h/90m; default a third of the lifetime (ARI wins)."},
         {"acme.timeout", CONFIG_INT, "Seconds one order may take, polling included (default 120)."},
+        {"acme.storage", CONFIG_STRING,
+         "Fleet mode: s3://BUCKET/PREFIX shared by the instances that share account, certificates and lock."},
+        {"acme.storage_region", CONFIG_STRING,
+         "Region of the storage bucket (default AWS_REGION, then the instance's)."},
+        {"acme.storage_endpoint", CONFIG_STRING,
+         "S3 endpoint URL for the storage (AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL win); path-style when set."},
+        {"acme.storage_kms_key_id", CONFIG_STRING,
+         "KMS key for the storage's server-side encryption (aws:kms); default AES256."},
+        {"acme.lock_lease", CONFIG_INT,
+         "Seconds a fleet lock holder that stopped extending it keeps the lock (10 to 3600, default 120)."},
         {},
 };
 

@@ -201,7 +201,7 @@ static int cmd_renew(struct kiln_context *ctx, int argc, char **argv) {
         json_decref(ctx->config);
         ctx->config = json_incref(config);
         ctx->stage = stage;
-        r = acme_run_sites(ctx, config, force, optind < argc ? argv[optind] : NULL, true);
+        r = acme_run_sites(ctx, config, force, optind < argc ? argv[optind] : NULL, true, true);
         ctx->stage = NULL;
         print_results(stage);
         return r != 0 ? 1 : 0;

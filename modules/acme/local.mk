@@ -8,6 +8,7 @@ libkiln_a_SOURCES += \
 	modules/acme/ari.c \
 	modules/acme/store.c \
 	modules/acme/renew.c \
+	modules/acme/fleet.c \
 	modules/acme/commands.c \
 	modules/acme/deploy.c
 

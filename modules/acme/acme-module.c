@@ -25,6 +25,7 @@
 #define DEFAULT_ORDER_TIMEOUT_S 120L
 #define TIMER_MIN_S 10L
 #define TIMER_MAX_S (12 * 3600L)
+#define FLEET_CHECK_S 3600L
 #define DEFAULT_LOCK_LEASE_S 120L
 #define LOCK_LEASE_MIN_S 10L
 #define LOCK_LEASE_MAX_S 3600L
@@ -428,7 +429,7 @@ static int schedule(struct kiln_context *ctx) {
         _cleanup_free_ char *error = NULL;
         struct acme_site *sites = NULL;
         time_t now = time(NULL), next;
-        long delay;
+        long delay, max;
         size_t n = 0;
         int r;
 
@@ -444,7 +445,12 @@ static int schedule(struct kiln_context *ctx) {
         /* Never a fast loop: at least 10 s between checks (a failure backs off a
          * minute or more, see backoff_seconds()); at least one
          * check every 12 h, for ARI and clock jumps. */
-        delay = next - now < TIMER_MIN_S ? TIMER_MIN_S : next - now > TIMER_MAX_S ? TIMER_MAX_S : next - now;
+        max = TIMER_MAX_S;
+        /* Fleet mode: another instance may renew any time; its certificate
+         * is installed within the hour (jittered, not all at once). */
+        if (config_string(ctx->config, "acme.storage", NULL))
+                max = FLEET_CHECK_S - (long) (random_u32() % (FLEET_CHECK_S / 6));
+        delay = next - now < TIMER_MIN_S ? TIMER_MIN_S : next - now > max ? max : next - now;
         log_debug("Next certificate check in %ld s.", delay);
         return kiln_timer_schedule(ctx, &renew_timer, (uint64_t) delay * USEC_PER_SEC, on_renew_timer, NULL);
 }

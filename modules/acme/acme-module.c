@@ -233,6 +233,23 @@ static bool has_acme_sites(const json_t *config) {
 
 /* --- what nginx asks --- */
 
+/* Fleet mode: nginx must answer http-01 with the fleet's thumbprint from
+ * its first render, as a load balancer sends the CA to any instance. The
+ * account key is taken from storage (or this one stored) before. A
+ * storage that does not answer leaves the local key: the renewal that
+ * follows fails on the storage, orders nothing, and renders again. */
+static void fleet_account(struct kiln_context *ctx, const struct acme_config *cfg) {
+        _cleanup_(acme_fleet_freep) struct acme_fleet *f = NULL;
+        int r;
+
+        r = acme_fleet_open(ctx, cfg, &f);
+        if (r >= 0 && f)
+                r = acme_fleet_account(f, cfg);
+        if (r < 0)
+                log_warning("acme: the fleet's account key is not available (%s), ignoring for now.",
+                            f ? acme_fleet_error(f) : strerror(-r));
+}
+
 int acme_thumbprint(struct kiln_context *ctx, char **ret) {
         _cleanup_(acme_client_freep) struct acme_client *c = NULL;
         _cleanup_free_ char *error = NULL;
@@ -242,6 +259,8 @@ int acme_thumbprint(struct kiln_context *ctx, char **ret) {
         if (!config_get(ctx->config, "acme"))
                 return -ENOENT;
         r = acme_config_parse(ctx->config, &cfg, &error);
+        if (r >= 0 && cfg.storage)
+                fleet_account(ctx, &cfg);
         if (r >= 0)
                 r = acme_client_new(&cfg, &c);
         if (r >= 0)

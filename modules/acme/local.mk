@@ -22,7 +22,8 @@ TESTS += \
 	tests/e2e/acme-ca-down.sh \
 	tests/e2e/acme-renew.sh \
 	tests/e2e/acme-eab.sh \
-	tests/e2e/acme-demo.sh
+	tests/e2e/acme-demo.sh \
+	tests/e2e/acme-fleet.sh
 
 EXTRA_DIST += \
 	tests/local-ec2.d/pebble.sh tests/fakes/acme-faults.py \

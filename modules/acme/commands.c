@@ -75,8 +75,7 @@ static void fleet_json(struct acme_fleet *fleet, const char *fleet_error, const 
         }
         if (r >= 0) {
                 const char *serial = json_string_value(json_object_get(meta, "serial"));
-                json_object_set_new(j, "shared",
-                                    json_boolean(serial && ci && ci->serial && streq(serial, ci->serial)));
+                json_object_set_new(j, "shared", json_boolean(serial && ci && ci->serial && streq(serial, ci->serial)));
                 json_object_set(j, "ordered_by", json_object_get(meta, "ordered_by") ?: json_null());
                 json_object_set_new(j, "lock_holder", r > 0 && holder ? json_string(holder) : json_null());
                 json_object_set_new(j, "storage_error", json_null());
@@ -200,8 +199,9 @@ static int cmd_certs(struct kiln_context *ctx, int argc, char **argv) {
                 if (r >= 0)
                         r = acme_fleet_open(ctx, &cfg, &fleet);
                 if (r < 0)
-                        fleet_error = strdup_printf("storage: %s",
-                                                    fleet ? acme_fleet_error(fleet) : error ? error : strerror(-r));
+                        fleet_error = strdup_printf("storage: %s", fleet   ? acme_fleet_error(fleet)
+                                                                   : error ? error
+                                                                           : strerror(-r));
                 acme_config_done(&cfg);
         }
         for (i = 0; i < n && out; i++)

@@ -231,12 +231,16 @@ ok $? "instance 2 says it installed the fleet's certificate"
 
 # --- 4. kill -9 of the lock holder mid-order: taken over after the lease ---
 rm -f "$T"/log-*
-pebble_pid=$(while read -r pid _; do [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = pebble ] && echo "$pid"; done <"$T/ec2-ca/pids")
-kill -STOP "$pebble_pid"
-kiln_on 1 renew --force >"$T/log-kill1" 2>&1 &
+# The load balancer stopped: the CA's validation hangs, the order with it,
+# while the holder keeps extending its lease.
+lb_pid=$(cat "$T/lb/nginx.pid")
+lb_worker=$(pgrep -P "$lb_pid" | head -n 1)
+kill -STOP "$lb_pid" $lb_worker
+# (one process: $! must be kiln itself, not a shell around it)
+(. "$(env_of 1)" && exec "$KILN" --root "$(root 1)" renew --force) >"$T/log-kill1" 2>&1 &
 holder=$!
 seen=1
-for _ in $(seq 150); do
+for _ in $(seq 60); do
 	# (the whole listing: moto's wrapper refuses a listing's Prefix signature)
 	aws_objects "$MOTO_BUCKET" 2>/dev/null | grep -q "^$PREFIX/locks/$SITE.json " && {
 		seen=0
@@ -245,11 +249,13 @@ for _ in $(seq 150); do
 	sleep 0.2
 done
 ok $seen "instance 1 took the lock"
-sleep 1
-kill -9 "$holder" 2>/dev/null
-ok $? "kill -9 of the holder while it orders"
+for _ in $(seq 50); do grep -q "Requesting a certificate" "$T/log-kill1" && break; sleep 0.1; done
+sleep 2
+[ "$(cat "/proc/$holder/comm" 2>/dev/null)" = kiln ] && kill -9 "$holder" 2>/dev/null
+ok $? "kill -9 of the holder (kiln) while it orders"
 wait "$holder" 2>/dev/null
-kill -CONT "$pebble_pid"
+diag "$T/log-kill1"
+kill -CONT "$lb_pid" $lb_worker
 aws_object "$MOTO_BUCKET" "$PREFIX/locks/$SITE.json" >"$T/lock.json"
 grep -q '"owner":"i-fleet0001"' "$T/lock.json"
 ok $? "the lock names its owner: $(cat "$T/lock.json")"

@@ -385,9 +385,9 @@ static int debug_sigv4(int argc, char **argv) {
 
 static int cmd_debug(struct kiln_context *ctx, int argc, char **argv) {
         if (argc < 2 || streq(argv[1], "-h") || streq(argv[1], "--help")) {
-                printf("Usage: kiln debug sigv4 | s3 ARGS...\n"
-                       "       kiln debug sigv4 --date YYYYMMDDTHHMMSSZ --region R --service S < request\n"
-                       "       kiln debug s3 get|put|delete|list s3://BUCKET/KEY [OPTIONS]\n\n"
+                printf("Usage: kiln debug sigv4 | s3 ARGS...\n\n"
+                       "  kiln debug sigv4 --date YYYYMMDDTHHMMSSZ --region R --service S < request\n"
+                       "  kiln debug s3 get|put|delete|list s3://BUCKET/KEY [OPTIONS]\n\n"
                        "kiln debug sigv4 reads a raw HTTP request on stdin, signs it with AWS Signature\n"
                        "Version 4 using AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN at\n"
                        "the given time, and prints the canonical request, the string to sign and the\n"

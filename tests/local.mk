@@ -81,5 +81,7 @@ EXTRA_DIST += \
 	tests/data/fuzz/http/chunked.http tests/data/fuzz/http/continue.http tests/data/fuzz/http/close.http \
 	tests/data/fuzz/http/date.retry tests/data/fuzz/http/delta.retry tests/data/fuzz/http/rfc850.retry \
 	tests/data/fuzz/http/asctime.retry tests/data/fuzz/http/ipv6.url \
+	tests/data/fuzz/fuzz-aws-xml/s3-error.xml tests/data/fuzz/fuzz-aws-xml/route53-zones.xml \
+	tests/data/fuzz/fuzz-aws-xml/query-error.xml \
 	tests/e2e/crash-points.sh tests/e2e/crash-points.py tests/e2e/crash-shim.c tests/e2e/crash-run.c \
 	bench/boot

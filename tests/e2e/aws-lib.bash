@@ -67,8 +67,8 @@ declare -gA MOTO_URL=()
 moto_available() { "$MOTO_PYTHON" -c 'import moto' >/dev/null 2>&1; }
 
 moto_start() {
-	local name=$1 mode=${2:-auth}
-	local dir=$T/moto-$name pid port
+	local name=$1 mode=${2:-auth} pid port
+	local dir=$T/moto-$name
 	local args=(--port 0 --port-file "$dir/port" --log "$dir/requests.log")
 	mkdir -p "$dir"
 	rm -f "$dir/port" "$dir/creds.json"

@@ -16,6 +16,7 @@ TARGETS="fuzz-mime fuzz-yaml-config fuzz-cloud-config fuzz-metrics"
 TARGETS="$TARGETS fuzz-http-plain fuzz-retry-after"
 TARGETS="$TARGETS fuzz-spool-queue fuzz-credentials fuzz-times fuzz-collect"
 TARGETS="$TARGETS fuzz-nginx-render fuzz-nginx-include"
+TARGETS="$TARGETS fuzz-aws-xml fuzz-s3"
 n=0
 
 tap() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }
@@ -34,7 +35,7 @@ fi
 mkdir -p "$OUT/obj" "$OUT/corpus"
 FLAGS="-g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 INC="-include $top_builddir/autoconfig.h -I$top_srcdir/agent -I$top_srcdir/modules -DKILN_SYSCONFDIR=\"/etc\""
-PKGS="libcurl openssl jansson libsystemd yaml-0.1 zlib libcrypt"
+PKGS="libcurl openssl jansson libsystemd yaml-0.1 expat zlib libcrypt"
 # shellcheck disable=SC2086
 CFLAGS_PKG=$(pkg-config --cflags $PKGS)
 # shellcheck disable=SC2086

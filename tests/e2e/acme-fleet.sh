@@ -110,8 +110,9 @@ EOF
 	exit 1
 }
 
-# Pebble validates http-01 on the load balancer.
-LOCAL_EC2_ROOT=$T/root-ca LOCAL_EC2_PEBBLE_HTTP_PORT=$LB_PORT "$top_srcdir/tests/local-ec2" start "$T/ec2-ca" pebble \
+# Pebble validates http-01 on the load balancer, every order (no reuse of
+# valid authorizations: the kill -9 below needs an order that waits on it).
+PEBBLE_AUTHZREUSE=0 LOCAL_EC2_ROOT=$T/root-ca LOCAL_EC2_PEBBLE_HTTP_PORT=$LB_PORT "$top_srcdir/tests/local-ec2" start "$T/ec2-ca" pebble \
 	>/dev/null || {
 	echo "Bail out! Pebble did not start"
 	exit 1

@@ -120,7 +120,6 @@ PEBBLE_AUTHZREUSE=0 LOCAL_EC2_ROOT=$T/root-ca LOCAL_EC2_PEBBLE_HTTP_PORT=$LB_POR
 # shellcheck source=/dev/null
 ACME_DIR=$(. "$T/ec2-ca/env" && echo "$LOCAL_EC2_ACME_DIRECTORY")
 ACME_CA=$(. "$T/ec2-ca/env" && echo "$LOCAL_EC2_ACME_CA")
-PEBBLE_MGMT=$(. "$T/ec2-ca/env" && echo "$LOCAL_EC2_PEBBLE_MGMT")
 
 for i in $(seq $N); do
 	mkdir -p "$(root "$i")/etc/kiln/kiln.d"
@@ -236,7 +235,7 @@ rm -f "$T"/log-*
 # while the holder keeps extending its lease.
 lb_pid=$(cat "$T/lb/nginx.pid")
 lb_worker=$(pgrep -P "$lb_pid" | head -n 1)
-kill -STOP "$lb_pid" $lb_worker
+kill -STOP "$lb_pid" "$lb_worker"
 # (one process: $! must be kiln itself, not a shell around it)
 (. "$(env_of 1)" && exec "$KILN" --root "$(root 1)" renew --force) >"$T/log-kill1" 2>&1 &
 holder=$!
@@ -256,7 +255,7 @@ sleep 2
 ok $? "kill -9 of the holder (kiln) while it orders"
 wait "$holder" 2>/dev/null
 diag "$T/log-kill1"
-kill -CONT "$lb_pid" $lb_worker
+kill -CONT "$lb_pid" "$lb_worker"
 aws_object "$MOTO_BUCKET" "$PREFIX/locks/$SITE.json" >"$T/lock.json"
 grep -q '"owner":"i-fleet0001"' "$T/lock.json"
 ok $? "the lock names its owner: $(cat "$T/lock.json")"

@@ -43,6 +43,12 @@ struct acme_config {
         char *route53_zone_id; /* acme.route53.hosted_zone_id; NULL: found by name */
         char *route53_endpoint; /* acme.route53.endpoint; may be NULL */
         struct imds_options imds; /* for the instance role's credentials (strings point into the config) */
+        /* Fleet mode (fleet.c): acme.storage and its settings. */
+        char *storage; /* s3://BUCKET/PREFIX, NULL: this instance alone */
+        char *storage_region;
+        char *storage_endpoint;
+        char *storage_kms_key_id;
+        long lock_lease_s;
 };
 
 enum acme_challenge {
@@ -93,6 +99,13 @@ struct acme_client {
          * 53 client, made on first need. */
         enum acme_challenge challenge;
         struct dns01 *dns01;
+        /* Fleet mode: called before every request to the CA (the lock's
+         * lease is extended; a negative return ends the order with it), and
+         * with each http-01 answer before the CA is told to validate (and
+         * with keyauth NULL once it is done). */
+        int (*tick)(void *userdata);
+        int (*on_http01)(void *userdata, const char *token, const char *keyauth);
+        void *hook_userdata;
 };
 
 int acme_client_new(const struct acme_config *cfg, struct acme_client **ret);
@@ -212,6 +225,55 @@ int store_prepare(void);
 int store_snapshot_config(const json_t *config);
 int store_load_snapshot(json_t **ret);
 
+/* Fleet mode, see fleet.c. */
+struct acme_fleet;
+int acme_fleet_open(struct kiln_context *ctx, const struct acme_config *cfg, struct acme_fleet **ret);
+void acme_fleet_free(struct acme_fleet *f);
+DEFINE_POINTER_CLEANUP(struct acme_fleet, acme_fleet_free)
+/* The last storage failure, one line. */
+const char *acme_fleet_error(const struct acme_fleet *f);
+const char *acme_fleet_instance(const struct acme_fleet *f);
+/* Makes the local account key the fleet's; 1 when it changed. */
+int acme_fleet_account(struct acme_fleet *f, const struct acme_config *cfg);
+/* 1 with *ret, 0 when there is none (*ret NULL), negative on failure. */
+int acme_fleet_meta_get(struct acme_fleet *f, const char *site, json_t **ret);
+int acme_fleet_meta_put(struct acme_fleet *f, const char *site, const json_t *meta);
+int acme_fleet_cert_get(struct acme_fleet *f, const char *site, char **ret_fullchain, char **ret_key);
+/* Stores the site's installed privkey.pem and fullchain. */
+int acme_fleet_cert_put(struct acme_fleet *f, const char *site, const char *fullchain, const struct kiln_key *key);
+/* Writes (keyauth) or deletes (NULL) challenges/<token>. */
+int acme_fleet_challenge(struct acme_fleet *f, const char *token, const char *keyauth);
+
+struct fleet_lock {
+        char *key;
+        char etag[130];
+        char *owner; /* the holder seen last */
+        time_t expires;
+        time_t extended_at;
+        bool held;
+        bool lost;
+};
+enum {
+        FLEET_LOCK_HELD, /* by another, lease running */
+        FLEET_LOCK_EXPIRED, /* lease over: may be taken over */
+        FLEET_LOCK_OURS, /* this instance's (left by a run that died) */
+};
+/* What a lock object says, at now: FLEET_LOCK_*. A body that is not a
+ * kiln lock, or claims more than the longest lease after it was written,
+ * lasts one lease from last_modified. */
+int fleet_lock_judge(const char *body, size_t len, time_t last_modified, const char *self, time_t now, long lease_s,
+                     char **ret_owner, time_t *ret_expires);
+/* Takes the site's lock, waiting up to wait_s for the holder (0: one try):
+ * 1 taken, -EBUSY held (l->owner, l->expires), negative on failure. */
+int acme_fleet_lock(struct acme_fleet *f, const char *site, long wait_s, struct fleet_lock *l);
+/* Extends the lease when a third of it has passed (always: now); -ESTALE
+ * when another instance has taken it over. */
+int acme_fleet_lock_extend(struct acme_fleet *f, struct fleet_lock *l, bool always);
+void acme_fleet_unlock(struct acme_fleet *f, struct fleet_lock *l);
+void fleet_lock_done(struct fleet_lock *l);
+/* 1 when held by another (*ret_owner), 0 when free or expired. */
+int acme_fleet_lock_peek(struct acme_fleet *f, const char *site, char **ret_owner, time_t *ret_expires);
+
 /* One site: renew when due (or forced). Returns 1 when a new certificate
  * was installed, 0 when nothing was due, negative on failure (recorded in
  * state.json, and in *ret_error). */
@@ -221,14 +283,19 @@ struct acme_run {
         struct acme_client *client; /* created on first need */
         bool force; /* renew even when not due */
         bool ignore_backoff;
+        bool wait_lock; /* fleet: wait for a lock another instance holds */
         time_t now;
+        struct acme_fleet *fleet; /* NULL: not in fleet mode, or its storage failed */
+        char *fleet_error; /* why the storage cannot be used in this run */
+        struct fleet_lock *lock; /* held while ordering */
 };
 int acme_site_run(struct acme_run *run, const struct acme_site *site, char **ret_error);
 /* The earliest next_check of the sites, for the daemon's timer. */
 time_t acme_next_check(const struct acme_site *sites, size_t n, time_t now);
 /* Runs every due site (or only `only`); records results in ctx. Returns the
  * number of failures. */
-int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, const char *only, bool ignore_backoff);
+int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, const char *only, bool ignore_backoff,
+                   bool wait_lock);
 
 /* nginx: re-render and reload; 0 when nothing to do (no nginx module). */
 int acme_deploy(struct kiln_context *ctx);

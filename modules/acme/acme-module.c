@@ -7,6 +7,7 @@
 
 #include "acme/acme-internal.h"
 #include "aws/route53.h"
+#include "aws/s3.h"
 #include "config.h"
 #include "fileio.h"
 #include "keys.h"
@@ -25,6 +26,10 @@
 #define DEFAULT_ORDER_TIMEOUT_S 120L
 #define TIMER_MIN_S 10L
 #define TIMER_MAX_S (12 * 3600L)
+#define FLEET_CHECK_S 3600L
+#define DEFAULT_LOCK_LEASE_S 120L
+#define LOCK_LEASE_MIN_S 10L
+#define LOCK_LEASE_MAX_S 3600L
 
 static sd_event_source *renew_timer;
 
@@ -69,6 +74,10 @@ static char *directory_url(const char *d) {
         return NULL;
 }
 
+static char *dup_or_null(const char *s) {
+        return s ? strdup(s) : NULL;
+}
+
 _printf_(2, 3) static int config_error(char **ret_error, const char *fmt, ...) {
         va_list ap;
 
@@ -109,6 +118,19 @@ int acme_config_parse(const json_t *config, struct acme_config *ret, char **ret_
         c.eab_kid = kid ? strdup(kid) : NULL;
         c.eab_hmac_key = hmac ? strdup(hmac) : NULL;
         c.order_timeout_ms = config_int(config, "acme.timeout", DEFAULT_ORDER_TIMEOUT_S) * 1000L;
+        if (config_string(config, "acme.storage", NULL)) {
+                _cleanup_free_ char *bucket = NULL, *prefix = NULL, *why = NULL;
+                if (s3_url_parse(config_string(config, "acme.storage", NULL), &bucket, &prefix, &why) < 0)
+                        return config_error(ret_error, "acme.storage: %s", why ? why : "not s3://BUCKET/PREFIX");
+        }
+        c.lock_lease_s = config_int(config, "acme.lock_lease", DEFAULT_LOCK_LEASE_S);
+        if (c.lock_lease_s < LOCK_LEASE_MIN_S || c.lock_lease_s > LOCK_LEASE_MAX_S)
+                return config_error(ret_error, "acme.lock_lease must be %ld to %ld seconds", LOCK_LEASE_MIN_S,
+                                    LOCK_LEASE_MAX_S);
+        c.storage = dup_or_null(config_string(config, "acme.storage", NULL));
+        c.storage_region = dup_or_null(config_string(config, "acme.storage_region", NULL));
+        c.storage_endpoint = dup_or_null(config_string(config, "acme.storage_endpoint", NULL));
+        c.storage_kms_key_id = dup_or_null(config_string(config, "acme.storage_kms_key_id", NULL));
         c.http_port = (int) config_int(config, "nginx.http_port", 80);
         c.https_port = (int) config_int(config, "nginx.https_port", 443);
         c.route53_zone_id = config_string(config, "acme.route53.hosted_zone_id", NULL)
@@ -131,6 +153,10 @@ void acme_config_done(struct acme_config *c) {
         free(c->eab_hmac_key);
         free(c->route53_zone_id);
         free(c->route53_endpoint);
+        free(c->storage);
+        free(c->storage_region);
+        free(c->storage_endpoint);
+        free(c->storage_kms_key_id);
         *c = (struct acme_config){0};
 }
 
@@ -245,6 +271,23 @@ static bool has_acme_sites(const json_t *config) {
 
 /* --- what nginx asks --- */
 
+/* Fleet mode: nginx must answer http-01 with the fleet's thumbprint from
+ * its first render, as a load balancer sends the CA to any instance. The
+ * account key is taken from storage (or this one stored) before. A
+ * storage that does not answer leaves the local key: the renewal that
+ * follows fails on the storage, orders nothing, and renders again. */
+static void fleet_account(struct kiln_context *ctx, const struct acme_config *cfg) {
+        _cleanup_(acme_fleet_freep) struct acme_fleet *f = NULL;
+        int r;
+
+        r = acme_fleet_open(ctx, cfg, &f);
+        if (r >= 0 && f)
+                r = acme_fleet_account(f, cfg);
+        if (r < 0)
+                log_warning("acme: the fleet's account key is not available (%s), ignoring for now.",
+                            f ? acme_fleet_error(f) : strerror(-r));
+}
+
 int acme_thumbprint(struct kiln_context *ctx, char **ret) {
         _cleanup_(acme_client_freep) struct acme_client *c = NULL;
         _cleanup_free_ char *error = NULL;
@@ -254,6 +297,8 @@ int acme_thumbprint(struct kiln_context *ctx, char **ret) {
         if (!config_get(ctx->config, "acme"))
                 return -ENOENT;
         r = acme_config_parse(ctx->config, &cfg, &error);
+        if (r >= 0 && cfg.storage)
+                fleet_account(ctx, &cfg);
         if (r >= 0)
                 r = acme_client_new(&cfg, &c);
         if (r >= 0)
@@ -420,10 +465,11 @@ static int acme_boot(struct kiln_context *ctx) {
         /* Certificates belong to an instance, like its SSH host keys: a disk
          * booted as a new instance-id orders its own. The old ones keep
          * serving until the new ones are in place. */
-        force = ctx->new_instance && ctx->previous_instance_id;
+        force = ctx->new_instance && ctx->previous_instance_id && !config_string(ctx->config, "acme.storage", NULL);
         if (force)
                 log_info("acme: new instance (was %s), ordering new certificates.", ctx->previous_instance_id);
-        r = acme_run_sites(ctx, ctx->config, force, NULL, force);
+        /* In fleet mode, a lock another instance holds is waited for. */
+        r = acme_run_sites(ctx, ctx->config, force, NULL, force, true);
         if (r < 0)
                 return r;
         return r > 0 ? KILN_DEGRADED : 0;
@@ -432,7 +478,7 @@ static int acme_boot(struct kiln_context *ctx) {
 static int schedule(struct kiln_context *ctx);
 
 static int on_renew_timer(struct kiln_context *ctx, void *userdata) {
-        (void) acme_run_sites(ctx, ctx->config, false, NULL, false);
+        (void) acme_run_sites(ctx, ctx->config, false, NULL, false, false);
         return schedule(ctx);
 }
 
@@ -440,7 +486,7 @@ static int schedule(struct kiln_context *ctx) {
         _cleanup_free_ char *error = NULL;
         struct acme_site *sites = NULL;
         time_t now = time(NULL), next;
-        long delay;
+        long delay, max;
         size_t n = 0;
         int r;
 
@@ -456,7 +502,12 @@ static int schedule(struct kiln_context *ctx) {
         /* Never a fast loop: at least 10 s between checks (a failure backs off a
          * minute or more, see backoff_seconds()); at least one
          * check every 12 h, for ARI and clock jumps. */
-        delay = next - now < TIMER_MIN_S ? TIMER_MIN_S : next - now > TIMER_MAX_S ? TIMER_MAX_S : next - now;
+        max = TIMER_MAX_S;
+        /* Fleet mode: another instance may renew any time; its certificate
+         * is installed within the hour (jittered, not all at once). */
+        if (config_string(ctx->config, "acme.storage", NULL))
+                max = FLEET_CHECK_S - (long) (random_u32() % (FLEET_CHECK_S / 6));
+        delay = next - now < TIMER_MIN_S ? TIMER_MIN_S : next - now > max ? max : next - now;
         log_debug("Next certificate check in %ld s.", delay);
         return kiln_timer_schedule(ctx, &renew_timer, (uint64_t) delay * USEC_PER_SEC, on_renew_timer, NULL);
 }
@@ -551,6 +602,16 @@ static const struct config_key acme_keys[] = {
          "Route 53's URL (AWS_ENDPOINT_URL_ROUTE_53 and AWS_ENDPOINT_URL win); default AWS's."},
         {"sites[].challenge", CONFIG_STRING,
          "tls: acme: http-01 (default) or dns-01 (a TXT record in Route 53; needed for wildcards)."},
+        {"acme.storage", CONFIG_STRING,
+         "Fleet mode: s3://BUCKET/PREFIX shared by the instances that share account, certificates and lock."},
+        {"acme.storage_region", CONFIG_STRING,
+         "Region of the storage bucket (default AWS_REGION, then the instance's)."},
+        {"acme.storage_endpoint", CONFIG_STRING,
+         "S3 endpoint URL for the storage (AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL win); path-style when set."},
+        {"acme.storage_kms_key_id", CONFIG_STRING,
+         "KMS key for the storage's server-side encryption (aws:kms); default AES256."},
+        {"acme.lock_lease", CONFIG_INT,
+         "Seconds a fleet lock holder that stopped extending it keeps the lock (10 to 3600, default 120)."},
         {},
 };
 

@@ -330,6 +330,8 @@ int acme_post(struct acme_client *c, const char *url, const char *payload, bool 
                 const char *type;
                 int r;
 
+                if (c->tick && (r = c->tick(c->hook_userdata)) < 0)
+                        return acme_errorf(c, r, "Order stopped: the fleet lock was lost");
                 r = post_once(c, url, payload, jwk, accept, &resp);
                 if (r < 0)
                         return r;

@@ -56,7 +56,39 @@ static json_t *domains_json(char *const *domains) {
         return a;
 }
 
-static json_t *site_json(const struct acme_site *site) {
+/* Fleet mode: what the storage says about the site now (who ordered the
+ * shared certificate, who holds the lock), else what the last check saw. */
+static void fleet_json(struct acme_fleet *fleet, const char *fleet_error, const struct acme_site *site,
+                       const json_t *state, const struct cert_info *ci, json_t *j) {
+        _cleanup_json_ json_t *meta = NULL;
+        _cleanup_free_ char *holder = NULL;
+        time_t expires = 0;
+        const char *error = fleet_error;
+        int r = -EIO;
+
+        if (fleet) {
+                r = acme_fleet_meta_get(fleet, site->name, &meta);
+                if (r >= 0)
+                        r = acme_fleet_lock_peek(fleet, site->name, &holder, &expires);
+                if (r < 0)
+                        error = acme_fleet_error(fleet);
+        }
+        if (r >= 0) {
+                const char *serial = json_string_value(json_object_get(meta, "serial"));
+                json_object_set_new(j, "shared", json_boolean(serial && ci && ci->serial && streq(serial, ci->serial)));
+                json_object_set(j, "ordered_by", json_object_get(meta, "ordered_by") ?: json_null());
+                json_object_set_new(j, "lock_holder", r > 0 && holder ? json_string(holder) : json_null());
+                json_object_set_new(j, "storage_error", json_null());
+                return;
+        }
+        json_object_set(j, "shared", json_object_get(state, "shared") ?: json_false());
+        json_object_set(j, "ordered_by", json_object_get(state, "ordered_by") ?: json_null());
+        json_object_set(j, "lock_holder", json_object_get(state, "lock_holder") ?: json_null());
+        json_object_set_new(j, "storage_error", json_string(error ? error : "storage not available"));
+}
+
+static json_t *site_json(const struct acme_site *site, struct acme_fleet *fleet, const char *fleet_error,
+                         bool fleet_mode) {
         _cleanup_json_ json_t *state = NULL;
         _cleanup_free_ char *path = NULL, *pem = NULL;
         struct cert_info ci = {0};
@@ -85,6 +117,8 @@ static json_t *site_json(const struct acme_site *site) {
                 json_object_set_new(j, "failures",
                                     json_integer(json_integer_value(json_object_get(state, "failures"))));
                 json_object_set(j, "last_error", json_object_get(state, "last_error") ?: json_null());
+                if (fleet_mode)
+                        fleet_json(fleet, fleet_error, site, state, have ? &ci : NULL, j);
         }
         cert_info_done(&ci);
         return j;
@@ -111,21 +145,37 @@ static void print_site(const json_t *s, time_t now) {
                 printf("  failures:     %lld\n", (long long) json_integer_value(json_object_get(s, "failures")));
         if (err)
                 printf("  last error:   %s\n", err);
+        if (json_object_get(s, "shared")) {
+                const char *by = json_string_value(json_object_get(s, "ordered_by"));
+                const char *holder = json_string_value(json_object_get(s, "lock_holder"));
+                const char *serr = json_string_value(json_object_get(s, "storage_error"));
+                printf("  shared:       %s", json_is_true(json_object_get(s, "shared")) ? "yes" : "no");
+                if (by)
+                        printf(", ordered by %s", by);
+                putchar('\n');
+                if (holder)
+                        printf("  lock holder:  %s\n", holder);
+                if (serr)
+                        printf("  storage:      %s\n", serr);
+        }
 }
 
 static int cmd_certs(struct kiln_context *ctx, int argc, char **argv) {
         static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {}};
         _cleanup_json_ json_t *config = NULL, *out = json_array();
         _cleanup_free_ char *error = NULL;
+        _cleanup_(acme_fleet_freep) struct acme_fleet *fleet = NULL;
+        _cleanup_free_ char *fleet_error = NULL;
         struct acme_site *sites = NULL;
-        bool json = false;
+        bool json = false, fleet_mode = false;
         size_t n = 0, i;
         json_t *s;
         int c, r;
 
         if (cli_wants_help(argc, argv, "certs", "[--json]",
                            "Shows each tls: acme site's certificate: domains, issuer, expiry, next\n"
-                           "renewal and the last error.\n"
+                           "renewal and the last error; in fleet mode (acme.storage) also whether it\n"
+                           "is the fleet's, which instance ordered it, and the lock's holder.\n"
                            "  --json  as a JSON list"))
                 return 0;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
@@ -140,8 +190,22 @@ static int cmd_certs(struct kiln_context *ctx, int argc, char **argv) {
                 log_error("Failed to read the sites: %s", error ? error : strerror(-r));
                 return 1;
         }
+        if (n > 0 && config_string(config, "acme.storage", NULL)) {
+                struct acme_config cfg = {0};
+                fleet_mode = true;
+                free(error);
+                error = NULL;
+                r = acme_config_parse(config, &cfg, &error);
+                if (r >= 0)
+                        r = acme_fleet_open(ctx, &cfg, &fleet);
+                if (r < 0)
+                        fleet_error = strdup_printf("storage: %s", fleet   ? acme_fleet_error(fleet)
+                                                                   : error ? error
+                                                                           : strerror(-r));
+                acme_config_done(&cfg);
+        }
         for (i = 0; i < n && out; i++)
-                json_array_append_new(out, site_json(&sites[i]));
+                json_array_append_new(out, site_json(&sites[i], fleet, fleet_error, fleet_mode));
         acme_sites_free(sites, n);
         if (!out)
                 return log_oom(), 1;
@@ -201,7 +265,7 @@ static int cmd_renew(struct kiln_context *ctx, int argc, char **argv) {
         json_decref(ctx->config);
         ctx->config = json_incref(config);
         ctx->stage = stage;
-        r = acme_run_sites(ctx, config, force, optind < argc ? argv[optind] : NULL, true);
+        r = acme_run_sites(ctx, config, force, optind < argc ? argv[optind] : NULL, true, true);
         ctx->stage = NULL;
         print_results(stage);
         return r != 0 ? 1 : 0;

@@ -9,6 +9,7 @@ libkiln_a_SOURCES += \
 	modules/acme/ari.c \
 	modules/acme/store.c \
 	modules/acme/renew.c \
+	modules/acme/fleet.c \
 	modules/acme/commands.c \
 	modules/acme/deploy.c
 
@@ -24,7 +25,8 @@ TESTS += \
 	tests/e2e/acme-eab.sh \
 	tests/e2e/acme-demo.sh \
 	tests/e2e/acme-dns01.sh \
-	tests/e2e/fleet-harness.sh
+	tests/e2e/fleet-harness.sh \
+	tests/e2e/acme-fleet.sh
 
 EXTRA_DIST += \
 	tests/local-ec2.d/pebble.sh tests/fakes/acme-faults.py tests/fakes/r53-front.py \

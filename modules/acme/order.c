@@ -166,12 +166,16 @@ static int authorize(struct order *o, const char *url) {
         if (!keyauth)
                 return -ENOMEM;
         r = self_check(o->c, domain, token, keyauth);
+        if (r >= 0 && o->c->on_http01)
+                r = o->c->on_http01(o->c->hook_userdata, token, keyauth);
         if (r < 0)
                 return r;
         r = acme_post_json(o->c, ch_url, "{}", &ignored, NULL);
         if (r < 0)
                 return r;
         r = poll_status(o, url, &done);
+        if (o->c->on_http01)
+                (void) o->c->on_http01(o->c->hook_userdata, token, NULL);
         if (r < 0)
                 return r;
         if (!streq(json_string_value(json_object_get(done, "status")), "valid"))

@@ -208,6 +208,284 @@ static void record_success(struct acme_run *run, json_t *state, const struct cer
                                                        run->now, 0)));
 }
 
+/* --- fleet mode --- */
+
+static const char *const shared_keys[] = {"serial",        "not_before", "not_after", "issuer",
+                                          "issued_at",     "ordered_by", "failures",  "last_error",
+                                          "last_error_at", "next_check", "ari"};
+
+/* The shared meta.json: the certificate stored, who ordered it, and the
+ * failure backoff of the fleet, from this instance's state. */
+static int fleet_meta_write(struct acme_run *run, const struct acme_site *site, const json_t *state) {
+        _cleanup_json_ json_t *meta = json_object(), *names = json_array();
+        int r;
+
+        if (!meta || !names)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(shared_keys); i++) {
+                json_t *v = json_object_get(state, shared_keys[i]);
+                if (v)
+                        json_object_set(meta, shared_keys[i], v);
+        }
+        for (char *const *d = site->domains; *d; d++)
+                json_array_append_new(names, json_string(*d));
+        json_object_set(meta, "domains", names);
+        json_object_set_new(meta, "updated_by", json_string(acme_fleet_instance(run->fleet)));
+        state_set_time(meta, "updated_at", run->now);
+        r = acme_fleet_meta_put(run->fleet, site->name, meta);
+        if (r < 0)
+                log_warning("%s", acme_fleet_error(run->fleet));
+        return r;
+}
+
+/* After a failed order: the fleet's backoff, the stored certificate kept. */
+static int fleet_meta_write_failure(struct acme_run *run, const struct acme_site *site, const json_t *state,
+                                    const json_t *old) {
+        _cleanup_json_ json_t *meta = old ? json_deep_copy(old) : json_object();
+        static const char *const keys[] = {"failures", "last_error", "last_error_at", "next_check"};
+        int r;
+
+        if (!meta)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                json_object_set(meta, keys[i], json_object_get(state, keys[i]) ?: json_null());
+        json_object_set_new(meta, "updated_by", json_string(acme_fleet_instance(run->fleet)));
+        state_set_time(meta, "updated_at", run->now);
+        r = acme_fleet_meta_put(run->fleet, site->name, meta);
+        if (r < 0)
+                log_warning("%s", acme_fleet_error(run->fleet));
+        return r;
+}
+
+/* After an order: the certificate and key, then meta.json, into storage. */
+static void fleet_publish(struct acme_run *run, const struct acme_site *site, json_t *state, const char *pem) {
+        int r;
+
+        json_object_set_new(state, "ordered_by", json_string(acme_fleet_instance(run->fleet)));
+        json_object_set_new(state, "shared", json_true());
+        r = acme_fleet_cert_put(run->fleet, site->name, pem, NULL);
+        if (r >= 0)
+                r = fleet_meta_write(run, site, state);
+        if (r < 0) {
+                log_warning("Site '%s': the new certificate could not be stored for the fleet: %s", site->name,
+                            acme_fleet_error(run->fleet));
+                json_object_set_new(state, "shared", json_false());
+                json_object_set_new(state, "storage_error", json_string(acme_fleet_error(run->fleet)));
+        } else
+                log_info("Site '%s': the new certificate is stored for the fleet.", site->name);
+}
+
+static int fleet_storage_failure(struct acme_run *run, const struct acme_site *site, json_t *state, int r,
+                                 char **ret_error) {
+        const char *msg = run->fleet ? acme_fleet_error(run->fleet) : "storage: not available";
+
+        json_object_set_new(state, "storage_error", json_string(msg));
+        log_warning("Site '%s': %s; the local certificate keeps serving.", site->name, msg);
+        return record_failure(run, site->name, state, r, msg, ret_error);
+}
+
+/* The fleet's backoff is this instance's: a fleet never bursts orders. */
+static void fleet_adopt(json_t *state, const json_t *meta) {
+        json_int_t failures = json_integer_value(json_object_get(meta, "failures"));
+
+        json_object_del(state, "storage_error");
+        if (!meta)
+                return;
+        json_object_set_new(state, "failures", json_integer(failures));
+        json_object_set(state, "last_error", json_object_get(meta, "last_error") ?: json_null());
+        if (failures > 0 && state_time(meta, "next_check") > state_time(state, "next_check"))
+                state_set_time(state, "next_check", state_time(meta, "next_check"));
+        if (json_object_get(meta, "ordered_by"))
+                json_object_set(state, "ordered_by", json_object_get(meta, "ordered_by"));
+}
+
+static int write_key_pem(const char *site, const char *pem, struct kiln_key **ret) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        if (store_site_path(site, "shared-key.pem", &path) < 0)
+                return -ENOMEM;
+        r = write_file_atomic(path, pem, strlen(pem), 0600);
+        if (r >= 0)
+                r = key_load(path, ret);
+        (void) unlink(path);
+        return r;
+}
+
+/* Installs the fleet's certificate when it is valid, for the site's names,
+ * and newer than the local one: 1 installed, 0 not, negative on failure
+ * (recorded). */
+static int fleet_install(struct acme_run *run, const struct acme_site *site, json_t *state, const json_t *meta,
+                         char **ret_error) {
+        _cleanup_free_ char *pem = NULL, *key_pem = NULL, *until = NULL;
+        _cleanup_(key_freep) struct kiln_key *key = NULL;
+        const char *serial = json_string_value(json_object_get(meta, "serial"));
+        struct cert_info local = {0}, ci = {0};
+        int r;
+
+        if (!serial || state_time(meta, "not_after") <= run->now)
+                return 0;
+        r = load_current(site->name, &local);
+        if (r > 0) {
+                bool same = streq(local.serial ?: "", serial) || local.not_after >= state_time(meta, "not_after");
+                bool names = acme_same_names(local.domains, site->domains);
+                cert_info_done(&local);
+                if (same && names)
+                        return 0;
+        }
+        r = acme_fleet_cert_get(run->fleet, site->name, &pem, &key_pem);
+        if (r < 0)
+                return fleet_storage_failure(run, site, state, r, ret_error);
+        r = cert_info_from_pem(pem, &ci);
+        if (r < 0 || ci.not_after <= run->now || !acme_same_names(ci.domains, site->domains)) {
+                log_info("Site '%s': the fleet's certificate is not for its names now (or not valid), not "
+                         "installing it.",
+                         site->name);
+                explicit_bzero(key_pem, strlen(key_pem));
+                cert_info_done(&ci);
+                return 0;
+        }
+        r = write_key_pem(site->name, key_pem, &key);
+        explicit_bzero(key_pem, strlen(key_pem));
+        if (r >= 0)
+                r = store_install(site->name, key, pem);
+        if (r < 0) {
+                cert_info_done(&ci);
+                return record_failure(run, site->name, state, r, "Failed to install the fleet's certificate",
+                                      ret_error);
+        }
+        record_success(run, state, &ci);
+        json_object_set_new(state, "shared", json_true());
+        json_object_set(state, "ordered_by", json_object_get(meta, "ordered_by") ?: json_null());
+        if (json_object_get(meta, "ari"))
+                json_object_set(state, "ari", json_object_get(meta, "ari"));
+        until = format_time(ci.not_after);
+        log_info("Site '%s': installed the fleet's certificate (serial %s, ordered by %s), valid until %s.", site->name,
+                 ci.serial, json_string_value(json_object_get(meta, "ordered_by")) ?: "?", until ? until : "?");
+        cert_info_done(&ci);
+        r = deploy_and_check(run, site, pem, state, ret_error);
+        if (r < 0)
+                return r;
+        return 1;
+}
+
+static int fleet_tick(void *userdata) {
+        struct acme_run *run = userdata;
+
+        if (!run->lock)
+                return 0;
+        return acme_fleet_lock_extend(run->fleet, run->lock, false);
+}
+
+static int fleet_challenge(void *userdata, const char *token, const char *keyauth) {
+        struct acme_run *run = userdata;
+        int r = acme_fleet_challenge(run->fleet, token, keyauth);
+
+        /* The answer is nginx's own (TOKEN.THUMBPRINT of the shared account):
+         * the stored copy is for anything else that answers. */
+        if (r < 0)
+                log_warning("%s, ignoring.", acme_fleet_error(run->fleet));
+        return 0;
+}
+
+static int issue(struct acme_run *run, const struct acme_site *site, json_t *state, const char *replaces,
+                 char **ret_error);
+static int due(struct acme_run *run, const struct acme_site *site, json_t *state, char **ret_replaces);
+
+static int fleet_site_run(struct acme_run *run, const struct acme_site *site, json_t *state, char **ret_error) {
+        _cleanup_json_ json_t *meta = NULL;
+        _cleanup_free_ char *replaces = NULL, *seen = NULL;
+        struct fleet_lock lock = {0};
+        long wait_s = run->wait_lock ? run->cfg->lock_lease_s + run->cfg->order_timeout_ms / 1000 + 10 : 0;
+        int r, installed;
+
+        if (!run->fleet) {
+                json_object_set_new(state, "storage_error", json_string(run->fleet_error));
+                return record_failure(run, site->name, state, -EIO, run->fleet_error, ret_error);
+        }
+        json_object_set_new(state, "shared", json_false());
+        r = acme_fleet_meta_get(run->fleet, site->name, &meta);
+        if (r < 0)
+                return fleet_storage_failure(run, site, state, r, ret_error);
+        fleet_adopt(state, meta);
+        installed = fleet_install(run, site, state, meta, ret_error);
+        if (installed < 0)
+                return installed;
+        if (meta && installed == 0) {
+                struct cert_info ci = {0};
+                if (load_current(site->name, &ci) > 0 &&
+                    streq(ci.serial ?: "", json_string_value(json_object_get(meta, "serial")) ?: ""))
+                        json_object_set_new(state, "shared", json_true());
+                cert_info_done(&ci);
+        }
+        seen = strdup(json_string_value(json_object_get(meta, "serial")) ?: "");
+        if (!seen)
+                return -ENOMEM;
+        r = due(run, site, state, &replaces);
+        if (r == 0 || (installed > 0 && !run->force)) {
+                if (store_state_save(site->name, state) < 0)
+                        log_warning("Failed to save the ACME state of site '%s', ignoring.", site->name);
+                return installed;
+        }
+        r = acme_fleet_lock(run->fleet, site->name, wait_s, &lock);
+        if (r == -EBUSY) {
+                /* Another instance orders: its certificate is installed at the next check. */
+                log_info("Site '%s': %s holds the fleet lock, checking again later.", site->name,
+                         lock.owner ?: "another instance");
+                json_object_set_new(state, "lock_holder", json_string(lock.owner ?: "?"));
+                state_set_time(state, "next_check", run->now + run->cfg->lock_lease_s / 3 + (long) (random_u32() % 10));
+                fleet_lock_done(&lock);
+                if (store_state_save(site->name, state) < 0)
+                        log_warning("Failed to save the ACME state of site '%s', ignoring.", site->name);
+                return installed;
+        }
+        if (r < 0) {
+                fleet_lock_done(&lock);
+                return fleet_storage_failure(run, site, state, r, ret_error);
+        }
+        json_object_del(state, "lock_holder");
+        /* Someone may have renewed while this instance looked or waited. */
+        json_decref(TAKE_PTR(meta));
+        r = acme_fleet_meta_get(run->fleet, site->name, &meta);
+        if (r < 0) {
+                r = fleet_storage_failure(run, site, state, r, ret_error);
+                acme_fleet_unlock(run->fleet, &lock);
+                return r;
+        }
+        if (!streq(seen, json_string_value(json_object_get(meta, "serial")) ?: "")) {
+                log_info("Site '%s': another instance renewed it meanwhile, installing its certificate.", site->name);
+                fleet_adopt(state, meta);
+                r = fleet_install(run, site, state, meta, ret_error);
+                acme_fleet_unlock(run->fleet, &lock);
+                if (r >= 0 && store_state_save(site->name, state) < 0)
+                        log_warning("Failed to save the ACME state of site '%s', ignoring.", site->name);
+                return r;
+        }
+        fleet_adopt(state, meta);
+        if (!run->ignore_backoff && !run->force && json_integer_value(json_object_get(meta, "failures")) > 0 &&
+            state_time(meta, "next_check") > run->now) {
+                acme_fleet_unlock(run->fleet, &lock);
+                if (store_state_save(site->name, state) < 0)
+                        log_warning("Failed to save the ACME state of site '%s', ignoring.", site->name);
+                return installed;
+        }
+        if (replaces && (client_get(run) < 0 || acme_directory(run->client) < 0 ||
+                         !acme_directory_url(run->client, "renewalInfo"))) {
+                free(replaces);
+                replaces = NULL;
+        }
+        run->lock = &lock;
+        r = issue(run, site, state, replaces, ret_error);
+        run->lock = NULL;
+        if (r < 0 && !lock.lost) {
+                /* The fleet backs off with this instance. */
+                json_object_set_new(state, "ordered_by", json_null());
+                (void) fleet_meta_write_failure(run, site, state, meta);
+        }
+        acme_fleet_unlock(run->fleet, &lock);
+        return r;
+}
+
 /* nginx answers http-01 with the thumbprint it was rendered with; a new
  * account key (the accounts directory lost, or made here first) needs it
  * rendered again before the CA looks. */
@@ -252,6 +530,8 @@ static int issue(struct acme_run *run, const struct acme_site *site, json_t *sta
                 return record_failure(run, site->name, state, r, "Failed to write the new certificate", ret_error);
         }
         record_success(run, state, &ci);
+        if (run->fleet)
+                fleet_publish(run, site, state, pem);
         until = format_time(ci.not_after);
         log_info("Site '%s' has a new certificate from '%s', valid until %s.", site->name, ci.issuer,
                  until ? until : "?");
@@ -309,6 +589,8 @@ int acme_site_run(struct acme_run *run, const struct acme_site *site, char **ret
          * the last site (its Retry-After) is not this one's. */
         if (run->client)
                 acme_client_begin_site(run->client);
+        if (run->cfg->storage)
+                return fleet_site_run(run, site, state, ret_error);
         r = due(run, site, state, &replaces);
         if (r == 0) {
                 if (store_state_save(site->name, state) < 0)
@@ -341,6 +623,36 @@ time_t acme_next_check(const struct acme_site *sites, size_t n, time_t now) {
         return next;
 }
 
+/* Fleet mode: storage opened, the account made the fleet's (nginx given
+ * its thumbprint when it changed), the hooks set. A failure here is every
+ * site's (run->fleet stays NULL): nothing is ordered without the storage. */
+static void fleet_begin(struct acme_run *run, struct acme_fleet **fleet) {
+        int r;
+
+        r = acme_fleet_open(run->ctx, run->cfg, fleet);
+        if (r < 0) {
+                run->fleet_error = strdup_printf("storage: cannot use %s: %s", run->cfg->storage,
+                                                 *fleet ? acme_fleet_error(*fleet) : strerror(-r));
+                return;
+        }
+        r = acme_fleet_account(*fleet, run->cfg);
+        if (r < 0) {
+                run->fleet_error = strdup(acme_fleet_error(*fleet));
+                log_warning("acme: %s; no certificate is ordered until the storage answers.", run->fleet_error);
+                return;
+        }
+        r = client_get(run);
+        if (r < 0) {
+                run->fleet_error = strdup("Out of memory");
+                return;
+        }
+        challenge_ready(run);
+        run->client->tick = fleet_tick;
+        run->client->on_http01 = fleet_challenge;
+        run->client->hook_userdata = run;
+        run->fleet = *fleet;
+}
+
 static json_t *site_item(const struct acme_site *site, int r, const char *error) {
         const char *result = r > 0 ? "issued" : r == 0 ? "unchanged" : "failed";
         json_t *item = json_pack("{s:s, s:s, s:s}", "module", "acme", "site", site->name, "result", result);
@@ -367,7 +679,9 @@ static int run_one(struct acme_run *run, const struct acme_site *site) {
         return r;
 }
 
-int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, const char *only, bool ignore_backoff) {
+int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, const char *only, bool ignore_backoff,
+                   bool wait_lock) {
+        _cleanup_(acme_fleet_freep) struct acme_fleet *fleet = NULL;
         _cleanup_(acme_client_freep) struct acme_client *client = NULL;
         _cleanup_free_ char *error = NULL;
         _cleanup_close_ int lock = -1;
@@ -389,7 +703,10 @@ int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, c
         r = store_lock(&lock);
         if (r < 0)
                 log_warning_errno(r, "Failed to take the ACME lock, going on without: %m");
-        struct acme_run run = {.ctx = ctx, .cfg = &cfg, .force = force, .ignore_backoff = ignore_backoff};
+        struct acme_run run = {
+                .ctx = ctx, .cfg = &cfg, .force = force, .ignore_backoff = ignore_backoff, .wait_lock = wait_lock};
+        if (cfg.storage)
+                fleet_begin(&run, &fleet);
         for (size_t i = 0; i < n; i++) {
                 if (only && !streq(only, sites[i].name))
                         continue;
@@ -398,6 +715,7 @@ int acme_run_sites(struct kiln_context *ctx, const json_t *config, bool force, c
                         failures++;
         }
         client = run.client;
+        free(run.fleet_error);
         acme_sites_free(sites, n);
         acme_config_done(&cfg);
         if (only && !matched)

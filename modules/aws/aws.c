@@ -367,7 +367,8 @@ static int send_once(struct aws_client *c, const struct aws_call *call, const st
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                ret->retry = true;
+                ret->transport_error = r;
+                ret->retry = r != -EFBIG;
                 snprintf(ret->message, sizeof(ret->message), "%s", err[0] ? err : strerror(-r));
                 snprintf(ret->error, sizeof(ret->error), "%s at %s unreachable: %s", c->service->display, c->endpoint,
                          ret->message);

@@ -72,6 +72,7 @@ struct aws_call {
 
 struct aws_result {
         long status; /* HTTP status; 0 when no answer came */
+        int transport_error; /* when no answer came: why (-ETIMEDOUT, -EFBIG, ...) */
         struct http_response *response; /* owned; NULL when no answer came */
         char code[128]; /* the service's error code: "NoSuchKey", "PreconditionFailed", "Throttling", ... */
         char message[512]; /* its message, or the transport error */

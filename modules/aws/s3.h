@@ -21,6 +21,7 @@ struct s3 {
         char *bucket;
         char *kms_key_id; /* NULL: AES256 */
         bool path_style;
+        size_t page_size; /* ListObjectsV2 max-keys per page; 0: S3's (1000) */
 };
 
 /* s3://BUCKET/PREFIX[/] -> bucket and prefix ("" or "PREFIX/" with one
@@ -41,11 +42,13 @@ void s3_object_done(struct s3_object *o);
 
 /* Outcomes common to all calls:
  *   0            done
- *   -ENOENT      no such key (404 NoSuchKey) (get, delete with If-Match)
+ *   -ENOENT      no such key (404 NoSuchKey) (get, delete with If-Match); a missing
+ *                bucket (404 NoSuchBucket) is -EIO: a broken setup, not an absent key
  *   -EEXIST      PUT If-None-Match: the key exists (412 PreconditionFailed)
  *   -ESTALE      If-Match did not hold: someone else changed it (412)
  *   -EAGAIN      a conditional request raced with another (409 ConditionalRequestConflict): try again
  *   -EACCES      denied (403), no credentials
+ *   -EFBIG       get: the object is larger than max_len
  *   -EIO         anything else S3 said, or no answer (res->error says what; res->retry when worth retrying)
  * res may be NULL; when given it is filled and must be aws_result_done()'d. */
 
@@ -64,3 +67,9 @@ int s3_put(struct s3 *s, const char *key, const void *data, size_t len, enum s3_
 int s3_delete(struct s3 *s, const char *key, const char *etag, struct aws_result *res);
 /* ListObjectsV2 under prefix (all pages, at most max_keys): keys, NULL-terminated. */
 int s3_list(struct s3 *s, const char *prefix, size_t max_keys, char ***ret_keys, struct aws_result *res);
+
+/* One ListObjectsV2 answer (for s3_list() and the fuzzer): its keys, each
+ * under prefix, appended to *keys (*n_keys of them) up to max_keys; whether
+ * more pages follow and the token for the next. -EBADMSG for anything else. */
+int s3_list_parse(const char *xml, size_t len, const char *prefix, size_t max_keys, char ***keys, size_t *n_keys,
+                  bool *ret_truncated, char **ret_token);

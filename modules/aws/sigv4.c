@@ -390,7 +390,14 @@ static size_t headers_size(const struct header *h, size_t n) {
         return size;
 }
 
-static int build_canonical(const struct sigv4_request *req, char **headers, char **ret, char **ret_signed) {
+/* S3's canonical URI is the path as sent (S3 clients encode it once):
+ * no dot segments removed, no slashes folded (a key may hold "//" or "./"),
+ * and not encoded a second time as every other service's is. */
+static char *s3_path(const char *path, size_t len) {
+        return len == 0 ? strdup("/") : strndup(path, len);
+}
+
+static int build_canonical(const struct sigv4_request *req, char **headers, bool s3, char **ret, char **ret_signed) {
         _cleanup_(secret_buf_done) struct strbuf b = STRBUF_INIT, canon = STRBUF_INIT;
         _cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
         _cleanup_free_ char *path = NULL, *query = NULL;
@@ -401,7 +408,7 @@ static int build_canonical(const struct sigv4_request *req, char **headers, char
         int r;
 
         q = strchr(target, '?');
-        path = normalize_path(target, q ? (size_t) (q - target) : strlen(target));
+        path = (s3 ? s3_path : normalize_path)(target, q ? (size_t) (q - target) : strlen(target));
         query = canonical_query(q ? q + 1 : NULL);
         if (!path || !query)
                 return -ENOMEM;
@@ -503,7 +510,7 @@ int sigv4_sign(const struct sigv4_request *req, const struct aws_credentials *cr
         res.amz_date = strdup(amz_date);
         r = res.amz_date ? signing_headers(req, creds, amz_date, &res.headers) : -ENOMEM;
         if (r >= 0)
-                r = build_canonical(req, res.headers, &res.canonical_request, &signed_headers);
+                r = build_canonical(req, res.headers, streq(service, "s3"), &res.canonical_request, &signed_headers);
         if (r >= 0) {
                 sigv4_sha256_hex(res.canonical_request, strlen(res.canonical_request), cr_hash);
                 res.string_to_sign = strdup_printf(ALGORITHM "\n%s\n%.8s/%s/%s/aws4_request\n%s", amz_date, amz_date,

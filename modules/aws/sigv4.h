@@ -42,7 +42,9 @@ struct sigv4_result {
 
 void sigv4_result_done(struct sigv4_result *r);
 
-/* Signs req for region and service at time `when`. Existing X-Amz-Date,
+/* Signs req for region and service at time `when`. For service "s3" the
+ * path is encoded once and not normalized, as S3 wants; for every other
+ * service it is normalized and encoded twice. Existing X-Amz-Date,
  * X-Amz-Security-Token and Authorization headers are replaced. Every header
  * is signed except those that proxies and HTTP stacks rewrite (Expect,
  * User-Agent, X-Amzn-Trace-Id), as the AWS SDKs do. -EINVAL when the request

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aws/commands.h"
 #include "aws/credentials.h"
 #include "aws/sigv4.h"
 #include "boot.h"
@@ -384,13 +385,19 @@ static int debug_sigv4(int argc, char **argv) {
 
 static int cmd_debug(struct kiln_context *ctx, int argc, char **argv) {
         if (argc < 2 || streq(argv[1], "-h") || streq(argv[1], "--help")) {
-                printf("Usage: kiln debug sigv4 --date YYYYMMDDTHHMMSSZ --region R --service S < request\n\n"
-                       "Reads a raw HTTP request on stdin, signs it with AWS Signature Version 4 using\n"
-                       "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN at the given\n"
-                       "time, and prints the canonical request, the string to sign and the signed\n"
-                       "request: compare them with what AWS says in a SignatureDoesNotMatch error.\n");
+                printf("Usage: kiln debug sigv4 | s3 ARGS...\n\n"
+                       "  kiln debug sigv4 --date YYYYMMDDTHHMMSSZ --region R --service S < request\n"
+                       "  kiln debug s3 get|put|delete|list s3://BUCKET/KEY [OPTIONS]\n\n"
+                       "kiln debug sigv4 reads a raw HTTP request on stdin, signs it with AWS Signature\n"
+                       "Version 4 using AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN at\n"
+                       "the given time, and prints the canonical request, the string to sign and the\n"
+                       "signed request: compare them with what AWS says in a SignatureDoesNotMatch error.\n\n"
+                       "%s",
+                       aws_debug_s3_help);
                 return argc < 2 ? EXIT_USAGE : 0;
         }
+        if (streq(argv[1], "s3"))
+                return aws_debug_s3(ctx, argc - 1, argv + 1);
         if (!streq(argv[1], "sigv4")) {
                 log_error("Unknown debug command '%s'; see kiln debug --help.", argv[1]);
                 return EXIT_USAGE;
@@ -401,6 +408,7 @@ static int cmd_debug(struct kiln_context *ctx, int argc, char **argv) {
 const struct kiln_command cw_commands[] = {
         {"put-metric", "NAME VALUE [--unit U] [--dimension K=V]... [--namespace NS]",
          "queue a metric for the daemon to push to CloudWatch", cmd_put_metric},
-        {"debug", "sigv4 --date D --region R --service S", "show how a request is signed (SigV4)", cmd_debug},
+        {"debug", "sigv4 --date D --region R --service S | s3 get|put|delete|list URL",
+         "show how a request is signed (SigV4); make S3 calls by hand", cmd_debug},
         {},
 };

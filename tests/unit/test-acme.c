@@ -547,6 +547,75 @@ static void test_store_install(void) {
         root_set("/");
 }
 
+/* The fleet lock's decision, without storage: whose it is, when it ends. */
+static void test_fleet_lock_judge(void) {
+        const time_t now = 1000000;
+        char *owner = NULL;
+        time_t exp = 0;
+        char body[256];
+
+        snprintf(body, sizeof(body), "{\"owner\":\"i-other\",\"expires\":%lld}", (long long) now + 50);
+        is_int(fleet_lock_judge(body, strlen(body), now - 10, "i-self", now, 120, &owner, &exp), FLEET_LOCK_HELD,
+               "another's lock within its lease is held");
+        is_str(owner, "i-other", "its owner");
+        is_int(exp, now + 50, "its expiry");
+        free(owner);
+        is_int(fleet_lock_judge(body, strlen(body), now - 10, "i-self", now + 50, 120, NULL, NULL), FLEET_LOCK_EXPIRED,
+               "at its expiry it may be taken over");
+        is_int(fleet_lock_judge(body, strlen(body), now - 10, "i-self", now + 49, 120, NULL, NULL), FLEET_LOCK_HELD,
+               "a second before, not");
+        is_int(fleet_lock_judge(body, strlen(body), now - 10, "i-other", now, 120, NULL, NULL), FLEET_LOCK_OURS,
+               "our own lock (a run that died) is ours");
+        is_int(fleet_lock_judge(body, strlen(body), now - 10, NULL, now, 120, NULL, NULL), FLEET_LOCK_HELD,
+               "without a self (kiln certs) it is only held or not");
+        snprintf(body, sizeof(body), "{\"owner\":\"i-other\",\"expires\":%lld}", (long long) now + 999999);
+        is_int(fleet_lock_judge(body, strlen(body), now - 130, "i-self", now, 120, &owner, &exp), FLEET_LOCK_EXPIRED,
+               "a lock claiming more than the longest lease lasts one lease from when it was written");
+        is_int(exp, now - 10, "that lease's end");
+        free(owner);
+        is_int(fleet_lock_judge("garbage", 7, now - 60, "i-self", now, 120, &owner, &exp), FLEET_LOCK_HELD,
+               "an unreadable lock is held for a lease after it was written");
+        ok(owner == NULL, "without an owner");
+        is_int(fleet_lock_judge("garbage", 7, now - 121, "i-self", now, 120, NULL, NULL), FLEET_LOCK_EXPIRED,
+               "and then expires");
+        is_int(fleet_lock_judge("{\"owner\":\"x\",\"expires\":\"soon\"}", 30, now - 1, "i-self", now, 10, NULL, NULL),
+               FLEET_LOCK_HELD, "an expiry that is not a number: a lease from when it was written");
+}
+
+static void test_fleet_config(void) {
+        static const char example[] = "acme:\n  storage: s3://bucket/kiln/prod/\n  lock_lease: 10\n"
+                                      "sites:\n  - name: app\n    domains: [example.com]\n    tls: acme\n";
+        _cleanup_json_ json_t *cfg = NULL;
+        _cleanup_free_ char *err = NULL;
+        struct acme_config c = {0};
+
+        is_int(yaml_parse(example, strlen(example), "example", &cfg, &err), 0, "fleet example parses");
+        is_int(acme_config_parse(cfg, &c, &err), 0, "storage and lock_lease are valid");
+        is_str(c.storage, "s3://bucket/kiln/prod/", "storage kept");
+        is_int(c.lock_lease_s, 10, "lease");
+        acme_config_done(&c);
+        json_object_set_new(json_object_get(cfg, "acme"), "lock_lease", json_integer(9));
+        is_int(acme_config_parse(cfg, &c, &err), -EINVAL, "a lease under 10 s refused");
+        ok(err && strstr(err, "acme.lock_lease"), "naming the key");
+        free(err);
+        err = NULL;
+        json_object_set_new(json_object_get(cfg, "acme"), "lock_lease", json_integer(3601));
+        is_int(acme_config_parse(cfg, &c, &err), -EINVAL, "over an hour refused");
+        free(err);
+        err = NULL;
+        json_object_del(json_object_get(cfg, "acme"), "lock_lease");
+        json_object_set_new(json_object_get(cfg, "acme"), "storage", json_string("https://bucket/x"));
+        is_int(acme_config_parse(cfg, &c, &err), -EINVAL, "storage that is not s3:// refused");
+        ok(err && strstr(err, "acme.storage"), "naming the key");
+        free(err);
+        err = NULL;
+        json_object_del(json_object_get(cfg, "acme"), "storage");
+        is_int(acme_config_parse(cfg, &c, &err), 0, "no storage: alone");
+        ok(c.storage == NULL, "not in fleet mode");
+        is_int(c.lock_lease_s, 120, "lease 120 s by default");
+        acme_config_done(&c);
+}
+
 int main(void) {
         _cleanup_free_ char *buf = slurp("expected.json");
 
@@ -568,6 +637,8 @@ int main(void) {
         test_split();
         test_faulty_ca();
         test_store_install();
+        test_fleet_lock_judge();
+        test_fleet_config();
         json_decref(expected);
         return tap_done();
 }

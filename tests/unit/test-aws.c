@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "aws/aws.h"
+#include "aws/s3.h"
 #include "strbuf.h"
 #include "tap.h"
 
@@ -156,10 +157,147 @@ static void test_errors(void) {
         ok(aws_is_skew_error("RequestTimeTooSkewed", ""), "S3's skew error");
 }
 
+static char *url(const char *u) {
+        _cleanup_free_ char *b = NULL, *p = NULL, *e = NULL;
+        int r = s3_url_parse(u, &b, &p, &e);
+
+        return r < 0 ? strdup_printf("error %d: %s", r, e ? e : "") : strdup_printf("%s|%s", b, p);
+}
+
+static void test_s3_url(void) {
+        static const char *const bad[] = {
+                "s3://",
+                "s3://ab",
+                "s3://Bucket/p",
+                "s3://bucket_1/p",
+                "s3://-bucket/p",
+                "s3://bucket-/p",
+                "s3://my..bucket/p",
+                "s3://192.168.1.1/p",
+                "s3://xn--bucket/p",
+                "s3://sthree-b/p",
+                "s3://b-s3alias/p",
+                "s3://dir--usw2-az1--x-s3/p",
+                "s3://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "https://bucket/p",
+                "S3://bucket/p",
+                "s3://bucket//p",
+                "s3://bucket/a//b",
+                "s3://bucket/a/../b",
+                "s3://bucket/./b",
+                "s3://bucket/a\tb",
+                "s3://bucket/a\x7f",
+                "",
+        };
+        char big[1100];
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *e = NULL;
+                _cleanup_free_ char *got = url(bad[i]);
+                ok(strneq(got, "error -22: ", 11) && strlen(got) > 12, "'%s' is refused: %s", bad[i], got);
+        }
+        {
+                _cleanup_free_ char *a = url("s3://my-bucket/fleet/web"), *b = url("s3://my-bucket/fleet/web/"),
+                                    *c = url("s3://my-bucket"), *d = url("s3://my-bucket/"),
+                                    *e = url("s3://my.bucket.example/a-b_c~(1)/x///"), *f = url("s3://abc/p");
+                is_str(a, "my-bucket|fleet/web/", "s3://b/p: one trailing '/'");
+                is_str(b, "my-bucket|fleet/web/", "s3://b/p/ is the same");
+                is_str(c, "my-bucket|", "s3://b: no prefix");
+                is_str(d, "my-bucket|", "s3://b/: no prefix");
+                is_str(e, "my.bucket.example|a-b_c~(1)/x/", "dots in the bucket, trailing '/'s folded");
+                is_str(f, "abc|p/", "3 characters is enough");
+        }
+        memset(big, 'a', sizeof(big) - 1);
+        memcpy(big, "s3://b12/", 9);
+        big[sizeof(big) - 1] = 0;
+        {
+                _cleanup_free_ char *g = url(big);
+                ok(strneq(g, "error -22", 9), "an over-long URL is refused");
+        }
+        is_int(s3_url_parse("s3://bucket/p", NULL, NULL, NULL), 0, "outputs are optional");
+        is_int(s3_url_parse("s3://BAD/p", NULL, NULL, NULL), -EINVAL, "also on failure");
+}
+
+static void test_s3_list_parse(void) {
+        static const char page[] =
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>b</Name>"
+                "<Prefix>p/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><IsTruncated>true</IsTruncated>"
+                "<Contents><Key>p/a &amp; b</Key><ETag>&quot;x&quot;</ETag></Contents>"
+                "<Contents><Key>p/c</Key></Contents>"
+                "<NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>"
+                "</ListBucketResult>";
+        static const char outside[] = "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                                      "<Contents><Key>q/x</Key></Contents></ListBucketResult>";
+        _cleanup_strv_free_ char **keys = NULL;
+        _cleanup_free_ char *token = NULL, *t2 = NULL;
+        size_t n = 0;
+        bool more = false;
+
+        is_int(s3_list_parse(page, strlen(page), "p/", 100, &keys, &n, &more, &token), 0, "a page");
+        is_int(n, 2, "two keys");
+        is_str(keys[0], "p/a & b", "the first, unescaped");
+        is_str(keys[1], "p/c", "the second");
+        ok(more, "more to come");
+        is_str(token, "1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=", "the token");
+        is_int(s3_list_parse(page, strlen(page), "p/", 3, &keys, &n, &more, &t2), 0, "a page up to a maximum");
+        is_int(n, 3, "only as many keys as asked for");
+        is_int(s3_list_parse(outside, strlen(outside), "p/", 100, &keys, &n, &more, &t2), -EBADMSG,
+               "a key outside the prefix is refused");
+        is_int(s3_list_parse("<Error/>", 8, "", 100, &keys, &n, &more, &t2), -EBADMSG, "not a listing");
+        is_int(s3_list_parse("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>", 67, "", 100, &keys,
+                             &n, &more, &t2),
+               -EBADMSG, "truncated without a token");
+}
+
+static void test_s3_client(void) {
+        struct s3 s;
+
+        clear_env();
+        is_int(s3_init(&s, "my-bucket", "eu-west-1", NULL, NULL, NULL), 0, "an S3 client on AWS");
+        ok(!s.path_style, "virtual-hosted");
+        is_str(s.client.host, "my-bucket.s3.eu-west-1.amazonaws.com", "the bucket is in the Host");
+        is_str(s.client.endpoint, "https://my-bucket.s3.eu-west-1.amazonaws.com", "and in the endpoint");
+        s3_done(&s);
+        is_int(s3_init(&s, "my.bucket", "eu-west-1", NULL, NULL, NULL), 0, "a bucket with dots");
+        ok(s.path_style, "is path-style (AWS's certificate covers one label)");
+        is_str(s.client.host, "s3.eu-west-1.amazonaws.com", "the service's Host");
+        s3_done(&s);
+        is_int(s3_init(&s, "my-bucket", "eu-west-1", "http://127.0.0.1:5000", "key-1", NULL), 0,
+               "an S3 client at a given endpoint");
+        ok(s.path_style, "path-style");
+        is_str(s.client.host, "127.0.0.1:5000", "the endpoint's Host");
+        is_str(s.kms_key_id, "key-1", "the KMS key");
+        s3_done(&s);
+        is_int(s3_init(&s, "My_Bucket", "eu-west-1", NULL, NULL, NULL), -EINVAL, "a bad bucket name");
+        is_int(s3_init(&s, "my-bucket", NULL, NULL, NULL, NULL), -EINVAL, "no region");
+}
+
+static void test_sigv4_s3_path(void) {
+        struct aws_credentials creds = {.access_key_id = (char *) "AKIDEXAMPLE",
+                                        .secret_access_key = (char *) "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"};
+        char *h3[] = {(char *) "Host: b.s3.us-east-1.amazonaws.com", NULL};
+        struct sigv4_request req = {.method = "GET", .target = "/a%20b//c/./d%2Fe~?prefix=x%2Fy", .headers = h3};
+        struct sigv4_result res = {0};
+
+        is_int(sigv4_sign(&req, &creds, "us-east-1", "s3", 1440938160, &res), 0, "an S3 request signs");
+        ok(strneq(res.canonical_request, "GET\n/a%20b//c/./d%2Fe~\nprefix=x%2Fy\n", 36),
+           "S3's path is as sent: not normalized nor encoded again");
+        sigv4_result_done(&res);
+        is_int(sigv4_sign(&req, &creds, "us-east-1", "route53", 1440938160, &res), 0, "another service's signs");
+        ok(strneq(res.canonical_request, "GET\n/a%2520b/c/d%252Fe~\n", 24),
+           "other services' paths are normalized and encoded twice");
+        sigv4_result_done(&res);
+}
+
 int main(void) {
         test_endpoints();
         test_client();
         test_xml();
         test_errors();
+        test_s3_url();
+        test_s3_list_parse();
+        test_s3_client();
+        test_sigv4_s3_path();
         return tap_done();
 }

@@ -67,8 +67,8 @@ wait_for 30 has_events /kiln/src "$INSTANCE/journal/app.service" 31
 ok $? "a unit's journal entries arrive in $INSTANCE/journal/app.service"
 events /kiln/src "$INSTANCE/journal/app.service" | tail -1 | grep -qx "hi$(printf '\357\277\275')"
 ok $? "... a MESSAGE given as bytes, invalid UTF-8 replaced"
-grep -q -- "-u app.service" "$T/journalctl.args" && grep -q -- "--boot" "$T/journalctl.args" &&
-	grep -q -- "--after-cursor=c31" "$T/journalctl.args"
+wait_for 10 grep -q -- "--after-cursor=c31" "$T/journalctl.args" &&
+	grep -q -- "-u app.service" "$T/journalctl.args" && head -1 "$T/journalctl.args" | grep -q -- "--boot"
 ok $? "journalctl is asked for the unit, this boot first, then after the cursor kept"
 printf '{"__CURSOR":"c32","__REALTIME_TIMESTAMP":"%d000","MESSAGE":"unit line 32"}\n' "$(date +%s%N | cut -c1-13)" >>"$J"
 wait_for 20 has_events /kiln/src "$INSTANCE/journal/app.service" 32

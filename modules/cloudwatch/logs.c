@@ -743,6 +743,14 @@ static void ship(struct logs_state *s) {
         }
 }
 
+void logs_flush_now(void) {
+        if (!state)
+                return;
+        read_sources(state);
+        state->next_send_usec = 0;
+        ship(state);
+}
+
 static void publish_status(struct kiln_context *ctx, struct logs_state *s) {
         struct logs_spool_counts c;
         json_t *m;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include "libsystemd.h"
 #include "log.h"
@@ -15,6 +16,91 @@
 
 static bool verbose;
 static bool to_journal;
+
+struct captured {
+        int level;
+        unsigned long long usec;
+        char *message;
+};
+
+static struct {
+        bool stopped;
+        bool in_sink; /* a message logged by the sink is not passed to it again */
+        log_sink_fn fn;
+        void *userdata;
+        struct captured *items;
+        size_t n;
+        unsigned long lost;
+} capture;
+
+static unsigned long long now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (unsigned long long) ts.tv_sec * 1000000ULL + (unsigned long long) ts.tv_nsec / 1000;
+}
+
+static void capture_free(void) {
+        for (size_t i = 0; i < capture.n; i++)
+                free(capture.items[i].message);
+        free(capture.items);
+        capture.items = NULL;
+        capture.n = 0;
+}
+
+void log_capture_stop(void) {
+        capture_free();
+        capture.stopped = true;
+}
+
+unsigned long log_capture_lost(void) {
+        return capture.lost;
+}
+
+void log_set_sink(log_sink_fn fn, void *userdata) {
+        capture.fn = fn;
+        capture.userdata = userdata;
+        if (!fn)
+                return;
+        capture.in_sink = true;
+        for (size_t i = 0; i < capture.n; i++)
+                fn(capture.items[i].level, capture.items[i].usec, capture.items[i].message, userdata);
+        capture.in_sink = false;
+        capture_free();
+}
+
+static void capture_message(int level, const char *message) {
+        struct captured *c;
+
+        if (level == LOG_DEBUG || capture.in_sink)
+                return;
+        if (capture.fn) {
+                capture.in_sink = true;
+                capture.fn(level, now_usec(), message, capture.userdata);
+                capture.in_sink = false;
+                return;
+        }
+        if (capture.stopped)
+                return;
+        if (capture.n >= LOG_CAPTURE_MAX) {
+                capture.lost++;
+                return;
+        }
+        if (capture.n % 64 == 0) {
+                c = reallocarray(capture.items, capture.n + 64, sizeof(*c));
+                if (!c) {
+                        capture.lost++;
+                        return;
+                }
+                capture.items = c;
+        }
+        c = &capture.items[capture.n];
+        *c = (struct captured){.level = level, .usec = now_usec(), .message = strdup(message)};
+        if (c->message)
+                capture.n++;
+        else
+                capture.lost++;
+}
 
 void log_setup(bool want_verbose) {
         const char *v = getenv("KILN_LOG_LEVEL");
@@ -91,6 +177,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
                 journal_send(level, error, file, line, buf);
         else
                 fprintf(stderr, "kiln: %s%s\n", level_prefix(level), message);
+        capture_message(level, message);
 
         errno = saved;
         return -abs(error);

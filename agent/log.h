@@ -30,5 +30,20 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, (e), __VA_ARGS__)
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, (e), __VA_ARGS__)
 
+/* A copy of every message above debug, for shipping kiln's log elsewhere
+ * (CloudWatch Logs). Until a sink is set or capture stopped, messages are
+ * kept in memory (at most LOG_CAPTURE_MAX of them, the newest dropped
+ * beyond, counted), so that the boot's messages, logged before the module
+ * that ships them starts, are not missed. Setting a sink hands it those
+ * first, with their time. The sink must not log: messages it causes are not
+ * passed to it again. usec is CLOCK_REALTIME. */
+#define LOG_CAPTURE_MAX 4096
+typedef void (*log_sink_fn)(int level, unsigned long long usec, const char *message, void *userdata);
+void log_set_sink(log_sink_fn fn, void *userdata);
+/* Stops capturing and frees what was kept (no sink will come). */
+void log_capture_stop(void);
+/* Messages not kept because the capture was full. */
+unsigned long log_capture_lost(void);
+
 /* Out of memory: the one error not worth a custom message. */
 #define log_oom() log_error_errno(-ENOMEM, "Out of memory.")

@@ -23,7 +23,6 @@
 
 #define INSYNC_FIRST_MS 1000L
 #define INSYNC_MAX_MS 5000L
-#define IMDS_BUDGET_MS 5000L
 
 struct dns01_record {
         char *name; /* "_acme-challenge.example.com" */
@@ -77,17 +76,11 @@ void dns01_free(struct dns01 *d) {
 
 int dns01_new(const struct acme_config *cfg, struct dns01 **ret, char **ret_error) {
         _cleanup_(dns01_freep) struct dns01 *d = calloc(1, sizeof(*d));
-        struct imds_options o = cfg->imds;
         int r;
 
         if (!d)
                 return -ENOMEM;
-        /* A credential refresh must not hold an order for IMDS's minute. */
-        if (o.budget_ms <= 0 || o.budget_ms > IMDS_BUDGET_MS)
-                o.budget_ms = IMDS_BUDGET_MS;
-        r = imds_new(&o, &d->imds);
-        if (r >= 0)
-                r = aws_creds_provider_new(d->imds, &d->creds);
+        r = aws_creds_provider_new_imds(&cfg->imds, &d->imds, &d->creds);
         if (r < 0)
                 return r;
         if (cfg->route53_zone_id && route53_zone_id_parse(cfg->route53_zone_id, &d->zone_id) < 0) {

@@ -119,12 +119,7 @@ int acme_fleet_open(struct kiln_context *ctx, const struct acme_config *cfg, str
         if (r < 0)
                 return fleet_errorf(f, r, "acme.storage: %s", error ? error : strerror(-r)), -EINVAL;
         imds_options_from_config(ctx ? ctx->config : NULL, &o);
-        /* A credential refresh must not hold a renewal for IMDS's minute. */
-        if (o.budget_ms > 5000)
-                o.budget_ms = 5000;
-        r = imds_new(&o, &f->imds);
-        if (r >= 0)
-                r = aws_creds_provider_new(f->imds, &f->creds);
+        r = aws_creds_provider_new_imds(&o, &f->imds, &f->creds);
         if (r < 0)
                 return r;
         region = aws_region(cfg->storage_region, ctx ? ctx->facts.region : NULL);

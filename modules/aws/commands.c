@@ -209,10 +209,7 @@ int aws_debug_s3(struct kiln_context *ctx, int argc, char **argv) {
                 return EXIT_USAGE;
         }
         imds_options_from_config(ctx->config, &o);
-        if (o.budget_ms > 5000)
-                o.budget_ms = 5000;
-        r = imds_new(&o, &imds);
-        r = r < 0 ? r : aws_creds_provider_new(imds, &creds);
+        r = aws_creds_provider_new_imds(&o, &imds, &creds);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up credentials: %m"), 1;
         r = s3_init(&s, bucket, region, a.endpoint, a.kms_key_id, creds);

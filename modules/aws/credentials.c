@@ -73,6 +73,25 @@ int aws_creds_provider_new(struct imds *imds, struct aws_creds_provider **ret) {
         return 0;
 }
 
+int aws_creds_provider_new_imds(const struct imds_options *o, struct imds **ret_imds, struct aws_creds_provider **ret) {
+        struct imds_options bounded = *o;
+        struct imds *imds = NULL;
+        int r;
+
+        if (bounded.budget_ms <= 0 || bounded.budget_ms > AWS_CREDS_IMDS_BUDGET_MS)
+                bounded.budget_ms = AWS_CREDS_IMDS_BUDGET_MS;
+        r = imds_new(&bounded, &imds);
+        if (r < 0)
+                return r;
+        r = aws_creds_provider_new(imds, ret);
+        if (r < 0) {
+                imds_free(imds);
+                return r;
+        }
+        *ret_imds = imds;
+        return 0;
+}
+
 void aws_creds_provider_free(struct aws_creds_provider *p) {
         if (!p)
                 return;

@@ -19,6 +19,12 @@ struct aws_creds_provider;
 /* imds may be NULL: environment only. The provider does not own imds. */
 int aws_creds_provider_new(struct imds *imds, struct aws_creds_provider **ret);
 void aws_creds_provider_free(struct aws_creds_provider *p);
+/* The usual pair: an IMDS client from o (the config's imds settings) with
+ * its budget capped at AWS_CREDS_IMDS_BUDGET_MS, since a credential refresh
+ * must not hold a renewal, a flush or the daemon for IMDS's minute, and a
+ * provider over it. The caller frees both (the provider first). */
+#define AWS_CREDS_IMDS_BUDGET_MS 5000
+int aws_creds_provider_new_imds(const struct imds_options *o, struct imds **ret_imds, struct aws_creds_provider **ret);
 DEFINE_POINTER_CLEANUP(struct aws_creds_provider, aws_creds_provider_free)
 
 /* Credentials usable at `now` (seconds since the epoch), fetched or

@@ -592,19 +592,10 @@ static int on_tick(struct kiln_context *ctx, void *userdata) {
 
 /* --- module hooks --- */
 
-static int own_imds(struct kiln_context *ctx, struct imds **ret) {
-        struct imds_options o;
-
-        imds_options_from_config(ctx->config, &o);
-        /* A credential refresh must not hold the daemon for IMDS's minute. */
-        if (o.budget_ms > 5000)
-                o.budget_ms = 5000;
-        return imds_new(&o, ret);
-}
-
 static int cloudwatch_start(struct kiln_context *ctx) {
         _cleanup_(cw_state_freep) struct cw_state *s = calloc(1, sizeof(*s));
         _cleanup_free_ char *dir = NULL;
+        struct imds_options o;
         int r;
 
         if (!s)
@@ -618,8 +609,8 @@ static int cloudwatch_start(struct kiln_context *ctx) {
         if (r < 0)
                 return log_error_errno(r, "Failed to open the metrics spool %s: %m", dir);
         migrate_legacy(s, time(NULL));
-        r = own_imds(ctx, &s->imds);
-        r = r < 0 ? r : aws_creds_provider_new(s->imds, &s->creds);
+        imds_options_from_config(ctx->config, &o);
+        r = aws_creds_provider_new_imds(&o, &s->imds, &s->creds);
         if (r < 0)
                 return r;
         /* A first reading soon: rates need two, and the spool may hold data. */

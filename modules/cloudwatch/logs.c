@@ -797,18 +797,10 @@ static int on_tick(struct kiln_context *ctx, void *userdata) {
 
 /* --- module hooks --- */
 
-static int own_imds(struct kiln_context *ctx, struct imds **ret) {
-        struct imds_options o;
-
-        imds_options_from_config(ctx->config, &o);
-        if (o.budget_ms > 5000)
-                o.budget_ms = 5000;
-        return imds_new(&o, ret);
-}
-
 static int logs_start(struct kiln_context *ctx) {
         _cleanup_(logs_state_freep) struct logs_state *s = calloc(1, sizeof(*s));
         _cleanup_free_ char *dir = NULL;
+        struct imds_options o;
         int r;
 
         if (!s)
@@ -828,8 +820,8 @@ static int logs_start(struct kiln_context *ctx) {
                 return log_error_errno(r, "Failed to open the logs spool %s: %m", dir);
         }
         r = logs_spool_load_sources(s->spool, &s->sources);
-        r = r < 0 ? r : own_imds(ctx, &s->imds);
-        r = r < 0 ? r : aws_creds_provider_new(s->imds, &s->creds);
+        imds_options_from_config(ctx->config, &o);
+        r = r < 0 ? r : aws_creds_provider_new_imds(&o, &s->imds, &s->creds);
         r = r < 0 ? r : kiln_timer_schedule(ctx, &s->tick, USEC_PER_SEC, on_tick, s);
         if (r < 0)
                 return r;

@@ -3,7 +3,7 @@
 
   lifecycle-asg.py setup ENDPOINT HEARTBEAT_S   prints shell assignments
   lifecycle-asg.py state ENDPOINT AK SK INSTANCE          prints LifecycleState
-  lifecycle-asg.py set-state ENDPOINT AK SK INSTANCE STATE
+  lifecycle-asg.py unhealthy|relaunch ENDPOINT AK SK INSTANCE
   lifecycle-asg.py call ENDPOINT AK SK ACTION             exit 0 if allowed
 
 setup makes, with moto's first three unauthenticated requests, an admin
@@ -66,19 +66,12 @@ def main():
     if cmd == "state":
         got = asg.describe_auto_scaling_instances(InstanceIds=[sys.argv[5]])["AutoScalingInstances"]
         print(got[0]["LifecycleState"] if got else "none")
-    elif cmd == "set-state":
-        asg._make_api_call("SetInstanceLifecycleState", {}) if False else None
-        import urllib.request
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-        body = f"Action=SetInstanceLifecycleState&InstanceId={sys.argv[5]}&LifecycleState={sys.argv[6]}&Version=2011-01-01"
-        req = AWSRequest("POST", endpoint + "/", data=body,
-                         headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
-        SigV4Auth(Credentials(ak, sk), "autoscaling", REGION).add_auth(req)
-        r = urllib.request.urlopen(urllib.request.Request(endpoint + "/", data=body.encode(),
-                                                          headers=dict(req.headers), method="POST"), timeout=10)
-        return 0 if r.status == 200 else 1
+    elif cmd == "unhealthy":
+        asg.set_instance_health(InstanceId=sys.argv[5], HealthStatus="Unhealthy")
+    elif cmd == "relaunch":
+        asg.put_lifecycle_hook(AutoScalingGroupName="web", LifecycleHookName="launch",
+                               LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", HeartbeatTimeout=30,
+                               DefaultResult="ABANDON")
     elif cmd == "call":
         try:
             asg.describe_auto_scaling_groups()

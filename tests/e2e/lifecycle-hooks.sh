@@ -56,7 +56,7 @@ check "nginx serves" nginx_up
 # The termination: metrics waiting for the next interval (an hour away) go
 # with the drain.
 kiln put-metric Goodbye 7 --unit Count
-asg_set_state Terminating:Wait
+asg_admin unhealthy
 lc_imds '"tags/instance/aws:autoscaling:groupName": "web", "autoscaling/target-lifecycle-state": "Terminated"'
 check "the termination hook is completed" wait_for 30 calls_at_least complete CONTINUE 2
 is "$(cat "$T/terminate.out" 2>/dev/null)" "autoscaling-termination Terminated web" "on_terminate ran with the event"
@@ -68,7 +68,7 @@ check "terminated once" sh -c "sleep 2; [ \$(wc -l < $T/terminate.out) = 1 ]"
 stop_daemon
 
 # A new launch whose boot ends in error: ABANDON.
-asg_set_state Pending:Wait
+asg_admin relaunch
 rm -rf "$ROOT"/var/lib/kiln/instances/*/lifecycle
 lc_imds '"tags/instance/aws:autoscaling:groupName": "web", "autoscaling/target-lifecycle-state": "InService"'
 write_config "scripts: {timeout: not-a-number}"

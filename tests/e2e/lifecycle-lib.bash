@@ -42,7 +42,7 @@ print(json.dumps({"paths": {"/latest/meta-data/" + k: {"status": 200, "body": v}
 }
 
 asg_state() { $PYTHON "$top_srcdir/tests/e2e/lifecycle-asg.py" state "$MOTO" "$ADMIN_AK" "$ADMIN_SK" "$INSTANCE_ID"; }
-asg_set_state() { $PYTHON "$top_srcdir/tests/e2e/lifecycle-asg.py" set-state "$MOTO" "$ADMIN_AK" "$ADMIN_SK" "$INSTANCE_ID" "$1"; }
+asg_admin() { $PYTHON "$top_srcdir/tests/e2e/lifecycle-asg.py" "$1" "$MOTO" "$ADMIN_AK" "$ADMIN_SK" "$INSTANCE_ID"; }
 # asg_calls ACTION [RESULT]: how many such calls moto accepted.
 asg_calls() { $PYTHON -c '
 import json, sys

@@ -14,7 +14,8 @@ call is appended, one JSON object a line, to $KILN_TEST_ASG_LOG:
 and a CONTINUE moves the instance InService (launch) or Terminating:Proceed.
 
 Run:  moto-lifecycle.py -H 127.0.0.1 -p PORT   (moto.server's arguments)
-Extra test-only action: SetInstanceLifecycleState (InstanceId, LifecycleState).
+SetInstanceHealth Unhealthy moves the instance to Terminating:Wait; putting a
+launching hook again puts the group's instances back in Pending:Wait.
 """
 
 import json
@@ -73,13 +74,20 @@ def record_lifecycle_action_heartbeat(self):
     return EmptyResult()
 
 
-def set_instance_lifecycle_state(self):
-    instance = self._get_param("InstanceId")
-    for group in self.autoscaling_backend.autoscaling_groups.values():
-        for st in group.instance_states:
-            if st.instance.id == instance:
-                st.lifecycle_state = self._get_param("LifecycleState")
-    return EmptyResult()
+_set_health = AutoScalingResponse.set_instance_health
+
+
+def set_instance_health(self):
+    """An instance set Unhealthy is replaced: with a terminating hook it
+    waits in Terminating:Wait, as in AWS."""
+    out = _set_health(self)
+    if self._get_param("HealthStatus") == "Unhealthy":
+        instance = self._get_param("InstanceId")
+        for group in self.autoscaling_backend.autoscaling_groups.values():
+            for st in group.instance_states:
+                if st.instance.id == instance:
+                    st.lifecycle_state = "Terminating:Wait"
+    return out
 
 
 _put_hook = AutoScalingResponse.put_lifecycle_hook
@@ -96,7 +104,7 @@ def put_lifecycle_hook(self):
 
 AutoScalingResponse.complete_lifecycle_action = complete_lifecycle_action
 AutoScalingResponse.record_lifecycle_action_heartbeat = record_lifecycle_action_heartbeat
-AutoScalingResponse.set_instance_lifecycle_state = set_instance_lifecycle_state
+AutoScalingResponse.set_instance_health = set_instance_health
 AutoScalingResponse.put_lifecycle_hook = put_lifecycle_hook
 
 if __name__ == "__main__":

@@ -913,6 +913,7 @@ TESTS = tests/e2e/userdata-cloud-config.sh tests/e2e/userdata-mime.sh \
 	tests/e2e/cloudwatch-sigv4.sh tests/e2e/cloudwatch-push.sh \
 	tests/e2e/cloudwatch-outage.sh tests/e2e/cloudwatch-creds.sh \
 	tests/e2e/cloudwatch-skew.sh tests/e2e/cloudwatch-enospc.sh \
+	tests/e2e/lifecycle-hooks.sh tests/e2e/lifecycle-spot.sh \
 	$(check_PROGRAMS) tests/fakes/test-fake-imds.sh \
 	tests/e2e/boot.sh tests/e2e/boot-stack.sh \
 	tests/e2e/status-wait.sh tests/e2e/status-secrets.sh \
@@ -963,10 +964,11 @@ EXTRA_DIST = README.md docs dev .clang-format .ci/run \
 	bench/acme tests/e2e/cloudwatch-lib.bash \
 	tests/e2e/cloudwatch-sigv4.py tests/data/metrics/incoming.json \
 	tests/data/metrics/count-infinite.json tests/data/fuzz \
-	tests/lib.sh tests/pid.sh tests/local-ec2 \
-	tests/local-ec2.d/imds.sh tests/local-ec2.d/cloudwatch.sh \
-	tests/fakes/imds.py tests/fakes/cloudwatch.py \
-	tests/fakes/test-fake-imds.sh \
+	tests/e2e/lifecycle-lib.bash tests/e2e/lifecycle-asg.py \
+	tests/fakes/moto-lifecycle.py tests/lib.sh tests/pid.sh \
+	tests/local-ec2 tests/local-ec2.d/imds.sh \
+	tests/local-ec2.d/cloudwatch.sh tests/fakes/imds.py \
+	tests/fakes/cloudwatch.py tests/fakes/test-fake-imds.sh \
 	tests/fakes/test-fake-cloudwatch.sh tests/e2e/boot.sh \
 	tests/e2e/boot-stack.sh tests/e2e/status-wait.sh \
 	tests/e2e/status-secrets.sh tests/e2e/status-owner.sh \

@@ -111,6 +111,7 @@ check_PROGRAMS = tests/unit/test-userdata$(EXEEXT) \
 	tests/unit/test-nginx-layout$(EXEEXT) \
 	tests/unit/test-acme$(EXEEXT) tests/unit/test-aws$(EXEEXT) \
 	tests/unit/test-cloudwatch$(EXEEXT) \
+	tests/unit/test-lifecycle$(EXEEXT) \
 	tests/unit/test-strbuf$(EXEEXT) tests/unit/test-yaml$(EXEEXT) \
 	tests/unit/test-fileio$(EXEEXT) tests/unit/test-proc$(EXEEXT) \
 	tests/unit/test-http$(EXEEXT) tests/unit/test-imds$(EXEEXT) \
@@ -266,6 +267,11 @@ tests_unit_test_instance_DEPENDENCIES = $(am__DEPENDENCIES_3)
 am_tests_unit_test_keys_OBJECTS = tests/unit/test-keys.$(OBJEXT)
 tests_unit_test_keys_OBJECTS = $(am_tests_unit_test_keys_OBJECTS)
 tests_unit_test_keys_DEPENDENCIES = $(am__DEPENDENCIES_3)
+am_tests_unit_test_lifecycle_OBJECTS =  \
+	tests/unit/test-lifecycle.$(OBJEXT)
+tests_unit_test_lifecycle_OBJECTS =  \
+	$(am_tests_unit_test_lifecycle_OBJECTS)
+tests_unit_test_lifecycle_DEPENDENCIES = $(am__DEPENDENCIES_3)
 am_tests_unit_test_nginx_layout_OBJECTS =  \
 	tests/unit/test-nginx-layout.$(OBJEXT)
 tests_unit_test_nginx_layout_OBJECTS =  \
@@ -413,6 +419,7 @@ am__depfiles_remade = agent/$(DEPDIR)/base64.Po \
 	tests/unit/$(DEPDIR)/test-imds.Po \
 	tests/unit/$(DEPDIR)/test-instance.Po \
 	tests/unit/$(DEPDIR)/test-keys.Po \
+	tests/unit/$(DEPDIR)/test-lifecycle.Po \
 	tests/unit/$(DEPDIR)/test-nginx-layout.Po \
 	tests/unit/$(DEPDIR)/test-nginx-render.Po \
 	tests/unit/$(DEPDIR)/test-nginx-site.Po \
@@ -446,6 +453,7 @@ SOURCES = $(libkiln_a_SOURCES) $(kiln_SOURCES) \
 	$(tests_unit_test_imds_SOURCES) \
 	$(tests_unit_test_instance_SOURCES) \
 	$(tests_unit_test_keys_SOURCES) \
+	$(tests_unit_test_lifecycle_SOURCES) \
 	$(tests_unit_test_nginx_layout_SOURCES) \
 	$(tests_unit_test_nginx_render_SOURCES) \
 	$(tests_unit_test_nginx_site_SOURCES) \
@@ -466,6 +474,7 @@ DIST_SOURCES = $(libkiln_a_SOURCES) $(kiln_SOURCES) \
 	$(tests_unit_test_imds_SOURCES) \
 	$(tests_unit_test_instance_SOURCES) \
 	$(tests_unit_test_keys_SOURCES) \
+	$(tests_unit_test_lifecycle_SOURCES) \
 	$(tests_unit_test_nginx_layout_SOURCES) \
 	$(tests_unit_test_nginx_render_SOURCES) \
 	$(tests_unit_test_nginx_site_SOURCES) \
@@ -1070,6 +1079,8 @@ tests_unit_test_aws_SOURCES = tests/unit/test-aws.c tests/unit/tap.h tests/unit/
 tests_unit_test_aws_LDADD = $(TEST_UNIT_LDADD)
 tests_unit_test_cloudwatch_SOURCES = tests/unit/test-cloudwatch.c tests/unit/tap.h tests/unit/fake.h tests/unit/fake.c
 tests_unit_test_cloudwatch_LDADD = $(TEST_UNIT_LDADD)
+tests_unit_test_lifecycle_SOURCES = tests/unit/test-lifecycle.c tests/unit/tap.h
+tests_unit_test_lifecycle_LDADD = $(TEST_UNIT_LDADD)
 LOG_DRIVER = env AM_TAP_AWK='$(AWK)' $(SHELL) $(top_srcdir)/build-aux/tap-driver.sh
 TEST_EXTENSIONS = .sh
 SH_LOG_DRIVER = $(LOG_DRIVER)
@@ -1595,6 +1606,12 @@ tests/unit/test-keys.$(OBJEXT): tests/unit/$(am__dirstamp) \
 tests/unit/test-keys$(EXEEXT): $(tests_unit_test_keys_OBJECTS) $(tests_unit_test_keys_DEPENDENCIES) $(EXTRA_tests_unit_test_keys_DEPENDENCIES) tests/unit/$(am__dirstamp)
 	@rm -f tests/unit/test-keys$(EXEEXT)
 	$(AM_V_CCLD)$(LINK) $(tests_unit_test_keys_OBJECTS) $(tests_unit_test_keys_LDADD) $(LIBS)
+tests/unit/test-lifecycle.$(OBJEXT): tests/unit/$(am__dirstamp) \
+	tests/unit/$(DEPDIR)/$(am__dirstamp)
+
+tests/unit/test-lifecycle$(EXEEXT): $(tests_unit_test_lifecycle_OBJECTS) $(tests_unit_test_lifecycle_DEPENDENCIES) $(EXTRA_tests_unit_test_lifecycle_DEPENDENCIES) tests/unit/$(am__dirstamp)
+	@rm -f tests/unit/test-lifecycle$(EXEEXT)
+	$(AM_V_CCLD)$(LINK) $(tests_unit_test_lifecycle_OBJECTS) $(tests_unit_test_lifecycle_LDADD) $(LIBS)
 tests/unit/test-nginx-layout.$(OBJEXT): tests/unit/$(am__dirstamp) \
 	tests/unit/$(DEPDIR)/$(am__dirstamp)
 
@@ -1783,6 +1800,7 @@ include tests/unit/$(DEPDIR)/test-http.Po # am--include-marker
 include tests/unit/$(DEPDIR)/test-imds.Po # am--include-marker
 include tests/unit/$(DEPDIR)/test-instance.Po # am--include-marker
 include tests/unit/$(DEPDIR)/test-keys.Po # am--include-marker
+include tests/unit/$(DEPDIR)/test-lifecycle.Po # am--include-marker
 include tests/unit/$(DEPDIR)/test-nginx-layout.Po # am--include-marker
 include tests/unit/$(DEPDIR)/test-nginx-render.Po # am--include-marker
 include tests/unit/$(DEPDIR)/test-nginx-site.Po # am--include-marker
@@ -2217,6 +2235,13 @@ tests/unit/test-aws.log: tests/unit/test-aws$(EXEEXT)
 tests/unit/test-cloudwatch.log: tests/unit/test-cloudwatch$(EXEEXT)
 	@p='tests/unit/test-cloudwatch$(EXEEXT)'; \
 	b='tests/unit/test-cloudwatch'; \
+	$(am__check_pre) $(LOG_DRIVER) --test-name "$$f" \
+	--log-file $$b.log --trs-file $$b.trs \
+	$(am__common_driver_flags) $(AM_LOG_DRIVER_FLAGS) $(LOG_DRIVER_FLAGS) -- $(LOG_COMPILE) \
+	"$$tst" $(AM_TESTS_FD_REDIRECT)
+tests/unit/test-lifecycle.log: tests/unit/test-lifecycle$(EXEEXT)
+	@p='tests/unit/test-lifecycle$(EXEEXT)'; \
+	b='tests/unit/test-lifecycle'; \
 	$(am__check_pre) $(LOG_DRIVER) --test-name "$$f" \
 	--log-file $$b.log --trs-file $$b.trs \
 	$(am__common_driver_flags) $(AM_LOG_DRIVER_FLAGS) $(LOG_DRIVER_FLAGS) -- $(LOG_COMPILE) \
@@ -2674,6 +2699,7 @@ distclean: distclean-am
 	-rm -f tests/unit/$(DEPDIR)/test-imds.Po
 	-rm -f tests/unit/$(DEPDIR)/test-instance.Po
 	-rm -f tests/unit/$(DEPDIR)/test-keys.Po
+	-rm -f tests/unit/$(DEPDIR)/test-lifecycle.Po
 	-rm -f tests/unit/$(DEPDIR)/test-nginx-layout.Po
 	-rm -f tests/unit/$(DEPDIR)/test-nginx-render.Po
 	-rm -f tests/unit/$(DEPDIR)/test-nginx-site.Po
@@ -2842,6 +2868,7 @@ maintainer-clean: maintainer-clean-am
 	-rm -f tests/unit/$(DEPDIR)/test-imds.Po
 	-rm -f tests/unit/$(DEPDIR)/test-instance.Po
 	-rm -f tests/unit/$(DEPDIR)/test-keys.Po
+	-rm -f tests/unit/$(DEPDIR)/test-lifecycle.Po
 	-rm -f tests/unit/$(DEPDIR)/test-nginx-layout.Po
 	-rm -f tests/unit/$(DEPDIR)/test-nginx-render.Po
 	-rm -f tests/unit/$(DEPDIR)/test-nginx-site.Po

@@ -10,3 +10,7 @@ TESTS += \
 
 EXTRA_DIST += \
 	tests/e2e/lifecycle-lib.bash tests/e2e/lifecycle-asg.py tests/fakes/moto-lifecycle.py
+
+check_PROGRAMS += tests/unit/test-lifecycle
+tests_unit_test_lifecycle_SOURCES = tests/unit/test-lifecycle.c tests/unit/tap.h
+tests_unit_test_lifecycle_LDADD = $(TEST_UNIT_LDADD)

@@ -7,7 +7,8 @@
 /* A capability is a module: one folder under modules/ and one const
  * descriptor, listed in agent/modules.c. The core runs each module's boot
  * step in its stage, in list order; in the daemon it calls start() once the
- * boot is done (to register timers) and reload() on SIGHUP. */
+ * boot is done (to register timers), reload() on SIGHUP, and drain() when
+ * the instance is about to be terminated (modules/lifecycle). */
 
 enum kiln_stage {
         STAGE_IDENTIFY,
@@ -36,6 +37,10 @@ struct kiln_module {
         int (*start)(struct kiln_context *ctx);
         int (*reload)(struct kiln_context *ctx);
         void (*done)(struct kiln_context *ctx);
+        /* The instance is going away (an Auto Scaling termination, a spot
+         * interruption): stop taking work and send what is spooled, before
+         * deadline_ms (now_ms()'s clock). Called in list order, daemon only. */
+        int (*drain)(struct kiln_context *ctx, long deadline_ms);
         const struct config_key *config_keys; /* terminated by {NULL} */
         const struct kiln_command *commands; /* terminated by {NULL} */
         /* Checks beyond the schema's types (value ranges, one key needing

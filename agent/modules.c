@@ -16,9 +16,10 @@ extern const struct kiln_module logs_module;
 extern const struct kiln_module phone_home_module;
 extern const struct kiln_module power_module;
 extern const struct kiln_module ec2_metadata_module;
+extern const struct kiln_module lifecycle_module;
 
 const struct kiln_module *const kiln_modules[] = {
-        &imds_module, &userdata_module,   &instance_module, &system_module,     &scripts_module, &nginx_module,
-        &acme_module, &cloudwatch_module, &logs_module,     &phone_home_module, &power_module,   &ec2_metadata_module,
-        NULL,
+        &imds_module,  &userdata_module,     &instance_module,   &system_module, &scripts_module,
+        &nginx_module, &acme_module,         &cloudwatch_module, &logs_module,   &phone_home_module,
+        &power_module, &ec2_metadata_module, &lifecycle_module,  NULL,
 };

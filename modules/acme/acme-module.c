@@ -11,6 +11,7 @@
 #include "config.h"
 #include "fileio.h"
 #include "keys.h"
+#include "lifecycle/lifecycle.h"
 #include "log.h"
 #include "module.h"
 #include "openssl.h"
@@ -456,6 +457,9 @@ static int acme_boot(struct kiln_context *ctx) {
 
         if (!config_get(ctx->config, "acme") && !has_acme_sites(ctx->config))
                 return 0;
+        /* A warm pool's instance orders nothing until it goes InService. */
+        if (lifecycle_warmed())
+                return 0;
         r = load_openssl();
         if (r < 0)
                 return r;
@@ -478,7 +482,8 @@ static int acme_boot(struct kiln_context *ctx) {
 static int schedule(struct kiln_context *ctx);
 
 static int on_renew_timer(struct kiln_context *ctx, void *userdata) {
-        (void) acme_run_sites(ctx, ctx->config, false, NULL, false, false);
+        if (!lifecycle_warmed())
+                (void) acme_run_sites(ctx, ctx->config, false, NULL, false, false);
         return schedule(ctx);
 }
 

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "aws/credentials.h"
+#include "clock.h"
 #include "cloudwatch/cloudwatch.h"
 #include "cloudwatch/collect.h"
 #include "cloudwatch/metric.h"
@@ -649,6 +650,55 @@ static void cloudwatch_done(struct kiln_context *ctx) {
         state = NULL;
 }
 
+/* The instance is going away: this interval's datums and what is spooled
+ * go now, whatever backoff was pending, each request within what is left
+ * of the deadline. What could not be sent stays spooled on the disk. */
+static int cloudwatch_drain(struct kiln_context *ctx, long deadline_ms) {
+        struct cw_state *s = state;
+        struct spool_counts c;
+
+        if (!s)
+                return 0;
+        gather(ctx, s, time(NULL));
+        s->retry_pending = false;
+        if (client_ready(ctx, s) < 0)
+                return log_error_errno(-ENXIO, "Failed to flush the metrics spool: %s", s->last_error);
+        while (now_ms() < deadline_ms) {
+                long left = deadline_ms - now_ms();
+                s->client.timeout_ms = left < s->set.timeout_ms ? left : s->set.timeout_ms;
+                if (send_one(ctx, s) <= 0)
+                        break;
+                s->failures = 0;
+        }
+        s->client.timeout_ms = s->set.timeout_ms;
+        publish_status(ctx, s);
+        spool_get_counts(s->spool, &c);
+        if (c.requests > 0)
+                return log_error_errno(-ETIMEDOUT, "Flushed the metrics spool only in part: %zu datum(s) left.",
+                                       c.datums);
+        log_info("Metrics spool flushed: %llu datum(s) sent since start.", s->sent_datums);
+        return 0;
+}
+
+int cloudwatch_count_event(struct kiln_context *ctx, const char *name) {
+        _cleanup_(json_decrefp) json_t *list = NULL;
+        _cleanup_free_ char *dir = NULL;
+        json_t *d;
+        int r;
+
+        if (!config_get(ctx->config, "metrics"))
+                return 0;
+        d = metric_datum_new(name, 1, "Count", time(NULL), 60);
+        list = d ? json_pack("[o]", d) : NULL;
+        if (!list || root_path(&dir, SPOOL_DIR) < 0)
+                return -ENOMEM;
+        if (state)
+                add_dimensions(state, list);
+        r = spool_submit(dir, NULL, list,
+                         (size_t) config_int(ctx->config, "metrics.spool.max_datums", CW_DEFAULT_MAX_DATUMS));
+        return r < 0 ? r : 0;
+}
+
 /* apply: the metrics config is checked here, so mistakes show in kiln status. */
 static int cloudwatch_boot(struct kiln_context *ctx) {
         _cleanup_strv_free_ char **errors = NULL;
@@ -669,6 +719,7 @@ const struct kiln_module cloudwatch_module = {
         .start = cloudwatch_start,
         .reload = cloudwatch_reload,
         .done = cloudwatch_done,
+        .drain = cloudwatch_drain,
         .config_keys = cw_config_keys,
         .commands = cw_commands,
         .validate = cw_validate,

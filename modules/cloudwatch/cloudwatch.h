@@ -49,3 +49,8 @@ void cw_validate(const json_t *config, struct config_report *report);
 
 extern const struct config_key cw_config_keys[];
 extern const struct kiln_command cw_commands[];
+
+/* Counts one event (NAME: "SpotInterruption", ...) as a datum of value 1,
+ * unit Count, in the configured namespace with its dimensions, through the
+ * spool as `kiln put-metric` does. 0 without a metrics: section. */
+int cloudwatch_count_event(struct kiln_context *ctx, const char *name);

@@ -10,6 +10,7 @@
 
 #include "aws/aws.h"
 #include "aws/credentials.h"
+#include "clock.h"
 #include "cloudwatch/logs.h"
 #include "config.h"
 #include "http.h"
@@ -88,7 +89,7 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
-static int64_t now_ms(void) {
+static int64_t wall_ms(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -327,7 +328,7 @@ static void find_scripts(struct logs_state *s) {
  * spool refused one (what came before it counts). */
 static ssize_t spool_lines(struct logs_state *s, const struct file_source *f, const char *buf, size_t len,
                            bool take_partial) {
-        int64_t ts = now_ms();
+        int64_t ts = wall_ms();
         size_t pos = 0;
 
         while (pos < len) {
@@ -470,7 +471,7 @@ static void read_journal(struct logs_state *s, const char *unit) {
                         continue;
                 if (journal_message(json_object_get(j, "MESSAGE"), &msg, &mlen) >= 0 &&
                     logs_spool_append(s->spool, s->group, stream,
-                                      ts ? (int64_t) (strtoull(ts, NULL, 10) / 1000) : now_ms(), msg, mlen) < 0) {
+                                      ts ? (int64_t) (strtoull(ts, NULL, 10) / 1000) : wall_ms(), msg, mlen) < 0) {
                         s->unspooled_events++;
                         break;
                 }
@@ -631,7 +632,7 @@ enum { SENT, RETRY, DROPPED };
 static int put_stream(struct logs_state *s, struct logs_window_stream *ws) {
         _cleanup_strbuf_ struct strbuf body = STRBUF_INIT;
         _cleanup_free_ struct logs_event *ev = calloc(ws->n ? ws->n : 1, sizeof(*ev));
-        int64_t now = now_ms();
+        int64_t now = wall_ms();
         struct aws_result res;
         size_t n = 0;
         int r;
@@ -743,12 +744,35 @@ static void ship(struct logs_state *s) {
         }
 }
 
-void logs_flush_now(void) {
+/* For a termination or spot interruption: every source read once more, and
+ * the spool shipped whatever the backoff says, attempt after attempt until
+ * it is empty or the deadline (monotonic ms) passes; what is not sent stays
+ * spooled for the next start. */
+static int logs_drain(struct kiln_context *ctx, long deadline_ms) {
+        struct logs_window w = {0};
+        int r;
+
+        (void) ctx;
         if (!state)
-                return;
+                return 0;
         read_sources(state);
-        state->next_send_usec = 0;
-        ship(state);
+        for (;;) {
+                state->next_send_usec = 0;
+                ship(state);
+                r = logs_spool_window(state->spool, &w);
+                logs_window_done(&w);
+                w = (struct logs_window){0};
+                if (r == -ENOENT) {
+                        log_info("Logs spool flushed: %llu event(s) sent since start.",
+                                 (unsigned long long) state->sent_events);
+                        return 0;
+                }
+                if (now_ms() + 250 >= deadline_ms)
+                        break;
+                sleep_ms(250);
+        }
+        return log_error_errno(-ETIMEDOUT, "Flushed the logs spool only in part: %s",
+                               state->last_error[0] ? state->last_error : "out of time");
 }
 
 static void publish_status(struct kiln_context *ctx, struct logs_state *s) {
@@ -863,6 +887,7 @@ const struct kiln_module logs_module = {
         .start = logs_start,
         .reload = logs_reload,
         .done = logs_done,
+        .drain = logs_drain,
         .config_keys = logs_config_keys,
         .validate = logs_validate,
 };

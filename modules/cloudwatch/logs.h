@@ -44,11 +44,6 @@
 #define LOGS_MAX_FUTURE_MS (2LL * 3600 * 1000)
 #define LOGS_TRUNCATED_MARKER " [kiln: line split]"
 
-/* For a termination or spot interruption: reads every source once more and
- * ships what the spool holds now, whatever the backoff says (one attempt;
- * what fails stays spooled). Nothing when logs: is not configured. */
-void logs_flush_now(void);
-
 /* --- batching (logs-batch.c), pure --- */
 
 struct logs_batch_acc {

@@ -646,3 +646,48 @@ int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, lon
         }
         return r;
 }
+
+/* Sleeps until the master exits or the deadline passes: poll() on its
+ * pidfd, or a look every 20 ms without one. */
+static bool wait_master_gone(pid_t master, int pidfd, long deadline) {
+        while (now_ms() < deadline) {
+                long left = deadline - now_ms();
+                if (pidfd >= 0) {
+                        struct pollfd p = {.fd = pidfd, .events = POLLIN};
+                        if (poll(&p, 1, (int) (left > 1000 ? 1000 : left)) > 0)
+                                return true;
+                } else if (kill(master, 0) < 0 && errno == ESRCH)
+                        return true;
+                else
+                        sleep_ms(left < 20 ? left : 20);
+        }
+        return signal_master(master, pidfd, 0) == -ESRCH;
+}
+
+int nginx_graceful_stop(struct nginx_settings *s, long timeout_ms, char **ret_error) {
+        _cleanup_close_ int pidfd = -1;
+        pid_t master;
+        int r;
+
+        *ret_error = NULL;
+        if (!s->binary && find_binary(s, &s->binary) < 0)
+                return 0;
+        master = open_master(s, true, &pidfd);
+        if (master <= 0)
+                return 0;
+        /* SIGQUIT, as nginx.service's ExecStop (start-stop-daemon --retry
+         * QUIT/5): the listening sockets close at once, the requests in
+         * flight finish, then the workers and the master exit. */
+        r = signal_master(master, pidfd, SIGQUIT);
+        if (r < 0) {
+                *ret_error =
+                        strdup_printf("failed to signal the nginx master (pid %d): %s", (int) master, strerror(-r));
+                return r;
+        }
+        if (!wait_master_gone(master, pidfd, now_ms() + timeout_ms)) {
+                *ret_error = strdup_printf("the nginx master (pid %d) still runs %ld ms after SIGQUIT", (int) master,
+                                           timeout_ms);
+                return -ETIMEDOUT;
+        }
+        return 1;
+}

@@ -46,3 +46,10 @@ int nginx_test(const struct nginx_settings *s, const char *conf, char **ret_outp
  * it, so the wait does not look before then. On failure *ret_error says
  * what was seen. */
 int nginx_reload_and_verify(const struct nginx_settings *s, bool check_http, long load_ms, char **ret_error);
+
+/* Stops the running nginx gracefully (SIGQUIT to the master the pid file
+ * names, once checked to be that master) and waits up to timeout_ms for it
+ * to exit: no new connections from the signal on, the requests in flight
+ * answered. 1 when a master was stopped, 0 when none ran (or no nginx is
+ * installed), negative with *ret_error when it would not stop in time. */
+int nginx_graceful_stop(struct nginx_settings *s, long timeout_ms, char **ret_error);

@@ -6,6 +6,7 @@
 #include "acme/acme.h"
 #include "boot.h"
 #include "cli.h"
+#include "clock.h"
 #include "log.h"
 #include "module.h"
 #include "nginx/control.h"
@@ -50,6 +51,29 @@ static int nginx_boot(struct kiln_context *ctx) {
                 return kiln_fail(ctx, -EINVAL, "nginx: sites not applied: the config has %d problem(s) (%s%s).", r,
                                  errors[0], r > 1 ? ", ..." : "");
         return nginx_apply(ctx);
+}
+
+/* The instance is going away: nginx stops taking connections and finishes
+ * the requests in flight, as the load balancer drains it. Only the nginx
+ * kiln runs sites on. */
+static int nginx_drain(struct kiln_context *ctx, long deadline_ms) {
+        _cleanup_free_ char *error = NULL;
+        struct nginx_settings s;
+        long left = deadline_ms - now_ms();
+        int r;
+
+        if (json_array_size(config_get(ctx->config, "sites")) == 0)
+                return 0;
+        r = nginx_settings_load(ctx->config, &s);
+        if (r < 0)
+                return log_error_errno(r, "nginx: failed to read its settings: %m");
+        r = nginx_graceful_stop(&s, left > 0 ? left : 0, &error);
+        nginx_settings_done(&s);
+        if (r < 0)
+                return log_error_errno(r, "nginx: %s.", error ? error : "failed to stop gracefully");
+        if (r > 0)
+                log_info("nginx stopped gracefully: no new connections, the requests in flight answered.");
+        return 0;
 }
 
 /* --- kiln nginx apply|render --- */
@@ -213,6 +237,7 @@ const struct kiln_module nginx_module = {
         .stage = STAGE_APPLY,
         .boot = nginx_boot,
         .reload = nginx_apply,
+        .drain = nginx_drain,
         .validate = nginx_validate,
         .config_keys = nginx_keys,
         .commands = nginx_commands,

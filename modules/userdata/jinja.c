@@ -535,7 +535,7 @@ static struct expr *parse_filtered(struct parser *p, unsigned depth) {
         struct expr *e = parse_postfix(p, depth);
 
         while (e) {
-                bool pipe, is, args;
+                bool pipe, is = false, args;
                 struct tok n;
                 struct expr *f;
                 if (accept_op(p, "|", &pipe) < 0 || (!pipe && accept_name(p, "is", &is) < 0))

@@ -1624,7 +1624,9 @@ static int arith(struct renderer *r, const struct expr *e, const struct val *a, 
                 double x = number_value(a->j), y = number_value(b->j);
                 ret->j = json_real(e->type == E_ADD ? x + y : x - y);
         } else {
-                long long x = (long long) number_value(a->j), y = (long long) number_value(b->j), z;
+                /* ints and bools: never through a double (2**63 does not fit back) */
+                long long x = json_is_integer(a->j) ? json_integer_value(a->j) : json_is_true(a->j);
+                long long y = json_is_integer(b->j) ? json_integer_value(b->j) : json_is_true(b->j), z;
                 if (e->type == E_ADD ? __builtin_add_overflow(x, y, &z) : __builtin_sub_overflow(x, y, &z)) {
                         render_fail(r, e, 0, 0, "integer overflow");
                         return -EINVAL;

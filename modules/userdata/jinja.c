@@ -1501,7 +1501,9 @@ static int apply_filter(struct renderer *r, const struct expr *e, struct val *v,
                         if (v->j && json_is_integer(v->j))
                                 n = json_integer_value(v->j);
                         else if (v->j && json_is_real(v->j))
-                                n = (json_int_t) json_real_value(v->j);
+                                n = json_real_value(v->j) > -9.2e18 && json_real_value(v->j) < 9.2e18
+                                            ? (json_int_t) json_real_value(v->j)
+                                            : 0;
                         else if (v->j && json_is_boolean(v->j))
                                 n = json_is_true(v->j);
                         else if (v->j && json_is_string(v->j)) {

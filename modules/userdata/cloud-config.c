@@ -314,6 +314,31 @@ static char *user_key_name(const char *key) {
         return k ? strdup(k) : NULL;
 }
 
+/* A user's values as cloud-init's create_user() and cc_ssh_import_id read
+ * them: ssh_authorized_keys given as one string is a list of it, as a
+ * mapping the list of its values, and null is no keys; ssh_import_id null
+ * is no ids (uniq_merge(None) fails and the user is skipped). */
+static int user_values(json_t *user) {
+        json_t *keys = json_object_get(user, "ssh_authorized_keys"), *v;
+        _cleanup_json_ json_t *list = NULL;
+        const char *k;
+
+        if (json_is_null(json_object_get(user, "ssh_import_id")))
+                (void) json_object_del(user, "ssh_import_id");
+        if (json_is_null(keys))
+                return json_object_del(user, "ssh_authorized_keys") < 0 ? -ENOMEM : 0;
+        if (!json_is_string(keys) && !json_is_object(keys))
+                return 0;
+        list = json_is_string(keys) ? json_pack("[O]", keys) : json_array();
+        if (!list)
+                return -ENOMEM;
+        if (json_is_object(keys))
+                json_object_foreach(keys, k, v)
+                        if (json_array_append(list, v) < 0)
+                                return -ENOMEM;
+        return json_object_set(user, "ssh_authorized_keys", list) < 0 ? -ENOMEM : 0;
+}
+
 /* A copy of a mapping with only the allowed keys; the others are skipped.
  * For users, keys are normalised first; a later spelling of the same key
  * wins, as in cloud-init's dict. */
@@ -341,6 +366,11 @@ static int filter_keys(struct mapper *m, const json_t *obj, const char *const *a
                         if (r >= 0 && json_object_set(out, name, v) < 0)
                                 r = -ENOMEM;
                 }
+                if (r < 0)
+                        return r;
+        }
+        if (allowed == user_keys) {
+                int r = user_values(out);
                 if (r < 0)
                         return r;
         }

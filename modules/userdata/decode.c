@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -12,6 +13,7 @@
 #include "gzip.h"
 #include "http.h"
 #include "strbuf.h"
+#include "userdata/jinja.h"
 #include "userdata/mime.h"
 #include "userdata/userdata.h"
 #include "yaml-json.h"
@@ -26,6 +28,8 @@ struct decoder {
         size_t n_parts; /* for part-NNN names */
         json_t *cloud, *cloud_pos; /* the #cloud-config parts merged as cloud-init merges them */
         char *cloud_origin; /* the first of them, for messages without a position */
+        json_t *jinja_vars; /* the instance data as jinja variables, once asked for */
+        bool jinja_asked;
 };
 
 /* One piece being decoded: where it came from, for messages and positions. */
@@ -58,6 +62,22 @@ static void warn(struct decoder *d, const struct blob *b, const char *fmt, ...) 
         va_start(ap, fmt);
         push(&d->u->warnings, b, fmt, ap);
         va_end(ap);
+}
+
+static void error_at(struct decoder *d, const struct blob *b, size_t line, size_t col, const char *fmt, ...)
+        _printf_(5, 6);
+static void error_at(struct decoder *d, const struct blob *b, size_t line, size_t col, const char *fmt, ...) {
+        _cleanup_free_ char *msg = NULL, *full = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        msg = strdup_vprintf(fmt, ap);
+        va_end(ap);
+        full = msg ? strdup_printf("%s:%zu:%zu: %s%s%s", b->origin, line, col, b->name ? b->name : "",
+                                   b->name ? ": " : "", msg)
+                   : NULL;
+        if (full)
+                (void) strv_push(&d->u->errors, full);
 }
 
 static void error(struct decoder *d, const struct blob *b, const char *fmt, ...) _printf_(3, 4);
@@ -527,6 +547,7 @@ static const struct typed types[] = {
         {"text/cloud-boothook", "boothook", FREQ_BOOT},
         {"text/x-include-url", "include", 0},
         {"text/x-include-once-url", "include", 0},
+        {"text/jinja2", "jinja", 0},
         /* cloud-init's DECOMP_TYPES */
         {"application/gzip", "gzip", 0},
         {"application/gzip-compressed", "gzip", 0},
@@ -551,6 +572,7 @@ static char *part_filename(const struct blob *b) {
 }
 
 static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned depth);
+static int decode_jinja(struct decoder *d, const struct blob *b, unsigned depth);
 
 static int decode_typed(struct decoder *d, const struct blob *b, const struct typed *t, unsigned depth) {
         _cleanup_free_ char *filename = part_filename(b);
@@ -572,6 +594,8 @@ static int decode_typed(struct decoder *d, const struct blob *b, const struct ty
                 return decode_boothook(d, b, filename);
         if (streq(t->kind, "include"))
                 return decode_includes(d, b, depth);
+        if (streq(t->kind, "jinja"))
+                return decode_jinja(d, b, depth);
         return decode_blob(d, &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL}, depth);
 }
 
@@ -617,8 +641,10 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
                                           : "user-data",
                                 FREQ_INSTANCE);
         /* cloud-init tries the longest prefix first. */
+        if (sniffs_as(b, "## template: jinja"))
+                return decode_jinja(d, b, depth);
         if (sniffs_as(b, "#cloud-config-archive") || sniffs_as(b, "#cloud-config-jsonp") ||
-            sniffs_as(b, "#part-handler") || sniffs_as(b, "## template: jinja")) {
+            sniffs_as(b, "#part-handler")) {
                 size_t skip = 0;
                 while (skip < b->len && isspace((unsigned char) b->data[skip]))
                         skip++;
@@ -658,6 +684,96 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
         return 0;
 }
 
+/* The instance data as jinja variables, asked for once. */
+static const json_t *jinja_vars(struct decoder *d) {
+        if (!d->jinja_asked) {
+                _cleanup_json_ json_t *data = NULL;
+                d->jinja_asked = true;
+                data = d->o->instance_data ? d->o->instance_data(d->o->instance_data_userdata) : NULL;
+                d->jinja_vars = data ? userdata_jinja_vars(data) : NULL;
+                if (d->jinja_vars && d->o->instance_data_note)
+                        (void) strv_push(&d->u->notes, d->o->instance_data_note);
+        }
+        return d->jinja_vars;
+}
+
+/* A "## template: jinja" part, as cloud-init's JinjaTemplatePartHandler
+ * takes it: rendered with the instance data, then read by how it starts,
+ * with its only two sub-handlers: #cloud-config and #! scripts. What
+ * cloud-init would skip (a template that does not render, another type)
+ * is skipped, with an error or a warning saying why. */
+static int decode_jinja(struct decoder *d, const struct blob *b, unsigned depth) {
+        _cleanup_free_ char *out = NULL, *err = NULL, *origin = NULL, *filename = part_filename(b);
+        _cleanup_strv_free_ char **missing = NULL;
+        const json_t *vars;
+        size_t hl = 0, len = 0;
+        struct blob rendered;
+        int r;
+
+        if (jinja_header_len(b->data, b->len, &hl) < 0) {
+                error(d, b,
+                      "a jinja template must start with the line '## template: jinja' (cloud-init fails this "
+                      "part too), skipping it");
+                return 0;
+        }
+        vars = jinja_vars(d);
+        if (!vars) {
+                error(d, b, "a jinja template, and no instance data to render it with, skipping it");
+                return 0;
+        }
+        r = jinja_render(b->data + hl, b->len - hl, vars, &out, &len, &missing, &err);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EFBIG) {
+                error(d, b, "a jinja template that renders larger than 16 MiB, skipping it");
+                return 0;
+        }
+        if (r < 0) {
+                size_t line = 0, col = 0;
+                const char *msg = err ? err : "cannot be rendered";
+                if (err && sscanf(err, "%zu:%zu:", &line, &col) == 2)
+                        msg = strchr(strchr(err, ':') + 1, ':') + 2;
+                error_at(d, b, b->line + 1 + (line ? line : 1), col ? col : 1,
+                         "jinja template: %s; skipping the part (cloud-init skips it too)", msg);
+                return 0;
+        }
+        if (missing) {
+                _cleanup_strbuf_ struct strbuf names = STRBUF_INIT;
+                for (char **m = missing; *m; m++)
+                        (void) strbuf_printf(&names, "%s'%s'", m == missing ? "" : ", ", *m);
+                warn(d, b,
+                     "jinja template: undefined variable(s) %s rendered as %sNAME, as cloud-init renders "
+                     "them",
+                     names.data ? names.data : "", JINJA_MISSING_PREFIX);
+        }
+        origin = strdup_printf("%s%s%s (jinja-rendered)", b->origin, b->name ? " " : "", b->name ? b->name : "");
+        if (!origin)
+                return -ENOMEM;
+        rendered = (struct blob){out, len, origin, 0, NULL, NULL, b->merge_type};
+        if (sniffs_as(&rendered, "#cloud-config-archive") || sniffs_as(&rendered, "#cloud-config-jsonp") ||
+            !(sniffs_as(&rendered, "#cloud-config") || sniffs_as(&rendered, "#!"))) {
+                warn(d, b,
+                     "the rendered jinja template is neither #cloud-config nor a #! script (it starts '%.*s'): "
+                     "cloud-init ignores it, so does kiln",
+                     (int) first_line_len(&rendered), rendered.data);
+                return 0;
+        }
+        if (sniffs_as(&rendered, "#cloud-config"))
+                return decode_config(d, &rendered, true);
+        if (!starts_with(&rendered, "#!")) {
+                error(d, b,
+                      "the rendered jinja template has blanks before its '#!': the kernel cannot run it (cloud-init "
+                      "fails it too), skipping it");
+                return 0;
+        }
+        (void) depth;
+        return add_part(d, &rendered, "text/x-shellscript",
+                        filename  ? filename
+                        : b->name ? NULL
+                                  : "user-data",
+                        FREQ_INSTANCE);
+}
+
 static int decode_blob(struct decoder *d, const struct blob *b, unsigned depth) {
         if (depth > MAX_DEPTH) {
                 error(d, b, "nested too deep (gzip, base64, MIME and includes, more than %d levels)", MAX_DEPTH);
@@ -695,6 +811,7 @@ int userdata_parse(const char *data, size_t len, const struct userdata_options *
                 r = finish_cloud(&d);
         json_decref(d.cloud);
         json_decref(d.cloud_pos);
+        json_decref(d.jinja_vars);
         free(d.cloud_origin);
         if (r >= 0)
                 r = userdata_apply_module_lists(&u);
@@ -717,6 +834,7 @@ void userdata_done(struct userdata *u) {
         json_decref(u->positions);
         strv_free(u->warnings);
         strv_free(u->ignored);
+        strv_free(u->notes);
         strv_free(u->errors);
         strv_free(u->includes);
         *u = (struct userdata){};

@@ -2,6 +2,9 @@ libkiln_a_SOURCES += \
 	modules/userdata/userdata.h \
 	modules/userdata/mime.h \
 	modules/userdata/mime.c \
+	modules/userdata/jinja.h \
+	modules/userdata/jinja.c \
+	modules/userdata/instance-data.c \
 	modules/userdata/decode.c \
 	modules/userdata/cloud-config.c \
 	modules/userdata/merge.c \
@@ -25,6 +28,10 @@ EXTRA_DIST += tests/fuzz
 
 # kiln validate on cloud-init's documentation examples (not run by make check)
 EXTRA_DIST += bench/cloudinit-examples
+
+# the jinja subset against jinja2 (test-userdata)
+EXTRA_DIST += tests/data/userdata/jinja/cases.txt tests/data/userdata/jinja/expected.py \
+	tests/data/userdata/jinja/expected.json
 
 check_PROGRAMS += tests/unit/test-userdata
 tests_unit_test_userdata_SOURCES = tests/unit/test-userdata.c tests/unit/tap.h

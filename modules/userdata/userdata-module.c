@@ -64,6 +64,17 @@ static void log_summary(const struct userdata *u, size_t len) {
                  strv_length(u->warnings) + strv_length(warnings));
 }
 
+/* The instance data for jinja templates, crawled from IMDS when the
+ * first template is met. */
+static json_t *instance_data(void *userdata) {
+        struct kiln_context *ctx = userdata;
+        struct imds *c;
+
+        if (imds_from_context(ctx, &c) < 0)
+                return NULL;
+        return userdata_instance_data_from_imds(c);
+}
+
 /* fetch: the user-data, decoded into parts and config. None is fine. */
 static int userdata_boot(struct kiln_context *ctx) {
         _cleanup_free_ char *data = NULL;
@@ -72,6 +83,8 @@ static int userdata_boot(struct kiln_context *ctx) {
                 .origin = "user-data",
                 .fetch_includes = config_bool(ctx->config, "userdata.fetch_includes", true),
                 .ca_file = userdata_ca_file(ctx->config),
+                .instance_data = instance_data,
+                .instance_data_userdata = ctx,
         };
         struct imds *c;
         size_t len;

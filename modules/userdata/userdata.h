@@ -21,6 +21,12 @@ struct userdata_options {
         bool yaml_is_config; /* unrecognised content is read as kiln config (a kiln.yaml) */
         bool fetch_includes; /* false: #include URLs are listed, not fetched */
         const char *ca_file; /* trust anchors for includes (default: the system's) */
+        /* The instance data "## template: jinja" parts are rendered with
+         * (cloud-init's shape: v1, ds, ...), asked for once, at the first
+         * such part; NULL (or a NULL answer): such parts are an error. */
+        json_t *(*instance_data)(void *userdata);
+        void *instance_data_userdata;
+        const char *instance_data_note; /* said once when a template is rendered (validate: "example data") */
 };
 
 struct userdata {
@@ -32,6 +38,7 @@ struct userdata {
         char **errors;
         char **includes; /* URLs seen (fetched or not) */
         char **ignored; /* cloud-config keys accepted and ignored: "'key' (why)", each once */
+        char **notes; /* for `kiln validate`: neither problems nor keys */
 };
 
 int userdata_parse(const char *data, size_t len, const struct userdata_options *o, struct userdata *ret);
@@ -76,6 +83,18 @@ enum frequency userdata_script_frequency(const json_t *config, const struct user
 /* Inflates gzip data, at most USERDATA_MAX_SIZE bytes (-EFBIG beyond);
  * -EBADMSG when corrupt or truncated (see gzip.h). */
 int userdata_gunzip(const char *data, size_t len, char **ret, size_t *ret_len);
+
+/* The instance data of a "## template: jinja" part as cloud-init 22.4
+ * makes it on EC2 (v1 with its standard keys, ds.meta_data and
+ * ds.dynamic.instance-identity crawled from IMDS): from IMDS (a bounded
+ * crawl), or an example instance's for `kiln validate`. NULL when IMDS
+ * has no meta-data or on ENOMEM. */
+struct imds;
+json_t *userdata_instance_data_from_imds(struct imds *c);
+json_t *userdata_instance_data_example(void);
+/* Instance data as jinja sees it (convert_jinja_instance_data()):
+ * hyphenated keys also with '_', v1's keys also at the top level. */
+json_t *userdata_jinja_vars(const json_t *instance_data);
 
 /* Trust anchors for includes: $KILN_CA_FILE, else userdata.ca_file. */
 const char *userdata_ca_file(const json_t *config);

@@ -62,6 +62,11 @@ static void print_ignored(FILE *f, const char *origin, char **ignored) {
         fputc('\n', f);
 }
 
+static json_t *example_instance_data(void *userdata) {
+        (void) userdata;
+        return userdata_instance_data_example();
+}
+
 static int read_input(const char *file, char **ret, size_t *ret_len) {
         _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
         char buf[65536];
@@ -130,7 +135,14 @@ static int validate_file(const struct options *o) {
         _cleanup_strv_free_ char **warnings = NULL, **errors = NULL;
         _cleanup_free_ char *data = NULL;
         struct userdata u = {};
-        struct userdata_options uo = {.origin = origin, .fetch_includes = o->fetch, .yaml_is_config = config_file(o)};
+        struct userdata_options uo = {
+                .origin = origin,
+                .fetch_includes = o->fetch,
+                .yaml_is_config = config_file(o),
+                .instance_data = example_instance_data,
+                .instance_data_note = "jinja templates rendered with an example instance's data (i-0123456789abcdef0 "
+                                      "in us-east-1a); the boot renders them with the instance's own",
+        };
         FILE *out = o->plan ? stderr : stdout;
         size_t len = 0, n_errors;
         int r;
@@ -152,6 +164,8 @@ static int validate_file(const struct options *o) {
         print_messages(out, origin, u.warnings, "warning");
         print_messages(out, origin, warnings, "warning");
         print_ignored(out, origin, u.ignored);
+        for (char **n = u.notes; n && *n; n++)
+                fprintf(out, "%s: note: %s\n", origin, *n);
         n_errors = strv_length(u.errors) + strv_length(errors);
         if (n_errors && yaml_name(o->file) && !uo.yaml_is_config && json_object_size(u.config) == 0)
                 fprintf(out,

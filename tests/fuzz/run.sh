@@ -15,7 +15,7 @@ OUT=$top_builddir/tests/fuzz-build
 TARGETS="fuzz-mime fuzz-yaml-config fuzz-cloud-config fuzz-metrics"
 TARGETS="$TARGETS fuzz-http-plain fuzz-retry-after"
 TARGETS="$TARGETS fuzz-spool-queue fuzz-credentials fuzz-times fuzz-collect"
-TARGETS="$TARGETS fuzz-nginx-render fuzz-nginx-include"
+TARGETS="$TARGETS fuzz-nginx-render fuzz-nginx-include fuzz-jinja"
 TARGETS="$TARGETS fuzz-aws-xml fuzz-route53 fuzz-s3"
 n=0
 

@@ -8,6 +8,7 @@
 #include "strbuf.h"
 #include "system/system.h"
 #include "tap.h"
+#include "userdata/jinja.h"
 #include "userdata/mime.h"
 #include "userdata/userdata.h"
 #include "yaml-json.h"
@@ -756,6 +757,119 @@ static void test_merge_mime(void) {
         userdata_done(&u);
 }
 
+/* The jinja subset against jinja2 itself: tests/data/userdata/jinja/
+ * expected.json holds what cloud-init's renderer (jinja2 3.1, trim_blocks,
+ * its UndefinedJinjaVariable) made of each case, printed by expected.py. */
+static void test_jinja_differential(void) {
+        const char *top = getenv("top_srcdir");
+        _cleanup_free_ char *path = strdup_printf("%s/tests/data/userdata/jinja/expected.json", top ? top : ".");
+        _cleanup_json_ json_t *doc = json_load_file(path, 0, NULL);
+        json_t *vars = json_object_get(doc, "vars"), *c;
+        size_t i;
+
+        if (!ok(json_is_array(json_object_get(doc, "cases")), "jinja: %s loads", path))
+                return;
+        json_array_foreach(json_object_get(doc, "cases"), i, c) {
+                const char *t = json_string_value(json_object_get(c, "t"));
+                const char *want = json_string_value(json_object_get(c, "ok"));
+                const char *kiln_only = json_string_value(json_object_get(c, "kiln"));
+                _cleanup_free_ char *out = NULL, *err = NULL;
+                _cleanup_strv_free_ char **missing = NULL;
+                size_t len = 0, k;
+                json_t *m;
+                int r = jinja_render(t, strlen(t), vars, &out, &len, &missing, &err);
+
+                if (kiln_only) { /* jinja renders it, kiln's subset does not: an error naming it */
+                        ok(r == -EINVAL && err && strstr(err, kiln_only), "jinja case %zu: kiln refuses it (%s)", i,
+                           err ? err : "no error");
+                        continue;
+                }
+                if (!want) {
+                        ok(r == -EINVAL && err, "jinja case %zu: an error as jinja2's '%s' (%s)", i,
+                           json_string_value(json_object_get(c, "err")), err ? err : "none");
+                        continue;
+                }
+                if (!ok(r == 0 && len == strlen(want) && memcmp(out, want, len) == 0,
+                        "jinja case %zu renders as jinja2 does", i))
+                        printf("#   template '%s'\n#   got '%s' (%d, %s), expected '%s'\n", t, out ? out : "", r,
+                               err ? err : "", want);
+                json_array_foreach(json_object_get(c, "missing"), k, m) {
+                        bool found = false;
+                        for (char **x = missing; x && *x; x++)
+                                found = found || streq(*x, json_string_value(m));
+                        ok(found, "jinja case %zu: '%s' named as undefined, as cloud-init warns", i,
+                           json_string_value(m));
+                }
+        }
+}
+
+/* Positions, bounds and the header. */
+static void test_jinja_limits(void) {
+        _cleanup_json_ json_t *vars = json_pack("{s{ss}}", "v1", "region", "eu-west-1");
+        _cleanup_strbuf_ struct strbuf deep = STRBUF_INIT, big = STRBUF_INIT;
+        char *out = NULL, *err = NULL, **missing = NULL;
+        size_t len = 0, hl = 0;
+        int r;
+
+        r = jinja_render("a\nb {{ v1.region | nosuch }}", 28, vars, &out, &len, &missing, &err);
+        ok(r == -EINVAL && err && strneq(err, "2:18: ", 6) && strstr(err, "'nosuch'"),
+           "an unknown filter is an error at its line and column (%s)", err ? err : "none");
+        free(err);
+        err = NULL;
+        r = jinja_render("x\n  {% macro m() %}{% endmacro %}", 32, vars, &out, &len, &missing, &err);
+        ok(r == -EINVAL && err && strneq(err, "2:6: ", 5) && strstr(err, "'macro'"),
+           "a tag outside the subset is an error naming it (%s)", err ? err : "none");
+        free(err);
+        err = NULL;
+        r = jinja_render("{% if 1 %}\n{% for x in [1] %}", 29, vars, &out, &len, &missing, &err);
+        ok(r == -EINVAL && err && strneq(err, "2:4: ", 5), "an unclosed block points at its opening tag (%s)",
+           err ? err : "none");
+        free(err);
+        err = NULL;
+        for (int i = 0; i < 100; i++)
+                (void) strbuf_puts(&deep, "{% if 1 %}");
+        r = jinja_render(deep.data, deep.len, vars, &out, &len, &missing, &err);
+        ok(r == -EINVAL && err && strstr(err, "too deep"), "blocks nested 100 deep are refused (%s)",
+           err ? err : "none");
+        free(err);
+        err = NULL;
+        for (int i = 0; i < 200; i++)
+                (void) strbuf_puts(&big, "(");
+        r = jinja_render(big.data, big.len, vars, &out, &len, &missing, &err);
+        ok(r == 0 && len == big.len, "parentheses in text are text");
+        free(out);
+        out = NULL;
+        big.len = 0;
+        (void) strbuf_puts(&big, "{{ ");
+        for (int i = 0; i < 200; i++)
+                (void) strbuf_puts(&big, "(");
+        r = jinja_render(big.data, big.len, vars, &out, &len, &missing, &err);
+        ok(r == -EINVAL && err && strstr(err, "too deep"), "an expression nested 200 deep is refused (%s)",
+           err ? err : "none");
+        free(err);
+        err = NULL;
+        /* 4 nested loops of 64 over a 64 KiB string: more than 16 MiB out */
+        big.len = 0;
+        (void) strbuf_puts(&big, "{% for a in v1.l %}{% for b in v1.l %}{% for c in v1.l %}{{ v1.s }}{% endfor %}"
+                                 "{% endfor %}{% endfor %}");
+        {
+                _cleanup_json_ json_t *l = json_array(), *v = NULL;
+                _cleanup_free_ char *s = malloc(65536);
+                for (int i = 0; i < 64; i++)
+                        json_array_append_new(l, json_integer(i));
+                memset(s, 'x', 65536);
+                v = json_pack("{s{sOss#}}", "v1", "l", l, "s", s, (size_t) 65536);
+                r = jinja_render(big.data, big.len, v, &out, &len, &missing, &err);
+                ok(r == -EFBIG, "output beyond 16 MiB is refused");
+        }
+        ok(jinja_header_len("## template: jinja\n#!/bin/sh\n", 29, &hl) == 0 && hl == 19, "the header line");
+        ok(jinja_header_len("##Template:  JINJA \r\nx", 22, &hl) == 0 && hl == 21,
+           "the header as cloud-init's TYPE_MATCHER reads it (any case, blanks)");
+        ok(jinja_header_len(" ## template: jinja\n", 20, &hl) < 0, "blanks before ## are not the header");
+        ok(jinja_header_len("## template: jinja2\n", 20, &hl) < 0, "'jinja2' is not jinja");
+        strv_free(missing);
+}
+
 int main(void) {
         (void) root_set("/nonexistent-test-root");
         test_base64();
@@ -771,5 +885,7 @@ int main(void) {
         test_merge();
         test_merge_mime();
         test_validate();
+        test_jinja_differential();
+        test_jinja_limits();
         return tap_done();
 }

@@ -1,0 +1,3 @@
+    #!/bin/bash -xe
+    echo ECS_CLUSTER='myECSCluster' >> /etc/ecs/ecs.config
+    yum install -y aws-cfn-bootstrap

@@ -214,11 +214,22 @@ static const char *const shared_keys[] = {"serial",        "not_before", "not_af
                                           "issued_at",     "ordered_by", "failures",  "last_error",
                                           "last_error_at", "next_check", "ari"};
 
+/* meta.json into storage, signed with who wrote it and when. */
+static int fleet_meta_put(struct acme_run *run, const struct acme_site *site, json_t *meta) {
+        int r;
+
+        json_object_set_new(meta, "updated_by", json_string(acme_fleet_instance(run->fleet)));
+        state_set_time(meta, "updated_at", run->now);
+        r = acme_fleet_meta_put(run->fleet, site->name, meta);
+        if (r < 0)
+                log_warning("%s", acme_fleet_error(run->fleet));
+        return r;
+}
+
 /* The shared meta.json: the certificate stored, who ordered it, and the
  * failure backoff of the fleet, from this instance's state. */
 static int fleet_meta_write(struct acme_run *run, const struct acme_site *site, const json_t *state) {
         _cleanup_json_ json_t *meta = json_object(), *names = json_array();
-        int r;
 
         if (!meta || !names)
                 return -ENOMEM;
@@ -230,12 +241,7 @@ static int fleet_meta_write(struct acme_run *run, const struct acme_site *site, 
         for (char *const *d = site->domains; *d; d++)
                 json_array_append_new(names, json_string(*d));
         json_object_set(meta, "domains", names);
-        json_object_set_new(meta, "updated_by", json_string(acme_fleet_instance(run->fleet)));
-        state_set_time(meta, "updated_at", run->now);
-        r = acme_fleet_meta_put(run->fleet, site->name, meta);
-        if (r < 0)
-                log_warning("%s", acme_fleet_error(run->fleet));
-        return r;
+        return fleet_meta_put(run, site, meta);
 }
 
 /* After a failed order: the fleet's backoff, the stored certificate kept. */
@@ -243,18 +249,12 @@ static int fleet_meta_write_failure(struct acme_run *run, const struct acme_site
                                     const json_t *old) {
         _cleanup_json_ json_t *meta = old ? json_deep_copy(old) : json_object();
         static const char *const keys[] = {"failures", "last_error", "last_error_at", "next_check"};
-        int r;
 
         if (!meta)
                 return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(keys); i++)
                 json_object_set(meta, keys[i], json_object_get(state, keys[i]) ?: json_null());
-        json_object_set_new(meta, "updated_by", json_string(acme_fleet_instance(run->fleet)));
-        state_set_time(meta, "updated_at", run->now);
-        r = acme_fleet_meta_put(run->fleet, site->name, meta);
-        if (r < 0)
-                log_warning("%s", acme_fleet_error(run->fleet));
-        return r;
+        return fleet_meta_put(run, site, meta);
 }
 
 /* After an order: the certificate and key, then meta.json, into storage. */

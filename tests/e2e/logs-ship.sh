@@ -46,7 +46,7 @@ wait_for 20 has_events "$G" "$INSTANCE/file/var-log-app.log" 100
 ok $? "a configured file's lines arrive in $INSTANCE/file/var-log-app.log"
 wait_for 20 sh -c "$PYTHON '$LOGS_PY' events '$MOTO' '$G' '$INSTANCE/kiln' | grep -q 'Shipping logs to CloudWatch Logs group'"
 ok $? "kiln's own log arrives in $INSTANCE/kiln"
-events "$G" "$INSTANCE/kiln" | grep -q "user-data: script line 50"
+wait_for 20 sh -c "$PYTHON '$LOGS_PY' events '$MOTO' '$G' '$INSTANCE/kiln' | grep -q 'user-data: script line 50'"
 ok $? "... from the boot on, before the logs module started (the script's lines as kiln logged them)"
 [ "$($PYTHON "$LOGS_PY" retention "$MOTO" "$G")" = 7 ]
 ok $? "the group was created with retention 7 days"

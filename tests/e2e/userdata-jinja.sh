@@ -128,4 +128,46 @@ ok $([ "$crawl" -ge 20 ] && [ "$crawl" -le 150 ]; echo $?) "the crawl reads the 
 check "the crawl never reads iam/security-credentials" test "$(count_requests '"security-credentials" in p')" = 0
 check "kiln logs the crawl" grep -q 'Instance data for jinja templates crawled from IMDS' "$T/boot1.log"
 
+# IMDS failing under part of the tree (always 503, or hanging): the crawl
+# gives up on each path after a few retries and on the whole after a
+# bound, renders with the rest, and the boot is degraded saying so.
+user_data <<EOF2
+## template: jinja
+#!/bin/sh
+echo "{{ v1.instance_id }} {{ v1.region }} {{ ds.meta_data.network }}" > $OUT/faulty.txt
+EOF2
+imds_data '{"instance_id": "i-0jinja0000000002"}'
+imds_faults '{"paths": {"/latest/meta-data/network/*": {"status": 503, "count": -1},
+	"/latest/meta-data/events/*": {"status": 500, "count": -1},
+	"/latest/meta-data/services/*": {"hang_ms": 8000, "count": -1},
+	"/latest/meta-data/iam/*": {"status": 503, "count": -1},
+	"/latest/meta-data/tags/*": {"status": 503, "count": -1}}}'
+start=$(date +%s)
+timeout 300 "$KILN" --root "$ROOT" boot >"$T/boot2.log" 2>&1
+rc=$?
+took=$(($(date +%s) - start))
+imds_faults '{"paths": {}}'
+diag "$T/boot2.log" | grep -iE 'jinja|warn|error|fail|instance data|boot' | head -20
+ok $([ $took -le 30 ]; echo $?) "failing subtrees hold the boot within the crawl's bound (${took}s, not imds.timeout each)"
+ok $([ $rc -eq 2 ]; echo $?) "... the boot is degraded (exit $rc)"
+check "... with a warning naming what was not read" \
+	grep -qE "warning: user-data:1:1: the instance data is incomplete: [0-9]+ IMDS path\(s\) not read \(meta-data/" "$T/boot2.log"
+check "the template rendered with what was crawled" grep -q '^i-0jinja0000000002 eu-west-3 ' "$OUT/faulty.txt"
+check "still no credentials read" test "$(count_requests '"security-credentials" in p')" = 0
+
+# No meta-data at all (the listing fails): the template is an error that says why.
+user_data <<EOF2
+## template: jinja
+#!/bin/sh
+echo "{{ v1.instance_id }}" > $OUT/nometa.txt
+EOF2
+imds_faults '{"paths": {"/latest/meta-data/": {"status": 503, "count": -1}}}'
+timeout 300 "$KILN" --root "$ROOT" boot >"$T/boot3.log" 2>&1
+rc=$?
+imds_faults '{"paths": {}}'
+diag "$T/boot3.log" | grep -iE 'jinja|warn|error' | head
+ok $([ $rc -eq 1 ]; echo $?) "no meta-data: the boot is an error (exit $rc)"
+check "... naming the template and why" grep -q "error: user-data:1:1: a jinja template, and no instance data to render it with (IMDS gave no meta-data (meta-data/: IMDS at .* answered 503" "$T/boot3.log"
+check "... and the script did not run" test ! -e "$OUT/nometa.txt"
+
 done_testing

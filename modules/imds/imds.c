@@ -223,8 +223,12 @@ static int judge(struct imds *c, const char *path, struct http_response *resp) {
 }
 
 int imds_get(struct imds *c, const char *path, char **ret, size_t *ret_len) {
+        return imds_get_within(c, path, 0, ret, ret_len);
+}
+
+int imds_get_within(struct imds *c, const char *path, long budget_ms, char **ret, size_t *ret_len) {
         _cleanup_http_response_ struct http_response *resp = NULL;
-        long deadline = now_ms() + (c->o.budget_ms > 0 ? c->o.budget_ms : 60000);
+        long own = c->o.budget_ms > 0 ? c->o.budget_ms : 60000, deadline;
         int r;
 
         c->error[0] = 0;
@@ -232,6 +236,11 @@ int imds_get(struct imds *c, const char *path, char **ret, size_t *ret_len) {
                 set_error(c, "IMDS is disabled by AWS_EC2_METADATA_DISABLED");
                 return -ENODEV;
         }
+        if (budget_ms < 0) {
+                set_error(c, "no time left to ask IMDS for /latest/%s", path);
+                return -ETIMEDOUT;
+        }
+        deadline = now_ms() + (budget_ms > 0 && budget_ms < own ? budget_ms : own);
         r = get_once(c, path, deadline, &resp);
         if (r >= 0 && resp->status == 401 && !c->v1) {
                 /* The token expired or IMDS restarted: one new token, one retry. */

@@ -40,6 +40,9 @@ DEFINE_POINTER_CLEANUP(struct imds, imds_free)
  *   -ETIMEDOUT, -ECONNREFUSED, ...  unreachable within the budget
  * imds_error() then says what happened, in words, for the log. */
 int imds_get(struct imds *c, const char *path, char **ret, size_t *ret_len);
+/* The same within budget_ms (retries included) when that is shorter than
+ * imds.timeout; 0: imds.timeout; < 0: no time left, -ETIMEDOUT at once. */
+int imds_get_within(struct imds *c, const char *path, long budget_ms, char **ret, size_t *ret_len);
 const char *imds_error(const struct imds *c);
 const char *imds_endpoint(const struct imds *c);
 

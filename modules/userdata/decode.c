@@ -30,6 +30,7 @@ struct decoder {
         char *cloud_origin; /* the first of them, for messages without a position */
         json_t *jinja_vars; /* the instance data as jinja variables, once asked for */
         bool jinja_asked;
+        char *jinja_problem; /* why there is no instance data, or what it lacks */
 };
 
 /* One piece being decoded: where it came from, for messages and positions. */
@@ -684,15 +685,19 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
         return 0;
 }
 
-/* The instance data as jinja variables, asked for once. */
-static const json_t *jinja_vars(struct decoder *d) {
+/* The instance data as jinja variables, asked for once, at the first
+ * template b: what the data lacks is a warning there. */
+static const json_t *jinja_vars(struct decoder *d, const struct blob *b) {
         if (!d->jinja_asked) {
                 _cleanup_json_ json_t *data = NULL;
                 d->jinja_asked = true;
-                data = d->o->instance_data ? d->o->instance_data(d->o->instance_data_userdata) : NULL;
+                data = d->o->instance_data ? d->o->instance_data(d->o->instance_data_userdata, &d->jinja_problem)
+                                           : NULL;
                 d->jinja_vars = data ? userdata_jinja_vars(data) : NULL;
                 if (d->jinja_vars && d->o->instance_data_note)
                         (void) strv_push(&d->u->notes, d->o->instance_data_note);
+                if (d->jinja_vars && d->jinja_problem)
+                        warn(d, b, "%s", d->jinja_problem);
         }
         return d->jinja_vars;
 }
@@ -716,9 +721,11 @@ static int decode_jinja(struct decoder *d, const struct blob *b, unsigned depth)
                       "part too), skipping it");
                 return 0;
         }
-        vars = jinja_vars(d);
+        vars = jinja_vars(d, b);
         if (!vars) {
-                error(d, b, "a jinja template, and no instance data to render it with, skipping it");
+                error(d, b, "a jinja template, and no instance data to render it with%s%s%s, skipping it",
+                      d->jinja_problem ? " (" : "", d->jinja_problem ? d->jinja_problem : "",
+                      d->jinja_problem ? ")" : "");
                 return 0;
         }
         r = jinja_render(b->data + hl, b->len - hl, vars, &out, &len, &missing, &err);
@@ -812,6 +819,7 @@ int userdata_parse(const char *data, size_t len, const struct userdata_options *
         json_decref(d.cloud);
         json_decref(d.cloud_pos);
         json_decref(d.jinja_vars);
+        free(d.jinja_problem);
         free(d.cloud_origin);
         if (r >= 0)
                 r = userdata_apply_module_lists(&u);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 
+#include "clock.h"
 #include "config.h"
 #include "imds/imds.h"
 #include "log.h"
@@ -16,9 +17,15 @@
  * datasource crawled from IMDS, sys_info), converted as
  * convert_jinja_instance_data() converts it for jinja. */
 
-/* Bounds on the IMDS crawl: the meta-data tree has ~60 leaves. */
+/* Bounds on the IMDS crawl: the meta-data tree has ~60 leaves, read in
+ * well under a second. A path IMDS fails to answer (5xx, a hang) gets a
+ * few retries within CRAWL_REQUEST_MS, not imds.timeout, and the whole
+ * crawl stops at CRAWL_TOTAL_MS: templates then render without what was
+ * not read, and the boot says so. */
 #define CRAWL_MAX_REQUESTS 400
 #define CRAWL_MAX_DEPTH 8
+#define CRAWL_REQUEST_MS 5000L
+#define CRAWL_TOTAL_MS 20000L
 
 /* cloud-init's get_jinja_variable_alias(): '-' and '.' (jinja operators)
  * become '_'. NULL when the name needs no alias. */
@@ -201,7 +208,34 @@ static json_t *leaf_value(const char *body, size_t len) {
 struct crawl {
         struct imds *c;
         unsigned requests;
+        long deadline;
+        unsigned failed; /* paths not read, 404s aside (cloud-init skips those too) */
+        char *first_failure; /* the first one, with imds_error() */
 };
+
+/* One GET of the crawl, within its bounds; failures other than 404 are
+ * counted. */
+static int crawl_get(struct crawl *cr, const char *path, char **ret, size_t *ret_len) {
+        long left = cr->deadline - now_ms();
+        int r;
+
+        if (++cr->requests > CRAWL_MAX_REQUESTS)
+                r = -E2BIG;
+        else
+                r = imds_get_within(cr->c, path,
+                                    left <= 0                 ? -1
+                                    : left < CRAWL_REQUEST_MS ? left
+                                                              : CRAWL_REQUEST_MS,
+                                    ret, ret_len);
+        if (r >= 0 || r == -ENOENT)
+                return r;
+        cr->failed++;
+        if (!cr->first_failure)
+                cr->first_failure = strdup_printf("%s: %s", path,
+                                                  r == -E2BIG ? "more than " STRINGIFY(CRAWL_MAX_REQUESTS) " requests"
+                                                              : imds_error(cr->c));
+        return r;
+}
 
 /* MetadataMaterializer: a listing's "NAME/" lines are subtrees, the others
  * leaves; "N=NAME" (public-keys) is the leaf NAME read from N/openssh-key;
@@ -211,8 +245,7 @@ static json_t *crawl_tree(struct crawl *cr, const char *path, unsigned depth) {
         _cleanup_free_ char *listing = NULL;
         size_t len = 0;
 
-        if (!out || depth > CRAWL_MAX_DEPTH || ++cr->requests > CRAWL_MAX_REQUESTS ||
-            imds_get(cr->c, path, &listing, &len) < 0)
+        if (!out || depth > CRAWL_MAX_DEPTH || crawl_get(cr, path, &listing, &len) < 0)
                 return TAKE_PTR(out);
         for (size_t i = 0; i < len;) {
                 const char *nl = memchr(listing + i, '\n', len - i);
@@ -245,7 +278,7 @@ static json_t *crawl_tree(struct crawl *cr, const char *path, unsigned depth) {
                 {
                         _cleanup_free_ char *body = NULL;
                         size_t blen = 0;
-                        if (++cr->requests > CRAWL_MAX_REQUESTS || imds_get(cr->c, sub, &body, &blen) < 0)
+                        if (crawl_get(cr, sub, &body, &blen) < 0)
                                 continue;
                         if (json_object_set_new(out, name, leaf_value(body, blen)) < 0)
                                 return NULL;
@@ -254,15 +287,22 @@ static json_t *crawl_tree(struct crawl *cr, const char *path, unsigned depth) {
         return TAKE_PTR(out);
 }
 
-json_t *userdata_instance_data_from_imds(struct imds *c) {
-        struct crawl cr = {.c = c};
-        _cleanup_json_ json_t *meta = crawl_tree(&cr, "meta-data/", 0), *dyn = NULL, *data = NULL, *v1 = NULL,
-                              *keys = NULL;
+json_t *userdata_instance_data_from_imds(struct imds *c, char **ret_problem) {
+        _cleanup_free_ char *first_failure = NULL;
+        struct crawl cr = {.c = c, .deadline = now_ms() + CRAWL_TOTAL_MS};
+        _cleanup_json_ json_t *meta = NULL, *dyn = NULL, *data = NULL, *v1 = NULL, *keys = NULL;
         const json_t *doc;
 
-        if (!meta || json_object_size(meta) == 0)
+        *ret_problem = NULL;
+        meta = crawl_tree(&cr, "meta-data/", 0);
+        if (meta && json_object_size(meta) > 0)
+                dyn = json_pack("{so}", "instance-identity", crawl_tree(&cr, "dynamic/instance-identity/", 0));
+        first_failure = TAKE_PTR(cr.first_failure);
+        if (!meta || json_object_size(meta) == 0) {
+                *ret_problem = strdup_printf("IMDS gave no meta-data (%s)",
+                                             first_failure ? first_failure : "an empty listing");
                 return NULL;
-        dyn = json_pack("{so}", "instance-identity", crawl_tree(&cr, "dynamic/instance-identity/", 0));
+        }
         doc = json_object_get(json_object_get(dyn, "instance-identity"), "document");
         v1 = json_object();
         keys = public_keys(meta);
@@ -284,8 +324,14 @@ json_t *userdata_instance_data_from_imds(struct imds *c) {
                          "EXPERIMENTAL: The structure and format of content scoped under the 'ds' key may change "
                          "in subsequent releases of cloud-init.",
                          "v1", v1);
-        if (data)
-                log_info("Instance data for jinja templates crawled from IMDS (%u requests).", cr.requests);
+        if (!data)
+                return NULL;
+        log_info("Instance data for jinja templates crawled from IMDS (%u requests).", cr.requests);
+        if (cr.failed > 0)
+                *ret_problem = strdup_printf(
+                        "the instance data is incomplete: %u IMDS path(s) not read (%s); templates render "
+                        "without them",
+                        cr.failed, first_failure ? first_failure : "?");
         return TAKE_PTR(data);
 }
 

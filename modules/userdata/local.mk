@@ -19,7 +19,9 @@ TESTS += \
 	tests/e2e/userdata-include.sh \
 	tests/e2e/userdata-validate.sh \
 	tests/e2e/userdata-golden.sh \
-	tests/e2e/userdata-merge.sh
+	tests/e2e/userdata-merge.sh \
+	tests/e2e/userdata-jinja.sh
+EXTRA_DIST += tests/e2e/userdata-jinja.sh
 
 # libFuzzer targets (MIME splitter, YAML config loader, cloud-config
 # mapping), built with clang and run ~20 s each.

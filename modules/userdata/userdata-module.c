@@ -66,13 +66,18 @@ static void log_summary(const struct userdata *u, size_t len) {
 
 /* The instance data for jinja templates, crawled from IMDS when the
  * first template is met. */
-static json_t *instance_data(void *userdata) {
+static json_t *instance_data(void *userdata, char **ret_problem) {
         struct kiln_context *ctx = userdata;
         struct imds *c;
+        int r;
 
-        if (imds_from_context(ctx, &c) < 0)
+        *ret_problem = NULL;
+        r = imds_from_context(ctx, &c);
+        if (r < 0) {
+                *ret_problem = strdup_printf("no IMDS client: %s", strerror(-r));
                 return NULL;
-        return userdata_instance_data_from_imds(c);
+        }
+        return userdata_instance_data_from_imds(c, ret_problem);
 }
 
 /* fetch: the user-data, decoded into parts and config. None is fine. */

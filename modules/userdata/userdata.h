@@ -23,8 +23,9 @@ struct userdata_options {
         const char *ca_file; /* trust anchors for includes (default: the system's) */
         /* The instance data "## template: jinja" parts are rendered with
          * (cloud-init's shape: v1, ds, ...), asked for once, at the first
-         * such part; NULL (or a NULL answer): such parts are an error. */
-        json_t *(*instance_data)(void *userdata);
+         * such part; NULL (or a NULL answer): such parts are an error.
+         * *ret_problem: why the answer is NULL or incomplete (a warning). */
+        json_t *(*instance_data)(void *userdata, char **ret_problem);
         void *instance_data_userdata;
         const char *instance_data_note; /* said once when a template is rendered (validate: "example data") */
 };
@@ -87,10 +88,12 @@ int userdata_gunzip(const char *data, size_t len, char **ret, size_t *ret_len);
 /* The instance data of a "## template: jinja" part as cloud-init 22.4
  * makes it on EC2 (v1 with its standard keys, ds.meta_data and
  * ds.dynamic.instance-identity crawled from IMDS): from IMDS (a bounded
- * crawl), or an example instance's for `kiln validate`. NULL when IMDS
- * has no meta-data or on ENOMEM. */
+ * crawl, bounded in requests and time), or an example instance's for
+ * `kiln validate`. NULL when IMDS has no meta-data or on ENOMEM.
+ * *ret_problem (free it): why there is no meta-data, or what the crawl
+ * could not read. */
 struct imds;
-json_t *userdata_instance_data_from_imds(struct imds *c);
+json_t *userdata_instance_data_from_imds(struct imds *c, char **ret_problem);
 json_t *userdata_instance_data_example(void);
 /* Instance data as jinja sees it (convert_jinja_instance_data()):
  * hyphenated keys also with '_', v1's keys also at the top level. */

@@ -62,8 +62,9 @@ static void print_ignored(FILE *f, const char *origin, char **ignored) {
         fputc('\n', f);
 }
 
-static json_t *example_instance_data(void *userdata) {
+static json_t *example_instance_data(void *userdata, char **ret_problem) {
         (void) userdata;
+        *ret_problem = NULL;
         return userdata_instance_data_example();
 }
 

@@ -454,9 +454,11 @@ static int fleet_site_run(struct acme_run *run, const struct acme_site *site, js
         }
         if (!streq(seen, json_string_value(json_object_get(meta, "serial")) ?: "")) {
                 log_info("Site '%s': another instance renewed it meanwhile, installing its certificate.", site->name);
+                /* The lock is not needed to install: released first, so that a
+                 * fleet's waiters do not install (and reload nginx) one by one. */
+                acme_fleet_unlock(run->fleet, &lock);
                 fleet_adopt(state, meta);
                 r = fleet_install(run, site, state, meta, ret_error);
-                acme_fleet_unlock(run->fleet, &lock);
                 if (r >= 0 && store_state_save(site->name, state) < 0)
                         log_warning("Failed to save the ACME state of site '%s', ignoring.", site->name);
                 return r;

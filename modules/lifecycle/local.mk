@@ -6,7 +6,8 @@ libkiln_a_SOURCES += \
 
 TESTS += \
 	tests/e2e/lifecycle-hooks.sh \
-	tests/e2e/lifecycle-spot.sh
+	tests/e2e/lifecycle-spot.sh \
+	tests/e2e/lifecycle-more.sh
 
 EXTRA_DIST += \
 	tests/e2e/lifecycle-lib.bash tests/e2e/lifecycle-asg.py tests/fakes/moto-lifecycle.py

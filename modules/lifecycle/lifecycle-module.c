@@ -581,13 +581,17 @@ static void terminate(struct kiln_context *ctx, struct lc_state *s) {
 
 static json_t *handled_load(void) {
         _cleanup_free_ char *path = NULL;
-        json_t *j = NULL;
+        json_t *j = NULL, *list;
 
-        if (root_path(&path, HANDLED_FILE) < 0 || json_read_file(path, 256 * 1024, &j) < 0 || !json_is_array(j)) {
+        /* {"handled": [KEY, ...]}: json_read_file() reads objects only. */
+        if (root_path(&path, HANDLED_FILE) < 0 || json_read_file(path, 256 * 1024, &j) < 0 ||
+            !json_is_array(json_object_get(j, "handled"))) {
                 json_decref(j);
                 return json_array();
         }
-        return j;
+        list = json_incref(json_object_get(j, "handled"));
+        json_decref(j);
+        return list;
 }
 
 static bool handled(const char *key) {
@@ -602,7 +606,7 @@ static bool handled(const char *key) {
 }
 
 static void mark_handled(const char *key) {
-        _cleanup_json_ json_t *list = handled_load();
+        _cleanup_json_ json_t *list = handled_load(), *doc = NULL;
         _cleanup_free_ char *path = NULL, *text = NULL;
         int r;
 
@@ -610,7 +614,8 @@ static void mark_handled(const char *key) {
                 return (void) log_oom();
         while (json_array_size(list) > MAX_HANDLED)
                 json_array_remove(list, 0);
-        text = json_dumps(list, JSON_COMPACT);
+        doc = json_pack("{s:O}", "handled", list);
+        text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         r = text ? root_path(&path, HANDLED_FILE) : -ENOMEM;
         r = r < 0 ? r : write_file_atomic(path, text, strlen(text), 0600);
         if (r < 0)

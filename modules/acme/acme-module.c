@@ -121,13 +121,17 @@ int acme_config_parse(const json_t *config, struct acme_config *ret, char **ret_
         c.order_timeout_ms = config_int(config, "acme.timeout", DEFAULT_ORDER_TIMEOUT_S) * 1000L;
         if (config_string(config, "acme.storage", NULL)) {
                 _cleanup_free_ char *bucket = NULL, *prefix = NULL, *why = NULL;
-                if (s3_url_parse(config_string(config, "acme.storage", NULL), &bucket, &prefix, &why) < 0)
+                if (s3_url_parse(config_string(config, "acme.storage", NULL), &bucket, &prefix, &why) < 0) {
+                        acme_config_done(&c);
                         return config_error(ret_error, "acme.storage: %s", why ? why : "not s3://BUCKET/PREFIX");
+                }
         }
         c.lock_lease_s = config_int(config, "acme.lock_lease", DEFAULT_LOCK_LEASE_S);
-        if (c.lock_lease_s < LOCK_LEASE_MIN_S || c.lock_lease_s > LOCK_LEASE_MAX_S)
+        if (c.lock_lease_s < LOCK_LEASE_MIN_S || c.lock_lease_s > LOCK_LEASE_MAX_S) {
+                acme_config_done(&c);
                 return config_error(ret_error, "acme.lock_lease must be %ld to %ld seconds", LOCK_LEASE_MIN_S,
                                     LOCK_LEASE_MAX_S);
+        }
         c.storage = dup_or_null(config_string(config, "acme.storage", NULL));
         c.storage_region = dup_or_null(config_string(config, "acme.storage_region", NULL));
         c.storage_endpoint = dup_or_null(config_string(config, "acme.storage_endpoint", NULL));

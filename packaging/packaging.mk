@@ -91,6 +91,7 @@ clean-packaging:
 	rm -rf $(PKG_DIR)
 .PHONY: clean-packaging
 
-# The baked image booted under systemd-nspawn as an EC2 instance.
-TESTS += tests/e2e/boot-nspawn.sh tests/e2e/bake-packaging.sh tests/e2e/packages-arch.sh
+# The baked image booted under systemd-nspawn as an EC2 instance
+# (tests/e2e/boot-nspawn.sh), the packages' contents (bake-packaging.sh,
+# packages-arch.sh): in TESTS from Makefile.am, where the slow tests go first.
 EXTRA_DIST += tests/nspawn tests/e2e/packages-arch.sh

@@ -65,8 +65,8 @@ TESTS += \
 	tests/e2e/cli.sh \
 	tests/e2e/unit.sh \
 	tests/e2e/http-transports.sh \
-	tests/e2e/libsystemd-lazy.sh \
-	tests/e2e/crash-points.sh
+	tests/e2e/libsystemd-lazy.sh
+# tests/e2e/crash-points.sh is in TESTS from Makefile.am (slow tests first).
 
 # Files, not folders: a folder in EXTRA_DIST is copied from the build tree
 # when one of that name exists there, test logs and all.

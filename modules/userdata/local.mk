@@ -24,8 +24,8 @@ TESTS += \
 EXTRA_DIST += tests/e2e/userdata-jinja.sh
 
 # libFuzzer targets (MIME splitter, YAML config loader, cloud-config
-# mapping), built with clang and run ~20 s each.
-TESTS += tests/fuzz/check.sh
+# mapping), built with clang and run a few seconds each: tests/fuzz/check.sh,
+# in TESTS from Makefile.am (the slow tests go first).
 EXTRA_DIST += tests/fuzz
 
 # kiln validate on cloud-init's documentation examples (not run by make check)

@@ -42,3 +42,5 @@ check_PROGRAMS += tests/unit/test-cm
 tests_unit_test_cm_SOURCES = tests/unit/test-cm.c tests/unit/tap.h
 tests_unit_test_cm_LDADD = $(TEST_UNIT_LDADD)
 EXTRA_DIST += tests/unit/cm-gen.py
+TESTS += tests/e2e/puppet.sh
+EXTRA_DIST += tests/e2e/puppet.sh

@@ -385,7 +385,7 @@ static int write_handler(void *data, unsigned char *buffer, size_t size) {
         return strbuf_append(data, buffer, size) >= 0;
 }
 
-int system_yaml_dump(const json_t *v, char **ret) {
+int system_yaml_dump(const json_t *v, bool cloudinit_dumps, char **ret) {
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
         yaml_emitter_t em;
         yaml_event_t ev;
@@ -396,13 +396,14 @@ int system_yaml_dump(const json_t *v, char **ret) {
         yaml_emitter_set_output(&em, write_handler, &out);
         yaml_emitter_set_unicode(&em, 0);
         yaml_emitter_set_width(&em, 80);
-        yaml_emitter_set_indent(&em, 2);
+        yaml_emitter_set_indent(&em, cloudinit_dumps ? 4 : 2);
         yaml_emitter_set_break(&em, YAML_LN_BREAK);
         if (yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING) && yaml_emitter_emit(&em, &ev) &&
-            yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1) && yaml_emitter_emit(&em, &ev)) {
+            yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, !cloudinit_dumps) &&
+            yaml_emitter_emit(&em, &ev)) {
                 r = emit_node(&em, v, 0);
                 if (r >= 0)
-                        r = yaml_document_end_event_initialize(&ev, 1) && yaml_emitter_emit(&em, &ev) &&
+                        r = yaml_document_end_event_initialize(&ev, !cloudinit_dumps) && yaml_emitter_emit(&em, &ev) &&
                                             yaml_stream_end_event_initialize(&ev) && yaml_emitter_emit(&em, &ev) &&
                                             yaml_emitter_flush(&em)
                                     ? 0

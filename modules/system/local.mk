@@ -15,6 +15,7 @@ libkiln_a_SOURCES += \
 	modules/system/byobu.c \
 	modules/system/cm-render.c \
 	modules/system/puppet.c \
+	modules/system/salt.c \
 	modules/system/ntp.c \
 	modules/system/misc.c \
 	modules/system/phone-home.c \
@@ -42,5 +43,5 @@ check_PROGRAMS += tests/unit/test-cm
 tests_unit_test_cm_SOURCES = tests/unit/test-cm.c tests/unit/tap.h
 tests_unit_test_cm_LDADD = $(TEST_UNIT_LDADD)
 EXTRA_DIST += tests/unit/cm-gen.py
-TESTS += tests/e2e/puppet.sh
-EXTRA_DIST += tests/e2e/puppet.sh
+TESTS += tests/e2e/puppet.sh tests/e2e/salt-minion.sh
+EXTRA_DIST += tests/e2e/puppet.sh tests/e2e/salt-minion.sh

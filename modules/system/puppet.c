@@ -443,7 +443,7 @@ static int puppet(struct kiln_context *ctx, const json_t *pc) {
         }
         if (json_object_get(pc, "csr_attributes")) {
                 _cleanup_free_ char *yaml = NULL, *path = NULL;
-                r = system_yaml_dump(json_object_get(pc, "csr_attributes"), &yaml);
+                r = system_yaml_dump(json_object_get(pc, "csr_attributes"), false, &yaml);
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)

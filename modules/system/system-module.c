@@ -170,6 +170,7 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
         /* cloud-init's final stage: after write-files-deferred, before the scripts. */
         result = fold(result, system_apply_puppet(ctx, ctx->config));
+        result = fold(result, system_apply_salt_minion(ctx, ctx->config));
         /* cloud-init's final stage prints these; the keys are all in place by now. */
         result = fold(result, system_authkey_fingerprints(ctx, ctx->config, json_object_get(users_plan, "users")));
         return result;
@@ -365,6 +366,18 @@ static const struct config_key system_keys[] = {
          "Its arguments: a list, or a string split at spaces (default --test)."},
         {"puppet.start_service", CONFIG_BOOL,
          "Enable puppet at boot (START=yes in /etc/default/puppet, or systemctl enable) and start it (default true)."},
+        {"salt_minion", CONFIG_MAP,
+         "cloud-init's salt_minion: the package installed, minion config, grains and key pair written, the service "
+         "restarted, once per instance."},
+        {"salt_minion.pkg_name", CONFIG_STRING, "The package (default salt-minion; not in Debian 12)."},
+        {"salt_minion.service_name", CONFIG_STRING, "The service restarted (default salt-minion)."},
+        {"salt_minion.config_dir", CONFIG_STRING, "Where minion and grains go (default /etc/salt)."},
+        {"salt_minion.conf", CONFIG_DICT, "The minion config, written as YAML to <config_dir>/minion."},
+        {"salt_minion.grains", CONFIG_DICT, "Grains, written as YAML to <config_dir>/grains."},
+        {"salt_minion.public_key", CONFIG_STRING, "minion.pub (with private_key) in pki_dir."},
+        {"salt_minion.private_key", CONFIG_STRING, "minion.pem (0600; with public_key) in pki_dir."},
+        {"salt_minion.pki_dir", CONFIG_STRING,
+         "Where the key pair goes (default <config_dir>/pki/minion if a directory, else <config_dir>/pki)."},
         {},
 };
 

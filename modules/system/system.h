@@ -165,14 +165,18 @@ int system_apply_byobu(struct kiln_context *ctx, const json_t *config, const jso
  * comments dropped, strict: a repeated section or option is an error) into
  * {"defaults": {...}, "sections": {name: {option: value}}}, set() as
  * cloud-init's DefaultingConfigParser does (-ENOENT: NoSectionError), and
- * written back; yaml.dump(v, default_flow_style=False). */
+ * written back; yaml.dump(v, default_flow_style=False), or with
+ * cloudinit_dumps as cloud-init's safeyaml.dumps() (indent 4, "---" and
+ * "..."). */
 #define SYSTEM_INI_MAX (4u << 20)
 char *system_py_str(const json_t *v);
 char *system_py_float(double d);
 int system_ini_parse(const char *text, size_t len, json_t **ret, char **ret_error);
 int system_ini_set(json_t *ini, const char *section, const char *option, const char *value);
 char *system_ini_render(const json_t *ini);
-int system_yaml_dump(const json_t *v, char **ret);
+int system_yaml_dump(const json_t *v, bool cloudinit_dumps, char **ret);
 /* puppet (puppet.c), as cloud-init 22.4's cc_puppet; socket.getfqdn(). */
 int system_apply_puppet(struct kiln_context *ctx, const json_t *config);
 char *system_getfqdn(void);
+/* salt_minion (salt.c), as cloud-init 22.4's cc_salt_minion on Linux. */
+int system_apply_salt_minion(struct kiln_context *ctx, const json_t *config);

@@ -58,9 +58,18 @@ yaml_cases = [
      "long": "word " * 30,
      "Z": [[1, 2], {"k": "v"}]},
 ]
+from cloudinit import safeyaml
+salt_cases = yaml_cases + [
+    {"master": "salt.example.com", "file_roots": {"base": ["/srv/salt", "/srv/formulas"]}, "mine_functions": {"network.ip_addrs": [{"interface": "eth0"}]}, "x": [["a", "b"], "c"]},
+    ["a", {"b": "c", "d": [1]}],
+    "scalar",
+    None,
+]
 print("static const struct yaml_case yaml_cases[] = {")
 for d in yaml_cases:
-    print("        {%s, %s}," % (c_str(json.dumps(d)), c_str(yaml.dump(d, default_flow_style=False))))
+    print("        {%s, %s, false}," % (c_str(json.dumps(d)), c_str(yaml.dump(d, default_flow_style=False))))
+for d in salt_cases:
+    print("        {%s, %s, true}," % (c_str(json.dumps(d)), c_str(safeyaml.dumps(d))))
 print("};")
 
 floats = [0.0, -0.0, 1.5, 7.23, 100.0, 1e15, 1e16, 1.2345e16, 0.0001, 0.00001, 1.5e-7, 123456789.123, 2.5e300, -3.14159, 1/3, 5e-324]

@@ -20,6 +20,7 @@ struct ini_case {
 };
 struct yaml_case {
         const char *json, *out;
+        bool cloudinit_dumps;
 };
 struct float_case {
         double d;
@@ -62,7 +63,8 @@ static const struct yaml_case yaml_cases[] = {
          "\"my_ami_image\", \"pp_preshared_key\": \"342thbjkt82094y0uthhor289jnqthpc2290\"}}",
          "custom_attributes:\n  1.2.840.113549.1.9.7: 342thbjkt82094y0uthhor289jnqthpc2290\nextension_requests:\n  "
          "pp_image_name: my_ami_image\n  pp_preshared_key: 342thbjkt82094y0uthhor289jnqthpc2290\n  pp_uuid: "
-         "ED803750-E3C7-44F5-BB08-41A04433FE2E\n"},
+         "ED803750-E3C7-44F5-BB08-41A04433FE2E\n",
+         false},
         {"{\"b\": [\"yes\", \"no\", \"on\", \"1\", \"0x1F\", \"1.5\", \"\", \"~\", \"null\", \"2001-12-14\", \"=\", "
          "\"<<\", \"a: b\", \"- x\", \"#c\", \"x #y\", \" lead\", \"trail \", \"multi\\nline\\n\", \"\\u00e9\", "
          "\"quote'd\", \"\\\"dq\\\"\", \"!tag\", \"&a\", \"*a\", \"%p\", \"@x\", \"`t\", \"a,b\", \"[x]\", \"{y}\", "
@@ -77,7 +79,42 @@ static const struct yaml_case yaml_cases[] = {
          "'multi\n\n  line\n\n  '\n- \"\\xE9\"\n- quote'd\n- '\"dq\"'\n- '!tag'\n- '&a'\n- '*a'\n- '%p'\n- '@x'\n- "
          "'`t'\n- a,b\n- '[x]'\n- '{y}'\n- '?'\n- '? x'\n- ':'\n- '-'\n- '--- x'\n- '1:30'\n- 0o17\n- '1_000'\n- "
          "'+.inf'\n- '.NaN'\n- 'Yes\n\n  '\nlong: 'word word word word word word word word word word word word word "
-         "word word\n  word word word word word word word word word word word word word word word '\n"},
+         "word word\n  word word word word word word word word word word word word word word word '\n",
+         false},
+        {"{\"custom_attributes\": {\"1.2.840.113549.1.9.7\": \"342thbjkt82094y0uthhor289jnqthpc2290\"}, "
+         "\"extension_requests\": {\"pp_uuid\": \"ED803750-E3C7-44F5-BB08-41A04433FE2E\", \"pp_image_name\": "
+         "\"my_ami_image\", \"pp_preshared_key\": \"342thbjkt82094y0uthhor289jnqthpc2290\"}}",
+         "---\ncustom_attributes:\n    1.2.840.113549.1.9.7: "
+         "342thbjkt82094y0uthhor289jnqthpc2290\nextension_requests:\n    pp_image_name: my_ami_image\n    "
+         "pp_preshared_key: 342thbjkt82094y0uthhor289jnqthpc2290\n    pp_uuid: "
+         "ED803750-E3C7-44F5-BB08-41A04433FE2E\n...\n",
+         true},
+        {"{\"b\": [\"yes\", \"no\", \"on\", \"1\", \"0x1F\", \"1.5\", \"\", \"~\", \"null\", \"2001-12-14\", \"=\", "
+         "\"<<\", \"a: b\", \"- x\", \"#c\", \"x #y\", \" lead\", \"trail \", \"multi\\nline\\n\", \"\\u00e9\", "
+         "\"quote'd\", \"\\\"dq\\\"\", \"!tag\", \"&a\", \"*a\", \"%p\", \"@x\", \"`t\", \"a,b\", \"[x]\", \"{y}\", "
+         "\"?\", \"? x\", \":\", \"-\", \"--- x\", \"1:30\", \"0o17\", \"1_000\", \"+.inf\", \".NaN\", \"Yes\\n\"], "
+         "\"a\": {\"n\": null, \"t\": true, \"f\": false, \"i\": 42, \"neg\": -7, \"fl\": 1.5, \"big\": 1e+20, "
+         "\"small\": 1e-05, \"e\": {}, \"l\": []}, \"long\": \"word word word word word word word word word word word "
+         "word word word word word word word word word word word word word word word word word word word \", \"Z\": "
+         "[[1, 2], {\"k\": \"v\"}]}",
+         "---\nZ:\n-   - 1\n    - 2\n-   k: v\na:\n    big: 1.0e+20\n    e: {}\n    f: false\n    fl: 1.5\n    i: 42\n "
+         "   l: []\n    n: null\n    neg: -7\n    small: 1.0e-05\n    t: true\nb:\n- 'yes'\n- 'no'\n- 'on'\n- '1'\n- "
+         "'0x1F'\n- '1.5'\n- ''\n- '~'\n- 'null'\n- '2001-12-14'\n- '='\n- '<<'\n- 'a: b'\n- '- x'\n- '#c'\n- 'x "
+         "#y'\n- ' lead'\n- 'trail '\n- 'multi\n\n    line\n\n    '\n- \"\\xE9\"\n- quote'd\n- '\"dq\"'\n- '!tag'\n- "
+         "'&a'\n- '*a'\n- '%p'\n- '@x'\n- '`t'\n- a,b\n- '[x]'\n- '{y}'\n- '?'\n- '? x'\n- ':'\n- '-'\n- '--- x'\n- "
+         "'1:30'\n- 0o17\n- '1_000'\n- '+.inf'\n- '.NaN'\n- 'Yes\n\n    '\nlong: 'word word word word word word word "
+         "word word word word word word word word\n    word word word word word word word word word word word word "
+         "word word word '\n...\n",
+         true},
+        {"{\"master\": \"salt.example.com\", \"file_roots\": {\"base\": [\"/srv/salt\", \"/srv/formulas\"]}, "
+         "\"mine_functions\": {\"network.ip_addrs\": [{\"interface\": \"eth0\"}]}, \"x\": [[\"a\", \"b\"], \"c\"]}",
+         "---\nfile_roots:\n    base:\n    - /srv/salt\n    - /srv/formulas\nmaster: "
+         "salt.example.com\nmine_functions:\n    network.ip_addrs:\n    -   interface: eth0\nx:\n-   - a\n    - b\n- "
+         "c\n...\n",
+         true},
+        {"[\"a\", {\"b\": \"c\", \"d\": [1]}]", "---\n- a\n-   b: c\n    d:\n    - 1\n...\n", true},
+        {"\"scalar\"", "--- scalar\n...\n", true},
+        {"null", "--- null\n...\n", true},
 };
 static const struct float_case float_cases[] = {
         {0.0, "0.0"},
@@ -151,8 +188,9 @@ static void test_yaml(void) {
                 json_error_t e;
                 json_t *v = json_loads(yaml_cases[i].json, JSON_DECODE_ANY, &e);
                 char *out = NULL;
-                ok(v && system_yaml_dump(v, &out) == 0, "yaml case %zu dumps", i);
-                is_str(out, yaml_cases[i].out, "yaml case %zu: what PyYAML's yaml.dump() writes", i);
+                ok(v && system_yaml_dump(v, yaml_cases[i].cloudinit_dumps, &out) == 0, "yaml case %zu dumps", i);
+                is_str(out, yaml_cases[i].out, "yaml case %zu: what PyYAML's yaml.dump() (%s) writes", i,
+                       yaml_cases[i].cloudinit_dumps ? "cloud-init's safeyaml.dumps()" : "default_flow_style=False");
                 free(out);
                 json_decref(v);
         }

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <math.h>
 #include <regex.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,17 @@ static size_t line_break(const char *s, const char *end) {
         return 0;
 }
 
+/* -EBADMSG with *e (what was there before freed) saying why. */
+_printf_(2, 3) static int set_error(char **e, const char *fmt, ...) {
+        va_list ap;
+
+        free(*e);
+        va_start(ap, fmt);
+        *e = strdup_vprintf(fmt, ap);
+        va_end(ap);
+        return -EBADMSG;
+}
+
 int system_ini_parse(const char *text, size_t len, json_t **ret, char **ret_error) {
         _cleanup_json_ json_t *ini = json_pack("{s:{}, s:{}}", "defaults", "sections");
         json_t *sections, *cursect = NULL;
@@ -163,16 +175,14 @@ int system_ini_parse(const char *text, size_t len, json_t **ret, char **ret_erro
                                 continue;
                         }
                         if (json_object_get(sections, sectname))
-                                return *ret_error =
-                                               strdup_printf("line %u: section '%s' is there twice", lineno, sectname),
-                                       -EBADMSG;
+                                return set_error(ret_error, "line %u: section '%s' is there twice", lineno, sectname);
                         cursect = json_object();
                         if (!cursect || json_object_set_new(sections, sectname, cursect) < 0)
                                 return -ENOMEM;
                         continue;
                 }
                 if (!cursect)
-                        return *ret_error = strdup_printf("line %u: an option before any [section]", lineno), -EBADMSG;
+                        return set_error(ret_error, "line %u: an option before any [section]", lineno);
                 delim = value + strcspn(value, "=:");
                 if (!*delim || delim == value) {
                         /* ConfigParser goes on and fails at the end of the file */
@@ -185,10 +195,8 @@ int system_ini_parse(const char *text, size_t len, json_t **ret, char **ret_erro
                 char *opt = py_strip(value), *val = py_strip(delim + 1);
                 ascii_lower(opt);
                 if (json_object_get(cursect, opt))
-                        return free(*ret_error),
-                               *ret_error = strdup_printf("line %u: option '%s' is there twice in [%s]", lineno, opt,
-                                                          sectname),
-                               -EBADMSG;
+                        return set_error(ret_error, "line %u: option '%s' is there twice in [%s]", lineno, opt,
+                                         sectname);
                 if (json_object_set_new(cursect, opt, json_string(val)) < 0)
                         return -ENOMEM;
         }

@@ -45,3 +45,5 @@ tests_unit_test_cm_LDADD = $(TEST_UNIT_LDADD)
 EXTRA_DIST += tests/unit/cm-gen.py
 TESTS += tests/e2e/puppet.sh tests/e2e/salt-minion.sh
 EXTRA_DIST += tests/e2e/puppet.sh tests/e2e/salt-minion.sh
+EXTRA_DIST += tests/data/fuzz/fuzz-ini/debian-puppet.conf tests/data/fuzz/fuzz-ini/odd.conf \
+	tests/data/fuzz/fuzz-ini/leak-error-then-duplicate.conf

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "chase.h"
+#include "fileio.h"
+#include "http.h"
 #include "log.h"
 #include "module.h"
 #include "path.h"
@@ -23,9 +25,12 @@
  * - install (default true): with install_type packages (the default) the
  *   package package_name (default puppet), package_name=version when a
  *   version is given, through the package manager (apt-get update first,
- *   as cloud-init's distro does); install_type aio (puppetlabs' install
- *   script) is not done by kiln: the boot is degraded. Another install_type
- *   is warned about and exec is not done.
+ *   as cloud-init's distro does); install_type aio: puppetlabs' install
+ *   script fetched from aio_install_url (6 tries, redirects followed) and
+ *   run from a new directory in /var/tmp/cloud-init with -v VERSION, -c
+ *   COLLECTION and --cleanup (cleanup, default true); puppet is then
+ *   /opt/puppetlabs/bin/puppet and its user root. Another install_type is
+ *   warned about and exec is not done.
  * - `puppet config print config`, `... ssldir`, `... csr_attributes` are
  *   always run (cloud-init evaluates them even when conf_file, ssl_dir and
  *   csr_attributes_path are given, so without puppet the key fails).
@@ -45,6 +50,9 @@
  * on this instance. */
 
 #define MARKER "puppet"
+#define AIO_INSTALL_URL "https://raw.githubusercontent.com/puppetlabs/install-puppet/main/install.sh"
+#define AIO_TRIES 6 /* readurl(retries=5) */
+#define AIO_REDIRECTS 30 /* requests' default */
 
 static bool in_root(const char *path, bool exe) {
         _cleanup_free_ char *p = NULL;
@@ -282,6 +290,146 @@ static int apply_conf(struct kiln_context *ctx, const json_t *conf, const char *
         return 0;
 }
 
+/* url_helper.readurl(url, retries=5): 6 tries a second apart, any
+ * failure (no answer, a status of 400 or more) tried again; redirects
+ * followed (absolute or /path Locations). */
+static int fetch_script(const char *url, char **ret, size_t *ret_len, char **ret_error) {
+        _cleanup_free_ char *cur = strdup(url);
+        int r = -EIO;
+
+        *ret_error = NULL;
+        for (unsigned attempt = 0; cur && attempt < AIO_TRIES; attempt++) {
+                unsigned hops = 0;
+                if (attempt > 0)
+                        sleep(1);
+                free(cur);
+                cur = strdup(url);
+                while (cur) {
+                        _cleanup_http_response_ struct http_response *resp = NULL;
+                        char err[HTTP_ERROR_MAX] = "";
+                        const char *loc;
+                        r = http_request(
+                                &(struct http_request){
+                                        .url = cur, .timeout_ms = 60000, .max_body = 4u << 20, .error = err},
+                                &resp);
+                        free(*ret_error);
+                        *ret_error = NULL;
+                        if (r < 0) {
+                                *ret_error = strdup_printf("%s: %s", cur, *err ? err : strerror(-r));
+                                break;
+                        }
+                        loc = http_response_header(resp, "Location");
+                        if (resp->status >= 300 && resp->status < 400 && loc && hops++ < AIO_REDIRECTS) {
+                                struct http_url u;
+                                char *next = NULL;
+                                if (strneq(loc, "http://", 7) || strneq(loc, "https://", 8))
+                                        next = strdup(loc);
+                                else if (loc[0] == '/' && loc[1] != '/' && http_url_parse(cur, &u) == 0)
+                                        next = strdup_printf("%s://%s%s", u.https ? "https" : "http", u.authority, loc);
+                                if (!next) {
+                                        *ret_error =
+                                                strdup_printf("%s: a redirect to '%s' kiln does not follow", cur, loc);
+                                        r = -EPROTO;
+                                        break;
+                                }
+                                free(cur);
+                                cur = next;
+                                continue;
+                        }
+                        if (resp->status >= 400 || resp->status < 200 || resp->status >= 300) {
+                                *ret_error = strdup_printf("%s: HTTP status %ld", cur, resp->status);
+                                r = -EIO;
+                                break;
+                        }
+                        *ret = malloc(resp->body_len + 1);
+                        if (!*ret)
+                                return -ENOMEM;
+                        memcpy(*ret, resp->body, resp->body_len);
+                        (*ret)[resp->body_len] = 0;
+                        *ret_len = resp->body_len;
+                        return 0;
+                }
+        }
+        return cur ? r : -ENOMEM;
+}
+
+/* install_puppet_aio(): the script fetched, written to a new directory in
+ * /var/tmp/cloud-init (made 1777 when missing, as cloud-init's tempfile
+ * use does) as puppet-install (0700) and run with -v VERSION, -c
+ * COLLECTION, --cleanup; the directory removed. */
+static int install_aio(struct kiln_context *ctx, const json_t *pc, const char *version) {
+        _cleanup_free_ char *url = NULL, *collection = NULL, *script = NULL, *error = NULL, *top = NULL, *tmpdir = NULL,
+                            *rooted_tmp = NULL, *exe = NULL;
+        _cleanup_close_ int topfd = -1, dfd = -1;
+        _cleanup_strv_free_ char **argv = NULL;
+        size_t len = 0;
+        struct stat st;
+        bool made;
+        int r;
+
+        if (opt_str(pc, "aio_install_url", AIO_INSTALL_URL, &url) < 0 ||
+            opt_str(pc, "collection", NULL, &collection) < 0)
+                return kiln_degrade(ctx, "puppet: aio_install_url and collection must be strings");
+        log_info("puppet: fetching the install script %s.", url);
+        r = fetch_script(url, &script, &len, &error);
+        kiln_record(ctx, json_pack("{s:s, s:s, s:s, s:s?}", "name", "puppet aio download", "url", url, "result",
+                                   r < 0 ? "failed" : "ok", "error", error));
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return kiln_degrade(ctx, "puppet: fetching the aio install script failed: %s",
+                                    error ? error : strerror(-r));
+        if (root_path(&top, "/var/tmp/cloud-init") < 0)
+                return -ENOMEM;
+        made = lstat(top, &st) < 0;
+        r = chase_dir(top, CHASE_MKDIR, &topfd);
+        if (r >= 0 && made && fchmod(topfd, 01777) < 0)
+                r = -errno;
+        for (unsigned i = 0; r >= 0 && !tmpdir && i < 100; i++) {
+                unsigned char rnd[6];
+                char name[32];
+                if (getentropy(rnd, sizeof(rnd)) < 0)
+                        return -errno;
+                snprintf(name, sizeof(name), "tmp%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3], rnd[4],
+                         rnd[5]);
+                if (mkdirat(topfd, name, 0700) < 0) {
+                        r = errno == EEXIST ? 0 : -errno;
+                        continue;
+                }
+                tmpdir = strdup_printf("/var/tmp/cloud-init/%s", name);
+                if (!tmpdir)
+                        return -ENOMEM;
+                dfd = openat(topfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = dfd < 0 ? -errno : 0;
+        }
+        if (r >= 0 && !tmpdir)
+                r = -EEXIST;
+        if (r >= 0)
+                r = write_file_at(dfd, "puppet-install", script, len,
+                                  &(struct write_options){.mode = 0700, .uid = 0, .gid = 0});
+        if (r < 0) {
+                if (tmpdir && root_path(&rooted_tmp, "%s", tmpdir) >= 0)
+                        (void) rm_rf(rooted_tmp);
+                return kiln_degrade(ctx, "puppet: writing the aio install script to /var/tmp/cloud-init: %s",
+                                    strerror(-r));
+        }
+        if (root_path(&rooted_tmp, "%s", tmpdir) < 0)
+                return -ENOMEM;
+        /* on the instance the script runs from there; under --root the test hook gets its path */
+        exe = strdup_printf("%s/puppet-install", streq(root_get(), "/") ? rooted_tmp : tmpdir);
+        r = exe ? strv_push(&argv, exe) : -ENOMEM;
+        if (r >= 0 && version)
+                r = strv_push(&argv, "-v") >= 0 ? strv_push(&argv, version) : -ENOMEM;
+        if (r >= 0 && collection)
+                r = strv_push(&argv, "-c") >= 0 ? strv_push(&argv, collection) : -ENOMEM;
+        if (r >= 0 && opt_bool(pc, "cleanup", true))
+                r = strv_push(&argv, "--cleanup");
+        if (r >= 0)
+                r = system_run_recorded(ctx, "puppet", (const char *const *) argv, NULL);
+        (void) rm_rf(rooted_tmp);
+        return r;
+}
+
 /* _autostart_puppet() */
 static int autostart(struct kiln_context *ctx) {
         _cleanup_free_ char *path = NULL, *text = NULL;
@@ -416,9 +564,11 @@ static int puppet(struct kiln_context *ctx, const json_t *pc) {
                                             spec);
                 if (r < 0)
                         return kiln_degrade(ctx, "puppet: installing the package %s failed: %s", spec, strerror(-r));
-        } else if (install && streq(install_type, "aio"))
-                return kiln_degrade(ctx, "puppet: install_type aio (puppetlabs' install script) is not done by kiln");
-        else if (install) {
+        } else if (install && streq(install_type, "aio")) {
+                r = install_aio(ctx, pc, version);
+                if (r != 0)
+                        return r;
+        } else if (install) {
                 log_warning("puppet: Unknown puppet install type '%s'", install_type);
                 run = false;
         }
@@ -490,4 +640,24 @@ int system_apply_puppet(struct kiln_context *ctx, const json_t *config) {
         /* cloud-init's semaphore is taken before the module runs: once, even when it failed. */
         r = state_mark_done(ctx, FREQ_INSTANCE, MARKER);
         return r < 0 ? kiln_fail(ctx, r, "Failed to record that puppet ran: %s", strerror(-r)) : result;
+}
+
+void system_validate_cm(const json_t *config, struct config_report *rep) {
+        const json_t *pc = json_object_get(config, "puppet"), *v;
+        const char *type = json_string_value(json_object_get(pc, "install_type")), *section;
+
+        if (type && !streq(type, "packages") && !streq(type, "aio"))
+                config_report_warning(rep, "puppet.install_type",
+                                      "puppet.install_type '%s' is neither packages nor aio: nothing is installed and "
+                                      "exec is not done (as cloud-init)",
+                                      type);
+        json_object_foreach((json_t *) json_object_get(pc, "conf"), section, v) {
+                _cleanup_free_ char *path = strdup_printf("puppet.conf.%s", section);
+                if (!path)
+                        return;
+                if (streq(section, "ca_cert") ? !json_is_string(v) : !json_is_object(v))
+                        config_report_error(rep, path, "'%s' must be %s", path,
+                                            streq(section, "ca_cert") ? "a string (a PEM certificate)"
+                                                                      : "a mapping of options");
+        }
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "path.h"
@@ -34,8 +35,9 @@ static int run_tool(const char *const *argv, const char *stdin_data, const char 
                 r = strv_push(&args, override);
         else if (!streq(root_get(), "/"))
                 return -EROFS;
-        else if (!pkg_have_program(argv[0], &tool))
-                return -ENOENT;
+        else if (argv[0][0] == '/' ? access(argv[0], X_OK) < 0 || !(tool = strdup(argv[0]))
+                                   : !pkg_have_program(argv[0], &tool))
+                return -ENOENT; /* an absolute path is run as it is */
         else
                 r = strv_push(&args, tool);
         for (size_t i = override ? 0 : 1; r >= 0 && argv[i]; i++)

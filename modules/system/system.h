@@ -180,3 +180,5 @@ int system_apply_puppet(struct kiln_context *ctx, const json_t *config);
 char *system_getfqdn(void);
 /* salt_minion (salt.c), as cloud-init 22.4's cc_salt_minion on Linux. */
 int system_apply_salt_minion(struct kiln_context *ctx, const json_t *config);
+/* Checks of puppet and salt_minion (puppet.c) that their types do not cover. */
+void system_validate_cm(const json_t *config, struct config_report *rep);

@@ -19,7 +19,13 @@ cat >"$T/tool" <<EOF2
 #!/bin/sh
 echo "\$*" >>"$T/tools.log"
 [ -e "$T/no-puppet" ] && [ "\$1" = puppet ] && { echo "puppet: not found" >&2; exit 127; }
+case "\$1" in */puppet-install)
+	cp "$ROOT\$1" "$T/script.copy"; stat -c %a "$ROOT\$1" >>"$T/script.copy"; ls -ld "$ROOT/var/tmp/cloud-init" >"$T/tmp.ls";;
+esac
 case "\$*" in
+"/opt/puppetlabs/bin/puppet config print config") echo /etc/puppetlabs/puppet/puppet.conf ;;
+"/opt/puppetlabs/bin/puppet config print ssldir") echo /etc/puppetlabs/puppet/ssl ;;
+"/opt/puppetlabs/bin/puppet config print csr_attributes") echo /etc/puppetlabs/puppet/csr_attributes.yaml ;;
 "puppet config print config") echo "warning: on stderr, not in the path" >&2; echo /etc/puppet/puppet.conf ;;
 "puppet config print ssldir") echo /var/lib/puppet/ssl ;;
 "puppet config print csr_attributes") printf '/etc/puppet/csr_attributes.yaml  \n\n' ;;
@@ -146,13 +152,15 @@ check "... systemctl enable puppet.service without /etc/default/puppet; config p
 	'puppet agent --onetime --no-daemonize' 'service puppet start')
 check "... no conf: conf_file not needed nor made" test ! -e "$ROOT/etc/puppet/other.conf"
 
-# An install_type cloud-init does not know: warned, exec not done.
+# An install_type cloud-init does not know (its schema says packages or
+# aio): validate warns, so the boot is degraded; nothing installed, exec
+# not done, as cloud-init does.
 imds_data '{"instance-id": "i-00000000000000003"}'
 : >"$T/tools.log"
 printf '#cloud-config\npuppet: {install_type: gem, exec: true, start_service: false}\n' | user_data
 kiln boot >"$T/boot4.log" 2>&1
 rc=$?
-ok $([ $rc -eq 0 ]; echo $?) "an unknown install_type is done (exit $rc)"
+ok $([ $rc -eq 2 ]; echo $?) "an unknown install_type is warned about, the boot degraded (exit $rc)"
 check "... warned about" grep -q "Unknown puppet install type 'gem'" "$T/boot4.log"
 check "... no agent run, no service" diff "$T/tools.log" <(printf '%s\n' 'puppet config print config' \
 	'puppet config print ssldir' 'puppet config print csr_attributes')
@@ -202,4 +210,102 @@ kiln boot >"$T/boot8.log" 2>&1
 rc=$?
 ok $([ $rc -eq 2 ] && [ ! -e "$ROOT/etc/shadow-target" ] && [ ! -e /etc/shadow-target ]; echo $?) \
 	"a user's link on the csr_attributes path is not followed; degraded (exit $rc)"
+
+# install_type aio: cloud-init's first docs example, its script served by a
+# local server behind a redirect (aio_install_url is configurable).
+cat >"$T/aio-server.py" <<'EOF2'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/JBhoQ":
+            self.send_response(302); self.send_header("Location", "/install.sh"); self.end_headers()
+        elif self.path == "/install.sh":
+            body = b"#!/bin/sh\necho installing puppet-agent\n"
+            self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body)
+        else:
+            self.send_response(404); self.send_header("Content-Length", "0"); self.end_headers()
+        open(sys.argv[2], "a").write(self.path + "\n")
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_port))
+s.serve_forever()
+EOF2
+$PYTHON "$T/aio-server.py" "$T/aio.port" "$T/aio.log" &
+track $!
+for _ in $(seq 50); do [ -s "$T/aio.port" ] && break; sleep 0.1; done
+port=$(cat "$T/aio.port")
+imds_data '{"instance-id": "i-0000000000000aio1"}'
+: >"$T/tools.log"
+: >"$T/pkg.log"
+mkdir -p "$ROOT/etc/puppetlabs/puppet"
+printf '[main]\n' >"$ROOT/etc/puppetlabs/puppet/puppet.conf"
+user_data <<EOF2
+#cloud-config
+puppet:
+    install: true
+    version: "7.7.0"
+    install_type: "aio"
+    collection: "puppet7"
+    aio_install_url: 'http://127.0.0.1:$port/JBhoQ'
+    cleanup: true
+    conf_file: "/etc/puppet/puppet.conf"
+    ssl_dir: "/var/lib/puppet/ssl"
+    csr_attributes_path: "/etc/puppet/csr_attributes.yaml"
+    exec: true
+    exec_args: ['--test']
+    conf:
+        agent:
+            server: "puppetserver.example.org"
+            certname: "%i.%f"
+        ca_cert: |
+            -----BEGIN CERTIFICATE-----
+            MIICCTCCAXKgAwIBAgIBATANBgkqhkiG9w0BAQUFADANMQswCQYDVQQDDAJjYTAe
+            -----END CERTIFICATE-----
+    csr_attributes:
+        custom_attributes:
+            1.2.840.113549.1.9.7: 342thbjkt82094y0uthhor289jnqthpc2290
+        extension_requests:
+            pp_uuid: ED803750-E3C7-44F5-BB08-41A04433FE2E
+            pp_image_name: my_ami_image
+            pp_preshared_key: 342thbjkt82094y0uthhor289jnqthpc2290
+EOF2
+printf 'server = x\n[main]\n' >"$T/bad.conf"
+printf '[main]\nvardir = /var/lib/puppet\n' >"$ROOT/etc/puppet/puppet.conf"
+rm -rf "$ROOT/var/tmp/cloud-init" "$ROOT/var/lib/puppet/ssl"
+"$KILN" --root "$ROOT" validate --no-fetch "$EC2/user-data" >"$T/validate-aio.log" 2>&1
+ok $? "validate: cloud-init's aio docs example is valid"
+check "... with no warning" grep -q ': valid: 0 error(s), 0 warning(s)' "$T/validate-aio.log"
+kiln boot >"$T/boot9.log" 2>&1
+rc=$?
+ok $([ $rc -eq 0 ]; echo $?) "aio: boot is done (exit $rc)"
+diag "$T/boot9.log" | grep -iE 'puppet|warn|error|degrad' | head -20
+check "... the script fetched through the redirect" diff "$T/aio.log" <(printf '/JBhoQ\n/install.sh\n')
+check "... written 0700 and run as cloud-init runs it" diff "$T/script.copy" \
+	<(printf '#!/bin/sh\necho installing puppet-agent\n700\n')
+check "... from /var/tmp/cloud-init, made 1777" grep -q '^drwxrwxrwt' "$T/tmp.ls"
+check "... its directory removed afterwards" test -z "$(ls -A "$ROOT/var/tmp/cloud-init")"
+check "... no package installed" test ! -s "$T/pkg.log"
+check "... the commands: script -v -c --cleanup, /opt/puppetlabs/bin/puppet's config, agent, service" \
+	diff <(sed 's#^/var/tmp/cloud-init/tmp[0-9a-f]*/puppet-install#SCRIPT#' "$T/tools.log") <(printf '%s\n' \
+	'SCRIPT -v 7.7.0 -c puppet7 --cleanup' '/opt/puppetlabs/bin/puppet config print config' \
+	'/opt/puppetlabs/bin/puppet config print ssldir' '/opt/puppetlabs/bin/puppet config print csr_attributes' \
+	'systemctl enable puppet.service' '/opt/puppetlabs/bin/puppet agent --test' 'service puppet start')
+check "... conf_file given: /etc/puppet/puppet.conf merged" diff "$ROOT/etc/puppet/puppet.conf" <(printf '%s\n' \
+	'[main]' 'vardir = /var/lib/puppet' '' '[agent]' 'server = puppetserver.example.org' \
+	"certname = i-0000000000000aio1.$fqdn" '')
+check "... ca.pem root's with aio" test "$(stat -c "%a %u:%g" "$ROOT/var/lib/puppet/ssl/certs/ca.pem")" = "644 0:0"
+check "... csr_attributes written" grep -qx 'extension_requests:' "$ROOT/etc/puppet/csr_attributes.yaml"
+
+# The script cannot be fetched (404 six times, a second apart): degraded, nothing run.
+imds_data '{"instance-id": "i-0000000000000aio2"}'
+: >"$T/tools.log"
+: >"$T/aio.log"
+printf '#cloud-config\npuppet: {install_type: aio, aio_install_url: "http://127.0.0.1:%s/missing"}\n' "$port" | user_data
+kiln boot >"$T/boot10.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "aio: a script that cannot be fetched makes the boot degraded (exit $rc)"
+check "... saying so" grep -q 'fetching the aio install script failed: .*/missing: HTTP status 404' "$ROOT/run/kiln/status.json"
+check "... tried 6 times, as readurl(retries=5)" test "$(grep -c missing "$T/aio.log")" = 6
+check "... nothing run" test ! -s "$T/tools.log"
 done_testing

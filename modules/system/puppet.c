@@ -169,6 +169,7 @@ static int write_ca_cert(const char *ssl_dir, const char *user, const char *pem)
         _cleanup_free_ char *dir = NULL;
         _cleanup_close_ int fd = -1, certs = -1;
         unsigned uid, gid;
+        bool made;
         int r;
 
         r = id_of("/etc/passwd", user, &uid);
@@ -183,12 +184,14 @@ static int write_ca_cert(const char *ssl_dir, const char *user, const char *pem)
                 return r;
         if (fchmod(fd, 0771) < 0 || fchown(fd, uid, gid) < 0)
                 return -errno;
-        if (mkdirat(fd, "certs", 0755) < 0 && errno != EEXIST)
+        made = mkdirat(fd, "certs", 0755) == 0;
+        if (!made && errno != EEXIST)
                 return -errno;
         certs = openat(fd, "certs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (certs < 0)
                 return -errno;
-        if (fchown(certs, uid, gid) < 0)
+        /* made as os.makedirs() makes it under cloud-init's umask 022 */
+        if ((made && fchmod(certs, 0755) < 0) || fchown(certs, uid, gid) < 0)
                 return -errno;
         return write_file_at(certs, "ca.pem", pem, strlen(pem),
                              &(struct write_options){.mode = 0644, .uid = uid, .gid = gid});

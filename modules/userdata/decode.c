@@ -238,15 +238,29 @@ static int merge_config(struct decoder *d, json_t *cfg, const json_t *positions)
         return r;
 }
 
-/* Moves the keys that mean nothing on EC2 out of skipped into u->ignored,
- * each named once however many parts have it. */
+/* Moves the keys that mean nothing on EC2, and those whose module
+ * cloud-init does not run on this distribution, out of skipped into
+ * u->ignored, each named once however many parts have it. */
 static int take_ignored(struct decoder *d, char **skipped) {
+        const json_t *unverified = json_object_get(d->cloud, "unverified_modules");
         char **keep = skipped;
 
         for (char **s = skipped; s && *s; s++) {
                 const char *why = cloudconfig_ignored_why(*s);
-                _cleanup_free_ char *line = NULL;
+                _cleanup_free_ char *line = NULL, *gated = NULL;
                 bool seen = false;
+                int r;
+                /* honoured below: it says which keys are not ignored */
+                if (streq(*s, "unverified_modules")) {
+                        free(*s);
+                        continue;
+                }
+                if (!why && !strpbrk(*s, ".[")) {
+                        r = cloudconfig_distro_why(*s, unverified, &gated);
+                        if (r < 0)
+                                return r;
+                        why = gated;
+                }
                 if (!why) {
                         *keep++ = *s;
                         continue;

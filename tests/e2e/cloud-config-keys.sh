@@ -349,6 +349,48 @@ kiln boot >"$T/boot15.log" 2>&1
 check "groups are per instance: svc is still not added at a reboot" sh -c "! grep -q '^admingroup:.*svc' '$ROOT/etc/group'"
 
 
+# --- the order users are made in: cloud-init's ------------------------------
+# ug_util._normalize_users() makes the listed users in their order and the
+# default user last, wherever "default" stands (or comes from `user`); a
+# users string is sorted first. A listed uid the default user would take
+# if made first shows the order.
+next_uid() { awk -F: '$3 >= 1000 && $3 < 60000 && $3 > m {m = $3} END {print (m ? m : 999) + 1}' "$ROOT/etc/passwd"; }
+imds_data '{"instance_id": "i-order1"}'
+uid=$(next_uid)
+printf '#cloud-config\nsystem_info: {default_user: {name: dflt1}}\nusers:\n  - default\n  - {name: first1, uid: %s}\n' "$uid" | user_data
+kiln boot >"$T/boot-order1.log" 2>&1
+rc=$?
+ok $rc "users: [default, {uid: $uid}]: not degraded, the listed user is made first (exit $rc)"
+check "... the listed user has its uid $uid" grep -q "^first1:x:$uid:" "$ROOT/etc/passwd"
+check "... the default user the next one" grep -q "^dflt1:x:$((uid + 1)):" "$ROOT/etc/passwd"
+
+imds_data '{"instance_id": "i-order2"}'
+uid=$(next_uid)
+printf '#cloud-config\nuser: dflt2\nusers:\n  - {name: first2, uid: %s}\n' "$uid" | user_data
+kiln boot >"$T/boot-order2.log" 2>&1
+rc=$?
+ok $rc "user: at top level: the default user is made after users (exit $rc)"
+check "... the listed user has its uid" grep -q "^first2:x:$uid:" "$ROOT/etc/passwd"
+check "... the default user (user:) the next one" grep -q "^dflt2:x:$((uid + 1)):" "$ROOT/etc/passwd"
+
+imds_data '{"instance_id": "i-order3"}'
+printf '#cloud-config\nsystem_info: {default_user: {name: dflt3}}\nusers: "zed3, default,alice3"\n' | user_data
+kiln boot >"$T/boot-order3.log" 2>&1
+ok $? "a users string: not degraded"
+check "... sorted as cloud-init sorts it, the default user last: alice3, zed3, dflt3" \
+	test "$(grep -E '^(alice3|zed3|dflt3):' "$ROOT/etc/passwd" | cut -d: -f1 | tr '\n' ' ')" = "alice3 zed3 dflt3 "
+printf '#cloud-config\nusers: "zed, default,alice"\n' | v --plan - 2>/dev/null >"$T/plan"
+check "... the plan in that order" test "$($PYTHON -c 'import json,sys; print(" ".join(u["name"] for u in json.load(open(sys.argv[1]))["users"]))' "$T/plan")" = "alice zed admin"
+
+imds_data '{"instance_id": "i-order4"}'
+printf '#cloud-config\nsystem_info: {default_user: {name: dflt4, groups: [adm]}}\nusers:\n  - {name: dflt4, groups: [opsteam], shell: /bin/sh}\n  - default\n  - other4\n' | user_data
+kiln boot >"$T/boot-order4.log" 2>&1
+ok $? "a listed user named as the default user is the default user: not degraded"
+check "... made once, last" test "$(grep -E '^(dflt4|other4):' "$ROOT/etc/passwd" | cut -d: -f1 | tr '\n' ' ')" = "other4 dflt4 "
+check "... with both lists of groups" sh -c "grep -q '^adm:.*dflt4' '$ROOT/etc/group' && grep -q '^opsteam:.*dflt4' '$ROOT/etc/group'"
+check "... the image's shell, not the listed one (cloud-init's default_user config wins)" grep -q '^dflt4:.*:/bin/bash$' "$ROOT/etc/passwd"
+
+
 # --- power_state, package_reboot_if_required ---------------------------------
 export KILN_POWER_LOG=$T/power.log
 rm -f "$OUT"/*

@@ -71,7 +71,9 @@ int mounts_human2bytes(const char *s, double *ret);
 double mounts_suggested_swapsize(double memsize, double maxsize, double avail);
 
 /* DataSourceEc2.device_name_to_device(): ephemeral0, swap, ebsN... from
- * IMDS's block-device-mapping to a /dev node; NULL when there is none. */
+ * IMDS's block-device-mapping to a /dev node; NULL when there is none, or
+ * when IMDS did not answer within a few seconds (then a warning says so:
+ * disk_setup's, the boot degraded). */
 char *mounts_bdm_device(struct kiln_context *ctx, const char *name);
 
 /* cloud-init's disk_setup and fs_setup (cc_disk_setup), once per instance,

@@ -8,8 +8,8 @@ libkiln_a_SOURCES += \
 
 TESTS += tests/e2e/ssh-quiet-keygen.sh
 EXTRA_DIST += tests/e2e/ssh-quiet-keygen.sh
-TESTS += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh tests/e2e/instance-mounts.sh
-EXTRA_DIST += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh tests/e2e/instance-mounts.sh
+TESTS += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh tests/e2e/instance-mounts.sh tests/e2e/instance-mounts-imds.sh
+EXTRA_DIST += tests/e2e/instance-hostkeys.sh tests/e2e/instance-growpart.sh tests/e2e/instance-mounts.sh tests/e2e/instance-mounts-imds.sh
 
 check_PROGRAMS += tests/unit/test-instance
 tests_unit_test_instance_LDADD = $(TEST_UNIT_LDADD)

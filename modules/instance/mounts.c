@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "chase.h"
+#include "clock.h"
 #include "fileio.h"
 #include "imds/imds.h"
 #include "instance/instance.h"
@@ -46,21 +47,88 @@ static char *remap_device(const char *base) {
         return NULL;
 }
 
+/* The block-device-mapping names read from IMDS, each once, within a
+ * bound: a few seconds a read and BDM_BUDGET_MS for all of them, not
+ * imds.timeout each (cloud-init reads them from the metadata it crawled
+ * once). A name not read (IMDS failing or slow) is taken as one IMDS does
+ * not have (a mounts entry written as it is, no default entry) and the
+ * names not read are counted in one warning. */
+#define BDM_REQUEST_MS 3000L
+#define BDM_BUDGET_MS 10000L
+
+struct bdm {
+        struct kiln_context *ctx;
+        const char *who; /* "mounts", "disk_setup": for the warning */
+        long deadline;
+        json_t *seen; /* name -> its IMDS answer, or null: absent or not read */
+        unsigned failed;
+        char *first_failure;
+};
+
+static void bdm_done(struct bdm *b) {
+        json_decref(b->seen);
+        free(b->first_failure);
+}
+
+/* The IMDS answer for name: 1 with *ret, 0 absent, < 0 not read. */
+static int bdm_read(struct bdm *b, const char *name, char **ret) {
+        _cleanup_free_ char *path = NULL, *found = NULL;
+        const json_t *cached = json_object_get(b->seen, name);
+        struct imds *c = NULL;
+        long left = b->deadline - now_ms();
+        int r;
+
+        if (cached) {
+                *ret = json_is_string(cached) ? strdup(json_string_value(cached)) : NULL;
+                return json_is_string(cached) ? (*ret ? 1 : -ENOMEM) : 0;
+        }
+        path = strdup_printf("meta-data/block-device-mapping/%s", name);
+        if (!path)
+                return -ENOMEM;
+        r = imds_from_context(b->ctx, &c);
+        if (r >= 0)
+                r = imds_get_within(c, path,
+                                    left <= 0               ? -1
+                                    : left < BDM_REQUEST_MS ? left
+                                                            : BDM_REQUEST_MS,
+                                    &found, NULL);
+        if (r < 0 && r != -ENOENT) {
+                b->failed++;
+                if (!b->first_failure)
+                        b->first_failure = strdup_printf("%s: %s", path, c ? imds_error(c) : strerror(-r));
+        }
+        if (r >= 0)
+                found[strcspn(found, "\n")] = 0;
+        if (!b->seen)
+                b->seen = json_object();
+        if (!b->seen || json_object_set_new(b->seen, name, r >= 0 ? json_string(found) : json_null()) < 0)
+                return -ENOMEM;
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        *ret = TAKE_PTR(found);
+        return 1;
+}
+
+/* The warning for the names not read, once; KILN_DEGRADED or 0. */
+static int bdm_report(struct bdm *b) {
+        if (!b->failed)
+                return 0;
+        return kiln_degrade(b->ctx,
+                            "%s: %u block-device-mapping name(s) not read from IMDS (%ld s a read, %ld s in all), "
+                            "taken as names IMDS does not have: %s",
+                            b->who, b->failed, BDM_REQUEST_MS / 1000, BDM_BUDGET_MS / 1000,
+                            b->first_failure ? b->first_failure : "?");
+}
+
 /* DataSourceEc2.device_name_to_device(): a block-device-mapping name
  * (ephemeral0, swap, ami, root, ebsN) to a device; NULL when IMDS has no
  * such name, or (ephemeral0 only) when it is not a device here. */
-static char *bdm_device(struct kiln_context *ctx, const char *name) {
-        _cleanup_free_ char *path = NULL, *found = NULL, *dev = NULL;
-        struct imds *c = NULL;
-        size_t len = 0;
+static char *bdm_device(struct bdm *b, const char *name) {
+        _cleanup_free_ char *found = NULL, *dev = NULL;
         char *remapped;
 
-        if (strchr(name, '/') || strstr(name, "..") || imds_from_context(ctx, &c) < 0)
+        if (strchr(name, '/') || strstr(name, "..") || bdm_read(b, name, &found) <= 0)
                 return NULL;
-        path = strdup_printf("meta-data/block-device-mapping/%s", name);
-        if (!path || imds_get(c, path, &found, &len) < 0)
-                return NULL;
-        found[strcspn(found, "\n")] = 0;
         if (!*found)
                 return NULL;
         dev = found[0] == '/' ? strdup(found) : strdup_printf("/dev/%s", found);
@@ -123,7 +191,7 @@ static char *nth_partition(const char *device, const char *n) {
 /* cloud-init's sanitize_devname(): what a mounts entry's first field names,
  * as a device path; NULL when it is no block device here (the entry is
  * then written as the user wrote it). "server:/export" as it is. */
-static char *sanitize_devname(struct kiln_context *ctx, const char *start, const json_t *aliases) {
+static char *sanitize_devname(struct bdm *b, const char *start, const json_t *aliases) {
         _cleanup_free_ char *devname = strdup(streq(start, "ephemeral") ? "ephemeral0" : start);
         _cleanup_free_ char *device = NULL, *partition = NULL;
         const char *alias, *partnum = NULL;
@@ -143,7 +211,7 @@ static char *sanitize_devname(struct kiln_context *ctx, const char *start, const
         if (!device)
                 return NULL;
         if (is_meta_device_name(device)) {
-                char *d = bdm_device(ctx, device);
+                char *d = bdm_device(b, device);
                 free(device);
                 device = d;
                 if (!device)
@@ -297,8 +365,8 @@ int mounts_fstab_split(const char *old, char ***ret_kept, char ***ret_removed) {
  * it is no device here or fstab has it, None fields filled from defvals,
  * entries whose mount point is None removed with the earlier entries of
  * their device. KILN_DEGRADED when an entry was skipped (recorded). */
-static int config_entries(struct kiln_context *ctx, const json_t *mounts, char *const *defvals, char **kept,
-                          struct entry **ret, size_t *ret_n) {
+static int config_entries(struct kiln_context *ctx, struct bdm *b, const json_t *mounts, char *const *defvals,
+                          char **kept, struct entry **ret, size_t *ret_n) {
         const json_t *aliases = config_get(ctx->config, "device_aliases"), *line, *v;
         struct entry *list = NULL;
         size_t n = 0, i, k;
@@ -327,7 +395,7 @@ static int config_entries(struct kiln_context *ctx, const json_t *mounts, char *
                         continue;
                 }
                 start = strdup(e.f[0] ? e.f[0] : "None");
-                sane = start ? sanitize_devname(ctx, start, aliases) : NULL;
+                sane = start ? sanitize_devname(b, start, aliases) : NULL;
                 if (sane && !in_fstab(kept, sane)) {
                         free(e.f[0]);
                         e.f[0] = TAKE_PTR(sane);
@@ -626,14 +694,15 @@ static int activate(char **mountpoints, bool needswap) {
 
 /* The default entries (ephemeral0 at /mnt, the mapping's swap device)
  * that no configured entry and no line of fstab has. */
-static int add_defaults(struct kiln_context *ctx, char *const *defvals, char **kept, struct entry **list, size_t *n) {
+static int add_defaults(struct kiln_context *ctx, struct bdm *b, char *const *defvals, char **kept, struct entry **list,
+                        size_t *n) {
         const char *defs[][6] = {{"ephemeral0", "/mnt", "auto", defvals[3], "0", "2"},
                                  {"swap", "none", "swap", "sw", "0", "0"}};
         const json_t *aliases = config_get(ctx->config, "device_aliases");
         int r;
 
         for (size_t d = 0; d < ELEMENTSOF(defs); d++) {
-                _cleanup_free_ char *dev = sanitize_devname(ctx, defs[d][0], aliases);
+                _cleanup_free_ char *dev = sanitize_devname(b, defs[d][0], aliases);
                 struct entry e = {.n = 6};
                 bool has = false;
                 if (!dev || in_fstab(kept, dev))
@@ -664,6 +733,7 @@ static int apply_mounts(struct kiln_context *ctx) {
         bool needswap = false, changed = false;
         size_t n = 0;
         int r, result = 0;
+        struct bdm bdm = {.ctx = ctx, .who = "mounts", .deadline = now_ms() + BDM_BUDGET_MS};
 
         for (size_t k = 0; k < 6; k++) {
                 const json_t *v = json_is_array(dflt) ? json_array_get(dflt, k) : NULL;
@@ -679,14 +749,17 @@ static int apply_mounts(struct kiln_context *ctx) {
         if (r >= 0)
                 r = mounts_fstab_split(old, &kept, &removed);
         if (r >= 0 && json_is_array(mounts)) {
-                r = config_entries(ctx, mounts, defvals, kept, &list, &n);
+                r = config_entries(ctx, &bdm, mounts, defvals, kept, &list, &n);
                 if (r > 0) {
                         result = r;
                         r = 0;
                 }
         }
         if (r >= 0)
-                r = add_defaults(ctx, defvals, kept, &list, &n);
+                r = add_defaults(ctx, &bdm, defvals, kept, &list, &n);
+        if (bdm_report(&bdm) > 0)
+                result = KILN_DEGRADED;
+        bdm_done(&bdm);
         if (r >= 0 && json_is_object(config_get(ctx->config, "swap"))) {
                 int k = swap_file(ctx, config_get(ctx->config, "swap"), &swapf);
                 if (k < 0)
@@ -760,5 +833,10 @@ int mounts_boot(struct kiln_context *ctx) {
 }
 
 char *mounts_bdm_device(struct kiln_context *ctx, const char *name) {
-        return bdm_device(ctx, name);
+        struct bdm b = {.ctx = ctx, .who = "disk_setup", .deadline = now_ms() + BDM_REQUEST_MS};
+        char *dev = bdm_device(&b, name);
+
+        (void) bdm_report(&b);
+        bdm_done(&b);
+        return dev;
 }

@@ -386,38 +386,85 @@ static json_t *user_plan(const json_t *u, const char *name, bool is_default, con
         return p;
 }
 
+/* A user listed under the default user's name is the default user, as in
+ * cloud-init's _normalize_users(): its groups are added to the default
+ * user's, its other keys fill only what the default user's config lacks
+ * (mergemanydict: the first config wins). The image's default_user
+ * (Debian's, Ubuntu's, Amazon's cloud.cfg) always sets lock_passwd,
+ * gecos, sudo and shell, so the listed user's never win there. */
+static void fold_into_default(json_t *def, const json_t *u) {
+        static const char *const image_set[] = {"lock_passwd", "gecos", "sudo", "shell", "name"};
+        const char *key;
+        json_t *v;
+
+        if (!json_is_object(u))
+                return;
+        json_object_foreach((json_t *) u, key, v) {
+                bool image = false;
+                for (size_t i = 0; i < ELEMENTSOF(image_set); i++)
+                        image = image || streq(key, image_set[i]);
+                if (image)
+                        continue;
+                if (streq(key, "groups")) {
+                        _cleanup_json_ json_t *mine = name_list(json_object_get(def, "groups")), *theirs = name_list(v);
+                        size_t i, k;
+                        json_t *g, *h;
+                        json_array_foreach(theirs, i, g) {
+                                bool have = false;
+                                json_array_foreach(mine, k, h)
+                                        have = have || json_equal(g, h);
+                                if (!have)
+                                        json_array_append(mine, g);
+                        }
+                        if (mine)
+                                json_object_set(def, "groups", mine);
+                } else if (!json_object_get(def, key))
+                        json_object_set(def, key, v);
+        }
+}
+
 /* cloud-init's rule: without `users`, the default user; with it, the users
- * listed, "default" standing for the default user. */
+ * listed, "default" standing for the default user. The order is
+ * cloud-init's (ug_util._normalize_users()): the listed users as listed,
+ * then the default user, wherever "default" stands and whether it comes
+ * from "default" or from `user`; a listed user with the default user's
+ * name is the default user, made last too. */
 static json_t *users_plan(const json_t *config, const char *default_name) {
         const json_t *users = json_object_get(config, "users"), *legacy = json_object_get(config, "user");
         const json_t *top_keys = json_object_get(config, "ssh_authorized_keys");
         _cleanup_json_ json_t *def = legacy_user(config);
-        json_t *out = json_array(), *u;
+        json_t *out = json_array(), *u, *d = NULL;
         bool want_default = !json_is_array(users) || (json_is_string(legacy) && *json_string_value(legacy)) ||
                             (json_is_object(legacy) && json_object_size(legacy) > 0);
+        const char *def_name = NULL;
         size_t i;
 
         json_array_foreach(users, i, u)
                 if (json_is_string(u) && streq(json_string_value(u), "default"))
                         want_default = true;
-        if (want_default) {
+        if (want_default && def) {
                 const char *name = json_string_value(json_object_get(def, "name"));
-                json_t *d = user_plan(def, name && *name ? name : default_name, true,
-                                      json_is_array(top_keys) ? top_keys : NULL);
+                def_name = name && *name ? name : default_name;
+                json_array_foreach(users, i, u)
+                        if (json_is_object(u) && streq(json_string_value(json_object_get(u, "name")) ?: "", def_name))
+                                fold_into_default(def, u);
+                d = user_plan(def, def_name, true, json_is_array(top_keys) ? top_keys : NULL);
                 /* allow_public_ssh_keys: false, as cloud-init's ssh module: no launch key. */
                 if (d && json_is_false(json_object_get(config, "allow_public_ssh_keys")))
                         json_object_set_new(d, "launch_key", json_false());
-                json_array_append_new(out, d);
         }
         json_array_foreach(users, i, u) {
                 const char *name =
                         json_is_string(u) ? json_string_value(u) : json_string_value(json_object_get(u, "name"));
                 if (!name || !*name || (json_is_string(u) && streq(name, "default")))
                         continue;
+                if (def_name && streq(name, def_name))
+                        continue; /* the default user, below */
                 json_array_append_new(out, user_plan(json_is_object(u) ? u : NULL, name, false, NULL));
-                redirect_user(json_array_get(out, json_array_size(out) - 1), u,
-                              want_default ? json_array_get(out, 0) : NULL);
+                redirect_user(json_array_get(out, json_array_size(out) - 1), u, d);
         }
+        if (d)
+                json_array_append_new(out, d);
         return out;
 }
 

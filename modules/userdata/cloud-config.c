@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base64.h"
@@ -437,19 +438,44 @@ static int binary_content(json_t *file) {
         return !text || json_object_set_new(file, "content", text) >= 0 ? 0 : -ENOMEM;
 }
 
-/* "default, bob" -> ["default", "bob"], as cloud-init reads a users string. */
+static int strcmp_ptr(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* "default, bob" -> ["bob", "default"], as cloud-init reads a users
+ * string (ug_util._normalize_users(), util.uniq_merge_sorted()): the
+ * string stripped, split at ',', empty pieces dropped, sorted as Python
+ * sorts the pieces (" bob" before "alice": the blank is kept for sorting),
+ * then each stripped, each name once. The order is the order the users
+ * are made in. */
 static json_t *split_names(const char *s) {
         _cleanup_json_ json_t *list = json_array();
+        _cleanup_strv_free_ char **pieces = NULL;
+        _cleanup_free_ char *all = strdup(s);
+        char *t = all ? strstrip(all) : NULL;
 
-        while (list && *s) {
-                size_t n = strcspn(s, ",");
-                _cleanup_free_ char *name = strndup(s, n);
-                char *t = name ? strstrip(name) : NULL;
-                if (!t || (*t && json_array_append_new(list, json_string(t)) < 0))
+        while (t && *t) {
+                size_t n = strcspn(t, ",");
+                _cleanup_free_ char *piece = strndup(t, n);
+                if (!piece || (n > 0 && strv_push(&pieces, piece) < 0))
                         return NULL;
-                s += n + (s[n] == ',');
+                t += n + (t[n] == ',');
         }
-        return list ? TAKE_PTR(list) : NULL;
+        if (!t || !list)
+                return NULL;
+        if (pieces)
+                qsort(pieces, strv_length(pieces), sizeof(*pieces), strcmp_ptr);
+        for (char **p = pieces; p && *p; p++) {
+                const char *name = strstrip(*p);
+                bool seen = false;
+                size_t i;
+                json_t *v;
+                json_array_foreach(list, i, v)
+                        seen = seen || streq(json_string_value(v), name);
+                if (*name && !seen && json_array_append_new(list, json_string(name)) < 0)
+                        return NULL;
+        }
+        return TAKE_PTR(list);
 }
 
 /* A list whose mapping items keep only the allowed keys. */

@@ -238,15 +238,29 @@ static int merge_config(struct decoder *d, json_t *cfg, const json_t *positions)
         return r;
 }
 
-/* Moves the keys that mean nothing on EC2 out of skipped into u->ignored,
- * each named once however many parts have it. */
+/* Moves the keys that mean nothing on EC2, and those whose module
+ * cloud-init does not run on this distribution, out of skipped into
+ * u->ignored, each named once however many parts have it. */
 static int take_ignored(struct decoder *d, char **skipped) {
+        const json_t *unverified = json_object_get(d->cloud, "unverified_modules");
         char **keep = skipped;
 
         for (char **s = skipped; s && *s; s++) {
                 const char *why = cloudconfig_ignored_why(*s);
-                _cleanup_free_ char *line = NULL;
+                _cleanup_free_ char *line = NULL, *gated = NULL;
                 bool seen = false;
+                int r;
+                /* honoured below: it says which keys are not ignored */
+                if (streq(*s, "unverified_modules")) {
+                        free(*s);
+                        continue;
+                }
+                if (!why && !strpbrk(*s, ".[")) {
+                        r = cloudconfig_distro_why(*s, unverified, &gated);
+                        if (r < 0)
+                                return r;
+                        why = gated;
+                }
                 if (!why) {
                         *keep++ = *s;
                         continue;
@@ -454,22 +468,32 @@ static int decode_includes(struct decoder *d, const struct blob *b, unsigned dep
         return r;
 }
 
-/* A body after its first line ("#cloud-boothook\n..."). */
-static struct blob after_first_line(const struct blob *b) {
-        const char *nl = memchr(b->data, '\n', b->len);
-        struct blob rest = *b;
-
-        if (nl) {
-                rest.data = nl + 1;
-                rest.len = b->len - (size_t) (nl + 1 - b->data);
-                rest.line++;
-        } else
-                rest.len = 0;
-        return rest;
-}
-
+/* A boothook as cloud-init 22.4 writes it (handlers/boot_hook.py): the
+ * "#cloud-boothook" prefix (as spelt, case and all) taken off, then the
+ * blanks before the content (str.lstrip()). cloud-init then executes the
+ * file itself, with no shell: without a #! line that fails (ENOEXEC, "exec
+ * format error") and the boothook does not run; kiln does not run it
+ * either, and says so. */
 static int decode_boothook(struct decoder *d, const struct blob *b, const char *filename) {
-        struct blob body = first_line_is(b, "#cloud-boothook") ? after_first_line(b) : *b;
+        static const char prefix[] = "#cloud-boothook";
+        struct blob body = *b;
+
+        if (body.len >= sizeof(prefix) - 1 && memcmp(body.data, prefix, sizeof(prefix) - 1) == 0) {
+                body.data += sizeof(prefix) - 1;
+                body.len -= sizeof(prefix) - 1;
+        }
+        while (body.len > 0 && (isspace((unsigned char) body.data[0]) ||
+                                ((unsigned char) body.data[0] >= 0x1c && (unsigned char) body.data[0] <= 0x1f))) {
+                body.line += body.data[0] == '\n';
+                body.data++;
+                body.len--;
+        }
+        if (body.len < 2 || body.data[0] != '#' || body.data[1] != '!') {
+                warn(d, b,
+                     "boothook with no #! line not run: cloud-init 22.4 executes a boothook file itself, "
+                     "with no shell, and that fails (exec format error); start it with a line such as #!/bin/sh");
+                return 0;
+        }
         return add_part(d, &body, USERDATA_TYPE_BOOTHOOK, filename, FREQ_BOOT);
 }
 

@@ -28,7 +28,6 @@ static const struct ignored_key ignored_keys[] = {
         {"log_cfgs", "cloud-init's own logging"},
         {"syslog_fix_perms", "ownership of cloud-init's own log file"},
         {"migrate", "renames cloud-init's own semaphore files (cc_migrator)"},
-        {"unverified_modules", "which cloud-init modules run on distributions they were not tested on"},
         /* Only a datasource with publish_host_keys (GCE) uses it. */
         {"ssh_publish_hostkeys", "host keys are published only to datasources that take them, not EC2's"},
         /* cloud-init takes the network configuration from the datasource or

@@ -9,6 +9,7 @@ libkiln_a_SOURCES += \
 	modules/userdata/cloud-config.c \
 	modules/userdata/merge.c \
 	modules/userdata/ignored.c \
+	modules/userdata/distros.c \
 	modules/userdata/module-lists.c \
 	modules/userdata/validate.c \
 	modules/userdata/userdata-module.c

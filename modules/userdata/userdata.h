@@ -68,6 +68,21 @@ char *cloudconfig_skip_message(const char *path);
  * on EC2 and is accepted and ignored; NULL when it is not such a key. */
 const char *cloudconfig_ignored_why(const char *path);
 
+/* cloud-init's distro name (system_info.distro) for an os-release ID;
+ * NULL for an ID it is not known for. See distros.c. */
+const char *cloudconfig_distro_name(const char *os_id);
+/* Whether unverified_modules (the cloud-config value, may be NULL) names
+ * module (as form_module_name() spells it, without "cc_"). */
+bool cloudconfig_module_unverified(const json_t *unverified, const char *module);
+/* Whether cloud-init 22.4 skips the module of top-level key on distro (a
+ * module kiln does not do, not verified there, not in unverified): then
+ * its module name and the distros it runs on. */
+bool cloudconfig_distro_skips(const char *key, const char *distro, const json_t *unverified, const char **ret_module,
+                              const char **ret_distros);
+/* *ret: why key is accepted and ignored on this machine's distribution
+ * (its --root's os-release), NULL when cloud-init would run its module. */
+int cloudconfig_distro_why(const char *key, const json_t *unverified, char **ret);
+
 /* cloud_init_modules, cloud_config_modules, cloud_final_modules in u's
  * config, as cloud-init reads them: the keys (and script parts) of the
  * modules a given list leaves out are dropped and named in u->ignored; a

@@ -52,13 +52,58 @@ diag "$T/boot.log" | grep -iE 'warn|degrad|fail' | head
 check "... the rest applied" test -L "$ROOT/etc/localtime"
 ok $([ "$(status_field 'd["result"]')" = done ]; echo $?) "... status: done"
 
-# A key that changes the instance and that kiln does not do still degrades.
-printf '#cloud-config\ndatasource: {Ec2: {timeout: 5}}\nsnap:\n  commands: [snap install hello]\n' | user_data
+# --- modules cloud-init runs only on some distributions ----------------------
+# cloud-init 22.4 skips a module whose meta does not list the distro
+# (snap: ubuntu only) unless unverified_modules names it. kiln takes the
+# distro from --root's os-release, as cloud-init's from its image.
+os_release() { printf 'PRETTY_NAME="%s"\nID=%s\n' "$1" "$1" >"$ROOT/etc/os-release"; }
+snap_ud='#cloud-config\ndatasource: {Ec2: {timeout: 5}}\nsnap:\n  commands: [snap install hello]\n'
+
+os_release debian
+printf "$snap_ud" | v - >"$T/out" 2>&1
+ok $? "debian: validate accepts snap"
+check "... no warning" grep -q ": valid: 0 error(s), 0 warning(s)" "$T/out"
+check "... a note: cloud-init does not run snap on debian either, only on ubuntu, from --root's os-release" \
+	grep -qF "'snap' (cloud-init 22.4 does not run its module snap on debian either, only on ubuntu; debian is --root's distribution (ID=debian in $ROOT/etc/os-release))" "$T/out"
+printf "$snap_ud" | user_data
 kiln boot >"$T/boot.log" 2>&1
 rc=$?
-ok $([ $rc -eq 2 ]; echo $?) "a key kiln does not do (snap) still makes the boot degraded (exit $rc)"
+ok $rc "debian: a snap key does not make the boot degraded (exit $rc)"
+check "... status: done" test "$(status_field 'd["result"]')" = done
+check "... not called unsupported" sh -c "! grep -q \"key 'snap' is not supported\" '$ROOT/run/kiln/status.json'"
+
+os_release amzn
+printf '#cloud-config\nlxd: {init: {storage_backend: dir}}\nsnap: {commands: [a]}\nwireguard: {interfaces: []}\nubuntu_advantage: {token: x}\n' | v - >"$T/out" 2>&1
+check "amazon: lxd, snap, wireguard, ubuntu_advantage are ignored with no warning" grep -q ": valid: 0 error(s), 0 warning(s)" "$T/out"
+check "... each named, amzn read as cloud-init's amazon" grep -qF "'wireguard' (cloud-init 22.4 does not run its module wireguard on amazon either, only on ubuntu;" "$T/out"
+printf '#cloud-config\nrh_subscription: {username: a}\n' | v - >"$T/out" 2>&1
+check "amazon: rh_subscription (fedora, rhel only) ignored too" grep -qF "'rh_subscription' (cloud-init 22.4 does not run its module rh_subscription on amazon either, only on fedora, rhel;" "$T/out"
+
+# A key that changes the instance and that kiln does not do still degrades.
+os_release ubuntu
+printf "$snap_ud" | v - >"$T/out" 2>&1
+check "ubuntu: validate warns that snap is not supported" grep -q "<stdin>:3:1: warning: cloud-config key 'snap' is not supported by kiln, skipped" "$T/out"
+printf "$snap_ud" | user_data
+kiln boot >"$T/boot.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "ubuntu: a key kiln does not do (snap) still makes the boot degraded (exit $rc)"
 check "... naming snap" grep -q "cloud-config key 'snap' is not supported by kiln" "$ROOT/run/kiln/status.json"
 check "... not datasource" sh -c "! grep -q \"key 'datasource' is not supported\" '$ROOT/run/kiln/status.json'"
+
+os_release debian
+for uv in '[snap]' '[cc_snap.py]' '"snap, lxd"' '{snap: 1}'; do
+	printf '#cloud-config\nunverified_modules: %s\nsnap:\n  commands: [a]\n' "$uv" | v - >"$T/out" 2>&1
+	check "debian, unverified_modules: $uv: snap is not supported, as cloud-init would run it" \
+		grep -q "<stdin>:3:1: warning: cloud-config key 'snap' is not supported by kiln, skipped" "$T/out"
+done
+printf '#cloud-config\nunverified_modules: [lxd]\nsnap:\n  commands: [a]\n' | v - >"$T/out" 2>&1
+check "debian, unverified_modules naming another module: snap still ignored" grep -q ": valid: 0 error(s), 0 warning(s)" "$T/out"
+check "... unverified_modules itself is neither ignored nor unsupported" sh -c "! grep -q \"'unverified_modules'\" '$T/out'"
+printf '#cloud-config\nunverified_modules: [snap]\nsnap:\n  commands: [snap install hello]\n' | user_data
+kiln boot >"$T/boot.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "debian, snap in unverified_modules: the boot is degraded (exit $rc)"
+check "... naming snap" grep -q "cloud-config key 'snap' is not supported by kiln" "$ROOT/run/kiln/status.json"
 
 # --- module lists: AWS's recipe to run user-data at every boot ---------------
 make_pkg_recorder "$T/pkg" "$T/pkg.log"
@@ -302,6 +347,48 @@ check "groups: a missing member is named in the log" grep -q "Unable to add grou
 check "groups: a user made later in the same boot is not added (groups come first, as in cloud-init)" sh -c "! grep -q '^admingroup:.*svc' '$ROOT/etc/group'"
 kiln boot >"$T/boot15.log" 2>&1
 check "groups are per instance: svc is still not added at a reboot" sh -c "! grep -q '^admingroup:.*svc' '$ROOT/etc/group'"
+
+
+# --- the order users are made in: cloud-init's ------------------------------
+# ug_util._normalize_users() makes the listed users in their order and the
+# default user last, wherever "default" stands (or comes from `user`); a
+# users string is sorted first. A listed uid the default user would take
+# if made first shows the order.
+next_uid() { awk -F: '$3 >= 1000 && $3 < 60000 && $3 > m {m = $3} END {print (m ? m : 999) + 1}' "$ROOT/etc/passwd"; }
+imds_data '{"instance_id": "i-order1"}'
+uid=$(next_uid)
+printf '#cloud-config\nsystem_info: {default_user: {name: dflt1}}\nusers:\n  - default\n  - {name: first1, uid: %s}\n' "$uid" | user_data
+kiln boot >"$T/boot-order1.log" 2>&1
+rc=$?
+ok $rc "users: [default, {uid: $uid}]: not degraded, the listed user is made first (exit $rc)"
+check "... the listed user has its uid $uid" grep -q "^first1:x:$uid:" "$ROOT/etc/passwd"
+check "... the default user the next one" grep -q "^dflt1:x:$((uid + 1)):" "$ROOT/etc/passwd"
+
+imds_data '{"instance_id": "i-order2"}'
+uid=$(next_uid)
+printf '#cloud-config\nuser: dflt2\nusers:\n  - {name: first2, uid: %s}\n' "$uid" | user_data
+kiln boot >"$T/boot-order2.log" 2>&1
+rc=$?
+ok $rc "user: at top level: the default user is made after users (exit $rc)"
+check "... the listed user has its uid" grep -q "^first2:x:$uid:" "$ROOT/etc/passwd"
+check "... the default user (user:) the next one" grep -q "^dflt2:x:$((uid + 1)):" "$ROOT/etc/passwd"
+
+imds_data '{"instance_id": "i-order3"}'
+printf '#cloud-config\nsystem_info: {default_user: {name: dflt3}}\nusers: "zed3, default,alice3"\n' | user_data
+kiln boot >"$T/boot-order3.log" 2>&1
+ok $? "a users string: not degraded"
+check "... sorted as cloud-init sorts it, the default user last: alice3, zed3, dflt3" \
+	test "$(grep -E '^(alice3|zed3|dflt3):' "$ROOT/etc/passwd" | cut -d: -f1 | tr '\n' ' ')" = "alice3 zed3 dflt3 "
+printf '#cloud-config\nusers: "zed, default,alice"\n' | v --plan - 2>/dev/null >"$T/plan"
+check "... the plan in that order" test "$($PYTHON -c 'import json,sys; print(" ".join(u["name"] for u in json.load(open(sys.argv[1]))["users"]))' "$T/plan")" = "alice zed admin"
+
+imds_data '{"instance_id": "i-order4"}'
+printf '#cloud-config\nsystem_info: {default_user: {name: dflt4, groups: [adm]}}\nusers:\n  - {name: dflt4, groups: [opsteam], shell: /bin/sh}\n  - default\n  - other4\n' | user_data
+kiln boot >"$T/boot-order4.log" 2>&1
+ok $? "a listed user named as the default user is the default user: not degraded"
+check "... made once, last" test "$(grep -E '^(dflt4|other4):' "$ROOT/etc/passwd" | cut -d: -f1 | tr '\n' ' ')" = "other4 dflt4 "
+check "... with both lists of groups" sh -c "grep -q '^adm:.*dflt4' '$ROOT/etc/group' && grep -q '^opsteam:.*dflt4' '$ROOT/etc/group'"
+check "... the image's shell, not the listed one (cloud-init's default_user config wins)" grep -q '^dflt4:.*:/bin/bash$' "$ROOT/etc/passwd"
 
 
 # --- power_state, package_reboot_if_required ---------------------------------

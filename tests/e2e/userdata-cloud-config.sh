@@ -80,6 +80,8 @@ runcmd:
   - no-such-command-kiln
   - exit 3
   - echo after-exit >> $OUT/after.log
+# the root is Debian, where cloud-init runs ubuntu_advantage only when told to
+unverified_modules: [ubuntu-advantage]
 ubuntu_advantage:
   token: x
 ssh_pwauth: false

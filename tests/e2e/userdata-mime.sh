@@ -149,4 +149,47 @@ ok $? "a boot with scripts, per-boot scripts and runcmd is done"
 check "they ran in cloud-init's order" test "$(tr '\n' ' ' <"$T/order.log")" = "zz-boot.sh a-first.sh runcmd userdata.sh "
 diag "$T/order.log"
 
+# Boothooks as cloud-init 22.4 writes and runs them (handlers/boot_hook.py):
+# "#cloud-boothook" (as spelt) and the blanks after it taken off, then the
+# file executed itself, with no shell. Without a #! line that fails (exec
+# format error): kiln does not run it either and says so, naming the part.
+user_data <<EOF2
+Content-Type: multipart/mixed; boundary="XX"
+MIME-Version: 1.0
+
+--XX
+Content-Type: text/cloud-boothook; name="noshebang"
+
+#cloud-boothook
+echo ran > $T/noshebang.log
+--XX
+Content-Type: text/cloud-boothook; name="spaced"
+
+#cloud-boothook
+
+   #!/bin/bash
+[[ -n "\$BASH_VERSION" ]] && echo bash > $T/spaced.log
+--XX
+Content-Type: text/cloud-boothook; name="case"
+
+#Cloud-Boothook
+#!/bin/sh
+echo ran > $T/case.log
+--XX--
+EOF2
+imds_data '{"instance_id": "i-boothooks"}'
+rm -f "$T"/noshebang.log "$T"/spaced.log "$T"/case.log
+kiln boot >"$T/boot8.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "a boothook without #! makes the boot degraded (exit $rc)"
+check "... it is not run" test ! -e "$T/noshebang.log"
+check "... the warning names the part and says why" grep -q "user-data:[0-9]*:1: part 1 'noshebang': boothook with no #! line not run: cloud-init 22.4 executes a boothook file itself, with no shell, and that fails (exec format error)" "$T/boot8.log"
+check "... in status too" grep -q "part 1 'noshebang': boothook with no #! line not run" "$ROOT/run/kiln/status.json"
+check "blank lines before the #! line are dropped, as cloud-init's lstrip(): it runs under bash" grep -qx bash "$T/spaced.log"
+check "#Cloud-Boothook in another case is not taken off (cloud-init's prefix is case-sensitive): not run" test ! -e "$T/case.log"
+check "... named too" grep -q "part 3 'case': boothook with no #! line not run" "$T/boot8.log"
+printf '#cloud-boothook\necho x\n' | "$KILN" --root "$ROOT" validate - >"$T/out" 2>&1
+check "validate warns of it" grep -q "<stdin>:1:1: warning: boothook with no #! line not run: cloud-init 22.4" "$T/out"
+check "... and counts no part to run" grep -q "0 part(s) to run" "$T/out"
+
 done_testing

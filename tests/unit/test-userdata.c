@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base64.h"
 #include "config.h"
+#include "fileio.h"
 #include "path.h"
 #include "strbuf.h"
 #include "system/system.h"
@@ -870,6 +873,109 @@ static void test_jinja_limits(void) {
         strv_free(missing);
 }
 
+/* cloud-init 22.4 runs a module only on the distros of its meta unless
+ * unverified_modules names it (config/modules.py run_section). */
+static void test_distro_gate(void) {
+        static const struct {
+                const char *id, *distro;
+        } ids[] = {{"debian", "debian"},
+                   {"ubuntu", "ubuntu"},
+                   {"amzn", "amazon"},
+                   {"rhel", "rhel"},
+                   {"centos", "centos"},
+                   {"fedora", "fedora"},
+                   {"opensuse-leap", "opensuse"},
+                   {"sles", "sles"},
+                   {"openEuler", "openEuler"},
+                   {"linuxmint", "ubuntu"},
+                   {"pop", NULL},
+                   {NULL, NULL}};
+        static const struct {
+                const char *key, *distro, *unverified;
+                const char *module; /* NULL: cloud-init runs it (kiln: unsupported) */
+        } cases[] = {
+                {"snap", "debian", NULL, "snap"},
+                {"snap", "ubuntu", NULL, NULL},
+                {"snap", "amazon", NULL, "snap"},
+                {"snap", NULL, NULL, NULL}, /* distro not known: not guessed */
+                {"snap", "debian", "[\"snap\"]", NULL},
+                {"snap", "debian", "[\"cc_snap.py\"]", NULL},
+                {"snap", "debian", "[\"lxd\"]", "snap"},
+                {"snap", "debian", "\"snap, lxd\"", NULL},
+                {"snap", "debian", "{\"snap\": 1}", NULL},
+                {"snap", "debian", "[1, null]", "snap"},
+                {"ubuntu_advantage", "debian", NULL, "ubuntu_advantage"},
+                {"ubuntu-advantage", "amazon", NULL, "ubuntu_advantage"},
+                {"ubuntu_advantage", "debian", "[\"ubuntu-advantage\"]", NULL},
+                {"drivers", "debian", NULL, "ubuntu_drivers"},
+                {"autoinstall", "amazon", NULL, "ubuntu_autoinstall"},
+                {"wireguard", "debian", NULL, "wireguard"},
+                {"lxd", "ubuntu", NULL, NULL},
+                {"fan", "debian", NULL, "fan"},
+                {"grub_dpkg", "amazon", NULL, "grub_dpkg"},
+                {"grub-dpkg", "rhel", NULL, "grub_dpkg"},
+                {"grub_dpkg", "debian", NULL, NULL},
+                {"landscape", "amazon", NULL, "landscape"},
+                {"apk_repos", "debian", NULL, "apk_configure"},
+                {"apk_repos", "alpine", NULL, NULL},
+                {"zypper", "amazon", NULL, "zypper_add_repo"},
+                {"zypper", "sles", NULL, NULL},
+                {"zypper", "opensuse", NULL, NULL},
+                {"rh_subscription", "amazon", NULL, "rh_subscription"},
+                {"rh_subscription", "rhel", NULL, NULL},
+                {"rh_subscription", "fedora", NULL, NULL},
+                {"spacewalk", "centos", NULL, "spacewalk"},
+                {"spacewalk", "rhel", NULL, NULL},
+                /* modules that run everywhere, and keys kiln does */
+                {"puppet", "debian", NULL, NULL},
+                {"chef", "amazon", NULL, NULL},
+                {"yum_repos", "debian", NULL, NULL},
+                {"apt", "amazon", NULL, NULL},
+        };
+        char dir[] = "/tmp/test-userdata-distro-XXXXXX";
+        _cleanup_free_ char *etc = NULL, *osr = NULL;
+        char *why = NULL;
+        json_t *uv;
+
+        for (size_t i = 0; ids[i].id; i++) {
+                const char *got = cloudconfig_distro_name(ids[i].id);
+                ok(ids[i].distro ? got && streq(got, ids[i].distro) : !got, "os-release ID %s is cloud-init's %s",
+                   ids[i].id, ids[i].distro ? ids[i].distro : "(not known)");
+        }
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const char *module = NULL, *distros = NULL;
+                bool skips;
+                uv = cases[i].unverified ? json_loads(cases[i].unverified, JSON_DECODE_ANY, NULL) : NULL;
+                skips = cloudconfig_distro_skips(cases[i].key, cases[i].distro, uv, &module, &distros);
+                ok(skips == (cases[i].module != NULL) && (!skips || streq(module, cases[i].module)),
+                   "%s on %s, unverified_modules %s: %s", cases[i].key, cases[i].distro ? cases[i].distro : "?",
+                   cases[i].unverified ? cases[i].unverified : "-",
+                   cases[i].module ? cases[i].module : "cloud-init runs it");
+                json_decref(uv);
+        }
+
+        /* the distribution is --root's os-release, named in the message */
+        ok(mkdtemp(dir) != NULL, "temporary root");
+        etc = strdup_printf("%s/etc", dir);
+        osr = strdup_printf("%s/etc/os-release", dir);
+        ok(etc && osr && mkdir(etc, 0755) == 0 && write_file_atomic(osr, "ID=\"amzn\"\n", 10, 0644) == 0,
+           "an os-release under the root");
+        (void) root_set(dir);
+        ok(cloudconfig_distro_why("lxd", NULL, &why) == 0 && why &&
+                   strstr(why, "does not run its module lxd on amazon either, only on ubuntu") &&
+                   strstr(why, "(ID=amzn in ") && strstr(why, osr),
+           "the reason names the module, the distros and the os-release read");
+        free(why);
+        uv = json_loads("[\"lxd\"]", 0, NULL);
+        ok(cloudconfig_distro_why("lxd", uv, &why) == 0 && !why, "unverified_modules: no reason, lxd is unsupported");
+        json_decref(uv);
+        (void) unlink(osr);
+        ok(cloudconfig_distro_why("lxd", NULL, &why) == 0 && !why, "no os-release: not guessed");
+        (void) rmdir(etc);
+        (void) rmdir(dir);
+        (void) root_set("/nonexistent-test-root");
+}
+
 int main(void) {
         (void) root_set("/nonexistent-test-root");
         test_base64();
@@ -881,6 +987,7 @@ int main(void) {
         test_yaml_pyyaml();
         test_cloud_config();
         test_skip_messages();
+        test_distro_gate();
         test_decode();
         test_merge();
         test_merge_mime();

@@ -19,6 +19,10 @@ int system_run_tool(const char *const *argv, const char *stdin_data) {
 }
 
 int system_run_tool_env(const char *const *argv, const char *stdin_data, const char *extra_env) {
+        return system_run_tool_output(argv, stdin_data, extra_env, NULL);
+}
+
+int system_run_tool_output(const char *const *argv, const char *stdin_data, const char *extra_env, char **ret_output) {
         const char *override = root_test_hook("KILN_SYSTEM_COMMAND");
         /* cloud-init runs update-locale and locale-gen with LANG, LANGUAGE
          * and LC_ALL at the default locale: all tools get that here. */
@@ -47,11 +51,15 @@ int system_run_tool_env(const char *const *argv, const char *stdin_data, const c
                                             .log_name = argv[0],
                                             .stdin_data = stdin_data,
                                             .stdin_len = stdin_data ? strlen(stdin_data) : 0,
-                                            .timeout_ms = 10 * 60 * 1000},
+                                            .timeout_ms = 10 * 60 * 1000,
+                                            .quiet = ret_output != NULL,
+                                            .capture_max = ret_output ? 65536 : 0},
                      &res);
         if (r < 0)
                 return r;
         r = res.exit_code == 0 ? 0 : -EIO;
+        if (ret_output)
+                *ret_output = TAKE_PTR(res.output);
         proc_result_done(&res);
         return r;
 }

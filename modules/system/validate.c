@@ -173,4 +173,5 @@ void system_validate(const json_t *config, struct config_report *rep) {
         check_packages(rep, config);
         system_validate_commands(config, rep, "bootcmd");
         system_validate_keys(config, rep);
+        system_validate_apt(config, rep);
 }

@@ -1272,12 +1272,6 @@ void system_validate_apt(const json_t *config, struct config_report *rep) {
                 else
                         regfree(&re);
         }
-        if (json_is_object(apt) && json_object_get(apt, "sources_list") &&
-            !json_object_get(apt, "preserve_sources_list"))
-                config_report_warning(rep, "apt.sources_list",
-                                      "'apt.sources_list' without 'preserve_sources_list: false': on Debian, "
-                                      "cloud-init's cloud.cfg sets preserve_sources_list: true and cloud-init then "
-                                      "ignores sources_list; kiln writes it");
         if (grub && pytruth(grub) && !json_is_object(grub))
                 config_report_error(rep, "grub_dpkg",
                                     "'grub_dpkg' must be a map (enabled, grub-pc/install_devices, "

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -870,6 +871,60 @@ static void test_jinja_limits(void) {
         strv_free(missing);
 }
 
+/* add_apt_repo_match: Python patterns as POSIX EREs match what Python's
+ * re.search() matches (expected values from Python 3.11). */
+static void test_apt_repo_regex(void) {
+        static const char *const strs[] = {"ppa:owner/name",
+                                           "cloud-archive:queens",
+                                           "deb http://x/ y main",
+                                           "http://x",
+                                           "1.x",
+                                           "a-z:",
+                                           "b:",
+                                           "-:x",
+                                           "foo.list",
+                                           "# ppa:x",
+                                           "deb\thttp://",
+                                           "x-y_z:1"};
+        static const struct {
+                const char *pat, *want;
+        } cases[] = {
+                {"^[\\w-]+:\\w", "110000010001"},
+                {"^deb\\s", "001000000010"},
+                {"^(ppa|cloud-archive):", "110000000000"},
+                {"[\\d]+\\.x$", "000010000000"},
+                {"^[^#\\s]+:\\S", "110100010001"},
+                {"ppa:.*?/", "100000000000"},
+                {"[a\\-z]:", "100001010101"},
+                {"\\.list$", "000000001000"},
+        };
+        static const char *const refused[] = {"(?i)ppa", "\\bppa", "[[:alpha:]]", "ppa\\", "[abc", "\\1"};
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *ere = NULL, *err = NULL;
+                char got[ELEMENTSOF(strs) + 1] = {0};
+                regex_t re;
+                if (!ok(system_apt_repo_regex(cases[i].pat, &ere, &err) == 0 &&
+                                regcomp(&re, ere, REG_EXTENDED | REG_NOSUB) == 0,
+                        "add_apt_repo_match %s translates", cases[i].pat);
+                    k++)
+                        got[k] = regexec(&re, strs[k], 0, NULL, 0) == 0 ? '1' : '0';
+                regfree(&re);
+                is_str(got, cases[i].want, "... and matches as Python's re.search() does");
+        }
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                _cleanup_free_ char *ere = NULL, *err = NULL;
+                ok(system_apt_repo_regex(refused[i], &ere, &err) == -EINVAL && err,
+                   "add_apt_repo_match %s is refused with a reason (%s)", refused[i], err ? err : "none");
+        }
+        {
+                _cleanup_free_ char *big = calloc(1, 1100), *ere = NULL, *err = NULL;
+                if (big)
+                        memset(big, 'a', 1025);
+                ok(big && system_apt_repo_regex(big, &ere, &err) == -EINVAL, "a pattern over 1024 bytes is refused");
+        }
+}
+
 int main(void) {
         (void) root_set("/nonexistent-test-root");
         test_base64();
@@ -887,5 +942,6 @@ int main(void) {
         test_validate();
         test_jinja_differential();
         test_jinja_limits();
+        test_apt_repo_regex();
         return tap_done();
 }

@@ -906,8 +906,9 @@ static void test_apt_repo_regex(void) {
                 regex_t re;
                 if (!ok(system_apt_repo_regex(cases[i].pat, &ere, &err) == 0 &&
                                 regcomp(&re, ere, REG_EXTENDED | REG_NOSUB) == 0,
-                        "add_apt_repo_match %s translates", cases[i].pat);
-                    k++)
+                        "add_apt_repo_match %s translates", cases[i].pat))
+                        continue;
+                for (size_t k = 0; k < ELEMENTSOF(strs); k++)
                         got[k] = regexec(&re, strs[k], 0, NULL, 0) == 0 ? '1' : '0';
                 regfree(&re);
                 is_str(got, cases[i].want, "... and matches as Python's re.search() does");

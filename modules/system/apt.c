@@ -1250,11 +1250,13 @@ void system_validate_apt(const json_t *config, struct config_report *rep) {
                 if (!json_is_object(sel))
                         config_report_error(rep, "apt.debconf_selections",
                                             "'apt.debconf_selections' must be a map of names to selection lines");
-                json_object_foreach((json_t *) sel, name, v)
+                json_object_foreach((json_t *) sel, name, v) {
+                        _cleanup_free_ char *path = strdup_printf("apt.debconf_selections.%s", name);
                         if (!json_is_string(v))
-                                config_report_error(rep, "apt.debconf_selections",
+                                config_report_error(rep, path ? path : "apt.debconf_selections",
                                                     "'apt.debconf_selections.%s' must be a string of selection lines",
                                                     name);
+                }
         }
         v = json_object_get(apt, "add_apt_repo_match");
         if (v) {

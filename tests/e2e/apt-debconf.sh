@@ -217,4 +217,43 @@ ok $([ $rc -eq 2 ]; echo $?) "a selection debconf-set-selections refuses: degrad
 diag "$T/boot7.log" | grep -iE 'debconf|apt' | head -5
 check "... naming debconf_selections" grep -q 'apt: debconf_selections: debconf-set-selections failed' "$T/boot7.log"
 check "... and the rest of apt still applied" test -s "$ROOT/etc/apt/apt.conf.d/94cloud-init-config"
+# 5. primary without sources_list: on Debian, cloud-init's cloud.cfg makes
+# preserve_sources_list true, so neither rewrites sources.list (done); on
+# Ubuntu cloud-init would, kiln does not (degraded, said).
+imds_data '{"instance-id": "i-000000000000prs1"}'
+printf 'deb http://image/ bookworm main\n' >"$ROOT/etc/apt/sources.list"
+user_data <<'EOF2'
+#cloud-config
+apt:
+  primary:
+    - arches: [default]
+      uri: http://mirror.example.com/debian
+EOF2
+kiln boot >"$T/boot8.log" 2>&1
+rc=$?
+ok $([ $rc -eq 0 ]; echo $?) "Debian, primary without sources_list or preserve_sources_list: done (exit $rc)"
+check "... sources.list left as the image had it" diff "$ROOT/etc/apt/sources.list" <(printf 'deb http://image/ bookworm main\n')
+imds_data '{"instance-id": "i-000000000000prs2"}'
+printf 'ID=ubuntu\nVERSION_CODENAME=jammy\n' >"$ROOT/etc/os-release"
+kiln boot >"$T/boot9.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "Ubuntu, the same: degraded, as cloud-init would rewrite sources.list (exit $rc)"
+check "... saying so" grep -q "kiln does not rewrite sources.list from cloud-init's built-in template" "$T/boot9.log"
+printf 'ID=debian\nVERSION_CODENAME=bookworm\n' >"$ROOT/etc/os-release"
+
+# 6. kiln validate: the keys are known, bad values refused
+cat >"$T/v1.yaml" <<'EOF2'
+#cloud-config
+apt:
+  debconf_selections:
+    set1: [not, a, string]
+  add_apt_repo_match: '(?i)^ppa:'
+grub_dpkg: /dev/sda
+EOF2
+kiln validate "$T/v1.yaml" >"$T/v1.out" 2>&1
+rc=$?
+ok $([ $rc -ne 0 ]; echo $?) "kiln validate refuses bad debconf_selections, add_apt_repo_match and grub_dpkg (exit $rc)"
+check "... each named" sh -c "grep -q 'apt.debconf_selections.set1' '$T/v1.out' && grep -q 'add_apt_repo_match' '$T/v1.out' && grep -q \"'grub_dpkg' must be a map\" '$T/v1.out'"
+kiln validate --keys >"$T/keys.out" 2>&1
+check "kiln validate --keys lists grub_dpkg and grub-dpkg" sh -c "grep -qw 'grub_dpkg' '$T/keys.out' && grep -qw 'grub-dpkg' '$T/keys.out'"
 done_testing

@@ -254,6 +254,11 @@ kiln validate "$T/v1.yaml" >"$T/v1.out" 2>&1
 rc=$?
 ok $([ $rc -ne 0 ]; echo $?) "kiln validate refuses bad debconf_selections, add_apt_repo_match and grub_dpkg (exit $rc)"
 check "... each named" sh -c "grep -q 'apt.debconf_selections.set1' '$T/v1.out' && grep -q 'add_apt_repo_match' '$T/v1.out' && grep -q \"'grub_dpkg' must be a map\" '$T/v1.out'"
+printf '#cloud-config\ndebconf_selections:\n  set1: debconf debconf/priority select critical\n' >"$T/v2.yaml"
+kiln validate "$T/v2.yaml" >"$T/v2.out" 2>&1
+rc=$?
+ok $([ $rc -eq 0 ]; echo $?) "a top-level debconf_selections (cloud-init's old example) is valid (exit $rc)"
+check "... accepted and ignored, as cloud-init 22.4 ignores it" grep -q "note: .*'debconf_selections' (cloud-init 22.4 reads only apt.debconf_selections" "$T/v2.out"
 kiln validate --keys >"$T/keys.out" 2>&1
 check "kiln validate --keys lists grub_dpkg and grub-dpkg" sh -c "grep -qw 'grub_dpkg' '$T/keys.out' && grep -qw 'grub-dpkg' '$T/keys.out'"
 done_testing

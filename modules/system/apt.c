@@ -19,7 +19,9 @@
 #include "system/system.h"
 
 /* apt: as cloud-init 22.4+'s cc_apt_configure does it, once per instance
- * on Debian and Ubuntu: the proxy settings to
+ * on Debian and Ubuntu: first debconf_selections (debconf-set-selections,
+ * then cloud-init reconfigured when it is installed and named), then the
+ * proxy settings to
  * /etc/apt/apt.conf.d/90cloud-init-aptproxy and conf to
  * 94cloud-init-config (each removed when not given), then each of sources:
  * its key (ASCII-armoured, dearmored as `gpg --dearmor` does) to
@@ -27,7 +29,9 @@
  * the source names $KEY_FILE (signed-by), and its source line, with
  * $RELEASE, $MIRROR, $PRIMARY, $SECURITY and $KEY_FILE replaced, appended to
  * (or, with append: false, written as) its file under
- * /etc/apt/sources.list.d/ (".list" added); then apt-get update. A
+ * /etc/apt/sources.list.d/ (".list" added), or, when it matches
+ * add_apt_repo_match (ppa:...), given to add-apt-repository --no-update;
+ * then apt-get update. A
  * keyid is fetched from its keyserver with gpg, as cloud-init does. */
 
 #define APT_PROXY_FILE "/etc/apt/apt.conf.d/90cloud-init-aptproxy"

@@ -642,27 +642,114 @@ static bool default_repo_match(const char *s) {
 /* A Python regular expression (add_apt_repo_match, used with re.search())
  * as a POSIX extended one for regcomp(): \w \d \s (and \W \D \S outside
  * brackets) become classes, lazy quantifiers greedy ones (the same for
- * whether it matches); what has no POSIX form ((?...), \b, \A, \1...) is
- * refused with a message. At most 1024 bytes. */
+ * whether it matches); what has no POSIX form ((?...), \b, \A, \1,
+ * possessive a*+) is refused with a message. glibc's regcomp() copies a
+ * repeated part once per repetition, so what could blow up is refused too:
+ * a quantifier on a group with one inside, a bound over 16, more than 32
+ * quantifiers or groups nested deeper than 16. At most 1024 bytes. */
+#define REPO_REGEX_MAX_BOUND 16
+#define REPO_REGEX_MAX_QUANT 32
+#define REPO_REGEX_MAX_DEPTH 16
+
+static int regex_refuse(char **ret_error, const char *why) {
+        *ret_error = strdup(why);
+        return *ret_error ? -EINVAL : -ENOMEM;
+}
+
+/* A {m}, {m,}, {,n} or {m,n} bound at p: its length and values, or 0 when
+ * it is not one (Python then reads a literal '{'). */
+static size_t regex_bound(const char *p, unsigned *ret_min, unsigned *ret_max, bool *ret_open) {
+        size_t i = 1, d1, d2 = 0;
+        unsigned long m = 0, n = 0;
+
+        d1 = strspn(p + i, "0123456789");
+        if (d1 > 0)
+                m = strtoul(p + i, NULL, 10);
+        i += d1;
+        *ret_open = false;
+        if (p[i] == ',') {
+                i++;
+                d2 = strspn(p + i, "0123456789");
+                if (d2 > 0)
+                        n = strtoul(p + i, NULL, 10);
+                i += d2;
+                *ret_open = d2 == 0;
+        } else
+                n = m;
+        if (p[i] != '}' || (d1 == 0 && d2 == 0) || d1 > 5 || d2 > 5)
+                return 0;
+        *ret_min = (unsigned) m;
+        *ret_max = (unsigned) n;
+        return i + 1;
+}
+
 int system_apt_repo_regex(const char *py, char **ret, char **ret_error) {
         _cleanup_strbuf_ struct strbuf out = STRBUF_INIT;
+        bool group_quant[REPO_REGEX_MAX_DEPTH + 1] = {false};
+        bool atom = false, atom_quant = false, after_quant = false;
+        size_t depth = 0, n_quant = 0;
         const char *p = py;
 
         *ret = NULL;
         *ret_error = NULL;
-        if (strlen(py) > 1024) {
-                *ret_error = strdup("longer than 1024 bytes");
-                return -EINVAL;
-        }
+        if (strlen(py) > 1024)
+                return regex_refuse(ret_error, "longer than 1024 bytes");
         while (*p) {
+                unsigned lo = 0, hi = 0;
+                bool open = false;
+                size_t blen = p[0] == '{' ? regex_bound(p, &lo, &hi, &open) : 0;
                 int r = 0;
-                if (p[0] == '(' && p[1] == '?') {
-                        *ret_error = strdup("(?...) groups have no POSIX form");
-                        return -EINVAL;
+
+                if (p[0] == '*' || p[0] == '+' || p[0] == '?' || blen > 0) {
+                        if (after_quant)
+                                return regex_refuse(ret_error, "a quantifier on a quantifier (a++, a*?+) has no "
+                                                               "POSIX form");
+                        if (!atom)
+                                return regex_refuse(ret_error, "a quantifier with nothing to repeat");
+                        if (atom_quant)
+                                return regex_refuse(ret_error, "a quantifier on a group with a quantifier inside "
+                                                               "(nested repetition) is refused: it can blow up");
+                        if (++n_quant > REPO_REGEX_MAX_QUANT)
+                                return regex_refuse(ret_error, "more than 32 quantifiers");
+                        if (blen > 0) {
+                                if (lo > REPO_REGEX_MAX_BOUND || hi > REPO_REGEX_MAX_BOUND || (!open && hi < lo))
+                                        return regex_refuse(ret_error, "a {m,n} bound over 16 (or with n < m)");
+                                r = open ? strbuf_printf(&out, "{%u,}", lo) : strbuf_printf(&out, "{%u,%u}", lo, hi);
+                                p += blen;
+                        } else
+                                r = strbuf_append(&out, p++, 1);
+                        if (*p == '?')
+                                p++; /* lazy: the same for re.search()'s truth */
+                        group_quant[depth] = true;
+                        after_quant = true;
+                        if (r < 0)
+                                return -ENOMEM;
+                        continue;
                 }
-                if ((p[0] == '*' || p[0] == '+' || p[0] == '?' || p[0] == '}') && p[1] == '?') {
-                        r = strbuf_append(&out, p, 1); /* lazy: the same for re.search()'s truth */
-                        p += 2;
+                after_quant = false;
+                atom_quant = false;
+                if (p[0] == '(' && p[1] == '?')
+                        return regex_refuse(ret_error, "(?...) groups have no POSIX form");
+                if (p[0] == '(') {
+                        if (depth >= REPO_REGEX_MAX_DEPTH)
+                                return regex_refuse(ret_error, "groups nested deeper than 16");
+                        group_quant[++depth] = false;
+                        atom = false;
+                        r = strbuf_append(&out, p++, 1);
+                } else if (p[0] == ')') {
+                        if (depth == 0)
+                                return regex_refuse(ret_error, "a ) with no (");
+                        atom_quant = group_quant[depth--];
+                        group_quant[depth] = group_quant[depth] || atom_quant;
+                        atom = true;
+                        r = strbuf_append(&out, p++, 1);
+                } else if (p[0] == '|' || p[0] == '^' || p[0] == '$') {
+                        atom = false;
+                        r = strbuf_append(&out, p++, 1);
+                } else if (p[0] == '{') {
+                        atom = true;
+                        r = strbuf_printf(&out, "\\{");
+                        p++;
                 } else if (p[0] == '\\') {
                         char c = p[1];
                         const char *cls = c == 'w'   ? "[[:alnum:]_]"
@@ -678,8 +765,9 @@ int system_apt_repo_regex(const char *py, char **ret, char **ret_error) {
                                 r = strbuf_append(&out, p, 2);
                         else {
                                 *ret_error = c ? strdup_printf("\\%c has no POSIX form", c) : strdup("ends in \\");
-                                return -EINVAL;
+                                return *ret_error ? -EINVAL : -ENOMEM;
                         }
+                        atom = true;
                         p += 2;
                 } else if (p[0] == '[') {
                         /* a set: its members rebuilt, ']' first, '-' last */
@@ -695,10 +783,8 @@ int system_apt_repo_regex(const char *py, char **ret, char **ret_error) {
                                 p++;
                         }
                         while (*p && *p != ']') {
-                                if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-                                        *ret_error = strdup("[: [. [= in a set have no POSIX form");
-                                        return -EINVAL;
-                                }
+                                if (p[0] == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '='))
+                                        return regex_refuse(ret_error, "[: [. [= in a set have no POSIX form");
                                 if (p[0] == '\\') {
                                         char c = p[1];
                                         const char *cls = c == 'w'   ? "[:alnum:]_"
@@ -716,7 +802,7 @@ int system_apt_repo_regex(const char *py, char **ret, char **ret_error) {
                                         else {
                                                 *ret_error = c ? strdup_printf("\\%c in a set has no POSIX form", c)
                                                                : strdup("ends in \\");
-                                                return -EINVAL;
+                                                return *ret_error ? -EINVAL : -ENOMEM;
                                         }
                                         p += 2;
                                 } else if (p[0] == '-' && (m.len == 0 || p[1] == ']')) {
@@ -727,22 +813,23 @@ int system_apt_repo_regex(const char *py, char **ret, char **ret_error) {
                                 if (r < 0)
                                         return -ENOMEM;
                         }
-                        if (*p != ']') {
-                                *ret_error = strdup("a set [ is not closed");
-                                return -EINVAL;
-                        }
+                        if (*p != ']')
+                                return regex_refuse(ret_error, "a set [ is not closed");
                         p++;
-                        if (m.len == 0 && !rbr && !dash) {
-                                *ret_error = strdup("an empty set");
-                                return -EINVAL;
-                        }
+                        if (m.len == 0 && !rbr && !dash)
+                                return regex_refuse(ret_error, "an empty set");
+                        atom = true;
                         r = strbuf_printf(&out, "[%s%s%s%s]", neg ? "^" : "", rbr ? "]" : "", m.len ? m.data : "",
                                           dash ? "-" : "");
-                } else
+                } else {
+                        atom = true;
                         r = strbuf_append(&out, p++, 1);
+                }
                 if (r < 0)
                         return -ENOMEM;
         }
+        if (depth > 0)
+                return regex_refuse(ret_error, "a ( is not closed");
         *ret = strbuf_steal(&out);
         if (!*ret && !(*ret = strdup("")))
                 return -ENOMEM;

@@ -897,8 +897,14 @@ static void test_apt_repo_regex(void) {
                 {"ppa:.*?/", "100000000000"},
                 {"[a\\-z]:", "100001010101"},
                 {"\\.list$", "000000001000"},
+                {"^p{1,2}?a", "100000000000"},
+                {"a{", "000000000000"},
+                {"^(de|pp)[ab]{0,3}\\W", "101000000010"},
+                {"p{,2}a:", "100000000100"},
         };
-        static const char *const refused[] = {"(?i)ppa", "\\bppa", "[[:alpha:]]", "ppa\\", "[abc", "\\1"};
+        static const char *const refused[] = {"(?i)ppa", "\\bppa", "[[:alpha:]]", "ppa\\", "[abc", "\\1",
+                                              /* what would blow up glibc's regcomp() */
+                                              "w-+++", "a*+", "(a+)+", "((a)*b)*", "a{17}", "(a", "a)", "*a"};
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 _cleanup_free_ char *ere = NULL, *err = NULL;

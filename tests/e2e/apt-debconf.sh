@@ -259,6 +259,11 @@ kiln validate "$T/v2.yaml" >"$T/v2.out" 2>&1
 rc=$?
 ok $([ $rc -eq 0 ]; echo $?) "a top-level debconf_selections (cloud-init's old example) is valid (exit $rc)"
 check "... accepted and ignored, as cloud-init 22.4 ignores it" grep -q "note: .*'debconf_selections' (cloud-init 22.4 reads only apt.debconf_selections" "$T/v2.out"
+printf '#cloud-config\napt:\n  sources_list: |\n    deb $MIRROR $RELEASE main\n' >"$T/v3.yaml"
+kiln validate "$T/v3.yaml" >"$T/v3.out" 2>&1
+rc=$?
+ok $([ $rc -eq 0 ]; echo $?) "sources_list without preserve_sources_list is valid (exit $rc)"
+check "... with a note on cloud-init's Debian difference" grep -q "note: kiln writes apt.sources_list; cloud-init on Debian ignores it" "$T/v3.out"
 kiln validate --keys >"$T/keys.out" 2>&1
 check "kiln validate --keys lists grub_dpkg and grub-dpkg" sh -c "grep -qw 'grub_dpkg' '$T/keys.out' && grep -qw 'grub-dpkg' '$T/keys.out'"
 done_testing

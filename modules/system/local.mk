@@ -28,8 +28,8 @@ libkiln_a_SOURCES += \
 	modules/system/validate-keys.c \
 	modules/system/system-module.c
 
-TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/phone-home.sh tests/e2e/ssh-import-id.sh tests/e2e/output.sh tests/e2e/cloud-config-keys.sh tests/e2e/apt-pipelining.sh tests/e2e/rsyslog.sh tests/e2e/random-seed.sh tests/e2e/resolv-conf.sh tests/e2e/keyboard.sh
-EXTRA_DIST += tests/e2e/output.sh tests/e2e/ssh-import-id.sh tests/e2e/phone-home.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c tests/e2e/cloud-config-keys.sh tests/e2e/apt-pipelining.sh tests/e2e/rsyslog.sh tests/e2e/random-seed.sh tests/e2e/resolv-conf.sh tests/e2e/keyboard.sh
+TESTS += tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/phone-home.sh tests/e2e/ssh-import-id.sh tests/e2e/output.sh tests/e2e/cloud-config-keys.sh tests/e2e/apt-pipelining.sh tests/e2e/rsyslog.sh tests/e2e/random-seed.sh tests/e2e/resolv-conf.sh tests/e2e/keyboard.sh tests/e2e/apt-debconf.sh
+EXTRA_DIST += tests/e2e/output.sh tests/e2e/ssh-import-id.sh tests/e2e/phone-home.sh tests/e2e/yum-repos.sh tests/e2e/apt-sources.sh tests/e2e/ca-locale.sh tests/e2e/ntp.sh tests/e2e/ssh-keys.sh tests/e2e/users-attack.sh tests/e2e/files-crash.sh tests/e2e/kill-after.c tests/e2e/cloud-config-keys.sh tests/e2e/apt-pipelining.sh tests/e2e/rsyslog.sh tests/e2e/random-seed.sh tests/e2e/resolv-conf.sh tests/e2e/keyboard.sh tests/e2e/apt-debconf.sh
 TESTS += tests/e2e/ssh-authkey-fingerprints.sh
 EXTRA_DIST += tests/e2e/ssh-authkey-fingerprints.sh
 TESTS += tests/e2e/disable-ec2-metadata.sh

@@ -19,7 +19,10 @@ int system_run_tool(const char *const *argv, const char *stdin_data) {
         return system_run_tool_env(argv, stdin_data, NULL);
 }
 
-static int run_tool(const char *const *argv, const char *stdin_data, const char *extra_env, char **ret_stdout) {
+/* ret_output: the tool's output, kept out of kiln's log; with stdout_only
+ * its stdout alone (stderr to /dev/null), and only when it succeeded. */
+static int run_tool(const char *const *argv, const char *stdin_data, const char *extra_env, char **ret_output,
+                    bool stdout_only) {
         const char *override = root_test_hook("KILN_SYSTEM_COMMAND");
         /* cloud-init runs update-locale and locale-gen with LANG, LANGUAGE
          * and LC_ALL at the default locale: all tools get that here. */
@@ -50,24 +53,29 @@ static int run_tool(const char *const *argv, const char *stdin_data, const char 
                                             .stdin_data = stdin_data,
                                             .stdin_len = stdin_data ? strlen(stdin_data) : 0,
                                             .timeout_ms = 10 * 60 * 1000,
-                                            .stderr_null = ret_stdout != NULL,
-                                            .capture_max = ret_stdout ? 65536 : 0},
+                                            .quiet = ret_output != NULL,
+                                            .stderr_null = stdout_only,
+                                            .capture_max = ret_output ? 65536 : 0},
                      &res);
         if (r < 0)
                 return r;
         r = res.exit_code == 0 ? 0 : -EIO;
-        if (r == 0 && ret_stdout)
-                *ret_stdout = TAKE_PTR(res.output);
+        if (ret_output && (r == 0 || !stdout_only))
+                *ret_output = TAKE_PTR(res.output);
         proc_result_done(&res);
         return r;
 }
 
 int system_run_tool_env(const char *const *argv, const char *stdin_data, const char *extra_env) {
-        return run_tool(argv, stdin_data, extra_env, NULL);
+        return run_tool(argv, stdin_data, extra_env, NULL, false);
+}
+
+int system_run_tool_output(const char *const *argv, const char *stdin_data, const char *extra_env, char **ret_output) {
+        return run_tool(argv, stdin_data, extra_env, ret_output, false);
 }
 
 int system_run_tool_stdout(const char *const *argv, char **ret) {
-        return run_tool(argv, NULL, NULL, ret);
+        return run_tool(argv, NULL, NULL, ret, true);
 }
 
 char *system_os_release(const char *field) {

@@ -153,7 +153,9 @@ static int system_boot(struct kiln_context *ctx) {
         result = fold(result, system_apply_random_seed(ctx, ctx->config));
         result = fold(result, system_apply_resolv_conf(ctx, ctx->config));
         result = fold(result, system_apply_keyboard(ctx, ctx->config));
-        /* Repositories before packages, as cloud-init's config stage orders them. */
+        /* Repositories before packages, as cloud-init's config stage orders them
+         * (grub-dpkg, apt-pipelining, apt-configure). */
+        result = fold(result, system_apply_grub_dpkg(ctx, ctx->config));
         result = fold(result, system_apply_apt(ctx, ctx->config));
         result = fold(result, system_apply_apt_pipelining(ctx, ctx->config));
         result = fold(result, system_apply_yum_repos(ctx, ctx->config));
@@ -245,8 +247,12 @@ static const struct config_key system_keys[] = {
         {"output", CONFIG_ANY,
          "cloud-init's output: where the scripts' output also goes (> FILE, >> FILE, | tee [-a] FILE), per stage."},
         {"apt", CONFIG_ANY,
-         "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append), primary/security uri "
-         "(Debian/Ubuntu)."},
+         "cloud-init's apt: proxy keys, conf, sources (key, source, filename, append; ppa: and the like through "
+         "add-apt-repository), primary/security uri, debconf_selections, add_apt_repo_match (Debian/Ubuntu)."},
+        {"grub_dpkg", CONFIG_ANY,
+         "grub-pc/install_devices (default: the disk of /boot) and grub-pc/install_devices_empty set in debconf, "
+         "once per instance (Debian/Ubuntu; on without the key; enabled: false turns it off)."},
+        {"grub-dpkg", CONFIG_ANY, "The old spelling of grub_dpkg (grub_dpkg wins when both are given)."},
         {"apt_pipelining", CONFIG_ANY,
          "Acquire::http::Pipeline-Depth: false (0) or 0-5; os, none, unchanged: apt's default (Debian/Ubuntu)."},
         {"cloud_init_modules", CONFIG_LIST, "cloud-init's module list for its init stage (see below)."},

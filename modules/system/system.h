@@ -64,6 +64,12 @@ int system_apply_apt(struct kiln_context *ctx, const json_t *config);
 /* apt_pipelining (apt.c): Acquire::http::Pipeline-Depth, as cloud-init's
  * cc_apt_pipelining (Debian/Ubuntu, per instance). */
 int system_apply_apt_pipelining(struct kiln_context *ctx, const json_t *config);
+/* grub_dpkg (apt.c): grub-pc's install device in debconf, as cloud-init's
+ * cc_grub_dpkg (Debian/Ubuntu, per instance, on by default). */
+int system_apply_grub_dpkg(struct kiln_context *ctx, const json_t *config);
+void system_validate_apt(const json_t *config, struct config_report *rep);
+/* add_apt_repo_match (a Python regex) as a POSIX ERE, or an error. */
+int system_apt_repo_regex(const char *py, char **ret, char **ret_error);
 int system_apt_dearmor(const char *armored, char **ret, size_t *ret_len);
 int system_apt_fetch_key(const char *keyid, const char *keyserver, char **ret, size_t *ret_len);
 int system_apt_render(const char *in, const json_t *params, char **ret, char **ret_error);
@@ -75,6 +81,9 @@ int system_run_tool(const char *const *argv, const char *stdin_data);
 int system_run_tool_stdout(const char *const *argv, char **ret);
 /* system_run_tool() with one more NAME=VALUE in its environment (or NULL). */
 int system_run_tool_env(const char *const *argv, const char *stdin_data, const char *extra_env);
+/* system_run_tool_env() keeping the tool's output (the last 64 KiB of
+ * stdout and stderr) out of the log, in *ret_output (when it ran). */
+int system_run_tool_output(const char *const *argv, const char *stdin_data, const char *extra_env, char **ret_output);
 /* system_run_tool(), recorded in status; a failure degrades the boot with
  * key (the config key it does) in the message. */
 int system_run_recorded(struct kiln_context *ctx, const char *key, const char *const *argv, const char *stdin_data);

@@ -53,6 +53,8 @@ static const struct rename top_keys[] = {
         {"yum_repo_dir", "yum_repo_dir"},
         {"apt", "apt"},
         {"apt_pipelining", "apt_pipelining"},
+        {"grub_dpkg", "grub_dpkg"},
+        {"grub-dpkg", "grub-dpkg"},
         {"ca_certs", "ca_certs"},
         {"ca-certs", "ca-certs"},
         {"locale", "locale"},

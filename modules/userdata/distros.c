@@ -26,7 +26,6 @@ struct gated_module {
 static const struct gated_module gated[] = {
         {"apk_configure", {"apk_repos"}, "alpine"},
         {"fan", {"fan"}, "ubuntu"},
-        {"grub_dpkg", {"grub_dpkg", "grub-dpkg"}, "ubuntu, debian"},
         {"landscape", {"landscape"}, "ubuntu"},
         {"lxd", {"lxd"}, "ubuntu"},
         {"rh_subscription", {"rh_subscription"}, "fedora, rhel"},

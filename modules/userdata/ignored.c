@@ -34,6 +34,10 @@ static const struct ignored_key ignored_keys[] = {
          * its own config, never from user-data. */
         {"network", "cloud-init never reads network configuration from user-data"},
         {"updates", "when cloud-init re-renders its network configuration; kiln leaves the network to the image"},
+        /* cloud-init's old cloud-config.txt example puts it at the top level,
+         * where 22.4 never reads it (not a v2 apt key either). */
+        {"debconf_selections",
+         "cloud-init 22.4 reads only apt.debconf_selections; at the top level it does nothing there either"},
 };
 
 const char *cloudconfig_ignored_why(const char *path) {

@@ -167,6 +167,14 @@ static int validate_file(const struct options *o) {
         print_ignored(out, origin, u.ignored);
         for (char **n = u.notes; n && *n; n++)
                 fprintf(out, "%s: note: %s\n", origin, *n);
+        /* a difference from cloud-init on Debian (docs/CONFIG.md, apt) */
+        if (json_is_object(json_object_get(u.config, "apt")) &&
+            json_object_get(json_object_get(u.config, "apt"), "sources_list") &&
+            !json_object_get(json_object_get(u.config, "apt"), "preserve_sources_list"))
+                fprintf(out,
+                        "%s: note: kiln writes apt.sources_list; cloud-init on Debian ignores it unless "
+                        "preserve_sources_list: false is given (Debian's cloud.cfg sets it true)\n",
+                        origin);
         n_errors = strv_length(u.errors) + strv_length(errors);
         if (n_errors && yaml_name(o->file) && !uo.yaml_is_config && json_object_size(u.config) == 0)
                 fprintf(out,

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -912,9 +913,6 @@ static void test_distro_gate(void) {
                 {"wireguard", "debian", NULL, "wireguard"},
                 {"lxd", "ubuntu", NULL, NULL},
                 {"fan", "debian", NULL, "fan"},
-                {"grub_dpkg", "amazon", NULL, "grub_dpkg"},
-                {"grub-dpkg", "rhel", NULL, "grub_dpkg"},
-                {"grub_dpkg", "debian", NULL, NULL},
                 {"landscape", "amazon", NULL, "landscape"},
                 {"apk_repos", "debian", NULL, "apk_configure"},
                 {"apk_repos", "alpine", NULL, NULL},
@@ -976,6 +974,67 @@ static void test_distro_gate(void) {
         (void) root_set("/nonexistent-test-root");
 }
 
+/* add_apt_repo_match: Python patterns as POSIX EREs match what Python's
+ * re.search() matches (expected values from Python 3.11). */
+static void test_apt_repo_regex(void) {
+        static const char *const strs[] = {"ppa:owner/name",
+                                           "cloud-archive:queens",
+                                           "deb http://x/ y main",
+                                           "http://x",
+                                           "1.x",
+                                           "a-z:",
+                                           "b:",
+                                           "-:x",
+                                           "foo.list",
+                                           "# ppa:x",
+                                           "deb\thttp://",
+                                           "x-y_z:1"};
+        static const struct {
+                const char *pat, *want;
+        } cases[] = {
+                {"^[\\w-]+:\\w", "110000010001"},
+                {"^deb\\s", "001000000010"},
+                {"^(ppa|cloud-archive):", "110000000000"},
+                {"[\\d]+\\.x$", "000010000000"},
+                {"^[^#\\s]+:\\S", "110100010001"},
+                {"ppa:.*?/", "100000000000"},
+                {"[a\\-z]:", "100001010101"},
+                {"\\.list$", "000000001000"},
+                {"^p{1,2}?a", "100000000000"},
+                {"a{", "000000000000"},
+                {"^(de|pp)[ab]{0,3}\\W", "101000000010"},
+                {"p{,2}a:", "100000000100"},
+        };
+        static const char *const refused[] = {"(?i)ppa", "\\bppa", "[[:alpha:]]", "ppa\\", "[abc", "\\1",
+                                              /* what would blow up glibc's regcomp() */
+                                              "w-+++", "a*+", "(a+)+", "((a)*b)*", "a{17}", "(a", "a)", "*a"};
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *ere = NULL, *err = NULL;
+                char got[ELEMENTSOF(strs) + 1] = {0};
+                regex_t re;
+                if (!ok(system_apt_repo_regex(cases[i].pat, &ere, &err) == 0 &&
+                                regcomp(&re, ere, REG_EXTENDED | REG_NOSUB) == 0,
+                        "add_apt_repo_match %s translates", cases[i].pat))
+                        continue;
+                for (size_t k = 0; k < ELEMENTSOF(strs); k++)
+                        got[k] = regexec(&re, strs[k], 0, NULL, 0) == 0 ? '1' : '0';
+                regfree(&re);
+                is_str(got, cases[i].want, "... and matches as Python's re.search() does");
+        }
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                _cleanup_free_ char *ere = NULL, *err = NULL;
+                ok(system_apt_repo_regex(refused[i], &ere, &err) == -EINVAL && err,
+                   "add_apt_repo_match %s is refused with a reason (%s)", refused[i], err ? err : "none");
+        }
+        {
+                _cleanup_free_ char *big = calloc(1, 1100), *ere = NULL, *err = NULL;
+                if (big)
+                        memset(big, 'a', 1025);
+                ok(big && system_apt_repo_regex(big, &ere, &err) == -EINVAL, "a pattern over 1024 bytes is refused");
+        }
+}
+
 int main(void) {
         (void) root_set("/nonexistent-test-root");
         test_base64();
@@ -994,5 +1053,6 @@ int main(void) {
         test_validate();
         test_jinja_differential();
         test_jinja_limits();
+        test_apt_repo_regex();
         return tap_done();
 }

@@ -13,6 +13,7 @@ libkiln_a_SOURCES += \
 	modules/system/authkey-fp.c \
 	modules/system/ec2-metadata.c \
 	modules/system/byobu.c \
+	modules/system/ansible.c \
 	modules/system/ntp.c \
 	modules/system/misc.c \
 	modules/system/phone-home.c \
@@ -33,3 +34,5 @@ TESTS += tests/e2e/disable-ec2-metadata.sh
 EXTRA_DIST += tests/e2e/disable-ec2-metadata.sh
 TESTS += tests/e2e/byobu.sh
 EXTRA_DIST += tests/e2e/byobu.sh
+TESTS += tests/e2e/ansible.sh
+EXTRA_DIST += tests/e2e/ansible.sh

@@ -156,3 +156,9 @@ bool system_is_true(const json_t *v);
 /* byobu_by_default as cloud-init 22.4's cc_byobu (byobu.c). */
 int system_byobu_command(const char *value, const char *default_user, char **ret, const char **ret_warning);
 int system_apply_byobu(struct kiln_context *ctx, const json_t *config, const json_t *users);
+
+/* ansible as cloud-init 22.4's cc_ansible (ansible.c): the problem that
+ * stops it before anything runs (a static message), NULL when none; the
+ * key applied once per instance. */
+const char *system_ansible_problem(const json_t *ansible);
+int system_apply_ansible(struct kiln_context *ctx, const json_t *config);

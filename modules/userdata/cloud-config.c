@@ -88,6 +88,7 @@ static const struct rename top_keys[] = {
         {"ssh_quiet_keygen", "ssh_quiet_keygen"},
         {"disable_ec2_metadata", "disable_ec2_metadata"},
         {"byobu_by_default", "byobu_by_default"},
+        {"ansible", "ansible"},
 };
 
 static const char *const user_keys[] = {"name",

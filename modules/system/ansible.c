@@ -154,12 +154,9 @@ const char *system_ansible_problem(const json_t *a) {
                         return "Missing required key 'pull/url'";
                 if (!truthy(json_object_get(pull, "playbook_name")))
                         return "Missing required key 'pull/playbook_name'";
-                json_object_foreach((json_t *) pull, key, v) {
-                        if (!in_list(pull_keys, key))
-                                return "ansible.pull has a key cloud-init does not know";
+                json_object_foreach((json_t *) pull, key, v)
                         if (!json_is_string(v) && !json_is_boolean(v) && !json_is_number(v))
                                 return "ansible.pull's values are strings or booleans";
-                }
                 if (!json_is_string(json_object_get(pull, "playbook_name")))
                         return "ansible.pull.playbook_name is not a string";
         }
@@ -243,6 +240,25 @@ static const char *why(char *out) {
                 line = nl ? nl + 1 : NULL;
         }
         return error ? error : last ? last : "";
+}
+
+void system_validate_ansible(const json_t *config, struct config_report *rep) {
+        const json_t *a = json_object_get(config, "ansible"), *v;
+        const char *problem, *key;
+
+        if (!truthy(a))
+                return;
+        problem = system_ansible_problem(a);
+        if (problem)
+                config_report_warning(rep, "ansible", "'ansible': %s (the boot does nothing of it)", problem);
+        /* cloud-init's schema knows these; the others go to ansible-pull all the same */
+        if (json_is_object(json_object_get(a, "pull")))
+                json_object_foreach(json_object_get(a, "pull"), key, v)
+                        if (!in_list(pull_keys, key))
+                                config_report_warning(rep, "ansible.pull",
+                                                      "'ansible.pull.%s' is not in cloud-init's schema; passed to "
+                                                      "ansible-pull as a flag all the same, as cloud-init does",
+                                                      key);
 }
 
 struct runner {

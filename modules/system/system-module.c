@@ -357,7 +357,7 @@ static const struct config_key system_keys[] = {
         {"ansible.galaxy.actions", CONFIG_LIST,
          "Commands (lists of words) run in order, such as [ansible-galaxy, collection, install, X]."},
         {"ansible.galaxy.actions[]", CONFIG_LIST, "One command as a list of words."},
-        {"ansible.pull", CONFIG_MAP,
+        {"ansible.pull", CONFIG_DICT,
          "ansible-pull --KEY[=VALUE]... PLAYBOOK: each key (_ as -) a flag in the order given; true: --KEY; false: "
          "none."},
         {"ansible.pull.url", CONFIG_STRING, "Repository URL (required): --url."},

@@ -162,3 +162,5 @@ int system_apply_byobu(struct kiln_context *ctx, const json_t *config, const jso
  * key applied once per instance. */
 const char *system_ansible_problem(const json_t *ansible);
 int system_apply_ansible(struct kiln_context *ctx, const json_t *config);
+/* Its checks for `kiln validate`: the problem, keys cloud-init's schema lacks. */
+void system_validate_ansible(const json_t *config, struct config_report *rep);

@@ -173,10 +173,5 @@ void system_validate(const json_t *config, struct config_report *rep) {
         check_packages(rep, config);
         system_validate_commands(config, rep, "bootcmd");
         system_validate_keys(config, rep);
-        if (json_is_object(json_object_get(config, "ansible")) &&
-            json_object_size(json_object_get(config, "ansible"))) {
-                const char *problem = system_ansible_problem(json_object_get(config, "ansible"));
-                if (problem)
-                        config_report_warning(rep, "ansible", "'ansible': %s (the boot does nothing of it)", problem);
-        }
+        system_validate_ansible(config, rep);
 }

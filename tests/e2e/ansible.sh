@@ -286,6 +286,17 @@ check "ansible before 2.7 with diff: refused, as cloud-init" degraded_by "does n
 check "... ansible-pull not run" test "$(grep -c . "$T/calls")" = 1
 rm -f "$T/old"
 
+# A module list without ansible: not run, as cloud-init.
+new_instance <<EOF
+#cloud-config
+cloud_final_modules: [scripts-user]
+ansible:
+  pull: {url: "$REPO", playbook_name: local.yml}
+EOF
+boot
+ok $rc "cloud_final_modules without ansible: boot exits 0"
+check "... ansible not run" test ! -e "$T/calls"
+
 # --- kiln validate: cloud-init's own examples --------------------------------
 cat >"$T/ex.yaml" <<'EOF'
 #cloud-config

@@ -205,22 +205,51 @@ const char *system_ansible_problem(const json_t *a) {
         return NULL;
 }
 
-/* A word of the command as status and messages show it: a URL's user and
- * password (https://USER:TOKEN@host/...) masked. */
-static int shown_word(struct strbuf *b, const char *w, bool space) {
-        const char *scheme = strstr(w, "://"), *at, *slash;
+/* text with the user and password of its URLs (https://USER:TOKEN@host/)
+ * masked: how commands and their output are shown (status, log). */
+static char *masked(const char *text) {
+        _cleanup_strbuf_ struct strbuf b = STRBUF_INIT;
+        const char *p = text, *scheme;
 
-        if (space && strbuf_puts(b, " ") < 0)
+        while ((scheme = strstr(p, "://"))) {
+                const char *host = scheme + 3, *end = host + strcspn(host, "/ \t'\"<>"), *at = NULL;
+                for (const char *q = host; q < end; q++)
+                        if (*q == '@')
+                                at = q;
+                if (strbuf_append(&b, p, host - p) < 0 || (at && strbuf_puts(&b, "***") < 0))
+                        return NULL;
+                p = at ? at : host;
+                if (!at && strbuf_append(&b, host, end - host) < 0)
+                        return NULL;
+                if (!at)
+                        p = end;
+        }
+        if (strbuf_puts(&b, p) < 0)
+                return NULL;
+        return strdup(b.data ? b.data : "");
+}
+
+static int shown_word(struct strbuf *b, const char *w, bool space) {
+        _cleanup_free_ char *m = masked(w);
+
+        if (!m || (space && strbuf_puts(b, " ") < 0))
                 return -ENOMEM;
-        if (!scheme)
-                return strbuf_puts(b, w);
-        at = strchr(scheme + 3, '@');
-        slash = strchr(scheme + 3, '/');
-        if (!at || (slash && slash < at))
-                return strbuf_puts(b, w);
-        if (strbuf_append(b, w, scheme + 3 - w) < 0 || strbuf_puts(b, "***") < 0)
-                return -ENOMEM;
-        return strbuf_puts(b, at);
+        return strbuf_puts(b, m);
+}
+
+/* The output into kiln's log, line by line, masked. */
+static void log_output(char *out) {
+        for (char *line = out; line && *line;) {
+                char *nl = strchr(line, '\n');
+                if (nl)
+                        *nl = 0;
+                _cleanup_free_ char *m = masked(line);
+                if (*line)
+                        log_info("ansible: %s", m ? m : "(out of memory)");
+                if (nl)
+                        *nl = '\n';
+                line = nl ? nl + 1 : NULL;
+        }
 }
 
 /* The line of a failed command's output that says why: the last of
@@ -234,7 +263,7 @@ static const char *why(char *out) {
                         *nl = 0;
                 if (*line) {
                         last = line;
-                        if (strneq(line, "ERROR!", 6) || strstr(line, " ERROR! "))
+                        if (strneq(line, "ERROR!", 6) || strstr(line, " ERROR! ") || strstr(line, "\"msg\": "))
                                 error = line;
                 }
                 line = nl ? nl + 1 : NULL;
@@ -265,6 +294,7 @@ struct runner {
         struct kiln_context *ctx;
         const char *user; /* run_user, or NULL */
         const char *config; /* ANSIBLE_CONFIG, or NULL */
+        bool probe; /* a failure is an answer: not recorded, nothing degraded */
 };
 
 /* argv run as cloud-init runs it (see the top); ret_output: the output
@@ -280,6 +310,7 @@ static int run(struct runner *rn, const char *const *argv, const char *cwd, char
         _cleanup_strv_free_ char **args = NULL;
         _cleanup_free_ char *tool = NULL;
         struct proc_result res;
+        _cleanup_free_ char *why_text = NULL;
         const char *last;
         int r = 0;
 
@@ -297,9 +328,11 @@ static int run(struct runner *rn, const char *const *argv, const char *cwd, char
                             argv[0]);
         }
         if (r >= 0 && rn->user) {
-                if ((cwd && strbuf_printf(&cmd, "cd %s && ", cwd) < 0) ||
-                    strbuf_printf(&cmd, "env PATH=$PATH %s", shown.data) < 0)
+                if ((cwd && strbuf_printf(&cmd, "cd %s && ", cwd) < 0) || strbuf_puts(&cmd, "env PATH=$PATH") < 0)
                         return -ENOMEM;
+                for (size_t i = 0; argv[i]; i++)
+                        if (strbuf_printf(&cmd, " %s", argv[i]) < 0)
+                                return -ENOMEM;
                 if (!override && !pkg_have_program("su", &tool))
                         r = -ENOENT;
                 const char *su[] = {tool ? tool : "su", "-", rn->user, "-c", cmd.data, NULL};
@@ -323,7 +356,7 @@ static int run(struct runner *rn, const char *const *argv, const char *cwd, char
                                             .log_name = "ansible",
                                             .cwd = rn->user ? NULL : cwd,
                                             .timeout_ms = ANSIBLE_TIMEOUT_MS,
-                                            .quiet = ret_output != NULL,
+                                            .quiet = true, /* logged below, masked */
                                             .capture_max = ret_output ? 1024 * 1024 : 256 * 1024},
                      &res);
         if (r < 0) {
@@ -331,10 +364,17 @@ static int run(struct runner *rn, const char *const *argv, const char *cwd, char
                             json_pack("{s:s, s:s, s:s}", "name", "ansible", "command", shown.data, "result", "failed"));
                 return FAIL(rn->ctx, "ansible: could not run %s: %s", shown.data, strerror(-r));
         }
+        if (!ret_output && !rn->probe)
+                log_output(res.output);
+        if (rn->probe && res.exit_code != 0) {
+                proc_result_done(&res);
+                return -EIO;
+        }
         kiln_record(rn->ctx, json_pack("{s:s, s:s, s:s, s:i}", "name", "ansible", "command", shown.data, "result",
                                        res.exit_code == 0 ? "ok" : "failed", "exit_code", res.exit_code));
         if (res.exit_code != 0) {
-                last = why(res.output);
+                why_text = masked(why(res.output));
+                last = why_text ? why_text : "";
                 r = FAIL(rn->ctx, "ansible: %s%s%s failed (%s %d)%s%.300s", shown.data, rn->user ? " as " : "",
                          rn->user ? rn->user : "",
                          res.timed_out ? "timed out, signal"
@@ -411,7 +451,7 @@ static int install(struct runner *rn, bool pip, const char *package) {
         if (r < 0 || installed)
                 return r;
         /* cloud-init bootstraps pip when its own python lacks it */
-        struct runner root = {.ctx = rn->ctx, .config = rn->config};
+        struct runner root = {.ctx = rn->ctx, .config = rn->config, .probe = true};
         if (run(&root, (const char *const[]){PYTHON, "-c", "import pip", NULL}, NULL, NULL) < 0 &&
             install_package(rn->ctx, "python3-pip") < 0)
                 return -EIO;

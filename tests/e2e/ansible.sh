@@ -56,6 +56,7 @@ if [ -e "$T/fake-pip" ]; then
 	case "\$*" in
 	*"pip list"*) echo "pip 23.0.1"; exit 0 ;;
 	*"pip install"*) exit 0 ;;
+	*"import pip"*) [ ! -e "$T/no-pip" ] || exit 1 ;;
 	esac
 fi
 if [ -e "$T/old" ] && [ "\$*" = "ansible-pull --version" ]; then
@@ -218,6 +219,15 @@ ansible: {install_method: pip, package_name: ansible-core}
 EOF
 boot
 check "pip without run_user: no --user" grep -qx "/usr/bin/python3 -m pip install ansible-core" "$T/calls"
+: >"$T/no-pip"
+new_instance <<EOF
+#cloud-config
+ansible: {install_method: pip, package_name: ansible-core}
+EOF
+boot
+check "pip missing for python3: python3-pip installed first, as cloud-init" grep -q "install python3-pip$" "$T/pkgcalls"
+check "... the probe itself is no failure" test "$(grep -c "import pip" "$ROOT/run/kiln/status.json")" = 0
+rm -f "$T/no-pip"
 rm -f "$T/fake-pip"
 
 # --- errors ---------------------------------------------------------------------
@@ -247,6 +257,16 @@ EOF
 boot
 check "a repository that is not there: degraded, named" degraded_by "ansible: ansible-pull --url=file://$T/no-such-repo"
 check "... the hostname still set" grep -qx after-failure "$ROOT/etc/hostname"
+
+new_instance <<EOF
+#cloud-config
+ansible:
+  pull: {url: "https://kilnuser:s3cret@127.0.0.1:1/x.git", playbook_name: local.yml}
+EOF
+boot
+check "a URL's password: ansible-pull got it" grep -q "url=https://kilnuser:s3cret@127.0.0.1:1/x.git" "$T/calls"
+check "... status names the failing pull with it masked" degraded_by "ansible-pull --url=https://***@127.0.0.1:1/x.git"
+check "... and never shows it (status, the log with ansible's output)" test "$(cat "$T/boot.log" "$ROOT/run/kiln/status.json" | grep -c s3cret)" = 0
 
 new_instance <<EOF
 #cloud-config

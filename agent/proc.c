@@ -50,7 +50,8 @@ static int spawn_setup(const struct proc_options *o, int out_fd, int in_fd, posi
         if (r == 0)
                 r = posix_spawn_file_actions_adddup2(fa, out_fd, STDOUT_FILENO);
         if (r == 0)
-                r = posix_spawn_file_actions_adddup2(fa, out_fd, STDERR_FILENO);
+                r = o->stderr_null ? posix_spawn_file_actions_addopen(fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+                                   : posix_spawn_file_actions_adddup2(fa, out_fd, STDERR_FILENO);
         if (r == 0)
                 r = posix_spawn_file_actions_addchdir_np(fa, o->cwd ? o->cwd : "/");
         return r;

@@ -21,6 +21,7 @@ struct proc_options {
         bool quiet; /* keep output out of kiln's log (still in log_path) */
         size_t capture_max; /* keep the last capture_max bytes of output; 0: 4096 */
         int tee_fd; /* > 0: output also written there (cloud-config `output`); not closed */
+        bool stderr_null; /* stderr to /dev/null: the output is stdout's alone */
 };
 
 struct proc_result {

@@ -29,7 +29,7 @@ TESTS += \
 	tests/e2e/acme-fleet.sh
 
 EXTRA_DIST += \
-	tests/local-ec2.d/pebble.sh tests/fakes/acme-faults.py tests/fakes/r53-front.py \
+	tests/local-ec2.d/pebble.sh tests/fakes/acme-faults.py tests/fakes/closing-server.py tests/fakes/r53-front.py \
 	tests/data/acme/lib.sh tests/e2e/fleet-lib.bash tests/e2e/fleet-harness.sh \
 	tests/data/acme/account-p256.key tests/data/acme/rsa2048.key tests/data/acme/ca.pem \
 	tests/data/acme/leaf-high-serial.pem tests/data/acme/leaf-low-serial.pem \

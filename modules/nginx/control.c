@@ -226,7 +226,7 @@ static int nginx_version(const char *binary, long *ret) {
 /* Asked only when a TLS server will be rendered: the directive is in no
  * other. An nginx whose -v says no version is taken to be older. */
 int nginx_has_http2_directive(const struct nginx_settings *s, const struct nginx_sites *sites) {
-        long v;
+        long v = 0;
         int r;
 
         if (!any_tls(sites))

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,42 +83,6 @@ static bool truthy(const json_t *v) {
         if (json_is_object(v))
                 return json_object_size(v) > 0;
         return true;
-}
-
-/* Python's str() of a scalar (f"--{key}={value}"); NULL for a list or map. */
-static char *py_str(const json_t *v) {
-        if (json_is_string(v))
-                return strdup(json_string_value(v));
-        if (json_is_true(v))
-                return strdup("True");
-        if (json_is_false(v))
-                return strdup("False");
-        if (json_is_null(v))
-                return strdup("None");
-        if (json_is_integer(v))
-                return strdup_printf("%lld", (long long) json_integer_value(v));
-        if (json_is_real(v)) {
-                double d = json_real_value(v);
-                char *s = NULL;
-                if (isinf(d))
-                        return strdup(d > 0 ? "inf" : "-inf");
-                if (isnan(d))
-                        return strdup("nan");
-                /* repr(): the shortest text that reads back the same */
-                for (int prec = 1; prec <= 17; prec++) {
-                        free(s);
-                        s = strdup_printf("%.*g", prec, d);
-                        if (!s || strtod(s, NULL) == d)
-                                break;
-                }
-                if (s && !strpbrk(s, ".en")) {
-                        char *t = strdup_printf("%s.0", s);
-                        free(s);
-                        s = t;
-                }
-                return s;
-        }
-        return NULL;
 }
 
 /* The checks cloud-init's validate_config() makes before anything runs,
@@ -528,7 +491,7 @@ static int push_flags(char ***args, const json_t *map, const char *const *skip, 
                 if (json_is_true(v) && true_flag)
                         flag = strdup_printf("--%s", k);
                 else {
-                        value = py_str(v);
+                        value = system_py_str(v); /* f"--{key}={value}" */
                         if (!value)
                                 return -EINVAL;
                         flag = strdup_printf("--%s=%s", k, value);

@@ -13,6 +13,9 @@ libkiln_a_SOURCES += \
 	modules/system/authkey-fp.c \
 	modules/system/ec2-metadata.c \
 	modules/system/byobu.c \
+	modules/system/cm-render.c \
+	modules/system/puppet.c \
+	modules/system/salt.c \
 	modules/system/ansible.c \
 	modules/system/ntp.c \
 	modules/system/misc.c \
@@ -34,5 +37,16 @@ TESTS += tests/e2e/disable-ec2-metadata.sh
 EXTRA_DIST += tests/e2e/disable-ec2-metadata.sh
 TESTS += tests/e2e/byobu.sh
 EXTRA_DIST += tests/e2e/byobu.sh
+
+# The configuration-management keys' Python renderers against what
+# cloud-init and PyYAML output (tests/unit/cm-gen.py made the expectations).
+check_PROGRAMS += tests/unit/test-cm
+tests_unit_test_cm_SOURCES = tests/unit/test-cm.c tests/unit/tap.h
+tests_unit_test_cm_LDADD = $(TEST_UNIT_LDADD)
+EXTRA_DIST += tests/unit/cm-gen.py
+TESTS += tests/e2e/puppet.sh tests/e2e/salt-minion.sh
+EXTRA_DIST += tests/e2e/puppet.sh tests/e2e/salt-minion.sh
+EXTRA_DIST += tests/data/fuzz/fuzz-ini/debian-puppet.conf tests/data/fuzz/fuzz-ini/odd.conf \
+	tests/data/fuzz/fuzz-ini/leak-error-then-duplicate.conf
 TESTS += tests/e2e/ansible.sh
 EXTRA_DIST += tests/e2e/ansible.sh

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "path.h"
@@ -18,7 +19,7 @@ int system_run_tool(const char *const *argv, const char *stdin_data) {
         return system_run_tool_env(argv, stdin_data, NULL);
 }
 
-int system_run_tool_env(const char *const *argv, const char *stdin_data, const char *extra_env) {
+static int run_tool(const char *const *argv, const char *stdin_data, const char *extra_env, char **ret_stdout) {
         const char *override = root_test_hook("KILN_SYSTEM_COMMAND");
         /* cloud-init runs update-locale and locale-gen with LANG, LANGUAGE
          * and LC_ALL at the default locale: all tools get that here. */
@@ -34,8 +35,9 @@ int system_run_tool_env(const char *const *argv, const char *stdin_data, const c
                 r = strv_push(&args, override);
         else if (!streq(root_get(), "/"))
                 return -EROFS;
-        else if (!pkg_have_program(argv[0], &tool))
-                return -ENOENT;
+        else if (argv[0][0] == '/' ? access(argv[0], X_OK) < 0 || !(tool = strdup(argv[0]))
+                                   : !pkg_have_program(argv[0], &tool))
+                return -ENOENT; /* an absolute path is run as it is */
         else
                 r = strv_push(&args, tool);
         for (size_t i = override ? 0 : 1; r >= 0 && argv[i]; i++)
@@ -47,13 +49,25 @@ int system_run_tool_env(const char *const *argv, const char *stdin_data, const c
                                             .log_name = argv[0],
                                             .stdin_data = stdin_data,
                                             .stdin_len = stdin_data ? strlen(stdin_data) : 0,
-                                            .timeout_ms = 10 * 60 * 1000},
+                                            .timeout_ms = 10 * 60 * 1000,
+                                            .stderr_null = ret_stdout != NULL,
+                                            .capture_max = ret_stdout ? 65536 : 0},
                      &res);
         if (r < 0)
                 return r;
         r = res.exit_code == 0 ? 0 : -EIO;
+        if (r == 0 && ret_stdout)
+                *ret_stdout = TAKE_PTR(res.output);
         proc_result_done(&res);
         return r;
+}
+
+int system_run_tool_env(const char *const *argv, const char *stdin_data, const char *extra_env) {
+        return run_tool(argv, stdin_data, extra_env, NULL);
+}
+
+int system_run_tool_stdout(const char *const *argv, char **ret) {
+        return run_tool(argv, NULL, NULL, ret);
 }
 
 char *system_os_release(const char *field) {

@@ -168,8 +168,11 @@ static int system_boot(struct kiln_context *ctx) {
         if (ctx->power_now)
                 return result;
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
-        /* cloud-init's final stage: after the deferred files, before the user's scripts. */
+        /* cloud-init's final stage: after write-files-deferred, before the scripts
+         * (puppet, chef, ansible, mcollective, salt_minion in upstream's cloud.cfg). */
+        result = fold(result, system_apply_puppet(ctx, ctx->config));
         result = fold(result, system_apply_ansible(ctx, ctx->config));
+        result = fold(result, system_apply_salt_minion(ctx, ctx->config));
         /* cloud-init's final stage prints these; the keys are all in place by now. */
         result = fold(result, system_authkey_fingerprints(ctx, ctx->config, json_object_get(users_plan, "users")));
         return result;
@@ -342,6 +345,42 @@ static const struct config_key system_keys[] = {
         {"byobu_by_default", CONFIG_ANY,
          "user, system, enable-user, enable-system, enable, disable-user, disable-system, disable (cloud-init's "
          "cc_byobu; byobu is not installed)."},
+        {"puppet", CONFIG_MAP, "cloud-init's puppet: installed, configured and started once per instance."},
+        {"puppet.install", CONFIG_BOOL, "Install puppet (default true; the package is installed even if present)."},
+        {"puppet.version", CONFIG_ANY, "Package version: package_name=version (Python's str() of a number)."},
+        {"puppet.install_type", CONFIG_STRING,
+         "packages (default: the distribution's package) or aio (puppetlabs' install script from aio_install_url)."},
+        {"puppet.collection", CONFIG_STRING, "aio only: the release stream (puppet, puppet7...): the script's -c."},
+        {"puppet.aio_install_url", CONFIG_STRING,
+         "aio only: the install script's URL (default puppetlabs' install.sh on GitHub)."},
+        {"puppet.cleanup", CONFIG_BOOL, "aio only: remove the puppetlabs repository after installing (default true)."},
+        {"puppet.package_name", CONFIG_STRING, "packages only: the package (default puppet)."},
+        {"puppet.conf_file", CONFIG_STRING, "puppet.conf (default: `puppet config print config`)."},
+        {"puppet.ssl_dir", CONFIG_STRING, "The SSL directory (default: `puppet config print ssldir`)."},
+        {"puppet.csr_attributes_path", CONFIG_STRING,
+         "csr_attributes.yaml (default: `puppet config print csr_attributes`)."},
+        {"puppet.conf", CONFIG_DICT,
+         "Sections (main, server, agent, user...) of options merged into puppet.conf (old one kept as .old); "
+         "certname's %f: the fqdn, %i: the instance id; ca_cert: the CA's PEM, to <ssl_dir>/certs/ca.pem."},
+        {"puppet.csr_attributes", CONFIG_DICT,
+         "custom_attributes and extension_requests, written as YAML to csr_attributes_path."},
+        {"puppet.exec", CONFIG_BOOL, "Run `puppet agent` once (default false)."},
+        {"puppet.exec_args", CONFIG_STRING_OR_LIST,
+         "Its arguments: a list, or a string split at spaces (default --test)."},
+        {"puppet.start_service", CONFIG_BOOL,
+         "Enable puppet at boot (START=yes in /etc/default/puppet, or systemctl enable) and start it (default true)."},
+        {"salt_minion", CONFIG_MAP,
+         "cloud-init's salt_minion: the package installed, minion config, grains and key pair written, the service "
+         "restarted, once per instance."},
+        {"salt_minion.pkg_name", CONFIG_STRING, "The package (default salt-minion; not in Debian 12)."},
+        {"salt_minion.service_name", CONFIG_STRING, "The service restarted (default salt-minion)."},
+        {"salt_minion.config_dir", CONFIG_STRING, "Where minion and grains go (default /etc/salt)."},
+        {"salt_minion.conf", CONFIG_DICT, "The minion config, written as YAML to <config_dir>/minion."},
+        {"salt_minion.grains", CONFIG_DICT, "Grains, written as YAML to <config_dir>/grains."},
+        {"salt_minion.public_key", CONFIG_STRING, "minion.pub (with private_key) in pki_dir."},
+        {"salt_minion.private_key", CONFIG_STRING, "minion.pem (0600; with public_key) in pki_dir."},
+        {"salt_minion.pki_dir", CONFIG_STRING,
+         "Where the key pair goes (default <config_dir>/pki/minion if a directory, else <config_dir>/pki)."},
         {"ansible", CONFIG_MAP,
          "cloud-init's ansible, once per instance: ansible installed, then galaxy actions, ansible-pull, "
          "setup_controller."},

@@ -71,6 +71,8 @@ int system_apt_render(const char *in, const json_t *params, char **ret, char **r
 /* A system tool run as cloud-init runs it (run.c); under --root only the
  * KILN_SYSTEM_COMMAND test hook is run, with argv after it (-EROFS without). */
 int system_run_tool(const char *const *argv, const char *stdin_data);
+/* system_run_tool(), its stdout (at most 64 KiB; stderr dropped) in *ret. */
+int system_run_tool_stdout(const char *const *argv, char **ret);
 /* system_run_tool() with one more NAME=VALUE in its environment (or NULL). */
 int system_run_tool_env(const char *const *argv, const char *stdin_data, const char *extra_env);
 /* system_run_tool(), recorded in status; a failure degrades the boot with
@@ -157,6 +159,29 @@ bool system_is_true(const json_t *v);
 int system_byobu_command(const char *value, const char *default_user, char **ret, const char **ret_warning);
 int system_apply_byobu(struct kiln_context *ctx, const json_t *config, const json_t *users);
 
+/* Python as cloud-init uses it for the configuration-management keys
+ * (cm-render.c): str() of a scalar (NULL for a list or mapping), repr() of
+ * a float; ConfigParser's INI as cloud-init reads it (lines lstripped,
+ * comments dropped, strict: a repeated section or option is an error) into
+ * {"defaults": {...}, "sections": {name: {option: value}}}, set() as
+ * cloud-init's DefaultingConfigParser does (-ENOENT: NoSectionError), and
+ * written back; yaml.dump(v, default_flow_style=False), or with
+ * cloudinit_dumps as cloud-init's safeyaml.dumps() (indent 4, "---" and
+ * "..."). */
+#define SYSTEM_INI_MAX (4u << 20)
+char *system_py_str(const json_t *v);
+char *system_py_float(double d);
+int system_ini_parse(const char *text, size_t len, json_t **ret, char **ret_error);
+int system_ini_set(json_t *ini, const char *section, const char *option, const char *value);
+char *system_ini_render(const json_t *ini);
+int system_yaml_dump(const json_t *v, bool cloudinit_dumps, char **ret);
+/* puppet (puppet.c), as cloud-init 22.4's cc_puppet; socket.getfqdn(). */
+int system_apply_puppet(struct kiln_context *ctx, const json_t *config);
+char *system_getfqdn(void);
+/* salt_minion (salt.c), as cloud-init 22.4's cc_salt_minion on Linux. */
+int system_apply_salt_minion(struct kiln_context *ctx, const json_t *config);
+/* Checks of puppet and salt_minion (puppet.c) that their types do not cover. */
+void system_validate_cm(const json_t *config, struct config_report *rep);
 /* ansible as cloud-init 22.4's cc_ansible (ansible.c): the problem that
  * stops it before anything runs (a static message), NULL when none; the
  * key applied once per instance. */

@@ -173,5 +173,6 @@ void system_validate(const json_t *config, struct config_report *rep) {
         check_packages(rep, config);
         system_validate_commands(config, rep, "bootcmd");
         system_validate_keys(config, rep);
+        system_validate_cm(config, rep);
         system_validate_ansible(config, rep);
 }

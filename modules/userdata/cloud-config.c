@@ -88,6 +88,8 @@ static const struct rename top_keys[] = {
         {"ssh_quiet_keygen", "ssh_quiet_keygen"},
         {"disable_ec2_metadata", "disable_ec2_metadata"},
         {"byobu_by_default", "byobu_by_default"},
+        {"puppet", "puppet"},
+        {"salt_minion", "salt_minion"},
         {"ansible", "ansible"},
 };
 

@@ -252,29 +252,25 @@ static bool tok_op(const struct tok *t, const char *s) {
         return tok_is(t, T_OP, s);
 }
 
-/* Takes the next token when it is op s. */
-static int accept_op(struct parser *p, const char *s, bool *ret) {
+/* Takes the next token when it is of type and spells s. */
+static int accept_tok(struct parser *p, enum tok_type type, const char *s, bool *ret) {
         struct tok t;
         int r = peek_tok(p, &t);
 
         if (r < 0)
                 return r;
-        *ret = tok_op(&t, s);
+        *ret = tok_is(&t, type, s);
         if (*ret)
                 p->has_peeked = false;
         return 0;
 }
 
-static int accept_name(struct parser *p, const char *s, bool *ret) {
-        struct tok t;
-        int r = peek_tok(p, &t);
+static int accept_op(struct parser *p, const char *s, bool *ret) {
+        return accept_tok(p, T_OP, s, ret);
+}
 
-        if (r < 0)
-                return r;
-        *ret = tok_name(&t, s);
-        if (*ret)
-                p->has_peeked = false;
-        return 0;
+static int accept_name(struct parser *p, const char *s, bool *ret) {
+        return accept_tok(p, T_NAME, s, ret);
 }
 
 static int expect_op(struct parser *p, const char *s) {
@@ -528,7 +524,7 @@ static struct expr *parse_postfix(struct parser *p, unsigned depth) {
         return NULL;
 }
 
-static struct expr *parse_unary(struct parser *p, unsigned depth);
+static struct expr *parse_prefix(struct parser *p, unsigned depth, bool logical);
 
 /* postfix, then | filter(args) and is [not] test. */
 static struct expr *parse_filtered(struct parser *p, unsigned depth) {
@@ -569,30 +565,34 @@ static struct expr *parse_filtered(struct parser *p, unsigned depth) {
         return NULL;
 }
 
-static struct expr *parse_unary(struct parser *p, unsigned depth) {
-        bool minus;
+static struct expr *parse_compare(struct parser *p, unsigned depth);
+
+/* A prefix operator, then what it binds tighter than: "not" (logical)
+ * before a comparison, or "-" before a filtered value. */
+static struct expr *parse_prefix(struct parser *p, unsigned depth, bool logical) {
+        bool found;
         struct tok t;
 
         if (depth > MAX_DEPTH) {
                 parser_fail(p, p->line, p->col, "expression nested too deep (more than %d levels)", MAX_DEPTH);
                 return NULL;
         }
-        if (peek_tok(p, &t) < 0 || accept_op(p, "-", &minus) < 0)
+        if (peek_tok(p, &t) < 0 || (logical ? accept_name(p, "not", &found) : accept_op(p, "-", &found)) < 0)
                 return NULL;
-        if (minus) {
-                struct expr *e = expr_new(p, E_NEG, &t);
-                if (e && !(e->a = parse_unary(p, depth + 1))) {
+        if (found) {
+                struct expr *e = expr_new(p, logical ? E_NOT : E_NEG, &t);
+                if (e && !(e->a = parse_prefix(p, depth + 1, logical))) {
                         expr_free(e);
                         return NULL;
                 }
                 return e;
         }
-        return parse_filtered(p, depth);
+        return logical ? parse_compare(p, depth) : parse_filtered(p, depth);
 }
 
 /* + - ~ (jinja: ~ and +/- at about the same level, left to right). */
 static struct expr *parse_arith(struct parser *p, unsigned depth) {
-        struct expr *e = parse_unary(p, depth);
+        struct expr *e = parse_prefix(p, depth, false);
 
         while (e) {
                 struct tok t;
@@ -614,7 +614,7 @@ static struct expr *parse_arith(struct parser *p, unsigned depth) {
                         break;
                 o->a = e;
                 e = o;
-                if (!(o->b = parse_unary(p, depth + 1)))
+                if (!(o->b = parse_prefix(p, depth + 1, false)))
                         break;
         }
         expr_free(e);
@@ -667,29 +667,8 @@ static struct expr *parse_compare(struct parser *p, unsigned depth) {
         return NULL;
 }
 
-static struct expr *parse_not(struct parser *p, unsigned depth) {
-        struct tok t;
-        bool not ;
-
-        if (depth > MAX_DEPTH) {
-                parser_fail(p, p->line, p->col, "expression nested too deep (more than %d levels)", MAX_DEPTH);
-                return NULL;
-        }
-        if (peek_tok(p, &t) < 0 || accept_name(p, "not", &not ) < 0)
-                return NULL;
-        if (not ) {
-                struct expr *e = expr_new(p, E_NOT, &t);
-                if (e && !(e->a = parse_not(p, depth + 1))) {
-                        expr_free(e);
-                        return NULL;
-                }
-                return e;
-        }
-        return parse_compare(p, depth);
-}
-
 static struct expr *parse_logic(struct parser *p, unsigned depth, bool or) {
-        struct expr *e = or ? parse_logic(p, depth + 1, false) : parse_not(p, depth + 1);
+        struct expr *e = or ? parse_logic(p, depth + 1, false) : parse_prefix(p, depth + 1, true);
 
         while (e) {
                 struct tok t;
@@ -704,7 +683,7 @@ static struct expr *parse_logic(struct parser *p, unsigned depth, bool or) {
                         break;
                 o->a = e;
                 e = o;
-                if (!(o->b = or ? parse_logic(p, depth + 1, false) : parse_not(p, depth + 1)))
+                if (!(o->b = or ? parse_logic(p, depth + 1, false) : parse_prefix(p, depth + 1, true)))
                         break;
         }
         expr_free(e);

@@ -11,21 +11,7 @@
 
 SITES=20
 # The CA: accepts each connection and closes it at once, counting them.
-$PYTHON -c '
-import os, socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(64)
-open(sys.argv[1] + ".tmp", "w").write("%d\n" % s.getsockname()[1])
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-n = 0
-while True:
-    c, _ = s.accept()
-    c.close()
-    n += 1
-    open(sys.argv[2] + ".tmp", "w").write("%d\n" % n)
-    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-' "$T/ca.port" "$T/ca.count" &
+$PYTHON "$top_srcdir/tests/fakes/closing-server.py" "$T/ca.port" "$T/ca.count" &
 track $!
 for _ in $(seq 100); do [ -s "$T/ca.port" ] && break; sleep 0.05; done
 CA_PORT=$(cat "$T/ca.port")

@@ -19,12 +19,7 @@ sites:
   - name: app
     domains: [app.test]
     upstream: http://127.0.0.1:$UPSTREAM_PORT
-metrics:
-  namespace: Fleet
-  interval: 3600
-  timeout: 2
-  endpoint: $LOCAL_EC2_CLOUDWATCH
-  collect: []
+$(lc_metrics_yaml)
 lifecycle:
   launch_hook: launch
   terminate_hook: drain

@@ -53,6 +53,19 @@ for line in open(sys.argv[1]):
         n += 1
 print(n)' "$ASG_LOG" "$@"; }
 
+# The metrics settings every lifecycle test uses: the fake CloudWatch, no
+# collectors, no push of its own (the spool is flushed by the drain).
+lc_metrics_yaml() {
+	cat <<EOY
+metrics:
+  namespace: Fleet
+  interval: 3600
+  timeout: 2
+  endpoint: $LOCAL_EC2_CLOUDWATCH
+  collect: []
+EOY
+}
+
 nginx_up() { curl -s -o /dev/null -m 2 "http://127.0.0.1:$LOCAL_EC2_HTTP_PORT/"; }
 calls_at_least() { [ "$(asg_calls "$1" "$2")" -ge "$3" ]; }
 nginx_down() { ! nginx_up; }

@@ -11,21 +11,7 @@
 trap 'stop_daemon KILL; cleanup' EXIT
 
 # The CA: takes each connection and closes it, counting them.
-$PYTHON -c '
-import os, socket, sys
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-s.listen(64)
-open(sys.argv[1] + ".tmp", "w").write("%d\n" % s.getsockname()[1])
-os.rename(sys.argv[1] + ".tmp", sys.argv[1])
-n = 0
-while True:
-    c, _ = s.accept()
-    c.close()
-    n += 1
-    open(sys.argv[2] + ".tmp", "w").write("%d\n" % n)
-    os.rename(sys.argv[2] + ".tmp", sys.argv[2])
-' "$T/ca.port" "$T/ca.count" &
+$PYTHON "$top_srcdir/tests/fakes/closing-server.py" "$T/ca.port" "$T/ca.count" &
 track $!
 for _ in $(seq 100); do [ -s "$T/ca.port" ] && break; sleep 0.05; done
 CA_PORT=$(cat "$T/ca.port")
@@ -50,12 +36,7 @@ sites:
     domains: [app.test]
     tls: acme
     upstream: http://127.0.0.1:$UPSTREAM_PORT
-metrics:
-  namespace: Fleet
-  interval: 3600
-  timeout: 2
-  endpoint: $LOCAL_EC2_CLOUDWATCH
-  collect: []
+$(lc_metrics_yaml)
 lifecycle:
   launch_hook: launch
   poll_interval: 1

@@ -18,12 +18,7 @@ sites:
   - name: app
     domains: [app.test]
     upstream: http://127.0.0.1:$UPSTREAM_PORT
-metrics:
-  namespace: Fleet
-  interval: 3600
-  timeout: 2
-  endpoint: $LOCAL_EC2_CLOUDWATCH
-  collect: []
+$(lc_metrics_yaml)
 lifecycle:
   poll_interval: ${KILN_TEST_POLL:-5}
   on_interruption:

@@ -16,7 +16,7 @@ TARGETS="fuzz-mime fuzz-yaml-config fuzz-cloud-config fuzz-metrics"
 TARGETS="$TARGETS fuzz-http-plain fuzz-retry-after"
 TARGETS="$TARGETS fuzz-spool-queue fuzz-credentials fuzz-times fuzz-collect"
 TARGETS="$TARGETS fuzz-nginx-render fuzz-nginx-include fuzz-jinja"
-TARGETS="$TARGETS fuzz-aws-xml fuzz-route53 fuzz-s3"
+TARGETS="$TARGETS fuzz-aws-xml fuzz-route53 fuzz-s3 fuzz-ini"
 n=0
 
 tap() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi; }

@@ -16,6 +16,7 @@ libkiln_a_SOURCES += \
 	modules/system/cm-render.c \
 	modules/system/puppet.c \
 	modules/system/salt.c \
+	modules/system/ansible.c \
 	modules/system/ntp.c \
 	modules/system/misc.c \
 	modules/system/phone-home.c \
@@ -47,3 +48,5 @@ TESTS += tests/e2e/puppet.sh tests/e2e/salt-minion.sh
 EXTRA_DIST += tests/e2e/puppet.sh tests/e2e/salt-minion.sh
 EXTRA_DIST += tests/data/fuzz/fuzz-ini/debian-puppet.conf tests/data/fuzz/fuzz-ini/odd.conf \
 	tests/data/fuzz/fuzz-ini/leak-error-then-duplicate.conf
+TESTS += tests/e2e/ansible.sh
+EXTRA_DIST += tests/e2e/ansible.sh

@@ -170,8 +170,10 @@ static int system_boot(struct kiln_context *ctx) {
         if (ctx->power_now)
                 return result;
         result = fold(result, apply_files(ctx, json_object_get(plan, "write_files"), true));
-        /* cloud-init's final stage: after write-files-deferred, before the scripts. */
+        /* cloud-init's final stage: after write-files-deferred, before the scripts
+         * (puppet, chef, ansible, mcollective, salt_minion in upstream's cloud.cfg). */
         result = fold(result, system_apply_puppet(ctx, ctx->config));
+        result = fold(result, system_apply_ansible(ctx, ctx->config));
         result = fold(result, system_apply_salt_minion(ctx, ctx->config));
         /* cloud-init's final stage prints these; the keys are all in place by now. */
         result = fold(result, system_authkey_fingerprints(ctx, ctx->config, json_object_get(users_plan, "users")));
@@ -385,6 +387,54 @@ static const struct config_key system_keys[] = {
         {"salt_minion.private_key", CONFIG_STRING, "minion.pem (0600; with public_key) in pki_dir."},
         {"salt_minion.pki_dir", CONFIG_STRING,
          "Where the key pair goes (default <config_dir>/pki/minion if a directory, else <config_dir>/pki)."},
+        {"ansible", CONFIG_MAP,
+         "cloud-init's ansible, once per instance: ansible installed, then galaxy actions, ansible-pull, "
+         "setup_controller."},
+        {"ansible.install_method", CONFIG_STRING,
+         "distro (default: the package through the package manager) or pip (python3 -m pip install)."},
+        {"ansible.package_name", CONFIG_STRING,
+         "The package (default ansible; ansible-core is smaller), unless an ansible program is there."},
+        {"ansible.run_user", CONFIG_STRING,
+         "User the commands (and pip, with --user) run as, through su - USER -c (default root)."},
+        {"ansible.ansible_config", CONFIG_STRING,
+         "ANSIBLE_CONFIG for the commands (lost through su - with run_user, as in cloud-init)."},
+        {"ansible.galaxy", CONFIG_MAP, "ansible-galaxy commands."},
+        {"ansible.galaxy.actions", CONFIG_LIST,
+         "Commands (lists of words) run in order, such as [ansible-galaxy, collection, install, X]."},
+        {"ansible.galaxy.actions[]", CONFIG_LIST, "One command as a list of words."},
+        {"ansible.pull", CONFIG_DICT,
+         "ansible-pull --KEY[=VALUE]... PLAYBOOK: each key (_ as -) a flag in the order given; true: --KEY; false: "
+         "none."},
+        {"ansible.pull.url", CONFIG_STRING, "Repository URL (required): --url."},
+        {"ansible.pull.playbook_name", CONFIG_STRING, "Playbook to run (required), the last argument."},
+        {"ansible.pull.accept_host_key", CONFIG_BOOL, "--accept-host-key."},
+        {"ansible.pull.clean", CONFIG_BOOL, "--clean."},
+        {"ansible.pull.full", CONFIG_BOOL, "--full."},
+        {"ansible.pull.diff", CONFIG_BOOL, "--diff (refused with ansible before 2.7, as cloud-init)."},
+        {"ansible.pull.ssh_common_args", CONFIG_ANY, "--ssh-common-args=VALUE."},
+        {"ansible.pull.scp_extra_args", CONFIG_ANY, "--scp-extra-args=VALUE."},
+        {"ansible.pull.sftp_extra_args", CONFIG_ANY, "--sftp-extra-args=VALUE."},
+        {"ansible.pull.private_key", CONFIG_ANY, "--private-key=VALUE."},
+        {"ansible.pull.checkout", CONFIG_ANY, "--checkout=VALUE (branch, tag or commit)."},
+        {"ansible.pull.module_path", CONFIG_ANY, "--module-path=VALUE."},
+        {"ansible.pull.timeout", CONFIG_ANY, "--timeout=VALUE."},
+        {"ansible.pull.connection", CONFIG_ANY, "--connection=VALUE."},
+        {"ansible.pull.vault_id", CONFIG_ANY, "--vault-id=VALUE."},
+        {"ansible.pull.vault_password_file", CONFIG_ANY, "--vault-password-file=VALUE."},
+        {"ansible.pull.module_name", CONFIG_ANY, "--module-name=VALUE."},
+        {"ansible.pull.sleep", CONFIG_ANY, "--sleep=VALUE."},
+        {"ansible.pull.tags", CONFIG_ANY, "--tags=VALUE."},
+        {"ansible.pull.skip_tags", CONFIG_ANY, "--skip-tags=VALUE."},
+        {"ansible.setup_controller", CONFIG_MAP,
+         "Repositories cloned, then playbooks run (repositories or run_ansible required)."},
+        {"ansible.setup_controller.repositories", CONFIG_LIST, "git clone SOURCE PATH for each, in order."},
+        {"ansible.setup_controller.repositories[]", CONFIG_MAP, "One repository."},
+        {"ansible.setup_controller.repositories[].source", CONFIG_STRING, "What git clones (required)."},
+        {"ansible.setup_controller.repositories[].path", CONFIG_STRING, "Where (required)."},
+        {"ansible.setup_controller.run_ansible", CONFIG_LIST, "ansible-playbook runs, in order."},
+        {"ansible.setup_controller.run_ansible[]", CONFIG_DICT,
+         "playbook_dir (the directory it runs in) and playbook_name (required); every other key KEY: VALUE is "
+         "--KEY=VALUE (_ as -; false: none; true: --KEY=True, as cloud-init)."},
         {},
 };
 

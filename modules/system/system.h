@@ -191,3 +191,10 @@ char *system_getfqdn(void);
 int system_apply_salt_minion(struct kiln_context *ctx, const json_t *config);
 /* Checks of puppet and salt_minion (puppet.c) that their types do not cover. */
 void system_validate_cm(const json_t *config, struct config_report *rep);
+/* ansible as cloud-init 22.4's cc_ansible (ansible.c): the problem that
+ * stops it before anything runs (a static message), NULL when none; the
+ * key applied once per instance. */
+const char *system_ansible_problem(const json_t *ansible);
+int system_apply_ansible(struct kiln_context *ctx, const json_t *config);
+/* Its checks for `kiln validate`: the problem, keys cloud-init's schema lacks. */
+void system_validate_ansible(const json_t *config, struct config_report *rep);

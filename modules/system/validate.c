@@ -175,4 +175,5 @@ void system_validate(const json_t *config, struct config_report *rep) {
         system_validate_keys(config, rep);
         system_validate_cm(config, rep);
         system_validate_apt(config, rep);
+        system_validate_ansible(config, rep);
 }

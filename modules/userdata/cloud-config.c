@@ -93,6 +93,7 @@ static const struct rename top_keys[] = {
         {"byobu_by_default", "byobu_by_default"},
         {"puppet", "puppet"},
         {"salt_minion", "salt_minion"},
+        {"ansible", "ansible"},
 };
 
 static const char *const user_keys[] = {"name",

@@ -60,6 +60,7 @@ static const struct ci_module modules[] = {
          "once-per-instance",
          {"packages", "package_update", "package_upgrade", "package_reboot_if_required"}},
         {"write_files_deferred", FINAL, "once-per-instance", {}}, /* write_files items with defer */
+        {"ansible", FINAL, "once-per-instance", {"ansible"}}, /* upstream's cloud.cfg; Debian 12's lacks it */
         {"scripts_per_once", FINAL, "once", {}},
         {"scripts_per_boot", FINAL, "always", {}},
         {"scripts_per_instance", FINAL, "once-per-instance", {}},

@@ -606,27 +606,18 @@ static int apply(struct kiln_context *ctx, const json_t *a) {
         return 0;
 }
 
+static int apply_ansible(struct kiln_context *ctx, const json_t *a) {
+        int r = apply(ctx, a);
+
+        if (r == -ENOMEM)
+                return kiln_fail(ctx, r, "Out of memory doing ansible.");
+        if (r == -EINVAL)
+                return kiln_degrade(ctx, "ansible: a flag's value is a list or a mapping");
+        return r != 0 ? KILN_DEGRADED : 0;
+}
+
 int system_apply_ansible(struct kiln_context *ctx, const json_t *config) {
         const json_t *a = json_object_get(config, "ansible");
-        int r, result;
 
-        if (!truthy(a))
-                return 0;
-        r = state_should_run(ctx, FREQ_INSTANCE, MARKER);
-        if (r < 0)
-                return kiln_fail(ctx, r, "Not doing ansible: %s", strerror(-r));
-        if (r == 0) {
-                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", "ansible", "result", "skipped", "frequency",
-                                           "per-instance"));
-                return 0;
-        }
-        result = apply(ctx, a);
-        if (result == -ENOMEM)
-                result = kiln_fail(ctx, result, "Out of memory doing ansible.");
-        else if (result == -EINVAL)
-                result = kiln_degrade(ctx, "ansible: a flag's value is a list or a mapping");
-        else if (result != 0)
-                result = KILN_DEGRADED;
-        r = state_mark_done(ctx, FREQ_INSTANCE, MARKER);
-        return r < 0 ? kiln_fail(ctx, r, "Failed to record that ansible was applied: %s", strerror(-r)) : result;
+        return truthy(a) ? system_apply_once(ctx, MARKER, a, apply_ansible) : 0;
 }

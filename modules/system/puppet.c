@@ -625,24 +625,18 @@ static int puppet(struct kiln_context *ctx, const json_t *pc) {
         return 0;
 }
 
+static int apply_puppet(struct kiln_context *ctx, const json_t *pc) {
+        int r = json_is_object(pc) ? puppet(ctx, pc)
+                                   : kiln_degrade(ctx, "puppet: not a mapping (cloud-init fails on it too)");
+        if (r == 0)
+                kiln_record(ctx, json_pack("{s:s, s:s}", "name", "puppet", "result", "ok"));
+        return r;
+}
+
 int system_apply_puppet(struct kiln_context *ctx, const json_t *config) {
         const json_t *pc = json_object_get(config, "puppet");
-        int r, result;
 
-        if (!pc)
-                return 0;
-        r = state_should_run(ctx, FREQ_INSTANCE, MARKER);
-        if (r < 0)
-                return kiln_fail(ctx, r, "Not doing puppet: %s", strerror(-r));
-        if (r == 0)
-                return 0;
-        result = json_is_object(pc) ? puppet(ctx, pc)
-                                    : kiln_degrade(ctx, "puppet: not a mapping (cloud-init fails on it too)");
-        if (result == 0)
-                kiln_record(ctx, json_pack("{s:s, s:s}", "name", "puppet", "result", "ok"));
-        /* cloud-init's semaphore is taken before the module runs: once, even when it failed. */
-        r = state_mark_done(ctx, FREQ_INSTANCE, MARKER);
-        return r < 0 ? kiln_fail(ctx, r, "Failed to record that puppet ran: %s", strerror(-r)) : result;
+        return pc ? system_apply_once(ctx, MARKER, pc, apply_puppet) : 0;
 }
 
 void system_validate_cm(const json_t *config, struct config_report *rep) {

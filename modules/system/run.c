@@ -7,6 +7,7 @@
 #include "path.h"
 #include "pkg.h"
 #include "proc.h"
+#include "state.h"
 #include "strbuf.h"
 #include "system/system.h"
 
@@ -76,6 +77,22 @@ int system_run_tool_output(const char *const *argv, const char *stdin_data, cons
 
 int system_run_tool_stdout(const char *const *argv, char **ret) {
         return run_tool(argv, NULL, NULL, ret, true);
+}
+
+int system_apply_once(struct kiln_context *ctx, const char *key, const json_t *cfg,
+                      int (*apply)(struct kiln_context *ctx, const json_t *cfg)) {
+        int r = state_should_run(ctx, FREQ_INSTANCE, key), result;
+
+        if (r < 0)
+                return kiln_fail(ctx, r, "Not doing %s: %s", key, strerror(-r));
+        if (r == 0) {
+                kiln_record(ctx, json_pack("{s:s, s:s, s:s}", "name", key, "result", "skipped", "frequency",
+                                           "per-instance"));
+                return 0;
+        }
+        result = apply(ctx, cfg);
+        r = state_mark_done(ctx, FREQ_INSTANCE, key);
+        return r < 0 ? kiln_fail(ctx, r, "Failed to record that %s ran: %s", key, strerror(-r)) : result;
 }
 
 char *system_os_release(const char *field) {

@@ -162,22 +162,16 @@ static int salt(struct kiln_context *ctx, const json_t *s) {
         return system_run_recorded(ctx, "salt_minion", (const char *const[]){"service", srv, "restart", NULL}, NULL);
 }
 
+static int apply_salt(struct kiln_context *ctx, const json_t *s) {
+        int r = json_is_object(s) ? salt(ctx, s)
+                                  : kiln_degrade(ctx, "salt_minion: not a mapping (cloud-init fails on it too)");
+        if (r == 0)
+                kiln_record(ctx, json_pack("{s:s, s:s}", "name", "salt_minion", "result", "ok"));
+        return r;
+}
+
 int system_apply_salt_minion(struct kiln_context *ctx, const json_t *config) {
         const json_t *s = json_object_get(config, "salt_minion");
-        int r, result;
 
-        if (!s)
-                return 0;
-        r = state_should_run(ctx, FREQ_INSTANCE, MARKER);
-        if (r < 0)
-                return kiln_fail(ctx, r, "Not doing salt_minion: %s", strerror(-r));
-        if (r == 0)
-                return 0;
-        result = json_is_object(s) ? salt(ctx, s)
-                                   : kiln_degrade(ctx, "salt_minion: not a mapping (cloud-init fails on it too)");
-        if (result == 0)
-                kiln_record(ctx, json_pack("{s:s, s:s}", "name", "salt_minion", "result", "ok"));
-        /* cloud-init's semaphore is taken before the module runs: once, even when it failed. */
-        r = state_mark_done(ctx, FREQ_INSTANCE, MARKER);
-        return r < 0 ? kiln_fail(ctx, r, "Failed to record that salt_minion ran: %s", strerror(-r)) : result;
+        return s ? system_apply_once(ctx, MARKER, s, apply_salt) : 0;
 }

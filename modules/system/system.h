@@ -87,6 +87,12 @@ int system_run_tool_output(const char *const *argv, const char *stdin_data, cons
 /* system_run_tool(), recorded in status; a failure degrades the boot with
  * key (the config key it does) in the message. */
 int system_run_recorded(struct kiln_context *ctx, const char *key, const char *const *argv, const char *stdin_data);
+/* A key whose cloud-init module runs once per instance with its semaphore
+ * taken before it runs, so once even when it fails (puppet, salt_minion,
+ * ansible): apply(ctx, cfg) at most once per instance, recorded "skipped"
+ * after that; returns apply()'s result. */
+int system_apply_once(struct kiln_context *ctx, const char *key, const json_t *cfg,
+                      int (*apply)(struct kiln_context *ctx, const json_t *cfg));
 /* A field of the root's /etc/os-release (ID, VERSION_CODENAME...), unquoted;
  * NULL when absent. */
 char *system_os_release(const char *field);

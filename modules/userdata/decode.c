@@ -346,16 +346,6 @@ static int add_part(struct decoder *d, const struct blob *b, const char *type, c
         return 0;
 }
 
-/* A script part, unless it is for another launch index. */
-static int add_script(struct decoder *d, const struct blob *b, const char *type, const char *filename,
-                      enum frequency freq) {
-        int r = launch_index_skip(d, b, NULL);
-
-        if (r != 0)
-                return r < 0 ? r : 0;
-        return add_part(d, b, type, filename, freq);
-}
-
 static int merge_config(struct decoder *d, json_t *cfg, const json_t *positions) {
         int r = config_merge(d->u->config, cfg);
         if (r >= 0 && positions)
@@ -600,12 +590,24 @@ static int decode_includes(struct decoder *d, const struct blob *b, unsigned dep
         return r;
 }
 
+/* cloud-init 22.4 writes a script or boothook part to a file and executes
+ * the file itself, with no shell (subp([path]), runparts for scripts):
+ * without a #! line that fails (ENOEXEC, "exec format error"), the part
+ * does not run and its stage fails. kiln does not run it either, and says
+ * so, naming the part (what: "script", "boothook"). */
+static bool runs_itself(struct decoder *d, const struct blob *body, const struct blob *b, const char *what) {
+        if (body->len >= 2 && body->data[0] == '#' && body->data[1] == '!')
+                return true;
+        warn(d, b,
+             "%s with no #! line not run: cloud-init 22.4 executes a %s file itself, with no shell, and that fails "
+             "(exec format error); start it with a line such as #!/bin/sh",
+             what, what);
+        return false;
+}
+
 /* A boothook as cloud-init 22.4 writes it (handlers/boot_hook.py): the
  * "#cloud-boothook" prefix (as spelt, case and all) taken off, then the
- * blanks before the content (str.lstrip()). cloud-init then executes the
- * file itself, with no shell: without a #! line that fails (ENOEXEC, "exec
- * format error") and the boothook does not run; kiln does not run it
- * either, and says so. */
+ * blanks before the content (str.lstrip()); run only with a #! line. */
 static int decode_boothook(struct decoder *d, const struct blob *b, const char *filename) {
         static const char prefix[] = "#cloud-boothook";
         struct blob body = *b;
@@ -624,13 +626,23 @@ static int decode_boothook(struct decoder *d, const struct blob *b, const char *
                 body.data++;
                 body.len--;
         }
-        if (body.len < 2 || body.data[0] != '#' || body.data[1] != '!') {
-                warn(d, b,
-                     "boothook with no #! line not run: cloud-init 22.4 executes a boothook file itself, "
-                     "with no shell, and that fails (exec format error); start it with a line such as #!/bin/sh");
+        if (!runs_itself(d, &body, b, "boothook"))
                 return 0;
-        }
         return add_part(d, &body, USERDATA_TYPE_BOOTHOOK, filename, FREQ_BOOT);
+}
+
+/* A script part, unless it is for another launch index or cannot be
+ * executed (a text/x-shellscript part with no #! line: cloud-init's
+ * handler writes it as it is and runparts fails to execute it). */
+static int add_script(struct decoder *d, const struct blob *b, const char *type, const char *filename,
+                      enum frequency freq) {
+        int r = launch_index_skip(d, b, NULL);
+
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (!runs_itself(d, b, b, "script"))
+                return 0;
+        return add_part(d, b, type, filename, freq);
 }
 
 static int decode_base64(struct decoder *d, const struct blob *b, unsigned depth) {

@@ -1132,6 +1132,29 @@ static void test_launch_index(void) {
         userdata_done(&u);
 }
 
+/* Script parts run only with #! first, as cloud-init's exec runs them. */
+static void test_script_shebang(void) {
+        static const char in[] = "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n"
+                                 "--b\nContent-Type: text/x-shellscript; name=bare.sh\n\necho bare\n"
+                                 "--b\nContent-Type: text/x-shellscript-per-once; name=blank.sh\n\n\n#!/bin/sh\n"
+                                 "--b\nContent-Type: text/x-shellscript; name=good.sh\n\n#!/bin/sh\necho good\n"
+                                 "--b\nContent-Type: text/x-shellscript; name=cc\n\n#cloud-config\nhostname: h\n"
+                                 "--b--\n";
+        struct userdata_options o = {.origin = "ud"};
+        struct userdata u = {0};
+
+        ok(userdata_parse(in, sizeof(in) - 1, &o, &u) == 0 && !u.errors && u.n_parts == 1 && has_part(&u, "good.sh") &&
+                   json_object_get(u.config, "hostname"),
+           "only the script part with #! first is kept (a text/x-shellscript part of cloud-config is config)");
+        ok(strv_length(u.warnings) == 2 && warned_of(&u, "part 1 'bare.sh': script with no #! line not run") &&
+                   warned_of(&u, "part 2 'blank.sh': script with no #! line not run"),
+           "each one dropped is named in a warning");
+        userdata_done(&u);
+        ok(userdata_parse("#!/bin/sh\necho x\n", 17, &o, &u) == 0 && u.n_parts == 1 && !u.warnings,
+           "plain #! user-data is a script, no warning");
+        userdata_done(&u);
+}
+
 int main(void) {
         (void) root_set("/nonexistent-test-root");
         test_base64();
@@ -1149,6 +1172,7 @@ int main(void) {
         test_merge_mime();
         test_validate();
         test_launch_index();
+        test_script_shebang();
         test_jinja_differential();
         test_jinja_limits();
         test_apt_repo_regex();

@@ -162,10 +162,11 @@ static int launch_index_skip(struct decoder *d, const struct blob *b, const json
         _cleanup_free_ char *text = NULL;
         long long idx = 0, want = 0;
         bool has_idx, has_want;
+
         if (b->launch_index) {
                 const char *h = b->launch_index + strspn(b->launch_index, " \t");
                 has_idx = py_int(h, &idx);
-                text = has_idx ? strdup_printf("%lld", idx) : strdup_printf("'%s'", h);
+                text = has_idx ? strdup_printf("%lld", idx) : strdup_printf("'%.40s'", h);
         } else if (doc && !b->rendered && json_object_get(doc, "launch-index")) {
                 if (!py_int_json(json_object_get(doc, "launch-index"), &idx))
                         return 0;

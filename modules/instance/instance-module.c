@@ -125,7 +125,11 @@ static int instance_boot(struct kiln_context *ctx) {
 static int userdata_config(struct kiln_context *ctx, struct imds *c) {
         _cleanup_free_ char *data = NULL;
         struct userdata u = {};
-        struct userdata_options o = {.origin = "user-data"};
+        struct userdata_options o = {
+                .origin = "user-data",
+                .launch_index = userdata_launch_index_from_imds,
+                .launch_index_userdata = c,
+        };
         size_t len = 0;
         int r;
 

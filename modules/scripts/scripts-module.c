@@ -224,7 +224,7 @@ int scripts_run_part(struct kiln_context *ctx, const struct userdata_part *p, co
         _cleanup_free_ char *marker =
                 strdup_printf("%s-%s", userdata_part_is_boothook(p) ? "boothook" : "script", p->filename);
         _cleanup_free_ char *path = NULL;
-        char *argv[3] = {NULL, NULL, NULL};
+        char *argv[2] = {NULL, NULL};
         int r;
 
         if (!marker)
@@ -237,13 +237,9 @@ int scripts_run_part(struct kiln_context *ctx, const struct userdata_part *p, co
         r = claim(ctx, p->filename, marker, p->freq);
         if (r <= 0)
                 return r;
-        /* Without a #! line, the shell runs it (exec would fail). */
-        if (p->len >= 2 && p->content[0] == '#' && p->content[1] == '!')
-                argv[0] = path;
-        else {
-                argv[0] = (char *) "/bin/sh";
-                argv[1] = path;
-        }
+        /* Executed itself, as cloud-init's runparts executes it: the
+         * decoder keeps no part without a #! line (exec would fail). */
+        argv[0] = path;
         return scripts_run_recorded(ctx, p->filename, argv, log_name, p->freq);
 }
 

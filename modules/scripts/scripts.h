@@ -18,8 +18,9 @@ int scripts_run_recorded(struct kiln_context *ctx, const char *name, char *const
                          enum frequency freq);
 
 /* Runs a user-data part (a script, a boothook) at its frequency: written
- * to the instance's state dir, executed (by /bin/sh when it has no #!
- * line), recorded. 0 when it ran fine or was not due. */
+ * to the instance's state dir, executed itself (as cloud-init does: the
+ * decoder keeps only parts with a #! line), recorded. 0 when it ran fine
+ * or was not due. */
 int scripts_run_part(struct kiln_context *ctx, const struct userdata_part *p, const char *log_name);
 
 /* Runs one planned command (see system_plan_commands()) at its frequency,

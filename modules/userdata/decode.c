@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,6 +33,8 @@ struct decoder {
         json_t *jinja_vars; /* the instance data as jinja variables, once asked for */
         bool jinja_asked;
         char *jinja_problem; /* why there is no instance data, or what it lacks */
+        char *index; /* this instance's ami-launch-index, once asked for; NULL: none */
+        bool index_asked;
 };
 
 /* One piece being decoded: where it came from, for messages and positions. */
@@ -42,6 +46,8 @@ struct blob {
         const char *name; /* "part 2 'setup.sh'" for messages; NULL for the whole origin */
         const char *type; /* declared MIME type; NULL when it is to be sniffed */
         const char *merge_type; /* its Merge-Type (or X-Merge-Type) MIME header */
+        const char *launch_index; /* its Launch-Index MIME header, as written */
+        bool rendered; /* a rendered jinja template: its launch-index key does not count */
 };
 
 static void push(char ***list, const struct blob *b, const char *fmt, va_list ap) _printf_(3, 0);
@@ -81,6 +87,15 @@ static void error_at(struct decoder *d, const struct blob *b, size_t line, size_
                 (void) strv_push(&d->u->errors, full);
 }
 
+static void note_to(char ***list, const struct blob *b, const char *fmt, ...) _printf_(3, 4);
+static void note_to(char ***list, const struct blob *b, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        push(list, b, fmt, ap);
+        va_end(ap);
+}
+
 static void error(struct decoder *d, const struct blob *b, const char *fmt, ...) _printf_(3, 4);
 static void error(struct decoder *d, const struct blob *b, const char *fmt, ...) {
         va_list ap;
@@ -88,6 +103,107 @@ static void error(struct decoder *d, const struct blob *b, const char *fmt, ...)
         va_start(ap, fmt);
         push(&d->u->errors, b, fmt, ap);
         va_end(ap);
+}
+
+/* Python's int() of a string, as cloud-init reads a launch index:
+ * blanks around, a sign, decimal digits (single '_' between them). */
+static bool py_int(const char *s, long long *ret) {
+        long long v = 0;
+        bool neg = false, digit = false;
+
+        while (isspace((unsigned char) *s))
+                s++;
+        if (*s == '+' || *s == '-')
+                neg = *s++ == '-';
+        for (; *s; s++) {
+                if (*s == '_' && digit && isdigit((unsigned char) s[1]))
+                        continue;
+                if (!isdigit((unsigned char) *s))
+                        break;
+                if (v > (LLONG_MAX - 9) / 10)
+                        return false;
+                v = v * 10 + (*s - '0');
+                digit = true;
+        }
+        while (isspace((unsigned char) *s))
+                s++;
+        if (!digit || *s)
+                return false;
+        *ret = neg ? -v : v;
+        return true;
+}
+
+/* int() of a YAML launch-index value (integers, floats truncated,
+ * booleans, strings); false for what int() refuses. */
+static bool py_int_json(const json_t *v, long long *ret) {
+        double f;
+
+        if (json_is_integer(v))
+                *ret = json_integer_value(v);
+        else if (json_is_boolean(v))
+                *ret = json_is_true(v);
+        else if (json_is_string(v))
+                return py_int(json_string_value(v), ret);
+        else if (json_is_real(v) && isfinite(f = json_real_value(v)) && fabs(f) < 9e18)
+                *ret = (long long) f;
+        else
+                return false;
+        return true;
+}
+
+/* cloud-init 22.4's launch index filter (user_data.py, filters/
+ * launch_index.py): a part's index is its Launch-Index header, else the
+ * launch-index key of a text/cloud-config part (doc); a part with an
+ * index is kept only on the instance whose ami-launch-index it is. A
+ * header that is not a number matches no instance; a key that is not one
+ * is no index. No ami-launch-index (or not a number): nothing is dropped.
+ * 1: drop the part (named in u->dropped), 0: keep it. */
+static int launch_index_skip(struct decoder *d, const struct blob *b, const json_t *doc) {
+        _cleanup_free_ char *text = NULL;
+        long long idx = 0, want = 0;
+        bool has_idx, has_want;
+
+        if (b->launch_index) {
+                const char *h = b->launch_index + strspn(b->launch_index, " \t");
+                has_idx = py_int(h, &idx);
+                text = has_idx ? strdup_printf("%lld", idx) : strdup_printf("'%.40s'", h);
+        } else if (doc && !b->rendered && json_object_get(doc, "launch-index")) {
+                if (!py_int_json(json_object_get(doc, "launch-index"), &idx))
+                        return 0;
+                has_idx = true;
+                text = strdup_printf("%lld", idx);
+        } else
+                return 0;
+        if (!text)
+                return -ENOMEM;
+        if (!d->index_asked && d->o->launch_index) {
+                _cleanup_free_ char *problem = NULL;
+                d->index_asked = true;
+                d->index = d->o->launch_index(d->o->launch_index_userdata, &problem);
+                if (problem)
+                        warn(d, b, "%s: parts for a launch index are all kept", problem);
+        }
+        has_want = d->index && py_int(d->index, &want);
+        if (!d->o->launch_index) {
+                if (has_idx) {
+                        _cleanup_free_ char *line =
+                                strdup_printf("%s (line %zu) applies only to the instance of launch index %s "
+                                              "(ami-launch-index); cloud-init and kiln skip it on the others",
+                                              b->name ? b->name : "the user-data", b->line + 1, text);
+                        if (!line || strv_push(&d->u->notes, line) < 0)
+                                return -ENOMEM;
+                } else
+                        warn(d, b, "Launch-Index %s is not a number: cloud-init skips this part on every instance",
+                             text);
+                return 0;
+        }
+        if (!has_want || (has_idx && idx == want))
+                return 0;
+        note_to(&d->u->dropped, b,
+                "for launch index %s, this instance's ami-launch-index is %lld: not applied, as "
+                "cloud-init skips it",
+                text, want);
+        return 1;
 }
 
 int userdata_gunzip(const char *data, size_t len, char **ret, size_t *ret_len) {
@@ -307,8 +423,15 @@ static int decode_config(struct decoder *d, const struct blob *b, bool cloud) {
                       cloud ? "#cloud-config" : "#kiln-config");
                 return 0;
         }
+        r = launch_index_skip(d, b, cloud ? doc : NULL);
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (!cloud)
                 return merge_config(d, doc, pos);
+        /* honoured above, as cloud-init honours it: no module's key */
+        (void) json_object_del(doc, "launch-index");
+        if (pos)
+                (void) json_object_del(pos, "launch-index");
         r = cloudconfig_merge_part(&d->cloud, &d->cloud_pos, doc, pos, b->merge_type, &err);
         if (r == -EINVAL) {
                 error(d, b, "cannot be merged with the #cloud-config before it (cloud-init skips it too): %s", err);
@@ -468,16 +591,32 @@ static int decode_includes(struct decoder *d, const struct blob *b, unsigned dep
         return r;
 }
 
+/* cloud-init 22.4 writes a script or boothook part to a file and executes
+ * the file itself, with no shell (subp([path]), runparts for scripts):
+ * without a #! line that fails (ENOEXEC, "exec format error"), the part
+ * does not run and its stage fails. kiln does not run it either, and says
+ * so, naming the part (what: "script", "boothook"). */
+static bool runs_itself(struct decoder *d, const struct blob *body, const struct blob *b, const char *what) {
+        if (body->len >= 2 && body->data[0] == '#' && body->data[1] == '!')
+                return true;
+        warn(d, b,
+             "%s with no #! line not run: cloud-init 22.4 executes a %s file itself, with no shell, and that fails "
+             "(exec format error); start it with a line such as #!/bin/sh",
+             what, what);
+        return false;
+}
+
 /* A boothook as cloud-init 22.4 writes it (handlers/boot_hook.py): the
  * "#cloud-boothook" prefix (as spelt, case and all) taken off, then the
- * blanks before the content (str.lstrip()). cloud-init then executes the
- * file itself, with no shell: without a #! line that fails (ENOEXEC, "exec
- * format error") and the boothook does not run; kiln does not run it
- * either, and says so. */
+ * blanks before the content (str.lstrip()); run only with a #! line. */
 static int decode_boothook(struct decoder *d, const struct blob *b, const char *filename) {
         static const char prefix[] = "#cloud-boothook";
         struct blob body = *b;
+        int r;
 
+        r = launch_index_skip(d, b, NULL);
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (body.len >= sizeof(prefix) - 1 && memcmp(body.data, prefix, sizeof(prefix) - 1) == 0) {
                 body.data += sizeof(prefix) - 1;
                 body.len -= sizeof(prefix) - 1;
@@ -488,13 +627,23 @@ static int decode_boothook(struct decoder *d, const struct blob *b, const char *
                 body.data++;
                 body.len--;
         }
-        if (body.len < 2 || body.data[0] != '#' || body.data[1] != '!') {
-                warn(d, b,
-                     "boothook with no #! line not run: cloud-init 22.4 executes a boothook file itself, "
-                     "with no shell, and that fails (exec format error); start it with a line such as #!/bin/sh");
+        if (!runs_itself(d, &body, b, "boothook"))
                 return 0;
-        }
         return add_part(d, &body, USERDATA_TYPE_BOOTHOOK, filename, FREQ_BOOT);
+}
+
+/* A script part, unless it is for another launch index or cannot be
+ * executed (a text/x-shellscript part with no #! line: cloud-init's
+ * handler writes it as it is and runparts fails to execute it). */
+static int add_script(struct decoder *d, const struct blob *b, const char *type, const char *filename,
+                      enum frequency freq) {
+        int r = launch_index_skip(d, b, NULL);
+
+        if (r != 0)
+                return r < 0 ? r : 0;
+        if (!runs_itself(d, b, b, "script"))
+                return 0;
+        return add_part(d, b, type, filename, freq);
 }
 
 static int decode_base64(struct decoder *d, const struct blob *b, unsigned depth) {
@@ -516,7 +665,8 @@ static int decode_base64(struct decoder *d, const struct blob *b, unsigned depth
         origin = strdup_printf("%s%s%s (base64-decoded)", b->origin, b->name ? " " : "", b->name ? b->name : "");
         if (!origin)
                 return -ENOMEM;
-        return decode_blob(d, &(struct blob){plain, len, origin, 0, NULL, NULL}, depth + 1);
+        return decode_blob(d, &(struct blob){plain, len, origin, 0, NULL, NULL, .launch_index = b->launch_index},
+                           depth + 1);
 }
 
 static int decode_mime(struct decoder *d, const struct blob *b, unsigned depth) {
@@ -537,7 +687,8 @@ static int decode_mime(struct decoder *d, const struct blob *b, unsigned depth) 
                 struct mime_part *p = &m.parts[i];
                 _cleanup_free_ char *name = p->filename ? strdup_printf("part %zu '%s'", i + 1, p->filename)
                                                         : strdup_printf("part %zu", i + 1);
-                struct blob part = {p->body, p->len, b->origin, b->line + p->line, name, p->type, p->merge_type};
+                struct blob part = {p->body, p->len,  b->origin,     b->line + p->line,
+                                    name,    p->type, p->merge_type, p->launch_index};
                 if (!name) {
                         r = -ENOMEM;
                         break;
@@ -608,11 +759,13 @@ static int decode_typed(struct decoder *d, const struct blob *b, const struct ty
          * (people label cloud-config so): so does kiln. */
         for (size_t i = 0; streq(t->type, "text/x-shellscript") && i < ELEMENTSOF(resniffed); i++)
                 if (sniffs_as(b, resniffed[i]))
-                        return decode_sniffed(d, &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL},
+                        return decode_sniffed(d,
+                                              &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL,
+                                                             .launch_index = b->launch_index},
                                               depth);
         /* The type stays: cloud-init runs each in its own module (order). */
         if (streq(t->kind, "script"))
-                return add_part(d, b, t->type, filename, t->freq);
+                return add_script(d, b, t->type, filename, t->freq);
         if (streq(t->kind, "cloud") || streq(t->kind, "kiln"))
                 return decode_config(d, b, streq(t->kind, "cloud"));
         if (streq(t->kind, "boothook"))
@@ -621,7 +774,9 @@ static int decode_typed(struct decoder *d, const struct blob *b, const struct ty
                 return decode_includes(d, b, depth);
         if (streq(t->kind, "jinja"))
                 return decode_jinja(d, b, depth);
-        return decode_blob(d, &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL}, depth);
+        return decode_blob(
+                d, &(struct blob){b->data, b->len, b->origin, b->line, b->name, NULL, .launch_index = b->launch_index},
+                depth);
 }
 
 static int decode_gzip(struct decoder *d, const struct blob *b, unsigned depth) {
@@ -644,7 +799,8 @@ static int decode_gzip(struct decoder *d, const struct blob *b, unsigned depth) 
         origin = strdup_printf("%s%s%s (gunzipped)", b->origin, b->name ? " " : "", b->name ? b->name : "");
         if (!origin)
                 return -ENOMEM;
-        return decode_blob(d, &(struct blob){plain, len, origin, 0, NULL, b->type}, depth + 1);
+        return decode_blob(d, &(struct blob){plain, len, origin, 0, NULL, b->type, .launch_index = b->launch_index},
+                           depth + 1);
 }
 
 static bool blank(const char *data, size_t len) {
@@ -660,11 +816,11 @@ static int decode_sniffed(struct decoder *d, const struct blob *b, unsigned dept
         _cleanup_free_ char *start = NULL;
 
         if (starts_with(b, "#!"))
-                return add_part(d, b, "text/x-shellscript",
-                                filename  ? filename
-                                : b->name ? NULL
-                                          : "user-data",
-                                FREQ_INSTANCE);
+                return add_script(d, b, "text/x-shellscript",
+                                  filename  ? filename
+                                  : b->name ? NULL
+                                            : "user-data",
+                                  FREQ_INSTANCE);
         /* cloud-init tries the longest prefix first. */
         if (sniffs_as(b, "## template: jinja"))
                 return decode_jinja(d, b, depth);
@@ -739,6 +895,9 @@ static int decode_jinja(struct decoder *d, const struct blob *b, unsigned depth)
         struct blob rendered;
         int r;
 
+        r = launch_index_skip(d, b, NULL);
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (jinja_header_len(b->data, b->len, &hl) < 0) {
                 error(d, b,
                       "a jinja template must start with the line '## template: jinja' (cloud-init fails this "
@@ -780,7 +939,7 @@ static int decode_jinja(struct decoder *d, const struct blob *b, unsigned depth)
         origin = strdup_printf("%s%s%s (jinja-rendered)", b->origin, b->name ? " " : "", b->name ? b->name : "");
         if (!origin)
                 return -ENOMEM;
-        rendered = (struct blob){out, len, origin, 0, NULL, NULL, b->merge_type};
+        rendered = (struct blob){out, len, origin, 0, NULL, NULL, b->merge_type, .rendered = true};
         if (sniffs_as(&rendered, "#cloud-config-archive") || sniffs_as(&rendered, "#cloud-config-jsonp") ||
             !(sniffs_as(&rendered, "#cloud-config") || sniffs_as(&rendered, "#!"))) {
                 warn(d, b,
@@ -844,6 +1003,7 @@ int userdata_parse(const char *data, size_t len, const struct userdata_options *
         json_decref(d.cloud_pos);
         json_decref(d.jinja_vars);
         free(d.jinja_problem);
+        free(d.index);
         free(d.cloud_origin);
         if (r >= 0)
                 r = userdata_apply_module_lists(&u);
@@ -867,6 +1027,7 @@ void userdata_done(struct userdata *u) {
         strv_free(u->warnings);
         strv_free(u->ignored);
         strv_free(u->notes);
+        strv_free(u->dropped);
         strv_free(u->errors);
         strv_free(u->includes);
         *u = (struct userdata){};

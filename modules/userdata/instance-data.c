@@ -361,3 +361,16 @@ json_t *userdata_instance_data_example(void) {
         return json_pack("{s{sOs{s{sO}}ss}sO}", "ds", "meta_data", meta, "dynamic", "instance-identity", "document",
                          doc, "_doc", "EXPERIMENTAL", "v1", v1);
 }
+
+char *userdata_launch_index_from_imds(void *imds, char **ret_problem) {
+        char *v = NULL;
+        int r;
+
+        *ret_problem = NULL;
+        r = imds_get(imds, "meta-data/ami-launch-index", &v, NULL);
+        if (r == -ENOENT)
+                return NULL;
+        if (r < 0)
+                *ret_problem = strdup_printf("cannot read meta-data/ami-launch-index: %s", imds_error(imds));
+        return r < 0 ? NULL : v;
+}

@@ -17,6 +17,7 @@ libkiln_a_SOURCES += \
 TESTS += \
 	tests/e2e/userdata-cloud-config.sh \
 	tests/e2e/userdata-mime.sh \
+	tests/e2e/userdata-launch-index.sh \
 	tests/e2e/userdata-include.sh \
 	tests/e2e/userdata-validate.sh \
 	tests/e2e/userdata-golden.sh \

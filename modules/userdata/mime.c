@@ -24,10 +24,12 @@ struct headers {
         char *encoding;
         char *disposition;
         char *merge_type, *x_merge_type; /* the first of each name, in any case */
+        char *launch_index;
         bool merge_type_named, x_merge_type_named; /* a header named so, in that case */
 };
 
 static void headers_done(struct headers *h) {
+        free(h->launch_index);
         free(h->merge_type);
         free(h->x_merge_type);
         free(h->content_type);
@@ -61,9 +63,11 @@ bool mime_looks_like(const char *data, size_t len) {
 /* Sets a header we use; the first of a repeated header counts, as
  * Python's Message.get() (cloud-init) takes the first. */
 static int header_set(struct headers *h, const char *line, size_t n) {
-        static const char *const names[] = {"content-type", "content-transfer-encoding", "content-disposition",
-                                            "merge-type", "x-merge-type"};
-        char **fields[] = {&h->content_type, &h->encoding, &h->disposition, &h->merge_type, &h->x_merge_type};
+        static const char *const names[] = {"content-type",        "content-transfer-encoding",
+                                            "content-disposition", "merge-type",
+                                            "x-merge-type",        "launch-index"};
+        char **fields[] = {&h->content_type, &h->encoding,     &h->disposition,
+                           &h->merge_type,   &h->x_merge_type, &h->launch_index};
         const char *colon = memchr(line, ':', n);
 
         if (!colon || colon == line)
@@ -268,6 +272,7 @@ static void part_done(struct mime_part *p) {
         free(p->body);
         free(p->error);
         free(p->merge_type);
+        free(p->launch_index);
 }
 
 /* Undoes the transfer encoding of body into p. */
@@ -435,6 +440,8 @@ static int split_entity(struct splitter *sp, const struct span *s, unsigned dept
                                                                     : NULL;
                 r = mt && *mt && !(p.merge_type = strdup(mt)) ? -ENOMEM : 0;
         }
+        if (r >= 0 && h.launch_index && !(p.launch_index = strdup(h.launch_index)))
+                r = -ENOMEM;
         if (r >= 0) {
                 struct span body = {s->data + pos, s->len - pos, line, s->verbatim};
                 r = decode_body(&p, h.encoding, &body);

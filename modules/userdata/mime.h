@@ -23,6 +23,7 @@ struct mime_part {
         char *error; /* this part could not be decoded (body empty): why */
         char *warning; /* it was read, but not as its writer may have meant: why */
         char *merge_type; /* its Merge-Type header, else X-Merge-Type (names in that case), NULL if none */
+        char *launch_index; /* its Launch-Index header (the first, any case), as written; NULL if none */
 };
 
 struct mime_message {

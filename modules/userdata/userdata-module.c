@@ -43,6 +43,8 @@ static int take(struct kiln_context *ctx, struct userdata *u) {
         if (config_merge(ctx->userdata_config, u->config) < 0)
                 return kiln_fail(ctx, -ENOMEM, "Out of memory merging the user-data config.");
         config_set_userdata_positions(u->positions);
+        for (char **p = u->dropped; p && *p; p++)
+                log_info("%s", *p);
         for (char **i = u->ignored; i && *i; i++)
                 log_info("cloud-config: %s accepted and ignored, as cloud-init on EC2 would.", *i);
         for (char **w = u->warnings; w && *w; w++)
@@ -80,6 +82,21 @@ static json_t *instance_data(void *userdata, char **ret_problem) {
         return userdata_instance_data_from_imds(c, ret_problem);
 }
 
+/* This instance's ami-launch-index, read when a part has one. */
+static char *launch_index(void *userdata, char **ret_problem) {
+        struct kiln_context *ctx = userdata;
+        struct imds *c;
+        int r;
+
+        *ret_problem = NULL;
+        r = imds_from_context(ctx, &c);
+        if (r < 0) {
+                *ret_problem = strdup_printf("no IMDS client: %s", strerror(-r));
+                return NULL;
+        }
+        return userdata_launch_index_from_imds(c, ret_problem);
+}
+
 /* fetch: the user-data, decoded into parts and config. None is fine. */
 static int userdata_boot(struct kiln_context *ctx) {
         _cleanup_free_ char *data = NULL;
@@ -90,6 +107,8 @@ static int userdata_boot(struct kiln_context *ctx) {
                 .ca_file = userdata_ca_file(ctx->config),
                 .instance_data = instance_data,
                 .instance_data_userdata = ctx,
+                .launch_index = launch_index,
+                .launch_index_userdata = ctx,
         };
         struct imds *c;
         size_t len;

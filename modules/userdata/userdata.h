@@ -28,6 +28,12 @@ struct userdata_options {
         json_t *(*instance_data)(void *userdata, char **ret_problem);
         void *instance_data_userdata;
         const char *instance_data_note; /* said once when a template is rendered (validate: "example data") */
+        /* This instance's ami-launch-index as IMDS serves it (NULL: none,
+         * then no part is dropped), asked for once, at the first part with
+         * a launch index; NULL callback: unknown (validate: each such part
+         * is named in notes). *ret_problem: why it could not be read. */
+        char *(*launch_index)(void *userdata, char **ret_problem);
+        void *launch_index_userdata;
 };
 
 struct userdata {
@@ -40,6 +46,7 @@ struct userdata {
         char **includes; /* URLs seen (fetched or not) */
         char **ignored; /* cloud-config keys accepted and ignored: "'key' (why)", each once */
         char **notes; /* for `kiln validate`: neither problems nor keys */
+        char **dropped; /* parts for another launch index, not applied (as cloud-init): each, why */
 };
 
 int userdata_parse(const char *data, size_t len, const struct userdata_options *o, struct userdata *ret);
@@ -113,6 +120,10 @@ json_t *userdata_instance_data_example(void);
 /* Instance data as jinja sees it (convert_jinja_instance_data()):
  * hyphenated keys also with '_', v1's keys also at the top level. */
 json_t *userdata_jinja_vars(const json_t *instance_data);
+
+/* This instance's ami-launch-index from IMDS (a userdata_options
+ * launch_index callback; userdata is a struct imds *). */
+char *userdata_launch_index_from_imds(void *imds, char **ret_problem);
 
 /* Trust anchors for includes: $KILN_CA_FILE, else userdata.ca_file. */
 const char *userdata_ca_file(const json_t *config);

@@ -192,4 +192,48 @@ printf '#cloud-boothook\necho x\n' | "$KILN" --root "$ROOT" validate - >"$T/out"
 check "validate warns of it" grep -q "<stdin>:1:1: warning: boothook with no #! line not run: cloud-init 22.4" "$T/out"
 check "... and counts no part to run" grep -q "0 part(s) to run" "$T/out"
 
+# Script parts as cloud-init 22.4 runs them (handlers/shell_script.py,
+# util.runparts): written as they are and executed, with no shell. One with
+# no #! line at its start fails to execute (exec format error): not run,
+# named in a warning (degraded). Plain #! user-data is unaffected.
+user_data <<EOF2
+Content-Type: multipart/mixed; boundary="XX"
+MIME-Version: 1.0
+
+--XX
+Content-Type: text/x-shellscript; name="bare.sh"
+
+echo ran > $T/bare.log
+--XX
+Content-Type: text/x-shellscript-per-boot; name="indented.sh"
+
+  #!/bin/sh
+echo ran > $T/indented.log
+--XX
+Content-Type: text/x-shellscript; name="good2.sh"
+
+#!/bin/sh
+echo ran > $T/good2.log
+--XX--
+EOF2
+imds_data '{"instance_id": "i-bare"}'
+rm -f "$T"/bare.log "$T"/indented.log "$T"/good2.log
+kiln boot >"$T/boot9.log" 2>&1
+rc=$?
+ok $([ $rc -eq 2 ]; echo $?) "a script part without #! makes the boot degraded (exit $rc)"
+check "... it is not run" test ! -e "$T/bare.log"
+check "... the warning names the part and says why" grep -q "user-data:[0-9]*:1: part 1 'bare.sh': script with no #! line not run: cloud-init 22.4 executes a script file itself, with no shell, and that fails (exec format error)" "$T/boot9.log"
+check "... in status too" grep -q "part 1 'bare.sh': script with no #! line not run" "$ROOT/run/kiln/status.json"
+check "a per-boot part with blanks before its #! is not run either (the kernel needs #! first)" test ! -e "$T/indented.log"
+check "... named too" grep -q "part 2 'indented.sh': script with no #! line not run" "$T/boot9.log"
+check "the script with #! next to them ran" grep -qx ran "$T/good2.log"
+printf 'Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n--b\nContent-Type: text/x-shellscript\n\necho x\n--b--\n' | "$KILN" --root "$ROOT" validate - >"$T/out" 2>&1
+check "validate warns of it" grep -q "<stdin>:7:1: warning: part 1: script with no #! line not run: cloud-init 22.4" "$T/out"
+check "... and counts no part to run" grep -q "0 part(s) to run" "$T/out"
+printf '#!/bin/sh\necho "plain $INSTANCE_ID" > %s/plain.log\n' "$T" | user_data
+imds_data '{"instance_id": "i-plain"}'
+kiln boot >"$T/boot10.log" 2>&1
+ok $? "plain #! user-data: the boot is done"
+check "... the script ran" grep -qx 'plain i-plain' "$T/plain.log"
+
 done_testing

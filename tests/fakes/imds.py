@@ -136,6 +136,7 @@ DATA_DEFAULTS = {
     "cred_token": "",           # "" = a random session token
     "tags": {},
     "reservation_id": "r-0123456789abcdef0",
+    "launch_index": "0",        # ami-launch-index; "" = not served
     "security_groups": "default",
     "pending_time": "",         # derived: when the fake started
     "ephemerals": "",           # instance store: "sdb,sdc" -> block-device-mapping/ephemeral0, 1
@@ -574,7 +575,6 @@ def meta_data_tree(d, creds):
     _, domain = partition_of(d["region"])
     md = Dir({
         "ami-id": d["image_id"],
-        "ami-launch-index": "0",
         "ami-manifest-path": "(unknown)",
         "block-device-mapping": block_device_mapping(d),
         "hostname": d["hostname"],
@@ -602,6 +602,8 @@ def meta_data_tree(d, creds):
         "services": Dir({"domain": domain,
                          "partition": partition_of(d["region"])[0]}),
     })
+    if d["launch_index"]:
+        md["ami-launch-index"] = d["launch_index"]
     if d["public_ipv4"]:
         md["public-ipv4"] = d["public_ipv4"]
         md["public-hostname"] = d["public_hostname"]

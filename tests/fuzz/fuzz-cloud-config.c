@@ -4,6 +4,7 @@
  * network: includes are listed, not fetched). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "path.h"
@@ -13,6 +14,13 @@
 #include "yaml-json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* An instance of launch index 1 (parts for another are dropped). */
+static char *index_one(void *userdata, char **ret_problem) {
+        (void) userdata;
+        *ret_problem = NULL;
+        return strdup("1");
+}
 
 static void map_and_plan(const json_t *doc, const json_t *positions) {
         json_t *cfg = NULL, *cfg_pos = NULL, *plan;
@@ -37,6 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct userdata u = {0};
         json_t *doc = NULL, *positions = NULL, *plan;
         char *err = NULL;
+
+        /* Half the inputs as on an instance (the launch index known), half as validate reads them. */
+        if (size & 1)
+                o.launch_index = index_one;
 
         (void) root_set("/nonexistent-fuzz-root");
         char **dups = NULL;

@@ -1035,6 +1035,126 @@ static void test_apt_repo_regex(void) {
         }
 }
 
+/* The launch index filter as cloud-init 22.4's (filters/launch_index.py). */
+static char *fixed_index(void *userdata, char **ret_problem) {
+        *ret_problem = NULL;
+        return userdata ? strdup(userdata) : NULL;
+}
+
+static bool has_part(const struct userdata *u, const char *name) {
+        for (size_t i = 0; i < u->n_parts; i++)
+                if (streq(u->parts[i].filename, name))
+                        return true;
+        return false;
+}
+
+static bool warned_of(const struct userdata *u, const char *what) {
+        for (char **w = u->warnings; w && *w; w++)
+                if (strstr(*w, what))
+                        return true;
+        return false;
+}
+
+static void test_launch_index(void) {
+        static const char in[] =
+                "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n"
+                "--b\nContent-Type: text/x-shellscript\nLaunch-Index: 0\n"
+                "Content-Disposition: attachment; filename=zero.sh\n\n#!/bin/sh\necho 0\n"
+                "--b\nContent-Type: text/x-shellscript\nlaunch-index:  +1 \n"
+                "Content-Disposition: attachment; filename=one.sh\n\n#!/bin/sh\necho 1\n"
+                "--b\nContent-Type: text/x-shellscript\nContent-Disposition: attachment; filename=all.sh\n\n"
+                "#!/bin/sh\necho all\n"
+                "--b\nContent-Type: text/x-shellscript\nLaunch-Index: x\n"
+                "Content-Disposition: attachment; filename=bad.sh\n\n#!/bin/sh\necho bad\n"
+                "--b\nContent-Type: text/cloud-config\n\n#cloud-config\nlaunch-index: 1\nhostname: one\n"
+                "--b\nContent-Type: text/cloud-config\nLaunch-Index: 0\n\n#cloud-config\nlaunch-index: 1\n"
+                "timezone: Etc/UTC\n"
+                "--b\nContent-Type: text/cloud-config\n\n#cloud-config\nlaunch-index: abc\npackage_upgrade: true\n"
+                "--b\nContent-Type: text/cloud-boothook\nLaunch-Index: 1\n"
+                "Content-Disposition: attachment; filename=hook.sh\n\n#cloud-boothook\n#!/bin/sh\necho hook\n"
+                "--b--\n";
+        static const char plain[] = "#cloud-config\nlaunch-index: 1\nhostname: plain\n";
+        struct userdata_options o = {.origin = "ud", .launch_index = fixed_index};
+        struct userdata u = {0};
+
+        o.launch_index_userdata = (void *) "0";
+        ok(userdata_parse(in, sizeof(in) - 1, &o, &u) == 0 && !u.errors, "launch-indexed user-data parses");
+        ok(u.n_parts == 2 && has_part(&u, "zero.sh") && has_part(&u, "all.sh"),
+           "index 0: the part for 0 and the one for all kept; for 1 and 'x' dropped (%zu parts)", u.n_parts);
+        ok(!json_object_get(u.config, "hostname") && json_object_get(u.config, "timezone") &&
+                   json_object_get(u.config, "package_upgrade"),
+           "index 0: the cloud-config with launch-index 1 dropped, the one whose header 0 wins kept, a "
+           "non-number key kept");
+        ok(strv_length(u.dropped) == 4 && strstr(u.dropped[0], "'one.sh'") &&
+                   strstr(u.dropped[0], "for launch index 1, this instance's ami-launch-index is 0"),
+           "each dropped part named with both indexes: %s", u.dropped ? u.dropped[0] : "none");
+        ok(!warned_of(&u, "launch-index") && !u.notes, "launch-index is not warned about");
+        userdata_done(&u);
+
+        o.launch_index_userdata = (void *) "1";
+        ok(userdata_parse(in, sizeof(in) - 1, &o, &u) == 0 && u.n_parts == 3 && has_part(&u, "one.sh") &&
+                   has_part(&u, "all.sh") && has_part(&u, "hook.sh") &&
+                   streq(json_string_value(json_object_get(u.config, "hostname")), "one") &&
+                   !json_object_get(u.config, "timezone") && strv_length(u.dropped) == 3,
+           "index 1: its script, boothook and cloud-config kept, the others dropped");
+        userdata_done(&u);
+
+        o.launch_index_userdata = NULL;
+        ok(userdata_parse(in, sizeof(in) - 1, &o, &u) == 0 && u.n_parts == 5 && !u.dropped &&
+                   json_object_get(u.config, "hostname") && json_object_get(u.config, "timezone"),
+           "no ami-launch-index: nothing dropped (cloud-init's filter is off)");
+        userdata_done(&u);
+        o.launch_index_userdata = (void *) "zero";
+        ok(userdata_parse(in, sizeof(in) - 1, &o, &u) == 0 && u.n_parts == 5 && !u.dropped,
+           "an ami-launch-index that is not a number: nothing dropped");
+        userdata_done(&u);
+
+        o.launch_index_userdata = (void *) "0";
+        ok(userdata_parse(plain, sizeof(plain) - 1, &o, &u) == 0 && json_object_size(u.config) == 0 &&
+                   strv_length(u.dropped) == 1 && strstr(u.dropped[0], "ud:1:1: for launch index 1"),
+           "plain #cloud-config user-data with launch-index 1 on index 0: dropped whole");
+        userdata_done(&u);
+        o.launch_index_userdata = (void *) "1";
+        ok(userdata_parse(plain, sizeof(plain) - 1, &o, &u) == 0 &&
+                   streq(json_string_value(json_object_get(u.config, "hostname")), "plain") && !u.warnings,
+           "... and applied on index 1, launch-index not warned about");
+        userdata_done(&u);
+
+        /* validate: the index is unknown */
+        o.launch_index = NULL;
+        ok(userdata_parse(in, sizeof(in) - 1, &o, &u) == 0 && u.n_parts == 5 && !u.dropped &&
+                   strv_length(u.notes) == 5 &&
+                   strstr(u.notes[0], "part 1 'zero.sh' (line 9) applies only to the "
+                                      "instance of launch index 0") &&
+                   warned_of(&u, "Launch-Index 'x' is not a number"),
+           "without IMDS each indexed part is a note, a header that is no number a warning: %s",
+           u.notes ? u.notes[0] : "none");
+        userdata_done(&u);
+}
+
+/* Script parts run only with #! first, as cloud-init's exec runs them. */
+static void test_script_shebang(void) {
+        static const char in[] = "Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n"
+                                 "--b\nContent-Type: text/x-shellscript; name=bare.sh\n\necho bare\n"
+                                 "--b\nContent-Type: text/x-shellscript-per-once; name=blank.sh\n\n\n#!/bin/sh\n"
+                                 "--b\nContent-Type: text/x-shellscript; name=good.sh\n\n#!/bin/sh\necho good\n"
+                                 "--b\nContent-Type: text/x-shellscript; name=cc\n\n#cloud-config\nhostname: h\n"
+                                 "--b--\n";
+        struct userdata_options o = {.origin = "ud"};
+        struct userdata u = {0};
+
+        ok(userdata_parse(in, sizeof(in) - 1, &o, &u) == 0 && !u.errors && u.n_parts == 1 && has_part(&u, "good.sh") &&
+                   json_object_get(u.config, "hostname"),
+           "only the script part with #! first is kept (a text/x-shellscript part of cloud-config is config)");
+        ok(strv_length(u.warnings) == 2 && warned_of(&u, "part 1 'bare.sh': script with no #! line not run") &&
+                   warned_of(&u, "part 2 'blank.sh': script with no #! line not run"),
+           "each one dropped is named in a warning");
+        userdata_done(&u);
+        ok(userdata_parse("#!/bin/sh\necho x\n", 17, &o, &u) == 0 && u.n_parts == 1 && !u.warnings,
+           "plain #! user-data is a script, no warning");
+        userdata_done(&u);
+}
+
 int main(void) {
         (void) root_set("/nonexistent-test-root");
         test_base64();
@@ -1051,6 +1171,8 @@ int main(void) {
         test_merge();
         test_merge_mime();
         test_validate();
+        test_launch_index();
+        test_script_shebang();
         test_jinja_differential();
         test_jinja_limits();
         test_apt_repo_regex();

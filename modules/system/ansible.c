@@ -619,5 +619,5 @@ static int apply_ansible(struct kiln_context *ctx, const json_t *a) {
 int system_apply_ansible(struct kiln_context *ctx, const json_t *config) {
         const json_t *a = json_object_get(config, "ansible");
 
-        return truthy(a) ? system_apply_once(ctx, MARKER, a, apply_ansible) : 0;
+        return truthy(a) ? system_apply_once(ctx, MARKER, a, false, apply_ansible) : 0;
 }

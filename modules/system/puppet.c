@@ -625,18 +625,10 @@ static int puppet(struct kiln_context *ctx, const json_t *pc) {
         return 0;
 }
 
-static int apply_puppet(struct kiln_context *ctx, const json_t *pc) {
-        int r = json_is_object(pc) ? puppet(ctx, pc)
-                                   : kiln_degrade(ctx, "puppet: not a mapping (cloud-init fails on it too)");
-        if (r == 0)
-                kiln_record(ctx, json_pack("{s:s, s:s}", "name", "puppet", "result", "ok"));
-        return r;
-}
-
 int system_apply_puppet(struct kiln_context *ctx, const json_t *config) {
         const json_t *pc = json_object_get(config, "puppet");
 
-        return pc ? system_apply_once(ctx, MARKER, pc, apply_puppet) : 0;
+        return pc ? system_apply_once(ctx, MARKER, pc, true, puppet) : 0;
 }
 
 void system_validate_cm(const json_t *config, struct config_report *rep) {

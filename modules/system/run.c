@@ -79,7 +79,7 @@ int system_run_tool_stdout(const char *const *argv, char **ret) {
         return run_tool(argv, NULL, NULL, ret, true);
 }
 
-int system_apply_once(struct kiln_context *ctx, const char *key, const json_t *cfg,
+int system_apply_once(struct kiln_context *ctx, const char *key, const json_t *cfg, bool mapping,
                       int (*apply)(struct kiln_context *ctx, const json_t *cfg)) {
         int r = state_should_run(ctx, FREQ_INSTANCE, key), result;
 
@@ -90,7 +90,12 @@ int system_apply_once(struct kiln_context *ctx, const char *key, const json_t *c
                                            "per-instance"));
                 return 0;
         }
-        result = apply(ctx, cfg);
+        if (!mapping)
+                result = apply(ctx, cfg);
+        else if (!json_is_object(cfg))
+                result = kiln_degrade(ctx, "%s: not a mapping (cloud-init fails on it too)", key);
+        else if ((result = apply(ctx, cfg)) == 0)
+                kiln_record(ctx, json_pack("{s:s, s:s}", "name", key, "result", "ok"));
         r = state_mark_done(ctx, FREQ_INSTANCE, key);
         return r < 0 ? kiln_fail(ctx, r, "Failed to record that %s ran: %s", key, strerror(-r)) : result;
 }

@@ -162,16 +162,8 @@ static int salt(struct kiln_context *ctx, const json_t *s) {
         return system_run_recorded(ctx, "salt_minion", (const char *const[]){"service", srv, "restart", NULL}, NULL);
 }
 
-static int apply_salt(struct kiln_context *ctx, const json_t *s) {
-        int r = json_is_object(s) ? salt(ctx, s)
-                                  : kiln_degrade(ctx, "salt_minion: not a mapping (cloud-init fails on it too)");
-        if (r == 0)
-                kiln_record(ctx, json_pack("{s:s, s:s}", "name", "salt_minion", "result", "ok"));
-        return r;
-}
-
 int system_apply_salt_minion(struct kiln_context *ctx, const json_t *config) {
         const json_t *s = json_object_get(config, "salt_minion");
 
-        return s ? system_apply_once(ctx, MARKER, s, apply_salt) : 0;
+        return s ? system_apply_once(ctx, MARKER, s, true, salt) : 0;
 }

@@ -90,8 +90,10 @@ int system_run_recorded(struct kiln_context *ctx, const char *key, const char *c
 /* A key whose cloud-init module runs once per instance with its semaphore
  * taken before it runs, so once even when it fails (puppet, salt_minion,
  * ansible): apply(ctx, cfg) at most once per instance, recorded "skipped"
- * after that; returns apply()'s result. */
-int system_apply_once(struct kiln_context *ctx, const char *key, const json_t *cfg,
+ * after that; returns apply()'s result. With mapping, a cfg that is not a
+ * mapping degrades the boot instead (cloud-init fails on it) and a success
+ * is recorded "ok". */
+int system_apply_once(struct kiln_context *ctx, const char *key, const json_t *cfg, bool mapping,
                       int (*apply)(struct kiln_context *ctx, const json_t *cfg));
 /* A field of the root's /etc/os-release (ID, VERSION_CODENAME...), unquoted;
  * NULL when absent. */

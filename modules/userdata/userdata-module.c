@@ -66,35 +66,28 @@ static void log_summary(const struct userdata *u, size_t len) {
                  strv_length(u->warnings) + strv_length(warnings));
 }
 
+/* The context's IMDS client, or NULL with *ret_problem saying why. */
+static struct imds *context_imds(struct kiln_context *ctx, char **ret_problem) {
+        struct imds *c;
+        int r = imds_from_context(ctx, &c);
+
+        *ret_problem = r < 0 ? strdup_printf("no IMDS client: %s", strerror(-r)) : NULL;
+        return r < 0 ? NULL : c;
+}
+
 /* The instance data for jinja templates, crawled from IMDS when the
  * first template is met. */
 static json_t *instance_data(void *userdata, char **ret_problem) {
-        struct kiln_context *ctx = userdata;
-        struct imds *c;
-        int r;
+        struct imds *c = context_imds(userdata, ret_problem);
 
-        *ret_problem = NULL;
-        r = imds_from_context(ctx, &c);
-        if (r < 0) {
-                *ret_problem = strdup_printf("no IMDS client: %s", strerror(-r));
-                return NULL;
-        }
-        return userdata_instance_data_from_imds(c, ret_problem);
+        return c ? userdata_instance_data_from_imds(c, ret_problem) : NULL;
 }
 
 /* This instance's ami-launch-index, read when a part has one. */
 static char *launch_index(void *userdata, char **ret_problem) {
-        struct kiln_context *ctx = userdata;
-        struct imds *c;
-        int r;
+        struct imds *c = context_imds(userdata, ret_problem);
 
-        *ret_problem = NULL;
-        r = imds_from_context(ctx, &c);
-        if (r < 0) {
-                *ret_problem = strdup_printf("no IMDS client: %s", strerror(-r));
-                return NULL;
-        }
-        return userdata_launch_index_from_imds(c, ret_problem);
+        return c ? userdata_launch_index_from_imds(c, ret_problem) : NULL;
 }
 
 /* fetch: the user-data, decoded into parts and config. None is fine. */

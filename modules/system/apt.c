@@ -1189,6 +1189,8 @@ static bool pybool_is(const json_t *v, bool want) {
 
 /* Python truth of a YAML value. */
 static bool pytruth(const json_t *v) {
+        if (!v)
+                return false; /* no such key */
         switch (json_typeof(v)) {
         case JSON_NULL:
         case JSON_FALSE: return false;

@@ -68,6 +68,7 @@ timeout 300 "$KILN" --root "$ROOT" boot >"$T/boot3.log" 2>&1
 rc=$?
 reads=$(($(bdm_reads) - before))
 ok $rc "IMDS answering: the boot is done (exit $rc)"
+[ $rc -eq 0 ] || diag "$T/boot3.log" | grep -iE 'warn|error|degrad|mounts' | head -20
 ok $([ "$reads" -eq 6 ]; echo $?) "... each of the 6 names read once ($reads reads)"
 check "... no warning" sh -c "! grep -q 'not read from IMDS' '$T/boot3.log'"
 

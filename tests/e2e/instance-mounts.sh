@@ -81,7 +81,9 @@ user_data <<'UD'
 mounts:
   - [ephemeral0, /data]
   - [xvdh, /opt/data, auto, "defaults,nofail", "0", "0"]
-  - [LABEL=logs, /var/log/app, ext4]
+  # a label no device on this machine has: the boot runs the real mount(8),
+  # and instance-disks.sh makes a file system labelled 'logs' meanwhile
+  - [LABEL=nodev-logs, /var/log/app, ext4]
   - [sdq, null]
   - [fs.example.com:/export, /srv/nfs, nfs, "rw,_netdev"]
 swap:
@@ -99,7 +101,7 @@ check "... named" grep -q "mounts: Failed to activate the mounts" "$T/out"
 check "ephemeral0 at /data, the default options" grep -qxF "$(printf '%s\t/data\tauto\tdefaults,nofail,comment=cloudconfig\t0\t2' "$LOOP")" "$ROOT/etc/fstab"
 check "no /mnt line: the device has an entry" test "$(grep -c '	/mnt	' "$ROOT/etc/fstab")" = 0
 check "an absent device as written" grep -qxF "$(printf 'xvdh\t/opt/data\tauto\tdefaults,nofail,comment=cloudconfig\t0\t0')" "$ROOT/etc/fstab"
-check "LABEL= as written, fields filled" grep -qxF "$(printf 'LABEL=logs\t/var/log/app\text4\tdefaults,nofail,comment=cloudconfig\t0\t2')" "$ROOT/etc/fstab"
+check "LABEL= as written, fields filled" grep -qxF "$(printf 'LABEL=nodev-logs\t/var/log/app\text4\tdefaults,nofail,comment=cloudconfig\t0\t2')" "$ROOT/etc/fstab"
 check "a [dev, null] entry writes nothing" test "$(grep -c '^sdq' "$ROOT/etc/fstab")" = 0
 check "a network mount as written" grep -qxF "$(printf 'fs.example.com:/export\t/srv/nfs\tnfs\trw,_netdev,comment=cloudconfig\t0\t2')" "$ROOT/etc/fstab"
 check "swap file line" grep -qxF "$(printf '/swapfile\tnone\tswap\tsw,comment=cloudconfig\t0\t0')" "$ROOT/etc/fstab"
